@@ -1,0 +1,21 @@
+# Install rules: headers, the exported targets, a CMake package and a pkg-config file.
+include(CMakePackageConfigHelpers)
+
+install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/texshare"
+        DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}" FILES_MATCHING PATTERN "*.hpp")
+install(TARGETS texshare EXPORT texshare-targets)
+
+set(TEXSHARE_CMAKE_DIR "${CMAKE_INSTALL_LIBDIR}/cmake/texshare")
+install(EXPORT texshare-targets NAMESPACE texshare:: DESTINATION "${TEXSHARE_CMAKE_DIR}")
+
+configure_package_config_file("${PROJECT_SOURCE_DIR}/cmake/texshare-config.cmake.in"
+  "${PROJECT_BINARY_DIR}/texshare-config.cmake" INSTALL_DESTINATION "${TEXSHARE_CMAKE_DIR}")
+write_basic_package_version_file("${PROJECT_BINARY_DIR}/texshare-config-version.cmake"
+  COMPATIBILITY SameMinorVersion ARCH_INDEPENDENT)
+install(FILES "${PROJECT_BINARY_DIR}/texshare-config.cmake"
+              "${PROJECT_BINARY_DIR}/texshare-config-version.cmake"
+              "${PROJECT_SOURCE_DIR}/cmake/TexshareDependencies.cmake"
+        DESTINATION "${TEXSHARE_CMAKE_DIR}")
+
+configure_file("${PROJECT_SOURCE_DIR}/cmake/texshare.pc.in" "${PROJECT_BINARY_DIR}/texshare.pc" @ONLY)
+install(FILES "${PROJECT_BINARY_DIR}/texshare.pc" DESTINATION "${CMAKE_INSTALL_DATADIR}/pkgconfig")

@@ -1,0 +1,116 @@
+// DmaBufImage: an image's layout, the fds of its planes, and what kind of memory backs it.
+//
+// This is the unit texshare allocates, sends, receives and imports. Three backings:
+//   dma_buf        GPU/device memory (GBM, a driver export); one fd per plane.
+//   shared_memory  a sealed memfd, the CPU fallback that works on every machine.
+//   cpu_only       pixels in this process's heap and no fd at all. Such an image can be
+//                  described to a peer but its pixels never cross: it arrives there as a
+//                  cpu_only image without pixel storage. Convert it with
+//                  MemfdAllocator::share() when the peer needs the pixels.
+// Each plane owns its own fd; planes that share one buffer hold duplicates of one fd.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <utility>
+
+#include "texshare/image_layout.hpp"
+#include "texshare/image_mapping.hpp"
+#include "texshare/result.hpp"
+#include "texshare/unique_fd.hpp"
+
+namespace texshare {
+
+enum class Backing : std::uint8_t { cpu_only = 0, shared_memory = 1, dma_buf = 2 };
+
+constexpr std::string_view to_string(Backing backing) noexcept {
+    switch (backing) {
+        case Backing::cpu_only: return "cpu_only";
+        case Backing::shared_memory: return "shared_memory";
+        case Backing::dma_buf: return "dma_buf";
+    }
+    return "unknown";
+}
+
+using PlaneFds = std::array<UniqueFd, max_planes>;
+
+class DmaBufImage {
+public:
+    DmaBufImage() = default;  // empty: no planes, cpu_only, nothing to map
+
+    // Takes ownership of plane_fds (one per plane for dma_buf and shared_memory, none for
+    // cpu_only). On error the fds are closed. The fds' kinds and sizes are not checked
+    // here: images from a peer go through receive-side validation (image_wire.hpp) instead.
+    static Result<DmaBufImage> adopt(const ImageLayout& layout, Backing backing, PlaneFds plane_fds) {
+        if (auto valid = validate_layout(layout); !valid) return std::move(valid).error();
+        if (backing != Backing::dma_buf && layout.modifier != DRM_FORMAT_MOD_LINEAR) {
+            return make_error(Errc::invalid_layout, "a {} image is linear, but has modifier {}",
+                              to_string(backing), modifier_name(layout.modifier));
+        }
+        const bool wants_fds = backing != Backing::cpu_only;
+        for (std::size_t i = 0; i < max_planes; ++i) {
+            const bool should_have = wants_fds && i < layout.plane_count;
+            if (plane_fds[i].valid() != should_have) {
+                return make_error(Errc::invalid_argument, "{} image plane {} {} an fd", to_string(backing),
+                                  i, should_have ? "needs" : "must not have");
+            }
+        }
+        DmaBufImage image;
+        image.layout_ = layout;
+        image.backing_ = backing;
+        image.fds_ = std::move(plane_fds);
+        return image;
+    }
+
+    // A cpu_only image with zeroed pixels of the given (linear) layout.
+    static Result<DmaBufImage> create_cpu_only(const ImageLayout& layout) {
+        auto image = adopt(layout, Backing::cpu_only, {});
+        if (!image) return image;
+        image->pixel_bytes_ = required_size(layout);
+        image->pixels_ = std::make_unique<std::byte[]>(image->pixel_bytes_);
+        return image;
+    }
+
+    const ImageLayout& layout() const noexcept { return layout_; }
+    Backing backing() const noexcept { return backing_; }
+    std::uint32_t width() const noexcept { return layout_.width; }
+    std::uint32_t height() const noexcept { return layout_.height; }
+    std::uint32_t fourcc() const noexcept { return layout_.fourcc; }
+
+    // The fd of plane i, or an empty BorrowedFd (cpu_only images, i past the planes).
+    BorrowedFd plane_fd(std::size_t i) const noexcept {
+        return i < max_planes ? fds_[i].borrow() : BorrowedFd();
+    }
+    std::array<BorrowedFd, max_planes> plane_fds() const noexcept {
+        return {fds_[0].borrow(), fds_[1].borrow(), fds_[2].borrow(), fds_[3].borrow()};
+    }
+
+    // A cpu_only image that came from a peer has a layout but no pixels.
+    bool has_cpu_pixels() const noexcept { return pixels_ != nullptr; }
+    std::span<std::byte> cpu_pixels() const noexcept { return {pixels_.get(), pixel_bytes_}; }
+
+    // CPU access to every plane; see ImageMapping. Fails for an image with no memory.
+    Result<ImageMapping> map(Access access) const {
+        if (backing_ == Backing::cpu_only) {
+            if (!pixels_) {
+                return make_error(Errc::unsupported,
+                                  "cpu_only image without pixel storage (received from a peer?) "
+                                  "cannot be mapped");
+            }
+            return ImageMapping::of_memory(layout_, cpu_pixels());
+        }
+        return ImageMapping::of_fds(layout_, plane_fds(), access, backing_ == Backing::dma_buf);
+    }
+
+private:
+    ImageLayout layout_{};
+    Backing backing_ = Backing::cpu_only;
+    PlaneFds fds_{};
+    std::unique_ptr<std::byte[]> pixels_;
+    std::size_t pixel_bytes_ = 0;
+};
+
+}  // namespace texshare

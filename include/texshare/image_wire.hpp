@@ -1,0 +1,183 @@
+// Sharing a DmaBufImage with another process: the descriptor on the wire and its checks.
+//
+// Use send_image()/receive_image() to share each image once, under an id both sides then
+// use per frame. Or, when images travel inside a protocol of your own, describe_image()
+// and import_image() are the two halves: import_image() is the one place a peer's claims
+// about an image are checked, before any fd it sent is used:
+//   magic and version; backing known; reserved bytes zero; the layout rules of
+//   validate_layout(); which planes carry fds agrees with the backing and with the fds that
+//   arrived; each fd is what the backing claims (a DMA-BUF by its file system magic, a
+//   memfd by its seal against shrinking); and each plane lies inside its fd's real size.
+// A CPU-only image is described but carries no fds and arrives without pixels.
+#pragma once
+
+#include <sys/stat.h>
+
+#include <array>
+#include <cstdint>
+#include <type_traits>
+#include <utility>
+
+#include "texshare/aux_channel.hpp"
+#include "texshare/detail/fd_probe.hpp"
+#include "texshare/dma_buf_image.hpp"
+#include "texshare/image_layout.hpp"
+#include "texshare/result.hpp"
+
+namespace texshare {
+
+inline constexpr std::uint32_t image_descriptor_magic = 0x49535854;  // "TXSI" in memory order
+inline constexpr std::uint16_t image_descriptor_version = 1;
+
+struct WirePlane {
+    std::uint64_t offset = 0;
+    std::uint32_t stride = 0;
+    std::uint32_t reserved = 0;  // must be zero
+};
+
+// Every byte is a named field, so nothing uninitialised is ever sent.
+struct ImageDescriptor {
+    std::uint32_t magic = image_descriptor_magic;
+    std::uint16_t version = image_descriptor_version;
+    std::uint8_t backing = 0;        // Backing
+    std::uint8_t fd_plane_mask = 0;  // bit i: plane i's fd travels with this message
+    std::uint64_t image_id = 0;
+    std::uint32_t width = 0;
+    std::uint32_t height = 0;
+    std::uint32_t fourcc = 0;
+    std::uint32_t plane_count = 0;
+    std::uint64_t modifier = 0;
+    std::array<WirePlane, max_planes> planes{};
+};
+static_assert(std::has_unique_object_representations_v<ImageDescriptor>, "no padding on the wire");
+
+using ImageChannel = AuxChannel<ImageDescriptor, max_planes>;
+
+inline ImageDescriptor describe_image(std::uint64_t image_id, const DmaBufImage& image) {
+    const ImageLayout& layout = image.layout();
+    ImageDescriptor descriptor;
+    descriptor.backing = static_cast<std::uint8_t>(image.backing());
+    descriptor.image_id = image_id;
+    descriptor.width = layout.width;
+    descriptor.height = layout.height;
+    descriptor.fourcc = layout.fourcc;
+    descriptor.plane_count = layout.plane_count;
+    descriptor.modifier = layout.modifier;
+    for (std::size_t i = 0; i < max_planes; ++i) {
+        descriptor.planes[i] = WirePlane{layout.planes[i].offset, layout.planes[i].stride, 0};
+        if (image.plane_fd(i).valid()) descriptor.fd_plane_mask |= static_cast<std::uint8_t>(1U << i);
+    }
+    return descriptor;
+}
+
+namespace detail {
+inline Result<void> check_plane_fd(const ImageDescriptor& d, const ImageLayout& layout, std::size_t plane,
+                                   BorrowedFd fd) {
+    const auto backing = static_cast<Backing>(d.backing);
+    Result<std::uint64_t> size = std::uint64_t{0};
+    if (backing == Backing::dma_buf) {
+        auto dma_buf = is_dma_buf(fd);
+        if (!dma_buf) return std::move(dma_buf).error();
+        if (!*dma_buf) {
+            return make_error(Errc::rejected, "image {}: plane {} is declared dma_buf but its fd "
+                              "is not a DMA-BUF (file system magic differs)", d.image_id, plane);
+        }
+        size = dma_buf_size(fd);
+    } else {
+        auto seals = memfd_seals(fd);
+        if (!seals || (*seals & F_SEAL_SHRINK) == 0) {
+            return make_error(Errc::rejected, "image {}: plane {} is declared shared_memory but its "
+                              "fd is not a memfd sealed against shrinking ({})", d.image_id, plane,
+                              seals ? fmt::format("seals 0x{:x}", *seals) : seals.error().message);
+        }
+        size = regular_file_size(fd);
+    }
+    if (!size) return std::move(size).error();
+    const std::uint64_t end = plane_end(layout, plane);
+    if (end > *size) {
+        return make_error(Errc::rejected, "image {}: plane {} ends at byte {} but its fd holds {} bytes",
+                          d.image_id, plane, end, *size);
+    }
+    return {};
+}
+}  // namespace detail
+
+// Validates everything the peer claimed, then builds the image. fds[i] is what arrived for
+// plane i (empty if nothing); on any error every one of them is closed.
+inline Result<DmaBufImage> import_image(const ImageDescriptor& d, PlaneFds fds) {
+    if (d.magic != image_descriptor_magic || d.version != image_descriptor_version) {
+        return make_error(Errc::protocol, "image descriptor magic 0x{:08x} version {}, expected "
+                          "0x{:08x} version {}", d.magic, d.version, image_descriptor_magic,
+                          image_descriptor_version);
+    }
+    if (d.backing > static_cast<std::uint8_t>(Backing::dma_buf)) {
+        return make_error(Errc::protocol, "image {}: unknown backing {}", d.image_id, d.backing);
+    }
+    const auto backing = static_cast<Backing>(d.backing);
+    ImageLayout layout{d.width, d.height, d.fourcc, d.modifier, d.plane_count, {}};
+    for (std::size_t i = 0; i < max_planes; ++i) {
+        if (d.planes[i].reserved != 0) {
+            return make_error(Errc::protocol, "image {}: plane {} reserved field is {}, not 0",
+                              d.image_id, i, d.planes[i].reserved);
+        }
+        layout.planes[i] = PlaneLayout{d.planes[i].offset, d.planes[i].stride};
+        const bool declared = ((d.fd_plane_mask >> i) & 1U) != 0;
+        if (declared != fds[i].valid()) {
+            return make_error(Errc::protocol, "image {}: plane {} {} an fd but {} arrived", d.image_id,
+                              i, declared ? "declares" : "does not declare", declared ? "none" : "one");
+        }
+    }
+    if ((d.fd_plane_mask >> max_planes) != 0) {
+        return make_error(Errc::protocol, "image {}: fd plane mask 0x{:x} names planes beyond {}",
+                          d.image_id, d.fd_plane_mask, max_planes);
+    }
+    if (auto valid = validate_layout(layout); !valid) {
+        Error error = std::move(valid).error();
+        error.message = fmt::format("image {}: {}", d.image_id, error.message);
+        return error;
+    }
+    const std::uint8_t expected_mask =
+        backing == Backing::cpu_only ? 0 : static_cast<std::uint8_t>((1U << layout.plane_count) - 1);
+    if (d.fd_plane_mask != expected_mask) {
+        return make_error(Errc::rejected, "image {}: a {} image with {} planes needs fd mask 0x{:x}, "
+                          "got 0x{:x}", d.image_id, to_string(backing), layout.plane_count,
+                          expected_mask, d.fd_plane_mask);
+    }
+    for (std::size_t i = 0; i < layout.plane_count && backing != Backing::cpu_only; ++i) {
+        if (auto checked = detail::check_plane_fd(d, layout, i, fds[i].borrow()); !checked) {
+            return checked.error().code == Errc::system
+                       ? make_error(Errc::rejected, "image {}: plane {}: {}", d.image_id, i,
+                                    checked.error().message)
+                       : std::move(checked).error();
+        }
+    }
+    auto image = DmaBufImage::adopt(layout, backing, std::move(fds));
+    if (!image) {
+        Error error = std::move(image).error();
+        error.message = fmt::format("image {}: {}", d.image_id, error.message);
+        error.code = Errc::rejected;
+        return error;
+    }
+    return image;
+}
+
+// One message: the descriptor plus each plane's fd (none for a cpu_only image).
+inline Result<void> send_image(ImageChannel& channel, std::uint64_t image_id, const DmaBufImage& image) {
+    const auto fds = image.plane_fds();
+    return channel.send(describe_image(image_id, image), fds);
+}
+
+struct ReceivedImage {
+    std::uint64_t id = 0;
+    DmaBufImage image;
+};
+
+inline Result<ReceivedImage> receive_image(ImageChannel& channel) {
+    auto received = channel.receive();
+    if (!received) return std::move(received).error();
+    auto image = import_image(received->message, std::move(received->fds));
+    if (!image) return std::move(image).error();
+    return ReceivedImage{received->message.image_id, std::move(*image)};
+}
+
+}  // namespace texshare

@@ -1,0 +1,134 @@
+// Result<T> and Error: how every texshare function that can fail reports it.
+//
+// Use these wherever an operation touches the outside world (syscalls, a peer, a driver):
+// failures there are expected events, not exceptions. An Error carries a category (Errc) a
+// caller can branch on, the errno where a syscall failed, and a message built with fmt that
+// names the failed check and the values involved, ready to log as is.
+#pragma once
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+#include <fmt/core.h>
+#include <fmt/format.h>
+
+namespace texshare {
+
+enum class Errc {
+    invalid_argument,    // the caller passed something unusable
+    invalid_layout,      // an ImageLayout failed a validation check
+    unsupported,         // a format, modifier or feature texshare or the system lacks
+    fd_not_open,         // an fd handed in for sending is not an open descriptor
+    system,              // a syscall failed; Error::sys_errno says how
+    would_block,         // non-blocking I/O: nothing to read or no room to write now
+    peer_closed,         // the other end of the channel is gone
+    truncated,           // the kernel cut a message or its fds (MSG_TRUNC / MSG_CTRUNC)
+    protocol,            // a message that does not follow the wire format
+    rejected,            // a received descriptor or fd failed validation
+};
+
+constexpr std::string_view to_string(Errc code) noexcept {
+    switch (code) {
+        case Errc::invalid_argument: return "invalid_argument";
+        case Errc::invalid_layout: return "invalid_layout";
+        case Errc::unsupported: return "unsupported";
+        case Errc::fd_not_open: return "fd_not_open";
+        case Errc::system: return "system";
+        case Errc::would_block: return "would_block";
+        case Errc::peer_closed: return "peer_closed";
+        case Errc::truncated: return "truncated";
+        case Errc::protocol: return "protocol";
+        case Errc::rejected: return "rejected";
+    }
+    return "unknown";
+}
+
+struct Error {
+    Errc code = Errc::invalid_argument;
+    int sys_errno = 0;  // 0 unless a syscall failed
+    std::string message;
+};
+
+template <typename... Args>
+[[nodiscard]] Error make_error(Errc code, fmt::format_string<Args...> format, Args&&... args) {
+    return Error{code, 0, fmt::format(format, std::forward<Args>(args)...)};
+}
+
+// For a failed syscall: the message ends with the errno's name and text.
+template <typename... Args>
+[[nodiscard]] Error make_sys_error(int err, fmt::format_string<Args...> format, Args&&... args) {
+    std::string text = fmt::format(format, std::forward<Args>(args)...);
+    fmt::format_to(std::back_inserter(text), ": {} (errno {})", std::strerror(err), err);
+    return Error{Errc::system, err, std::move(text)};
+}
+
+// Same as make_sys_error but with another category, e.g. peer_closed for EPIPE.
+template <typename... Args>
+[[nodiscard]] Error make_sys_error_as(Errc code, int err, fmt::format_string<Args...> format,
+                                      Args&&... args) {
+    Error error = make_sys_error(err, format, std::forward<Args>(args)...);
+    error.code = code;
+    return error;
+}
+
+// A value or an Error. Deliberately small: has_value/value/error, plus implicit construction
+// from either side so `return make_error(...)` and `return value` both work.
+template <typename T>
+class [[nodiscard]] Result {
+    static_assert(!std::is_same_v<std::remove_cv_t<T>, Error>, "Result<Error> is ambiguous");
+
+public:
+    Result(T value) : state_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit
+    Result(Error error) : state_(std::in_place_index<1>, std::move(error)) {}  // NOLINT
+
+    bool has_value() const noexcept { return state_.index() == 0; }
+    explicit operator bool() const noexcept { return has_value(); }
+
+    T& value() & { return std::get<0>(state_); }
+    const T& value() const& { return std::get<0>(state_); }
+    T&& value() && { return std::get<0>(std::move(state_)); }
+    T& operator*() & { return value(); }
+    const T& operator*() const& { return value(); }
+    T&& operator*() && { return std::move(*this).value(); }
+    T* operator->() { return &value(); }
+    const T* operator->() const { return &value(); }
+
+    const Error& error() const& { return std::get<1>(state_); }
+    Error&& error() && { return std::get<1>(std::move(state_)); }
+
+private:
+    std::variant<T, Error> state_;
+};
+
+template <>
+class [[nodiscard]] Result<void> {
+public:
+    Result() = default;
+    Result(Error error) : error_(std::move(error)), failed_(true) {}  // NOLINT: implicit
+
+    bool has_value() const noexcept { return !failed_; }
+    explicit operator bool() const noexcept { return !failed_; }
+    void value() const noexcept {}
+
+    const Error& error() const& { return error_; }
+    Error&& error() && { return std::move(error_); }
+
+private:
+    Error error_;
+    bool failed_ = false;
+};
+
+}  // namespace texshare
+
+template <>
+struct fmt::formatter<texshare::Error> : fmt::formatter<std::string_view> {
+    template <typename Context>
+    auto format(const texshare::Error& error, Context& ctx) const {
+        return fmt::format_to(ctx.out(), "{}: {}", texshare::to_string(error.code), error.message);
+    }
+};

@@ -1,0 +1,13 @@
+// Everything in texshare's header-only core, for code that would include most of it anyway.
+#pragma once
+
+#include "texshare/aux_channel.hpp"
+#include "texshare/dma_buf_image.hpp"
+#include "texshare/format.hpp"
+#include "texshare/image_layout.hpp"
+#include "texshare/image_mapping.hpp"
+#include "texshare/image_wire.hpp"
+#include "texshare/memfd_allocator.hpp"
+#include "texshare/result.hpp"
+#include "texshare/unique_fd.hpp"
+#include "texshare/unix_socket.hpp"
