@@ -197,7 +197,7 @@ private:
         std::size_t fd_count = 0;
         for (std::size_t slot = 0; slot < fds.size(); ++slot) {
             if (!fds[slot].valid()) continue;  // an empty slot: skipped, not sent
-            if (!is_open(fds[slot])) {
+            if (!texshare::is_open(fds[slot])) {
                 return make_error(Errc::fd_not_open, "AuxChannel::send: slot {} holds fd {}, which "
                                   "is not open; nothing was sent", slot, fds[slot].get());
             }

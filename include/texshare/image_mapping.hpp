@@ -39,8 +39,10 @@ constexpr std::uint64_t dma_buf_sync_flags(Access access) noexcept {
 }
 
 // The kernel documents EAGAIN and EINTR from DMA_BUF_IOCTL_SYNC as "try again".
-inline Result<void> dma_buf_sync(BorrowedFd fd, std::uint64_t flags) {
-    dma_buf_sync request{flags};
+inline Result<void> sync_dma_buf(BorrowedFd fd, std::uint64_t flags) {
+    struct dma_buf_sync request {
+        flags
+    };
     while (::ioctl(fd.get(), DMA_BUF_IOCTL_SYNC, &request) != 0) {
         if (errno != EINTR && errno != EAGAIN) {
             return make_sys_error(errno, "DMA_BUF_IOCTL_SYNC({}) on fd {}",
@@ -73,8 +75,10 @@ public:
 
     std::size_t plane_count() const noexcept { return plane_count_; }
     // The bytes of plane i, from its offset to its last row's end.
-    std::span<std::byte> plane(std::size_t i) const noexcept { return i < plane_count_ ? planes_[i] : std::span<std::byte>{}; }
-    std::uint32_t stride(std::size_t i) const noexcept { return i < plane_count_ ? strides_[i] : 0; }
+    std::span<std::byte> plane(std::size_t i) const noexcept {
+        return in_range(i) ? planes_[i] : std::span<std::byte>{};
+    }
+    std::uint32_t stride(std::size_t i) const noexcept { return in_range(i) ? strides_[i] : 0; }
 
     // Ends CPU access now and reports a failed DMA_BUF_IOCTL_SYNC end; the destructor does
     // the same silently. Unmaps either way.
@@ -83,7 +87,7 @@ public:
         for (std::size_t i = 0; i < region_count_; ++i) {
             Region& region = regions_[i];
             if (region.sync_fd.valid()) {
-                auto synced = detail::dma_buf_sync(region.sync_fd, DMA_BUF_SYNC_END | sync_flags_);
+                auto synced = detail::sync_dma_buf(region.sync_fd, DMA_BUF_SYNC_END | sync_flags_);
                 if (!synced && outcome) outcome = std::move(synced);
             }
             ::munmap(region.base, region.length);
@@ -133,6 +137,8 @@ public:
     }
 
 private:
+    bool in_range(std::size_t i) const noexcept { return i < plane_count_ && i < max_planes; }
+
     struct Region {
         void* base = nullptr;
         std::size_t length = 0;
@@ -163,7 +169,7 @@ private:
         Region& region = regions_[region_count_++];
         region = Region{base, static_cast<std::size_t>(length), BorrowedFd()};
         if (is_dma_buf) {
-            auto started = detail::dma_buf_sync(fd, DMA_BUF_SYNC_START | sync_flags_);
+            auto started = detail::sync_dma_buf(fd, DMA_BUF_SYNC_START | sync_flags_);
             if (!started) return std::move(started).error();
             region.sync_fd = fd;
         }

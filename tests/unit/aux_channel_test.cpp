@@ -1,0 +1,295 @@
+#include "texshare/aux_channel.hpp"
+
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <vector>
+
+#include "support/fd_count.hpp"
+#include "support/raw_peer.hpp"
+
+namespace texshare {
+namespace {
+
+struct Ping {
+    std::uint64_t sequence = 0;
+    std::uint32_t value = 0;
+    std::uint32_t reserved = 0;
+};
+
+using PingChannel = AuxChannel<Ping, 3>;
+using PlainChannel = AuxChannel<Ping, 0>;
+
+// Compile-time rules: fds on an FdCount = 0 channel, or a non-trivially-copyable message.
+template <typename Channel>
+concept CanSendFds = requires(Channel channel, Ping ping, std::span<const BorrowedFd> fds) {
+    channel.send(ping, fds);
+};
+static_assert(CanSendFds<PingChannel>);
+static_assert(!CanSendFds<PlainChannel>, "sending fds on an FdCount = 0 channel must not compile");
+static_assert(WireMessage<Ping>);
+static_assert(!WireMessage<std::vector<int>>, "a message must be trivially copyable");
+static_assert(!WireMessage<Ping*>);
+
+class AuxChannelTest : public testing::FdLeakTest {
+protected:
+    void SetUp() override {
+        FdLeakTest::SetUp();
+        auto pair = PingChannel::create_pair();
+        ASSERT_TRUE(pair) << pair.error().message;
+        sender_ = std::move(pair->first);
+        receiver_ = std::move(pair->second);
+    }
+    void TearDown() override {
+        sender_.close();
+        receiver_.close();
+        FdLeakTest::TearDown();
+    }
+    void send_raw(std::span<const std::byte> bytes, std::span<const int> fds = {}) {
+        ASSERT_GE(testing::raw_send(sender_.native_handle().get(), bytes, fds), 0) << std::strerror(errno);
+    }
+    void expect_receive_error(Errc code, const std::string& needle) {
+        auto received = receiver_.receive();
+        ASSERT_FALSE(received) << "expected: " << needle;
+        EXPECT_EQ(received.error().code, code) << received.error().message;
+        EXPECT_NE(received.error().message.find(needle), std::string::npos) << received.error().message;
+    }
+    void expect_still_usable() {
+        ASSERT_TRUE(sender_.send(Ping{99, 1, 0}));
+        auto received = receiver_.receive();
+        ASSERT_TRUE(received) << received.error().message;
+        EXPECT_EQ(received->message.sequence, 99U);
+    }
+
+    PingChannel sender_;
+    PingChannel receiver_;
+};
+
+UniqueFd make_memfd() { return UniqueFd(::memfd_create("aux-test", MFD_CLOEXEC)); }
+
+TEST_F(AuxChannelTest, MessageWithoutFds) {
+    ASSERT_TRUE(sender_.send(Ping{1, 42, 0}));
+    auto received = receiver_.receive();
+    ASSERT_TRUE(received) << received.error().message;
+    EXPECT_EQ(received->message.sequence, 1U);
+    EXPECT_EQ(received->message.value, 42U);
+    for (const UniqueFd& fd : received->fds) EXPECT_FALSE(fd.valid());
+}
+
+TEST_F(AuxChannelTest, FdsArriveInTheirSlotsCloexec) {
+    UniqueFd a = make_memfd(), c = make_memfd();
+    ASSERT_TRUE(sender_.send(Ping{2, 0, 0}, {a.borrow(), BorrowedFd(), c.borrow()}));
+    auto received = receiver_.receive();
+    ASSERT_TRUE(received) << received.error().message;
+    ASSERT_TRUE(received->fds[0].valid());
+    EXPECT_FALSE(received->fds[1].valid()) << "an empty slot stays empty, it is never fd 0";
+    ASSERT_TRUE(received->fds[2].valid());
+    EXPECT_EQ(::fcntl(received->fds[0].get(), F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+    struct stat sent {}, got {};
+    ASSERT_EQ(::fstat(c.get(), &sent), 0);
+    ASSERT_EQ(::fstat(received->fds[2].get(), &got), 0);
+    EXPECT_EQ(sent.st_ino, got.st_ino);
+}
+
+TEST_F(AuxChannelTest, EmptySlotsAreSkippedBeforeSend) {
+    ASSERT_TRUE(sender_.send(Ping{3, 0, 0}, {BorrowedFd(), BorrowedFd(-1), UniqueFd().borrow()}));
+    auto received = receiver_.receive();
+    ASSERT_TRUE(received);
+    for (const UniqueFd& fd : received->fds) EXPECT_FALSE(fd.valid());
+}
+
+TEST_F(AuxChannelTest, ClosedFdFailsTheSendAndSendsNothing) {
+    UniqueFd closed = make_memfd();
+    const int number = closed.get();
+    closed.reset();
+    auto sent = sender_.send(Ping{4, 0, 0}, {BorrowedFd(), BorrowedFd(number)});
+    ASSERT_FALSE(sent);
+    EXPECT_EQ(sent.error().code, Errc::fd_not_open);
+    EXPECT_EQ(sent.error().message,
+              fmt::format("AuxChannel::send: slot 1 holds fd {}, which is not open; nothing was sent", number));
+    ASSERT_TRUE(receiver_.set_nonblocking(true));
+    expect_receive_error(Errc::would_block, "recvmsg");
+    expect_still_usable();
+}
+
+TEST_F(AuxChannelTest, TooManySlotsIsAnError) {
+    UniqueFd fd = make_memfd();
+    std::vector<BorrowedFd> four(4, fd.borrow());
+    auto sent = sender_.send(Ping{}, four);
+    ASSERT_FALSE(sent);
+    EXPECT_EQ(sent.error().code, Errc::invalid_argument);
+}
+
+TEST_F(AuxChannelTest, PeerClosedIsReported) {
+    sender_.close();
+    expect_receive_error(Errc::peer_closed, "closed");
+    auto sent = receiver_.send(Ping{});
+    ASSERT_FALSE(sent);
+    EXPECT_EQ(sent.error().code, Errc::peer_closed);
+}
+
+TEST_F(AuxChannelTest, ClosedChannelFailsCleanly) {
+    PingChannel closed;
+    EXPECT_EQ(closed.send(Ping{}).error().code, Errc::invalid_argument);
+    EXPECT_EQ(closed.receive().error().code, Errc::invalid_argument);
+    EXPECT_FALSE(closed.is_open());
+}
+
+TEST_F(AuxChannelTest, NonBlockingReceiveWouldBlock) {
+    ASSERT_TRUE(receiver_.set_nonblocking(true));
+    expect_receive_error(Errc::would_block, "recvmsg");
+    expect_still_usable();
+}
+
+TEST_F(AuxChannelTest, AdoptRefusesWhatIsNotASeqpacketUnixSocket) {
+    int ends[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends), 0);
+    UniqueFd other_end(ends[1]);
+    auto stream = PingChannel::adopt(UniqueFd(ends[0]));
+    ASSERT_FALSE(stream);
+    EXPECT_NE(stream.error().message.find("not an AF_UNIX SOCK_SEQPACKET socket"), std::string::npos);
+    auto file = PingChannel::adopt(make_memfd());
+    ASSERT_FALSE(file);
+    EXPECT_EQ(file.error().sys_errno, ENOTSOCK);
+}
+
+TEST_F(AuxChannelTest, PeerCredentialsOfASocketpair) {
+    auto credentials = receiver_.peer_credentials();
+    ASSERT_TRUE(credentials);
+    EXPECT_EQ(credentials->pid, ::getpid());
+}
+
+// --- what a hostile or confused peer can send -------------------------------------------
+
+TEST_F(AuxChannelTest, ShortMessageIsRejected) {
+    const std::byte bytes[5]{};
+    send_raw(bytes);
+    expect_receive_error(Errc::protocol, "message of 5 bytes, expected 25");
+    expect_still_usable();
+}
+
+TEST_F(AuxChannelTest, LongMessageIsTruncatedAndRejected) {
+    std::vector<std::byte> bytes(4096);
+    send_raw(bytes);
+    expect_receive_error(Errc::truncated, "MSG_TRUNC");
+    expect_still_usable();
+}
+
+TEST_F(AuxChannelTest, WrongMagicOrPayloadSizeIsRejected) {
+    send_raw(testing::frame_bytes(Ping{}, 0xdeadbeef, sizeof(Ping), {0}));
+    expect_receive_error(Errc::protocol, "magic 0xdeadbeef");
+    send_raw(testing::frame_bytes(Ping{}, aux_channel_magic, 8, {0}));
+    expect_receive_error(Errc::protocol, "payload 8 bytes");
+    expect_still_usable();
+}
+
+TEST_F(AuxChannelTest, DeclaredSlotsWithoutFdsAreRejected) {
+    send_raw(testing::frame_bytes(Ping{}, aux_channel_magic, sizeof(Ping), {0b011}));
+    expect_receive_error(Errc::protocol, "declares 2 fds but carried 0");
+}
+
+TEST_F(AuxChannelTest, FdsWithoutDeclaredSlotsAreRejectedAndClosed) {
+    UniqueFd fd = make_memfd();
+    const int raw[] = {fd.get(), fd.get()};
+    send_raw(testing::frame_bytes(Ping{}, aux_channel_magic, sizeof(Ping), {0b001}), raw);
+    expect_receive_error(Errc::protocol, "declares 1 fds but carried 2");
+    expect_still_usable();
+}
+
+TEST_F(AuxChannelTest, SlotsBeyondFdCountAreRejected) {
+    UniqueFd fd = make_memfd();
+    const int raw[] = {fd.get()};
+    send_raw(testing::frame_bytes(Ping{}, aux_channel_magic, sizeof(Ping), {0b1000}), raw);
+    expect_receive_error(Errc::protocol, "slots beyond the 3");
+}
+
+TEST_F(AuxChannelTest, MoreFdsThanTheChannelTakesAreTruncatedAndClosed) {
+    UniqueFd fd = make_memfd();
+    std::vector<int> many(40, fd.get());
+    send_raw(testing::frame_bytes(Ping{}, aux_channel_magic, sizeof(Ping), {0b111}), many);
+    expect_receive_error(Errc::truncated, "MSG_CTRUNC");
+    expect_still_usable();
+}
+
+TEST_F(AuxChannelTest, FdsOnAPlainChannelAreRejectedAndClosed) {
+    auto pair = PlainChannel::create_pair();
+    ASSERT_TRUE(pair);
+    UniqueFd fd = make_memfd();
+    const int raw[] = {fd.get()};
+    ASSERT_GE(testing::raw_send(pair->first.native_handle().get(),
+                                testing::frame_bytes(Ping{}, aux_channel_magic, sizeof(Ping), {}), raw), 0);
+    auto received = pair->second.receive();
+    ASSERT_FALSE(received);
+    EXPECT_EQ(received.error().code, Errc::truncated);
+}
+
+TEST_F(AuxChannelTest, ReceiverAtItsFdLimitGetsCtruncNotALeak) {
+    UniqueFd fd = make_memfd();
+    const int count_before = testing::open_fd_count();
+    rlimit old_limit{};
+    ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old_limit), 0);
+    // The lowest free fd is at least count_before (some may be higher); cap the table there.
+    rlimit tight = old_limit;
+    tight.rlim_cur = static_cast<rlim_t>(count_before);
+    std::vector<UniqueFd> fillers;
+    while (true) {  // fill every hole below the limit so no fd can be installed
+        UniqueFd filler(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+        if (!filler || filler.get() >= count_before + 8) break;
+        fillers.push_back(std::move(filler));
+    }
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &tight), 0);
+    ASSERT_TRUE(sender_.send(Ping{5, 0, 0}, {fd.borrow()}));
+    auto received = receiver_.receive();
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &old_limit), 0);
+    fillers.clear();
+    ASSERT_FALSE(received);
+    EXPECT_EQ(received.error().code, Errc::truncated);
+    expect_still_usable();
+}
+
+TEST_F(AuxChannelTest, CrossesAProcessBoundary) {
+    UniqueFd memfd = make_memfd();
+    ASSERT_EQ(::ftruncate(memfd.get(), 4096), 0);
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        // Child: receive an fd, write through it, report back.
+        receiver_.close();
+        memfd.reset();
+        auto got = sender_.receive();
+        bool ok = got && got->fds[0].valid() && ::pwrite(got->fds[0].get(), "hi", 2, 0) == 2;
+        ok = ok && sender_.send(Ping{got->message.sequence + 1, 0, 0});
+        ::_exit(ok ? 0 : 1);
+    }
+    ASSERT_TRUE(receiver_.send(Ping{10, 0, 0}, {memfd.borrow()}));
+    auto reply = receiver_.receive();
+    ASSERT_TRUE(reply) << reply.error().message;
+    EXPECT_EQ(reply->message.sequence, 11U);
+    char text[2]{};
+    ASSERT_EQ(::pread(memfd.get(), text, 2, 0), 2);
+    EXPECT_EQ(std::string(text, 2), "hi");
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+TEST(AuxChannelLimits, LargestChannelCarries253Fds) {
+    const int before = testing::open_fd_count();
+    {
+        using Wide = AuxChannel<Ping, max_fds_per_message>;
+        auto pair = Wide::create_pair();
+        ASSERT_TRUE(pair);
+        UniqueFd fd = make_memfd();
+        std::vector<BorrowedFd> fds(max_fds_per_message, fd.borrow());
+        ASSERT_TRUE(pair->first.send(Ping{}, fds));
+        auto received = pair->second.receive();
+        ASSERT_TRUE(received) << received.error().message;
+        for (const UniqueFd& got : received->fds) EXPECT_TRUE(got.valid());
+    }
+    EXPECT_EQ(testing::open_fd_count(), before);
+}
+
+}  // namespace
+}  // namespace texshare
