@@ -41,8 +41,8 @@
 namespace texshare {
 
 template <typename T>
-concept WireMessage = std::is_trivially_copyable_v<T> && std::default_initializable<T> &&
-                      !std::is_pointer_v<T>;
+concept WireMessage =
+    std::is_trivially_copyable_v<T> && std::default_initializable<T> && !std::is_pointer_v<T>;
 
 inline constexpr std::uint32_t aux_channel_magic = 0x43535854;  // "TXSC" in memory order
 
@@ -77,11 +77,12 @@ public:
         }
         int domain = 0;
         length = sizeof domain;
-        if (::getsockopt(socket.get(), SOL_SOCKET, SO_DOMAIN, &domain, &length) != 0 ||
-            domain != AF_UNIX || type != SOCK_SEQPACKET) {
+        if (::getsockopt(socket.get(), SOL_SOCKET, SO_DOMAIN, &domain, &length) != 0 || domain != AF_UNIX ||
+            type != SOCK_SEQPACKET) {
             return make_error(Errc::invalid_argument,
                               "AuxChannel: fd {} is not an AF_UNIX SOCK_SEQPACKET socket "
-                              "(domain {}, type {})", socket.get(), domain, type);
+                              "(domain {}, type {})",
+                              socket.get(), domain, type);
         }
         AuxChannel channel;
         channel.socket_ = std::move(socket);
@@ -113,15 +114,11 @@ public:
 
     Result<void> send(const T& message) { return send_checked(message, {}); }
 
-    Result<void> send(const T& message, std::span<const BorrowedFd> fds)
-        requires(FdCount > 0)
-    {
+    Result<void> send(const T& message, std::span<const BorrowedFd> fds) requires(FdCount > 0) {
         return send_checked(message, fds);
     }
 
-    Result<void> send(const T& message, std::initializer_list<BorrowedFd> fds)
-        requires(FdCount > 0)
-    {
+    Result<void> send(const T& message, std::initializer_list<BorrowedFd> fds) requires(FdCount > 0) {
         return send_checked(message, std::span<const BorrowedFd>(fds.begin(), fds.size()));
     }
 
@@ -145,7 +142,8 @@ public:
         if (magic != aux_channel_magic || payload_size != sizeof(T)) {
             return make_error(Errc::protocol,
                               "AuxChannel: header magic 0x{:08x} payload {} bytes, expected "
-                              "0x{:08x} and {} bytes", magic, payload_size, aux_channel_magic, sizeof(T));
+                              "0x{:08x} and {} bytes",
+                              magic, payload_size, aux_channel_magic, sizeof(T));
         }
         const std::byte* mask = frame.data() + header_bytes;
         std::size_t declared = 0;
@@ -153,12 +151,14 @@ public:
             declared += static_cast<std::size_t>(std::popcount(std::to_integer<unsigned>(mask[i])));
         }
         if (FdCount % 8 != 0 && (std::to_integer<unsigned>(mask[mask_bytes - 1]) >> (FdCount % 8)) != 0) {
-            return make_error(Errc::protocol, "AuxChannel: slot mask names slots beyond the {} this "
-                              "channel has", FdCount);
+            return make_error(Errc::protocol,
+                              "AuxChannel: slot mask names slots beyond the {} this "
+                              "channel has",
+                              FdCount);
         }
         if (declared != fd_count) {
-            return make_error(Errc::protocol, "AuxChannel: message declares {} fds but carried {}",
-                              declared, fd_count);
+            return make_error(Errc::protocol, "AuxChannel: message declares {} fds but carried {}", declared,
+                              fd_count);
         }
         Received result{};
         std::memcpy(&result.message, frame.data() + header_bytes + mask_bytes, sizeof(T));
@@ -189,8 +189,10 @@ private:
     Result<void> send_checked(const T& message, std::span<const BorrowedFd> fds) {
         if (!socket_) return make_error(Errc::invalid_argument, "AuxChannel::send on a closed channel");
         if (fds.size() > FdCount) {
-            return make_error(Errc::invalid_argument, "AuxChannel::send: {} fd slots given, the "
-                              "channel takes at most {}", fds.size(), FdCount);
+            return make_error(Errc::invalid_argument,
+                              "AuxChannel::send: {} fd slots given, the "
+                              "channel takes at most {}",
+                              fds.size(), FdCount);
         }
         std::array<std::byte, frame_bytes> frame{};
         std::array<int, FdCount> raw_fds{};
@@ -198,8 +200,10 @@ private:
         for (std::size_t slot = 0; slot < fds.size(); ++slot) {
             if (!fds[slot].valid()) continue;  // an empty slot: skipped, not sent
             if (!texshare::is_open(fds[slot])) {
-                return make_error(Errc::fd_not_open, "AuxChannel::send: slot {} holds fd {}, which "
-                                  "is not open; nothing was sent", slot, fds[slot].get());
+                return make_error(Errc::fd_not_open,
+                                  "AuxChannel::send: slot {} holds fd {}, which "
+                                  "is not open; nothing was sent",
+                                  slot, fds[slot].get());
             }
             frame[header_bytes + slot / 8] |= std::byte{static_cast<unsigned char>(1U << (slot % 8))};
             raw_fds[fd_count++] = fds[slot].get();

@@ -28,9 +28,12 @@ enum class Backing : std::uint8_t { cpu_only = 0, shared_memory = 1, dma_buf = 2
 
 constexpr std::string_view to_string(Backing backing) noexcept {
     switch (backing) {
-        case Backing::cpu_only: return "cpu_only";
-        case Backing::shared_memory: return "shared_memory";
-        case Backing::dma_buf: return "dma_buf";
+        case Backing::cpu_only:
+            return "cpu_only";
+        case Backing::shared_memory:
+            return "shared_memory";
+        case Backing::dma_buf:
+            return "dma_buf";
     }
     return "unknown";
 }
@@ -54,8 +57,8 @@ public:
         for (std::size_t i = 0; i < max_planes; ++i) {
             const bool should_have = wants_fds && i < layout.plane_count;
             if (plane_fds[i].valid() != should_have) {
-                return make_error(Errc::invalid_argument, "{} image plane {} {} an fd", to_string(backing),
-                                  i, should_have ? "needs" : "must not have");
+                return make_error(Errc::invalid_argument, "{} image plane {} {} an fd", to_string(backing), i,
+                                  should_have ? "needs" : "must not have");
             }
         }
         DmaBufImage image;

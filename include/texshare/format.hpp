@@ -38,28 +38,35 @@ namespace detail {
 constexpr FormatInfo packed(std::uint32_t fourcc, const char* name, std::uint8_t bpp, bool alpha) {
     return FormatInfo{fourcc, name, 1, {{{bpp, 1, 1}}}, alpha, false};
 }
-constexpr FormatInfo semi_planar_420(std::uint32_t fourcc, const char* name,
-                                     std::uint8_t luma_bytes) {
-    return FormatInfo{fourcc, name, 2,
-                      {{{luma_bytes, 1, 1}, {static_cast<std::uint8_t>(2 * luma_bytes), 2, 2}}},
-                      false, true};
+constexpr FormatInfo semi_planar_420(std::uint32_t fourcc, const char* name, std::uint8_t luma_bytes) {
+    return FormatInfo{fourcc, name,
+                      2,      {{{luma_bytes, 1, 1}, {static_cast<std::uint8_t>(2 * luma_bytes), 2, 2}}},
+                      false,  true};
 }
-constexpr FormatInfo planar(std::uint32_t fourcc, const char* name, std::uint8_t hsub,
-                           std::uint8_t vsub) {
+constexpr FormatInfo planar(std::uint32_t fourcc, const char* name, std::uint8_t hsub, std::uint8_t vsub) {
     return FormatInfo{fourcc, name, 3, {{{1, 1, 1}, {1, hsub, vsub}, {1, hsub, vsub}}}, false, true};
 }
 
 inline constexpr std::array known_formats_table{
-    packed(DRM_FORMAT_ARGB8888, "ARGB8888", 4, true),     packed(DRM_FORMAT_XRGB8888, "XRGB8888", 4, false),
-    packed(DRM_FORMAT_ABGR8888, "ABGR8888", 4, true),     packed(DRM_FORMAT_XBGR8888, "XBGR8888", 4, false),
-    packed(DRM_FORMAT_RGBA8888, "RGBA8888", 4, true),     packed(DRM_FORMAT_BGRA8888, "BGRA8888", 4, true),
-    packed(DRM_FORMAT_ARGB2101010, "ARGB2101010", 4, true),  packed(DRM_FORMAT_XRGB2101010, "XRGB2101010", 4, false),
-    packed(DRM_FORMAT_ABGR2101010, "ABGR2101010", 4, true),  packed(DRM_FORMAT_XBGR2101010, "XBGR2101010", 4, false),
-    packed(DRM_FORMAT_ABGR16161616F, "ABGR16161616F", 8, true), packed(DRM_FORMAT_RGB888, "RGB888", 3, false),
-    packed(DRM_FORMAT_RGB565, "RGB565", 2, false),      packed(DRM_FORMAT_R8, "R8", 1, false),
+    packed(DRM_FORMAT_ARGB8888, "ARGB8888", 4, true),
+    packed(DRM_FORMAT_XRGB8888, "XRGB8888", 4, false),
+    packed(DRM_FORMAT_ABGR8888, "ABGR8888", 4, true),
+    packed(DRM_FORMAT_XBGR8888, "XBGR8888", 4, false),
+    packed(DRM_FORMAT_RGBA8888, "RGBA8888", 4, true),
+    packed(DRM_FORMAT_BGRA8888, "BGRA8888", 4, true),
+    packed(DRM_FORMAT_ARGB2101010, "ARGB2101010", 4, true),
+    packed(DRM_FORMAT_XRGB2101010, "XRGB2101010", 4, false),
+    packed(DRM_FORMAT_ABGR2101010, "ABGR2101010", 4, true),
+    packed(DRM_FORMAT_XBGR2101010, "XBGR2101010", 4, false),
+    packed(DRM_FORMAT_ABGR16161616F, "ABGR16161616F", 8, true),
+    packed(DRM_FORMAT_RGB888, "RGB888", 3, false),
+    packed(DRM_FORMAT_RGB565, "RGB565", 2, false),
+    packed(DRM_FORMAT_R8, "R8", 1, false),
     packed(DRM_FORMAT_GR88, "GR88", 2, false),
-    semi_planar_420(DRM_FORMAT_NV12, "NV12", 1),      semi_planar_420(DRM_FORMAT_P010, "P010", 2),
-    planar(DRM_FORMAT_YUV420, "YUV420", 2, 2),          planar(DRM_FORMAT_YVU420, "YVU420", 2, 2),
+    semi_planar_420(DRM_FORMAT_NV12, "NV12", 1),
+    semi_planar_420(DRM_FORMAT_P010, "P010", 2),
+    planar(DRM_FORMAT_YUV420, "YUV420", 2, 2),
+    planar(DRM_FORMAT_YVU420, "YVU420", 2, 2),
 };
 }  // namespace detail
 

@@ -50,10 +50,8 @@ constexpr bool is_linear_or_implicit(std::uint64_t modifier) noexcept {
 }
 
 // Rows and minimum row bytes of a plane of `info`, with subsampled sizes rounded up.
-constexpr std::uint32_t plane_rows(const FormatInfo& info, std::size_t plane,
-                                   std::uint32_t height) noexcept {
-    return static_cast<std::uint32_t>(
-        detail::div_round_up(height, info.planes[plane].vertical_subsampling));
+constexpr std::uint32_t plane_rows(const FormatInfo& info, std::size_t plane, std::uint32_t height) noexcept {
+    return static_cast<std::uint32_t>(detail::div_round_up(height, info.planes[plane].vertical_subsampling));
 }
 constexpr std::uint64_t plane_min_stride(const FormatInfo& info, std::size_t plane,
                                          std::uint32_t width) noexcept {
@@ -74,9 +72,8 @@ inline Result<std::uint64_t> checked_plane_end(const ImageLayout& layout, const 
     auto bytes = checked_mul(p.stride, rows);
     auto end = bytes ? checked_add(p.offset, *bytes) : std::nullopt;
     if (!end) {
-        return make_error(Errc::invalid_layout,
-                          "plane {}: offset {} + stride {} * {} rows overflows 64 bits", plane,
-                          p.offset, p.stride, rows);
+        return make_error(Errc::invalid_layout, "plane {}: offset {} + stride {} * {} rows overflows 64 bits",
+                          plane, p.offset, p.stride, rows);
     }
     return *end;
 }
@@ -90,14 +87,13 @@ inline Result<void> validate_layout(const ImageLayout& layout) {
     }
     if (layout.width == 0 || layout.height == 0 || layout.width > max_image_dimension ||
         layout.height > max_image_dimension) {
-        return make_error(Errc::invalid_layout, "size {}x{} is outside 1..{} per dimension",
-                          layout.width, layout.height, max_image_dimension);
+        return make_error(Errc::invalid_layout, "size {}x{} is outside 1..{} per dimension", layout.width,
+                          layout.height, max_image_dimension);
     }
     const bool linear = is_linear_or_implicit(layout.modifier);
     const std::uint32_t allowed_planes = linear ? info->plane_count : max_planes;
     if (layout.plane_count < info->plane_count || layout.plane_count > allowed_planes) {
-        return make_error(Errc::invalid_layout,
-                          "{} with modifier {} has {} planes, layout declares {}",
+        return make_error(Errc::invalid_layout, "{} with modifier {} has {} planes, layout declares {}",
                           format_name(layout.fourcc), modifier_name(layout.modifier),
                           linear ? fmt::format("{}", info->plane_count)
                                  : fmt::format("{}..{}", info->plane_count, max_planes),
@@ -106,25 +102,24 @@ inline Result<void> validate_layout(const ImageLayout& layout) {
     for (std::size_t i = layout.plane_count; i < max_planes; ++i) {
         if (layout.planes[i] != PlaneLayout{}) {
             return make_error(Errc::invalid_layout,
-                              "plane {} is beyond the plane count {} but has offset {} stride {}",
-                              i, layout.plane_count, layout.planes[i].offset,
-                              layout.planes[i].stride);
+                              "plane {} is beyond the plane count {} but has offset {} stride {}", i,
+                              layout.plane_count, layout.planes[i].offset, layout.planes[i].stride);
         }
     }
     for (std::size_t i = 0; i < info->plane_count; ++i) {
         const std::uint64_t min_stride = plane_min_stride(*info, i, layout.width);
         if (layout.planes[i].stride < min_stride) {
             return make_error(Errc::invalid_layout,
-                              "plane {}: stride {} is smaller than one row of {} pixels ({} bytes)",
-                              i, layout.planes[i].stride, layout.width, min_stride);
+                              "plane {}: stride {} is smaller than one row of {} pixels ({} bytes)", i,
+                              layout.planes[i].stride, layout.width, min_stride);
         }
     }
     for (std::size_t i = 0; i < layout.plane_count; ++i) {
         auto end = detail::checked_plane_end(layout, *info, i);
         if (!end) return std::move(end).error();
         if (*end > max_image_bytes) {
-            return make_error(Errc::invalid_layout, "plane {} ends at byte {}, beyond the {} limit",
-                              i, *end, max_image_bytes);
+            return make_error(Errc::invalid_layout, "plane {} ends at byte {}, beyond the {} limit", i, *end,
+                              max_image_bytes);
         }
     }
     return {};
@@ -149,21 +144,19 @@ inline std::uint64_t required_size(const ImageLayout& layout) {
 
 // A linear layout with every plane in one buffer, rows padded to stride_alignment bytes
 // (a power of two; 64 or 256 suit GPU import) and each plane starting aligned too.
-inline Result<ImageLayout> make_packed_layout(std::uint32_t fourcc, std::uint32_t width,
-                                              std::uint32_t height,
+inline Result<ImageLayout> make_packed_layout(std::uint32_t fourcc, std::uint32_t width, std::uint32_t height,
                                               std::uint32_t stride_alignment = 64) {
     const FormatInfo* info = find_format(fourcc);
     if (info == nullptr) {
-        return make_error(Errc::unsupported, "format {} is not one texshare knows",
-                          format_name(fourcc));
+        return make_error(Errc::unsupported, "format {} is not one texshare knows", format_name(fourcc));
     }
     if (stride_alignment == 0 || (stride_alignment & (stride_alignment - 1)) != 0) {
         return make_error(Errc::invalid_argument, "stride alignment {} is not a power of two",
                           stride_alignment);
     }
     if (width == 0 || height == 0 || width > max_image_dimension || height > max_image_dimension) {
-        return make_error(Errc::invalid_layout, "size {}x{} is outside 1..{} per dimension", width,
-                          height, max_image_dimension);
+        return make_error(Errc::invalid_layout, "size {}x{} is outside 1..{} per dimension", width, height,
+                          max_image_dimension);
     }
     ImageLayout layout{width, height, fourcc, DRM_FORMAT_MOD_LINEAR, info->plane_count, {}};
     std::uint64_t offset = 0;

@@ -31,9 +31,12 @@ enum class Access { read, write, read_write };
 namespace detail {
 constexpr std::uint64_t dma_buf_sync_flags(Access access) noexcept {
     switch (access) {
-        case Access::read: return DMA_BUF_SYNC_READ;
-        case Access::write: return DMA_BUF_SYNC_WRITE;
-        case Access::read_write: return DMA_BUF_SYNC_RW;
+        case Access::read:
+            return DMA_BUF_SYNC_READ;
+        case Access::write:
+            return DMA_BUF_SYNC_WRITE;
+        case Access::read_write:
+            return DMA_BUF_SYNC_RW;
     }
     return DMA_BUF_SYNC_RW;
 }
@@ -110,8 +113,8 @@ public:
     // mmaps each distinct buffer among plane_fds once (planes often share one), after
     // checking the buffer really holds its planes: touching past a file's end is SIGBUS.
     static Result<ImageMapping> of_fds(const ImageLayout& layout,
-                                       const std::array<BorrowedFd, max_planes>& plane_fds,
-                                       Access access, bool is_dma_buf) {
+                                       const std::array<BorrowedFd, max_planes>& plane_fds, Access access,
+                                       bool is_dma_buf) {
         ImageMapping mapping;
         mapping.sync_flags_ = detail::dma_buf_sync_flags(access);
         std::array<detail::FileIdentity, max_planes> files{};
@@ -157,8 +160,8 @@ private:
         auto size = is_dma_buf ? detail::dma_buf_size(fd) : detail::regular_file_size(fd);
         if (!size) return std::move(size).error();
         if (*size < length) {
-            return make_error(Errc::rejected, "map: plane {} needs {} bytes of fd {}, which holds {}",
-                              first, length, fd.get(), *size);
+            return make_error(Errc::rejected, "map: plane {} needs {} bytes of fd {}, which holds {}", first,
+                              length, fd.get(), *size);
         }
         const int protection = access == Access::read ? PROT_READ : PROT_READ | PROT_WRITE;
         void* base = ::mmap(nullptr, length, protection, MAP_SHARED, fd.get(), 0);

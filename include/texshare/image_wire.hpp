@@ -79,15 +79,19 @@ inline Result<void> check_plane_fd(const ImageDescriptor& d, const ImageLayout& 
         auto dma_buf = is_dma_buf(fd);
         if (!dma_buf) return std::move(dma_buf).error();
         if (!*dma_buf) {
-            return make_error(Errc::rejected, "image {}: plane {} is declared dma_buf but its fd "
-                              "is not a DMA-BUF (file system magic differs)", d.image_id, plane);
+            return make_error(Errc::rejected,
+                              "image {}: plane {} is declared dma_buf but its fd "
+                              "is not a DMA-BUF (file system magic differs)",
+                              d.image_id, plane);
         }
         size = dma_buf_size(fd);
     } else {
         auto seals = memfd_seals(fd);
         if (!seals || (*seals & F_SEAL_SHRINK) == 0) {
-            return make_error(Errc::rejected, "image {}: plane {} is declared shared_memory but its "
-                              "fd is not a memfd sealed against shrinking ({})", d.image_id, plane,
+            return make_error(Errc::rejected,
+                              "image {}: plane {} is declared shared_memory but its "
+                              "fd is not a memfd sealed against shrinking ({})",
+                              d.image_id, plane,
                               seals ? fmt::format("seals 0x{:x}", *seals) : seals.error().message);
         }
         size = regular_file_size(fd);
@@ -106,9 +110,10 @@ inline Result<void> check_plane_fd(const ImageDescriptor& d, const ImageLayout& 
 // plane i (empty if nothing); on any error every one of them is closed.
 inline Result<DmaBufImage> import_image(const ImageDescriptor& d, PlaneFds fds) {
     if (d.magic != image_descriptor_magic || d.version != image_descriptor_version) {
-        return make_error(Errc::protocol, "image descriptor magic 0x{:08x} version {}, expected "
-                          "0x{:08x} version {}", d.magic, d.version, image_descriptor_magic,
-                          image_descriptor_version);
+        return make_error(Errc::protocol,
+                          "image descriptor magic 0x{:08x} version {}, expected "
+                          "0x{:08x} version {}",
+                          d.magic, d.version, image_descriptor_magic, image_descriptor_version);
     }
     if (d.backing > static_cast<std::uint8_t>(Backing::dma_buf)) {
         return make_error(Errc::protocol, "image {}: unknown backing {}", d.image_id, d.backing);
@@ -117,19 +122,19 @@ inline Result<DmaBufImage> import_image(const ImageDescriptor& d, PlaneFds fds) 
     ImageLayout layout{d.width, d.height, d.fourcc, d.modifier, d.plane_count, {}};
     for (std::size_t i = 0; i < max_planes; ++i) {
         if (d.planes[i].reserved != 0) {
-            return make_error(Errc::protocol, "image {}: plane {} reserved field is {}, not 0",
-                              d.image_id, i, d.planes[i].reserved);
+            return make_error(Errc::protocol, "image {}: plane {} reserved field is {}, not 0", d.image_id, i,
+                              d.planes[i].reserved);
         }
         layout.planes[i] = PlaneLayout{d.planes[i].offset, d.planes[i].stride};
         const bool declared = ((d.fd_plane_mask >> i) & 1U) != 0;
         if (declared != fds[i].valid()) {
-            return make_error(Errc::protocol, "image {}: plane {} {} an fd but {} arrived", d.image_id,
-                              i, declared ? "declares" : "does not declare", declared ? "none" : "one");
+            return make_error(Errc::protocol, "image {}: plane {} {} an fd but {} arrived", d.image_id, i,
+                              declared ? "declares" : "does not declare", declared ? "none" : "one");
         }
     }
     if ((d.fd_plane_mask >> max_planes) != 0) {
-        return make_error(Errc::protocol, "image {}: fd plane mask 0x{:x} names planes beyond {}",
-                          d.image_id, d.fd_plane_mask, max_planes);
+        return make_error(Errc::protocol, "image {}: fd plane mask 0x{:x} names planes beyond {}", d.image_id,
+                          d.fd_plane_mask, max_planes);
     }
     if (auto valid = validate_layout(layout); !valid) {
         Error error = std::move(valid).error();
@@ -139,16 +144,16 @@ inline Result<DmaBufImage> import_image(const ImageDescriptor& d, PlaneFds fds) 
     const std::uint8_t expected_mask =
         backing == Backing::cpu_only ? 0 : static_cast<std::uint8_t>((1U << layout.plane_count) - 1);
     if (d.fd_plane_mask != expected_mask) {
-        return make_error(Errc::rejected, "image {}: a {} image with {} planes needs fd mask 0x{:x}, "
-                          "got 0x{:x}", d.image_id, to_string(backing), layout.plane_count,
-                          expected_mask, d.fd_plane_mask);
+        return make_error(Errc::rejected,
+                          "image {}: a {} image with {} planes needs fd mask 0x{:x}, "
+                          "got 0x{:x}",
+                          d.image_id, to_string(backing), layout.plane_count, expected_mask, d.fd_plane_mask);
     }
     for (std::size_t i = 0; i < layout.plane_count && backing != Backing::cpu_only; ++i) {
         if (auto checked = detail::check_plane_fd(d, layout, i, fds[i].borrow()); !checked) {
-            return checked.error().code == Errc::system
-                       ? make_error(Errc::rejected, "image {}: plane {}: {}", d.image_id, i,
-                                    checked.error().message)
-                       : std::move(checked).error();
+            return checked.error().code == Errc::system ? make_error(Errc::rejected, "image {}: plane {}: {}",
+                                                                     d.image_id, i, checked.error().message)
+                                                        : std::move(checked).error();
         }
     }
     auto image = DmaBufImage::adopt(layout, backing, std::move(fds));

@@ -41,8 +41,8 @@ public:
     Result<DmaBufImage> allocate(const ImageLayout& layout) const {
         if (auto valid = validate_layout(layout); !valid) return std::move(valid).error();
         const std::uint64_t size = required_size(layout);
-        const std::string name = fmt::format("texshare {}x{} {}", layout.width, layout.height,
-                                             format_name(layout.fourcc));
+        const std::string name =
+            fmt::format("texshare {}x{} {}", layout.width, layout.height, format_name(layout.fourcc));
         UniqueFd memfd(::memfd_create(name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING));
         if (!memfd) return make_sys_error(errno, "memfd_create for a {}-byte image", size);
         if (::ftruncate(memfd.get(), static_cast<off_t>(size)) != 0) {
@@ -65,10 +65,9 @@ public:
     // needs to see what so far only this process could.
     Result<DmaBufImage> share(const DmaBufImage& cpu_image) const {
         if (cpu_image.backing() != Backing::cpu_only || !cpu_image.has_cpu_pixels()) {
-            return make_error(Errc::invalid_argument,
-                              "share: expects a cpu_only image with pixels, got a {} image{}",
-                              to_string(cpu_image.backing()),
-                              cpu_image.has_cpu_pixels() ? "" : " without pixels");
+            return make_error(
+                Errc::invalid_argument, "share: expects a cpu_only image with pixels, got a {} image{}",
+                to_string(cpu_image.backing()), cpu_image.has_cpu_pixels() ? "" : " without pixels");
         }
         auto shared = allocate(cpu_image.layout());
         if (!shared) return shared;

@@ -20,30 +20,40 @@
 namespace texshare {
 
 enum class Errc {
-    invalid_argument,    // the caller passed something unusable
-    invalid_layout,      // an ImageLayout failed a validation check
-    unsupported,         // a format, modifier or feature texshare or the system lacks
-    fd_not_open,         // an fd handed in for sending is not an open descriptor
-    system,              // a syscall failed; Error::sys_errno says how
-    would_block,         // non-blocking I/O: nothing to read or no room to write now
-    peer_closed,         // the other end of the channel is gone
-    truncated,           // the kernel cut a message or its fds (MSG_TRUNC / MSG_CTRUNC)
-    protocol,            // a message that does not follow the wire format
-    rejected,            // a received descriptor or fd failed validation
+    invalid_argument,  // the caller passed something unusable
+    invalid_layout,    // an ImageLayout failed a validation check
+    unsupported,       // a format, modifier or feature texshare or the system lacks
+    fd_not_open,       // an fd handed in for sending is not an open descriptor
+    system,            // a syscall failed; Error::sys_errno says how
+    would_block,       // non-blocking I/O: nothing to read or no room to write now
+    peer_closed,       // the other end of the channel is gone
+    truncated,         // the kernel cut a message or its fds (MSG_TRUNC / MSG_CTRUNC)
+    protocol,          // a message that does not follow the wire format
+    rejected,          // a received descriptor or fd failed validation
 };
 
 constexpr std::string_view to_string(Errc code) noexcept {
     switch (code) {
-        case Errc::invalid_argument: return "invalid_argument";
-        case Errc::invalid_layout: return "invalid_layout";
-        case Errc::unsupported: return "unsupported";
-        case Errc::fd_not_open: return "fd_not_open";
-        case Errc::system: return "system";
-        case Errc::would_block: return "would_block";
-        case Errc::peer_closed: return "peer_closed";
-        case Errc::truncated: return "truncated";
-        case Errc::protocol: return "protocol";
-        case Errc::rejected: return "rejected";
+        case Errc::invalid_argument:
+            return "invalid_argument";
+        case Errc::invalid_layout:
+            return "invalid_layout";
+        case Errc::unsupported:
+            return "unsupported";
+        case Errc::fd_not_open:
+            return "fd_not_open";
+        case Errc::system:
+            return "system";
+        case Errc::would_block:
+            return "would_block";
+        case Errc::peer_closed:
+            return "peer_closed";
+        case Errc::truncated:
+            return "truncated";
+        case Errc::protocol:
+            return "protocol";
+        case Errc::rejected:
+            return "rejected";
     }
     return "unknown";
 }
@@ -83,7 +93,7 @@ class [[nodiscard]] Result {
     static_assert(!std::is_same_v<std::remove_cv_t<T>, Error>, "Result<Error> is ambiguous");
 
 public:
-    Result(T value) : state_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit
+    Result(T value) : state_(std::in_place_index<0>, std::move(value)) {}      // NOLINT: implicit
     Result(Error error) : state_(std::in_place_index<1>, std::move(error)) {}  // NOLINT
 
     bool has_value() const noexcept { return state_.index() == 0; }

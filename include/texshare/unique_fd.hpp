@@ -96,8 +96,7 @@ public:
     void reset(int new_fd = -1) noexcept {
         if (new_fd < 0) new_fd = -1;
         if (TEXSHARE_FD_SAFETY_CHECKS && new_fd != -1 && new_fd == fd_) {
-            std::fprintf(stderr, "texshare: UniqueFd::reset(%d) given the fd it already owns\n",
-                         new_fd);
+            std::fprintf(stderr, "texshare: UniqueFd::reset(%d) given the fd it already owns\n", new_fd);
             std::abort();
         }
         const int saved_errno = errno;

@@ -163,8 +163,10 @@ private:
         }
         struct stat existing {};
         if (::lstat(address.name().c_str(), &existing) != 0 || !S_ISSOCK(existing.st_mode)) {
-            return make_error(Errc::invalid_argument, "bind to {}: the path exists and is not a socket; "
-                              "refusing to remove it", address.to_string());
+            return make_error(Errc::invalid_argument,
+                              "bind to {}: the path exists and is not a socket; "
+                              "refusing to remove it",
+                              address.to_string());
         }
         if (auto live = connect_unix(address); live || live.error().code != Errc::peer_closed) {
             return make_error(Errc::system, "bind to {}: another process is listening there",

@@ -5,9 +5,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+
+#include <chrono>
+#include <thread>
 #include <vector>
 
-#include "support/fd_count.hpp"
+#include "support/channel_pair.hpp"
 #include "support/raw_peer.hpp"
 
 namespace texshare {
@@ -33,20 +39,8 @@ static_assert(WireMessage<Ping>);
 static_assert(!WireMessage<std::vector<int>>, "a message must be trivially copyable");
 static_assert(!WireMessage<Ping*>);
 
-class AuxChannelTest : public testing::FdLeakTest {
+class AuxChannelTest : public testing::ChannelPairTest<PingChannel> {
 protected:
-    void SetUp() override {
-        FdLeakTest::SetUp();
-        auto pair = PingChannel::create_pair();
-        ASSERT_TRUE(pair) << pair.error().message;
-        sender_ = std::move(pair->first);
-        receiver_ = std::move(pair->second);
-    }
-    void TearDown() override {
-        sender_.close();
-        receiver_.close();
-        FdLeakTest::TearDown();
-    }
     void send_raw(std::span<const std::byte> bytes, std::span<const int> fds = {}) {
         ASSERT_GE(testing::raw_send(sender_.native_handle().get(), bytes, fds), 0) << std::strerror(errno);
     }
@@ -63,11 +57,11 @@ protected:
         EXPECT_EQ(received->message.sequence, 99U);
     }
 
-    PingChannel sender_;
-    PingChannel receiver_;
 };
 
-UniqueFd make_memfd() { return UniqueFd(::memfd_create("aux-test", MFD_CLOEXEC)); }
+UniqueFd make_memfd() {
+    return UniqueFd(::memfd_create("aux-test", MFD_CLOEXEC));
+}
 
 TEST_F(AuxChannelTest, MessageWithoutFds) {
     ASSERT_TRUE(sender_.send(Ping{1, 42, 0}));
@@ -87,7 +81,8 @@ TEST_F(AuxChannelTest, FdsArriveInTheirSlotsCloexec) {
     EXPECT_FALSE(received->fds[1].valid()) << "an empty slot stays empty, it is never fd 0";
     ASSERT_TRUE(received->fds[2].valid());
     EXPECT_EQ(::fcntl(received->fds[0].get(), F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
-    struct stat sent {}, got {};
+    struct stat sent {
+    }, got{};
     ASSERT_EQ(::fstat(c.get(), &sent), 0);
     ASSERT_EQ(::fstat(received->fds[2].get(), &got), 0);
     EXPECT_EQ(sent.st_ino, got.st_ino);
@@ -107,8 +102,9 @@ TEST_F(AuxChannelTest, ClosedFdFailsTheSendAndSendsNothing) {
     auto sent = sender_.send(Ping{4, 0, 0}, {BorrowedFd(), BorrowedFd(number)});
     ASSERT_FALSE(sent);
     EXPECT_EQ(sent.error().code, Errc::fd_not_open);
-    EXPECT_EQ(sent.error().message,
-              fmt::format("AuxChannel::send: slot 1 holds fd {}, which is not open; nothing was sent", number));
+    EXPECT_EQ(
+        sent.error().message,
+        fmt::format("AuxChannel::send: slot 1 holds fd {}, which is not open; nothing was sent", number));
     ASSERT_TRUE(receiver_.set_nonblocking(true));
     expect_receive_error(Errc::would_block, "recvmsg");
     expect_still_usable();
@@ -141,6 +137,34 @@ TEST_F(AuxChannelTest, NonBlockingReceiveWouldBlock) {
     ASSERT_TRUE(receiver_.set_nonblocking(true));
     expect_receive_error(Errc::would_block, "recvmsg");
     expect_still_usable();
+}
+
+TEST_F(AuxChannelTest, NativeHandlePollsReadable) {
+    pollfd watch{receiver_.native_handle().get(), POLLIN, 0};
+    EXPECT_EQ(::poll(&watch, 1, 0), 0);
+    ASSERT_TRUE(sender_.send(Ping{8, 0, 0}));
+    EXPECT_EQ(::poll(&watch, 1, 1000), 1);
+    EXPECT_TRUE(watch.revents & POLLIN);
+    EXPECT_TRUE(receiver_.receive());
+}
+
+TEST_F(AuxChannelTest, ReceiveRetriesWhenASignalInterruptsIt) {
+    struct sigaction action {}, previous {};
+    action.sa_handler = [](int) {};
+    action.sa_flags = 0;  // no SA_RESTART: recvmsg really fails with EINTR
+    ASSERT_EQ(::sigaction(SIGUSR1, &action, &previous), 0);
+    const pthread_t receiving_thread = ::pthread_self();
+    std::thread peer([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        ::pthread_kill(receiving_thread, SIGUSR1);
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        (void)sender_.send(Ping{12, 0, 0});
+    });
+    auto received = receiver_.receive();
+    peer.join();
+    ::sigaction(SIGUSR1, &previous, nullptr);
+    ASSERT_TRUE(received) << received.error().message;
+    EXPECT_EQ(received->message.sequence, 12U);
 }
 
 TEST_F(AuxChannelTest, AdoptRefusesWhatIsNotASeqpacketUnixSocket) {
@@ -219,7 +243,8 @@ TEST_F(AuxChannelTest, FdsOnAPlainChannelAreRejectedAndClosed) {
     UniqueFd fd = make_memfd();
     const int raw[] = {fd.get()};
     ASSERT_GE(testing::raw_send(pair->first.native_handle().get(),
-                                testing::frame_bytes(Ping{}, aux_channel_magic, sizeof(Ping), {}), raw), 0);
+                                testing::frame_bytes(Ping{}, aux_channel_magic, sizeof(Ping), {}), raw),
+              0);
     auto received = pair->second.receive();
     ASSERT_FALSE(received);
     EXPECT_EQ(received.error().code, Errc::truncated);

@@ -82,7 +82,8 @@ TEST_F(DmaBufImageTest, AdoptRejectsMissingExtraOrUnwantedFdsAndClosesThem) {
 
     PlaneFds unwanted;
     unwanted[0] = sized_memfd(4096);
-    auto cpu = DmaBufImage::adopt(layout_of(DRM_FORMAT_ARGB8888, 4, 4), Backing::cpu_only, std::move(unwanted));
+    auto cpu =
+        DmaBufImage::adopt(layout_of(DRM_FORMAT_ARGB8888, 4, 4), Backing::cpu_only, std::move(unwanted));
     ASSERT_FALSE(cpu);
     EXPECT_EQ(cpu.error().message, "cpu_only image plane 0 must not have an fd");
 }

@@ -16,10 +16,10 @@ struct Expected {
 
 TEST(FormatTest, FactsForRequiredFormats) {
     const Expected table[] = {
-        {DRM_FORMAT_ARGB8888, 1, {4}, 1, 1},       {DRM_FORMAT_XRGB8888, 1, {4}, 1, 1},
-        {DRM_FORMAT_ABGR8888, 1, {4}, 1, 1},       {DRM_FORMAT_XBGR8888, 1, {4}, 1, 1},
-        {DRM_FORMAT_RGB565, 1, {2}, 1, 1},         {DRM_FORMAT_ARGB2101010, 1, {4}, 1, 1},
-        {DRM_FORMAT_NV12, 2, {1, 2}, 2, 2},        {DRM_FORMAT_P010, 2, {2, 4}, 2, 2},
+        {DRM_FORMAT_ARGB8888, 1, {4}, 1, 1},     {DRM_FORMAT_XRGB8888, 1, {4}, 1, 1},
+        {DRM_FORMAT_ABGR8888, 1, {4}, 1, 1},     {DRM_FORMAT_XBGR8888, 1, {4}, 1, 1},
+        {DRM_FORMAT_RGB565, 1, {2}, 1, 1},       {DRM_FORMAT_ARGB2101010, 1, {4}, 1, 1},
+        {DRM_FORMAT_NV12, 2, {1, 2}, 2, 2},      {DRM_FORMAT_P010, 2, {2, 4}, 2, 2},
         {DRM_FORMAT_YUV420, 3, {1, 1, 1}, 2, 2},
     };
     for (const Expected& want : table) {

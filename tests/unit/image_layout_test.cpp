@@ -44,7 +44,8 @@ TEST(ImageLayoutTest, RejectsDimensionsOutOfRange) {
 }
 
 TEST(ImageLayoutTest, RejectsStrideSmallerThanARow) {
-    expect_rejected(argb(64, 64, 255), Errc::invalid_layout, "stride 255 is smaller than one row of 64 pixels (256 bytes)");
+    expect_rejected(argb(64, 64, 255), Errc::invalid_layout,
+                    "stride 255 is smaller than one row of 64 pixels (256 bytes)");
     ImageLayout layout = nv12(64, 48);
     layout.planes[1].stride = 62;
     expect_rejected(layout, Errc::invalid_layout, "plane 1: stride 62");
@@ -55,7 +56,8 @@ TEST(ImageLayoutTest, SubsampledPlanesRoundUp) {
     ImageLayout layout{5, 3, DRM_FORMAT_NV12, DRM_FORMAT_MOD_LINEAR, 2, {}};
     layout.planes[0] = {0, 5};
     layout.planes[1] = {15, 5};
-    expect_rejected(layout, Errc::invalid_layout, "plane 1: stride 5 is smaller than one row of 5 pixels (6 bytes)");
+    expect_rejected(layout, Errc::invalid_layout,
+                    "plane 1: stride 5 is smaller than one row of 5 pixels (6 bytes)");
     layout.planes[1].stride = 6;
     ASSERT_TRUE(validate_layout(layout));
     EXPECT_EQ(plane_end(layout, 1), 15U + 6 * 2);  // two chroma rows for three luma rows

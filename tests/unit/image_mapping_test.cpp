@@ -60,8 +60,9 @@ TEST_F(ImageMappingTest, RefusesToMapBeyondTheBuffer) {
     auto mapping = image->map(Access::read);
     ASSERT_FALSE(mapping);
     EXPECT_EQ(mapping.error().code, Errc::rejected);
-    EXPECT_EQ(mapping.error().message, fmt::format("map: plane 0 needs 16384 bytes of fd {}, which holds 4096",
-                                                   image->plane_fd(0).get()));
+    EXPECT_EQ(
+        mapping.error().message,
+        fmt::format("map: plane 0 needs 16384 bytes of fd {}, which holds 4096", image->plane_fd(0).get()));
 }
 
 TEST_F(ImageMappingTest, DmaBufSyncOnANonDmaBufFails) {

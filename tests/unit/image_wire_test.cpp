@@ -5,30 +5,13 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include "support/fd_count.hpp"
+#include "support/channel_pair.hpp"
 #include "texshare/memfd_allocator.hpp"
 
 namespace texshare {
 namespace {
 
-class ImageWireTest : public testing::FdLeakTest {
-protected:
-    void SetUp() override {
-        FdLeakTest::SetUp();
-        auto pair = ImageChannel::create_pair();
-        ASSERT_TRUE(pair);
-        sender_ = std::move(pair->first);
-        receiver_ = std::move(pair->second);
-    }
-    void TearDown() override {
-        sender_.close();
-        receiver_.close();
-        FdLeakTest::TearDown();
-    }
-
-    ImageChannel sender_;
-    ImageChannel receiver_;
-};
+using ImageWireTest = testing::ChannelPairTest<ImageChannel>;
 
 DmaBufImage allocate(std::uint32_t fourcc, std::uint32_t w = 32, std::uint32_t h = 16) {
     auto image = MemfdAllocator().allocate(w, h, fourcc);
@@ -128,7 +111,8 @@ TEST_F(ImageWireTest, RejectsFdsThatDisagreeWithTheDescriptor) {
     expect_rejection(import_with(d, {}), Errc::protocol, "names planes beyond 4");
     d = describe_image(1, image);
     d.backing = static_cast<std::uint8_t>(Backing::cpu_only);
-    expect_rejection(import_with(d, {image.plane_fd(0)}), Errc::rejected, "a cpu_only image with 1 planes needs fd mask 0x0");
+    expect_rejection(import_with(d, {image.plane_fd(0)}), Errc::rejected,
+                     "a cpu_only image with 1 planes needs fd mask 0x0");
 }
 
 TEST_F(ImageWireTest, RejectsInvalidLayouts) {
@@ -167,12 +151,14 @@ TEST_F(ImageWireTest, RejectsUnsealedOrWrongKindOfFd) {
 
     UniqueFd unsealed(::memfd_create("unsealed", MFD_CLOEXEC));
     ASSERT_EQ(::ftruncate(unsealed.get(), 1 << 16), 0);
-    expect_rejection(import_with(d, {unsealed.borrow()}), Errc::rejected, "not a memfd sealed against shrinking (seals 0x1)");
+    expect_rejection(import_with(d, {unsealed.borrow()}), Errc::rejected,
+                     "not a memfd sealed against shrinking (seals 0x1)");
 
     int pipe_ends[2];
     ASSERT_EQ(::pipe2(pipe_ends, O_CLOEXEC), 0);
     UniqueFd read_end(pipe_ends[0]), write_end(pipe_ends[1]);
-    expect_rejection(import_with(d, {read_end.borrow()}), Errc::rejected, "not a memfd sealed against shrinking");
+    expect_rejection(import_with(d, {read_end.borrow()}), Errc::rejected,
+                     "not a memfd sealed against shrinking");
 
     UniqueFd directory(::open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     expect_rejection(import_with(d, {directory.borrow()}), Errc::rejected, "not a memfd");
@@ -222,7 +208,8 @@ TEST_F(ImageWireTest, ImagesCrossAProcessBoundary) {
     ASSERT_TRUE(received) << received.error().message;
     auto mapping = received->image.map(Access::read);
     ASSERT_TRUE(mapping);
-    for (std::size_t i = 0; i < mapping->plane(0).size(); ++i) ASSERT_EQ(mapping->plane(0)[i], std::byte(i & 0xff));
+    for (std::size_t i = 0; i < mapping->plane(0).size(); ++i)
+        ASSERT_EQ(mapping->plane(0)[i], std::byte(i & 0xff));
 }
 
 }  // namespace

@@ -57,7 +57,7 @@ TEST_F(MakepadRegressionTest, CpuOnlyImageNeverSendsFdZero) {
     auto imported = import_image(raw->message, std::move(raw->fds));
     ASSERT_TRUE(imported) << imported.error().message;
     EXPECT_EQ(imported->backing(), Backing::cpu_only);
-    image = DmaBufImage();   // drop both images: nothing may be closed twice
+    image = DmaBufImage();  // drop both images: nothing may be closed twice
     imported = DmaBufImage();
 
     struct stat stdin_after {};

@@ -29,7 +29,8 @@ TEST_F(MemfdAllocatorTest, AllocatesSealedCloexecMemfd) {
 TEST_F(MemfdAllocatorTest, MultiPlaneImagesShareOneMemfd) {
     auto image = MemfdAllocator().allocate(64, 64, DRM_FORMAT_YUV420);
     ASSERT_TRUE(image);
-    struct stat first {}, third {};
+    struct stat first {
+    }, third{};
     ASSERT_EQ(::fstat(image->plane_fd(0).get(), &first), 0);
     ASSERT_EQ(::fstat(image->plane_fd(2).get(), &third), 0);
     EXPECT_EQ(first.st_ino, third.st_ino);

@@ -18,7 +18,9 @@ static_assert(!std::is_convertible_v<int, BorrowedFd>, "borrowing an fd must be 
 static_assert(!std::is_copy_constructible_v<UniqueFd>);
 static_assert(std::is_nothrow_move_constructible_v<UniqueFd>);
 
-UniqueFd open_dev_null() { return UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)); }
+UniqueFd open_dev_null() {
+    return UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+}
 
 TEST_F(UniqueFdTest, DefaultIsEmptyNotZero) {
     UniqueFd fd;
@@ -116,7 +118,10 @@ TEST_F(UniqueFdTest, FdZeroIsAnOrdinaryFd) {
 
 TEST_F(UniqueFdTest, BorrowedFdNeverCloses) {
     UniqueFd fd = open_dev_null();
-    { BorrowedFd view = fd.borrow(); EXPECT_EQ(view.get(), fd.get()); }
+    {
+        BorrowedFd view = fd.borrow();
+        EXPECT_EQ(view.get(), fd.get());
+    }
     EXPECT_TRUE(is_open(fd.borrow()));
     EXPECT_FALSE(is_open(BorrowedFd()));
 }

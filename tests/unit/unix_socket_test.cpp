@@ -95,7 +95,10 @@ TEST_F(UnixSocketTest, NonSocketFileIsNeverRemoved) {
 }
 
 TEST_F(UnixSocketTest, ListenerRemovesItsSocketFile) {
-    { auto listener = UnixListener::listen(*SocketAddress::filesystem(path("s"))); ASSERT_TRUE(listener); }
+    {
+        auto listener = UnixListener::listen(*SocketAddress::filesystem(path("s")));
+        ASSERT_TRUE(listener);
+    }
     EXPECT_FALSE(std::filesystem::exists(path("s")));
 }
 

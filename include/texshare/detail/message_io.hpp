@@ -22,11 +22,14 @@ namespace detail {
 
 inline Errc classify_socket_errno(int err) noexcept {
     switch (err) {
-        case EAGAIN: return Errc::would_block;
+        case EAGAIN:
+            return Errc::would_block;
         case EPIPE:
         case ECONNRESET:
-        case ENOTCONN: return Errc::peer_closed;
-        default: return Errc::system;
+        case ENOTCONN:
+            return Errc::peer_closed;
+        default:
+            return Errc::system;
     }
 }
 
@@ -105,11 +108,14 @@ inline Result<std::size_t> receive_message(BorrowedFd socket, std::span<std::byt
     if (message.msg_flags & MSG_CTRUNC) {
         return make_error(Errc::truncated,
                           "recvmsg: fds were cut off (MSG_CTRUNC): the peer sent more than {} "
-                          "fds, or this process is at its open-file limit", fds.size());
+                          "fds, or this process is at its open-file limit",
+                          fds.size());
     }
     if (message.msg_flags & MSG_TRUNC) {
-        return make_error(Errc::truncated, "recvmsg: message longer than the {} bytes expected "
-                          "(MSG_TRUNC)", buffer.size());
+        return make_error(Errc::truncated,
+                          "recvmsg: message longer than the {} bytes expected "
+                          "(MSG_TRUNC)",
+                          buffer.size());
     }
     if (too_many_fds) {
         return make_error(Errc::protocol, "recvmsg: more fds than the {} this channel takes", fds.size());
@@ -118,8 +124,7 @@ inline Result<std::size_t> receive_message(BorrowedFd socket, std::span<std::byt
         return make_error(Errc::protocol, "recvmsg: control message other than SCM_RIGHTS");
     }
     if (received == 0) {
-        return make_error(Errc::peer_closed, "recvmsg on fd {}: the peer closed the channel",
-                          socket.get());
+        return make_error(Errc::peer_closed, "recvmsg on fd {}: the peer closed the channel", socket.get());
     }
     return static_cast<std::size_t>(received);
 }

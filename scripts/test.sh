@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Builds texshare and runs its whole test suite (ctest). On a fresh Debian 12 machine it
+# first installs what it needs with apt-get, and only what is missing.
+#   scripts/test.sh [extra ctest arguments, e.g. -L unit or -R AuxChannel]
+# BUILD_DIR (default build/) chooses the build tree.
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=scripts/common.sh
+source "$repo/scripts/common.sh"
+
+texshare_need_packages $TEXSHARE_CORE_PACKAGES
+build_dir="${BUILD_DIR:-$repo/build}"
+texshare_configure_and_build "$build_dir" -DTEXSHARE_WERROR=ON
+cd "$build_dir"
+ctest --output-on-failure --parallel "$(nproc)" "$@"
