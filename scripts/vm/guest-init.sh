@@ -25,10 +25,12 @@
 # - The host's / comes in read-only over 9p (tag hostroot) and the command runs chrooted
 #   into it, so the guest uses the host's own binaries and libraries (Mesa, the build
 #   tree) without copying anything. Fresh proc, sys, devtmpfs (+ devpts, /dev/shm) and
-#   tmpfs on /tmp and /run make the read-only root usable.
-# - A tmpfs on /tmp hides the host's /tmp. If the working directory lies under /tmp or
-#   /run it is bind-mounted back (read-only) from a second view of the 9p root, so a
-#   build tree in /tmp still works; other host paths under /tmp stay hidden.
+#   tmpfs on /tmp (see below) and /run make the read-only root usable.
+# - /tmp is an overlay: the host's /tmp read-only below, a tmpfs above, so a test binary
+#   or build tree in the host's /tmp is visible and the guest can write scratch files
+#   (they vanish with the VM). /run is a plain tmpfs; a working directory under /run (or
+#   under /tmp, should the overlay fail) is bind-mounted back read-only from a second,
+#   submount-free view of the 9p root.
 # - The job is copied into the initramfs before /tmp is covered, and run.sh is handed to
 #   bash as a string, so the command inherits no extra file descriptor.
 # - `stty -onlcr` keeps the command's bytes unchanged on the serial line (no \r added).
@@ -100,14 +102,27 @@ mount -t devtmpfs devtmpfs /newroot/dev || fail "cannot mount /dev"
 mkdir -p /newroot/dev/pts /newroot/dev/shm
 mount -t devpts devpts /newroot/dev/pts
 mount -t tmpfs -o mode=1777 tmpfs /newroot/dev/shm
-mount -t tmpfs -o mode=1777 tmpfs /newroot/tmp || fail "cannot mount /tmp"
+# /tmp: the host's /tmp (read-only lower layer) under a tmpfs upper layer, so files the
+# host left there (a test binary, a build tree) are visible and writes stay in the guest.
+mkdir -p /scratch
+mount -t tmpfs -o mode=755 tmpfs /scratch
+mkdir -p /scratch/upper /scratch/work
+chmod 1777 /scratch/upper
+if ! mount -t overlay overlay \
+    -o lowerdir=/hostview/tmp,upperdir=/scratch/upper,workdir=/scratch/work /newroot/tmp; then
+    echo "texshare-init: warning: no overlay on /tmp; a plain tmpfs hides the host's /tmp"
+    mount -t tmpfs -o mode=1777 tmpfs /newroot/tmp || fail "cannot mount /tmp"
+fi
 mount -t tmpfs -o mode=755 tmpfs /newroot/run
 
+# Only when the overlay failed (/tmp) or for /run: bring the working directory back.
 case $cwd in
     /tmp/* | /run/*)
-        mkdir -p "/newroot$cwd"
-        mount -o bind "/hostview$cwd" "/newroot$cwd" \
-            || fail "cannot bind the working directory $cwd"
+        if [ ! -d "/newroot$cwd" ]; then
+            mkdir -p "/newroot$cwd"
+            mount -o bind "/hostview$cwd" "/newroot$cwd" \
+                || fail "cannot bind the working directory $cwd"
+        fi
         ;;
 esac
 

@@ -24,16 +24,17 @@
 # newer one; delete CACHE_DIR/kernel to move on. TEXSHARE_VM_KERNEL_PKG=linux-image-...
 # chooses the kernel package explicitly.
 #
-# Modules loaded in the guest: virtio_pci, 9pnet_virtio, 9p, vgem, virtio_gpu and all their
-# dependencies (drm, drm_shmem_helper, drm_kms_helper, virtio_dma_buf, netfs, fscache, ...),
-# ordered by `modprobe --show-depends` against the unpacked tree. Debian ships them as
-# .ko.xz and busybox insmod cannot decompress, so they are decompressed here.
+# Modules loaded in the guest: virtio_pci, 9pnet_virtio, 9p, overlay (for /tmp), vgem,
+# virtio_gpu and all their dependencies (drm, drm_shmem_helper, drm_kms_helper,
+# virtio_dma_buf, netfs, fscache, ...), ordered by `modprobe --show-depends` against the
+# unpacked tree. Debian ships them as .ko.xz and busybox insmod cannot decompress, so
+# they are decompressed here.
 #
 # Exit status: 0 ready; non-zero with a message on stderr otherwise.
 set -euo pipefail
 
 readonly packages=(qemu-system-x86 busybox-static cpio kmod xz-utils)
-readonly guest_modules=(virtio_pci 9pnet_virtio 9p vgem virtio_gpu)
+readonly guest_modules=(virtio_pci 9pnet_virtio 9p overlay vgem virtio_gpu)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 readonly here

@@ -10,9 +10,10 @@
 #
 # What the command sees: a qemu guest (TCG, 2 vCPUs, 2 GiB) running Debian 12's 6.1 kernel
 # with vgem and virtio-gpu loaded, so /dev/dri/card* exist and GBM gives real DMA-BUFs;
-# the host's / read-only (9p) as its root, fresh /proc /sys /dev /dev/shm, tmpfs on /tmp and
-# /run, root user, HOME=/tmp, TEXSHARE_VM_GUEST=1, the host's working directory as its
-# working directory, stdin from /dev/null. COMMAND and ARGS reach it unchanged (any bytes
+# the host's / read-only (9p) as its root; fresh /proc /sys /dev /dev/shm; /run a tmpfs;
+# /tmp the host's /tmp read-only under a writable tmpfs (overlay); root user; HOME=/tmp,
+# XDG_CACHE_HOME=/tmp/.cache, TEXSHARE_VM_GUEST=1; the host's working directory as its
+# working directory; stdin from /dev/null. COMMAND and ARGS reach it unchanged (any bytes
 # but NUL; spaces and quotes are fine): they are written as a bash script (printf %q) into
 # a job directory under the host's /tmp, read by the guest's /init through 9p.
 #
@@ -21,9 +22,7 @@
 #   --share-dir DIR    DIR (must exist) is mounted read-write at the same path in the
 #                      guest, as an extra 9p share, e.g. to leave a PNG in the build tree.
 #                      Repeatable; give parents before their children. Everything else
-#                      is read-only, and the guest's /tmp is its own tmpfs: a working
-#                      directory under the host's /tmp is bound back read-only, but other
-#                      host paths under /tmp are not visible.
+#                      the guest writes (including under /tmp) is lost at poweroff.
 #   --env NAME[=VALUE] forward NAME (with the host's value, or VALUE). Forwarded anyway
 #                      when set: PATH, LANG, LANGUAGE, TZ, LC_*, TEXSHARE_*, GTEST_*,
 #                      *SAN_OPTIONS, MESA_*, LIBGL_*, EGL_*, GBM_*.
@@ -47,7 +46,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 readonly here
 
 usage() {
-    sed -n '5,6p' "${BASH_SOURCE[0]}" | sed 's/^#  //' >&2
+    sed -n '5s/^#   /usage: /p; 6s/^#/    /p' "${BASH_SOURCE[0]}" >&2
     exit 2
 }
 say() { printf 'run-in-guest: %s\n' "$*" >&2; }
@@ -112,6 +111,7 @@ command -v qemu-system-x86_64 >/dev/null || {
 job=$(mktemp -d /tmp/texshare-vm.XXXXXX)
 readonly job
 qemu_pid=
+# shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
     if [[ -n $qemu_pid ]]; then kill "$qemu_pid" 2>/dev/null || true; fi
     rm -rf "$job"
@@ -132,7 +132,8 @@ printf '%s\n' "$cwd" >"$job/cwd"
 
 # run.sh: executed by the guest's /init with `env -i chroot /newroot /bin/bash -c`.
 {
-    echo 'export HOME=/tmp TEXSHARE_VM_GUEST=1'
+    # Mesa finds its shader cache through getpwuid, not HOME: point it into /tmp too.
+    echo 'export HOME=/tmp XDG_CACHE_HOME=/tmp/.cache TEXSHARE_VM_GUEST=1'
     while IFS= read -r name; do
         case $name in
             PATH | LANG | LANGUAGE | TZ | LC_* | TEXSHARE_* | GTEST_* | *SAN_OPTIONS | \
@@ -198,12 +199,12 @@ show_console() {
         case $phase in
             boot)
                 if [[ $line == *"$start_marker"* ]]; then
-                    phase=command
+                    phase=running
                 elif [[ -n $verbose ]]; then
                     printf '%s\n' "$line"
                 fi
                 ;;
-            command)
+            running)
                 if [[ $line == *TEXSHARE_GUEST_EXIT=*"$exit_marker" ]]; then
                     phase=poweroff
                     [[ -n $verbose ]] && printf '%s\n' "$line"
@@ -254,6 +255,11 @@ if [[ -s $job/qemu.err ]]; then
     say "qemu stderr:"
     cat "$job/qemu.err" >&2
 fi
+if grep -aqF "$start_marker" "$log"; then
+    say "the guest console is above: the command started but its status never came"
+    exit "$code"
+fi
 say "last lines of the guest console:"
-tail -n 40 "$log" >&2 || true
+# Without SeaBIOS's terminal escapes (ESC c, ESC [ ... letter).
+tail -n 40 "$log" | sed $'s/\x1b\\[[0-9;?]*[A-Za-z]//g; s/\x1bc//g' >&2 || true
 exit "$code"
