@@ -8,7 +8,8 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=scripts/common.sh
 source "$repo/scripts/common.sh"
 
-texshare_need_packages $TEXSHARE_CORE_PACKAGES
+# shellcheck disable=SC2086  # lists of package names, split on purpose
+texshare_need_packages $TEXSHARE_CORE_PACKAGES $TEXSHARE_GPU_PACKAGES
 build_dir="${BUILD_DIR:-$repo/build}"
 texshare_configure_and_build "$build_dir" -DTEXSHARE_WERROR=ON
 cd "$build_dir"

@@ -77,6 +77,7 @@ public:
         return image;
     }
 
+    bool empty() const noexcept { return layout_.plane_count == 0; }  // default-constructed or moved from
     const ImageLayout& layout() const noexcept { return layout_; }
     Backing backing() const noexcept { return backing_; }
     std::uint32_t width() const noexcept { return layout_.width; }

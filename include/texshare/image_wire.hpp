@@ -141,8 +141,8 @@ inline Result<DmaBufImage> import_image(const ImageDescriptor& d, PlaneFds fds) 
         error.message = fmt::format("image {}: {}", d.image_id, error.message);
         return error;
     }
-    const std::uint8_t expected_mask =
-        backing == Backing::cpu_only ? 0 : static_cast<std::uint8_t>((1U << layout.plane_count) - 1);
+    const auto expected_mask =
+        static_cast<std::uint8_t>(backing == Backing::cpu_only ? 0U : (1U << layout.plane_count) - 1U);
     if (d.fd_plane_mask != expected_mask) {
         return make_error(Errc::rejected,
                           "image {}: a {} image with {} planes needs fd mask 0x{:x}, "

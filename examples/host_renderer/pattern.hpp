@@ -1,0 +1,91 @@
+// The picture the renderer draws and the host checks: a pure function of (frame, x, y).
+//
+// Because both processes can compute every pixel on their own, the host can prove that what
+// it reads through the shared image is exactly what the renderer wrote for that frame, with
+// no second copy of the pixels crossing the socket.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+namespace host_renderer {
+
+// A triangle wave over 0..range, so the square bounces off the edges instead of jumping back.
+constexpr std::uint32_t bounce(std::uint64_t t, std::uint32_t range) noexcept {
+    if (range == 0) return 0;
+    const std::uint64_t period = 2 * std::uint64_t{range};
+    const std::uint64_t phase = t % period;
+    return static_cast<std::uint32_t>(phase <= range ? phase : period - phase);
+}
+
+// A red/green gradient, a blue band sliding diagonally, and a square with inverted colours
+// moving on its own path, so a stale, torn or shifted frame shows up as mismatches.
+class Pattern {
+public:
+    constexpr Pattern(std::uint64_t frame, std::uint32_t width, std::uint32_t height) noexcept
+        : frame_(frame), width_(width), height_(height) {
+        const std::uint32_t shorter = width < height ? width : height;
+        side_ = shorter / 4 == 0 ? 1 : shorter / 4;
+        square_x_ = bounce(frame * 3, width - side_);
+        square_y_ = bounce(frame * 2, height - side_);
+    }
+
+    // ARGB8888 is a little-endian 32-bit word, so memory holds B, G, R, A in that order.
+    constexpr std::array<std::uint8_t, 4> bgra(std::uint32_t x, std::uint32_t y) const noexcept {
+        const std::uint64_t red = std::uint64_t{x} * 255 / (width_ > 1 ? width_ - 1 : 1);
+        const std::uint64_t green = std::uint64_t{y} * 255 / (height_ > 1 ? height_ - 1 : 1);
+        const std::uint64_t blue = (frame_ * 4 + (std::uint64_t{x} + y) / 2) & 0xff;
+        std::array<std::uint8_t, 4> pixel{static_cast<std::uint8_t>(blue), static_cast<std::uint8_t>(green),
+                                          static_cast<std::uint8_t>(red), 0xff};
+        if (x >= square_x_ && x - square_x_ < side_ && y >= square_y_ && y - square_y_ < side_) {
+            for (std::size_t i = 0; i < 3; ++i) pixel[i] = static_cast<std::uint8_t>(0xff - pixel[i]);
+        }
+        return pixel;
+    }
+
+    // Whether a plane of plane_bytes with this stride holds every row; checked before any
+    // pixel is touched, since the plane came from another process.
+    constexpr bool fits(std::size_t plane_bytes, std::uint32_t stride) const noexcept {
+        const std::uint64_t row = std::uint64_t{width_} * 4;
+        return stride >= row && plane_bytes >= std::uint64_t{stride} * (height_ - 1) + row;
+    }
+
+    void render(std::span<std::byte> plane, std::uint32_t stride) const noexcept {
+        for (std::uint32_t y = 0; y < height_; ++y) {
+            std::byte* row = plane.data() + std::size_t{stride} * y;
+            for (std::uint32_t x = 0; x < width_; ++x) {
+                const auto pixel = bgra(x, y);
+                for (std::size_t i = 0; i < 4; ++i) row[std::size_t{x} * 4 + i] = std::byte{pixel[i]};
+            }
+        }
+    }
+
+    std::uint64_t count_mismatches(std::span<const std::byte> plane, std::uint32_t stride) const noexcept {
+        std::uint64_t mismatches = 0;
+        for (std::uint32_t y = 0; y < height_; ++y) {
+            const std::byte* row = plane.data() + std::size_t{stride} * y;
+            for (std::uint32_t x = 0; x < width_; ++x) {
+                const auto pixel = bgra(x, y);
+                for (std::size_t i = 0; i < 4; ++i) {
+                    if (row[std::size_t{x} * 4 + i] != std::byte{pixel[i]}) {
+                        ++mismatches;
+                        break;
+                    }
+                }
+            }
+        }
+        return mismatches;
+    }
+
+private:
+    std::uint64_t frame_;
+    std::uint32_t width_;
+    std::uint32_t height_;
+    std::uint32_t side_ = 1;
+    std::uint32_t square_x_ = 0;
+    std::uint32_t square_y_ = 0;
+};
+
+}  // namespace host_renderer

@@ -1,0 +1,66 @@
+# shellcheck shell=bash
+# Functions shared by texshare's scripts (demo.sh, test.sh). Source it; it runs nothing.
+# The scripts target Debian 12 and install only what is missing, so on a machine that
+# already has everything they never touch apt or need root.
+
+# What building texshare, its tests and its example needs. A plain string, split on
+# purpose: texshare_need_packages $TEXSHARE_CORE_PACKAGES
+# shellcheck disable=SC2034  # used by the scripts that source this file
+TEXSHARE_CORE_PACKAGES="cmake ninja-build g++ pkg-config libfmt-dev libdrm-dev libgtest-dev libpng-dev"
+# What TEXSHARE_GPU=ON (the default) adds: texshare::gbm and texshare::egl.
+# shellcheck disable=SC2034  # used by the scripts that source this file
+TEXSHARE_GPU_PACKAGES="libgbm-dev libepoxy-dev"
+
+TEXSHARE_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+texshare_log() {
+    printf 'texshare: %s\n' "$*" >&2
+}
+
+# Runs a command as root: directly when we are root, through sudo when it exists.
+texshare_as_root() {
+    if [[ "$(id -u)" -eq 0 ]]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        texshare_log "need root to run '$*', and sudo is not installed"
+        return 1
+    fi
+}
+
+# texshare_need_packages PKG...: installs those of the Debian packages that are missing.
+# `apt-get update` runs once per shell and only if something must be installed, since it
+# is slow and needs the network.
+texshare_need_packages() {
+    local missing=() package status
+    for package in "$@"; do
+        # One line per installed architecture; any of them installed will do.
+        status="$(dpkg-query -W -f='${db:Status-Status}\n' "$package" 2>/dev/null || true)"
+        grep -qx installed <<<"$status" || missing+=("$package")
+    done
+    if [[ ${#missing[@]} -eq 0 ]]; then
+        return 0
+    fi
+    texshare_log "installing missing packages: ${missing[*]}"
+    if [[ -z "${TEXSHARE_APT_UPDATED:-}" ]]; then
+        texshare_as_root env DEBIAN_FRONTEND=noninteractive apt-get update
+        TEXSHARE_APT_UPDATED=1
+    fi
+    texshare_as_root env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y --no-install-recommends "${missing[@]}"
+}
+
+# texshare_configure_and_build BUILD_DIR [CMAKE_ARGS...]: configures the repository with
+# Ninja into BUILD_DIR (re-running cmake on an existing tree applies new arguments) and
+# builds everything.
+texshare_configure_and_build() {
+    if [[ $# -lt 1 || -z "$1" ]]; then
+        texshare_log "usage: texshare_configure_and_build BUILD_DIR [CMAKE_ARGS...]"
+        return 2
+    fi
+    local build_dir="$1"
+    shift
+    cmake -S "$TEXSHARE_REPO" -B "$build_dir" -G Ninja "$@"
+    cmake --build "$build_dir"
+}

@@ -1,0 +1,201 @@
+// GBM allocation. Design notes:
+// - A gbm_bo is only a means to get DMA-BUF fds: once every plane is exported the bo is
+//   destroyed, because the fds hold their own references to the memory. DmaBufImage then
+//   stays a plain value type that knows nothing about GBM.
+// - The writable export (drmPrimeHandleToFD with DRM_RDWR) must come before any read-only
+//   one: the kernel caches a buffer's first exported file and hands it back to every later
+//   export, so a gbm_bo_get_fd() first would make every later fd read-only too.
+#include "texshare/gbm_allocator.hpp"
+
+#include <fcntl.h>
+#include <gbm.h>
+#include <xf86drm.h>
+
+#include <algorithm>
+#include <array>
+#include <utility>
+
+namespace texshare::gbm {
+namespace {
+
+struct BoDeleter {
+    void operator()(gbm_bo* bo) const noexcept { gbm_bo_destroy(bo); }
+};
+using UniqueBo = std::unique_ptr<gbm_bo, BoDeleter>;
+
+std::string driver_name(BorrowedFd fd) {
+    drmVersionPtr version = drmGetVersion(fd.get());
+    if (version == nullptr) return "unknown";
+    std::string name(version->name, static_cast<std::size_t>(version->name_len));
+    drmFreeVersion(version);
+    return name;
+}
+
+bool accepts(const std::vector<std::uint64_t>& modifiers, std::uint64_t modifier) {
+    return modifiers.empty() || std::ranges::find(modifiers, modifier) != modifiers.end();
+}
+
+// The caller's explicit (non-LINEAR, non-implicit) modifiers, for create_with_modifiers.
+std::vector<std::uint64_t> explicit_modifiers(const std::vector<std::uint64_t>& modifiers) {
+    std::vector<std::uint64_t> result;
+    for (std::uint64_t modifier : modifiers) {
+        if (modifier != DRM_FORMAT_MOD_INVALID) result.push_back(modifier);
+    }
+    return result;
+}
+
+Result<UniqueFd> export_plane(BorrowedFd drm_fd, gbm_bo* bo, int plane) {
+    const std::uint32_t handle = gbm_bo_get_handle_for_plane(bo, plane).u32;
+    int fd = -1;
+    if (drmPrimeHandleToFD(drm_fd.get(), handle, DRM_CLOEXEC | DRM_RDWR, &fd) == 0 && fd >= 0) {
+        return UniqueFd(fd);
+    }
+    const int prime_errno = errno;
+#if TEXSHARE_HAVE_GBM_BO_GET_FD_FOR_PLANE
+    fd = gbm_bo_get_fd_for_plane(bo, plane);
+#else
+    fd = plane == 0 ? gbm_bo_get_fd(bo) : -1;
+#endif
+    if (fd < 0) {
+        return make_sys_error(prime_errno, "export of plane {} (handle {}): drmPrimeHandleToFD failed and "
+                              "the GBM export gave no fd", plane, handle);
+    }
+    return UniqueFd(fd);
+}
+
+}  // namespace
+
+Result<std::vector<DrmNode>> list_drm_nodes() {
+    std::array<drmDevicePtr, 64> devices{};
+    const int count = drmGetDevices2(0, devices.data(), static_cast<int>(devices.size()));
+    if (count == -ENOENT) return std::vector<DrmNode>{};  // no /dev/dri: a machine without DRM
+    if (count < 0) return make_sys_error(-count, "drmGetDevices2");
+    std::vector<DrmNode> nodes;
+    for (int type : {DRM_NODE_RENDER, DRM_NODE_PRIMARY}) {
+        for (int i = 0; i < count; ++i) {
+            if ((devices[i]->available_nodes & (1 << type)) == 0) continue;
+            nodes.push_back(DrmNode{devices[i]->nodes[type], "", type == DRM_NODE_RENDER});
+        }
+    }
+    drmFreeDevices(devices.data(), count);
+    return nodes;
+}
+
+Device::Device(UniqueFd drm_fd, ::gbm_device* device, DrmNode node)
+    : drm_fd_(std::move(drm_fd)), device_(device), node_(std::move(node)) {}
+
+Device::Device(Device&& other) noexcept
+    : drm_fd_(std::move(other.drm_fd_)), device_(std::exchange(other.device_, nullptr)),
+      node_(std::move(other.node_)) {}
+
+Device& Device::operator=(Device&& other) noexcept {
+    if (this != &other) {
+        if (device_ != nullptr) gbm_device_destroy(device_);
+        drm_fd_ = std::move(other.drm_fd_);
+        device_ = std::exchange(other.device_, nullptr);
+        node_ = std::move(other.node_);
+    }
+    return *this;
+}
+
+Device::~Device() {
+    if (device_ != nullptr) gbm_device_destroy(device_);  // before its fd closes
+}
+
+Result<Device> Device::open(const std::string& node_path) {
+    UniqueFd fd(::open(node_path.c_str(), O_RDWR | O_CLOEXEC));
+    if (!fd) return make_sys_error(errno, "open of DRM node {}", node_path);
+    ::gbm_device* device = gbm_create_device(fd.get());
+    if (device == nullptr) return make_error(Errc::unsupported, "gbm_create_device on {} failed", node_path);
+    const bool render = node_path.find("renderD") != std::string::npos;
+    DrmNode node{node_path, driver_name(fd.borrow()), render};
+    return Device(std::move(fd), device, std::move(node));
+}
+
+Result<Device> Device::open_default() {
+    auto nodes = list_drm_nodes();
+    if (!nodes) return std::move(nodes).error();
+    std::string tried;
+    for (const DrmNode& node : *nodes) {
+        auto device = open(node.path);
+        if (!device) {
+            tried += fmt::format("; {}: {}", node.path, device.error().message);
+            continue;
+        }
+        for (std::uint32_t fourcc : {DRM_FORMAT_ARGB8888, DRM_FORMAT_ABGR8888}) {
+            auto probe = device->allocate(AllocationRequest{64, 64, fourcc, {}, 0});
+            if (probe) return device;
+            tried += fmt::format("; {} ({}): {}", node.path, device->node().driver, probe.error().message);
+        }
+    }
+    if (nodes->empty()) tried = "; libdrm found no DRM device (no /dev/dri)";
+    return make_error(Errc::unsupported, "no DRM node can allocate with GBM{}", tried);
+}
+
+Result<DmaBufImage> Device::allocate(const AllocationRequest& request) const {
+    const FormatInfo* info = find_format(request.fourcc);
+    if (info == nullptr) {
+        return make_error(Errc::unsupported, "gbm: format {} is not one texshare knows",
+                          format_name(request.fourcc));
+    }
+    if (request.width == 0 || request.height == 0 || request.width > max_image_dimension ||
+        request.height > max_image_dimension) {
+        return make_error(Errc::invalid_argument, "gbm: size {}x{} is outside 1..{}", request.width,
+                          request.height, max_image_dimension);
+    }
+    const std::uint32_t usage = request.usage != 0 ? request.usage : std::uint32_t{GBM_BO_USE_RENDERING};
+    UniqueBo bo;
+    std::uint64_t modifier = DRM_FORMAT_MOD_INVALID;
+    std::string attempts;
+    if (auto mods = explicit_modifiers(request.modifiers); !mods.empty()) {
+        bo.reset(gbm_bo_create_with_modifiers(device_, request.width, request.height, request.fourcc,
+                                              mods.data(), static_cast<unsigned>(mods.size())));
+        if (bo) modifier = gbm_bo_get_modifier(bo.get());
+        attempts += fmt::format(" with {} modifiers: errno {};", mods.size(), errno);
+    }
+    if (!bo && accepts(request.modifiers, DRM_FORMAT_MOD_LINEAR)) {
+        bo.reset(gbm_bo_create(device_, request.width, request.height, request.fourcc,
+                                usage | std::uint32_t{GBM_BO_USE_LINEAR}));
+        if (bo) modifier = DRM_FORMAT_MOD_LINEAR;
+        attempts += fmt::format(" LINEAR: errno {};", errno);
+    }
+    if (!bo && accepts(request.modifiers, DRM_FORMAT_MOD_INVALID)) {
+        bo.reset(gbm_bo_create(device_, request.width, request.height, request.fourcc, usage));
+        if (bo) modifier = DRM_FORMAT_MOD_INVALID;
+        attempts += fmt::format(" implicit: errno {};", errno);
+    }
+    if (!bo) {
+        return make_error(Errc::unsupported, "gbm: {} cannot allocate {}x{} {}; tried{}", node_.path,
+                          request.width, request.height, format_name(request.fourcc), attempts);
+    }
+    const int planes = gbm_bo_get_plane_count(bo.get());
+    if (planes < 1 || planes > static_cast<int>(max_planes)) {
+        return make_error(Errc::unsupported, "gbm: buffer reports {} planes", planes);
+    }
+    ImageLayout layout{request.width, request.height, request.fourcc, modifier,
+                       static_cast<std::uint32_t>(planes), {}};
+    PlaneFds fds;
+    for (int i = 0; i < planes; ++i) {
+        layout.planes[i] = PlaneLayout{gbm_bo_get_offset(bo.get(), i), gbm_bo_get_stride_for_plane(bo.get(), i)};
+        auto fd = export_plane(drm_fd_.borrow(), bo.get(), i);
+        if (!fd) return std::move(fd).error();
+        fds[i] = std::move(*fd);
+    }
+    return DmaBufImage::adopt(layout, Backing::dma_buf, std::move(fds));
+}
+
+std::vector<FormatSupport> Device::allocatable_formats() const {
+    std::vector<FormatSupport> result;
+    for (const FormatInfo& info : known_formats()) {
+        FormatSupport support{info.fourcc, {}};
+        for (std::uint64_t modifier : {DRM_FORMAT_MOD_LINEAR, DRM_FORMAT_MOD_INVALID}) {
+            if (allocate(AllocationRequest{64, 64, info.fourcc, {modifier}, 0})) {
+                support.modifiers.push_back(modifier);
+            }
+        }
+        if (!support.modifiers.empty()) result.push_back(std::move(support));
+    }
+    return result;
+}
+
+}  // namespace texshare::gbm
