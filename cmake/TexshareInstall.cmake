@@ -3,11 +3,20 @@ include(CMakePackageConfigHelpers)
 
 install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/texshare"
         DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}" FILES_MATCHING PATTERN "*.hpp")
-install(TARGETS texshare EXPORT texshare-targets)
+set(TEXSHARE_INSTALLED_TARGETS texshare)
+foreach(optional texshare_gbm texshare_egl)
+  if(TARGET ${optional})
+    list(APPEND TEXSHARE_INSTALLED_TARGETS ${optional})
+  endif()
+endforeach()
+install(TARGETS ${TEXSHARE_INSTALLED_TARGETS} EXPORT texshare-targets
+        ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}" LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}")
 
 set(TEXSHARE_CMAKE_DIR "${CMAKE_INSTALL_LIBDIR}/cmake/texshare")
 install(EXPORT texshare-targets NAMESPACE texshare:: DESTINATION "${TEXSHARE_CMAKE_DIR}")
 
+# Tells texshare-config.cmake whether to look for GBM and epoxy (texshare::gbm, ::egl).
+set(TEXSHARE_WITH_GPU_TARGETS ${TEXSHARE_GPU})
 configure_package_config_file("${PROJECT_SOURCE_DIR}/cmake/texshare-config.cmake.in"
   "${PROJECT_BINARY_DIR}/texshare-config.cmake" INSTALL_DESTINATION "${TEXSHARE_CMAKE_DIR}")
 write_basic_package_version_file("${PROJECT_BINARY_DIR}/texshare-config-version.cmake"
