@@ -9,7 +9,8 @@
 TEXSHARE_CORE_PACKAGES="cmake ninja-build g++ pkg-config libfmt-dev libdrm-dev libgtest-dev libpng-dev"
 # What TEXSHARE_GPU=ON (the default) adds: texshare::gbm and texshare::egl.
 # shellcheck disable=SC2034  # used by the scripts that source this file
-TEXSHARE_GPU_PACKAGES="libgbm-dev libepoxy-dev"
+# Mesa's DRI drivers (kms_swrast) and EGL are what GBM and EGL load at run time, in the VM lane too.
+TEXSHARE_GPU_PACKAGES="libgbm-dev libepoxy-dev libegl-dev libgl1-mesa-dri libegl-mesa0 libgles-dev"
 
 TEXSHARE_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
