@@ -138,10 +138,10 @@ Result<DmaBufImage> Device::allocate(const AllocationRequest& request) const {
         return make_error(Errc::unsupported, "gbm: format {} is not one texshare knows",
                           format_name(request.fourcc));
     }
-    if (request.width == 0 || request.height == 0 || request.width > max_image_dimension ||
-        request.height > max_image_dimension) {
-        return make_error(Errc::invalid_argument, "gbm: size {}x{} is outside 1..{}", request.width,
-                          request.height, max_image_dimension);
+    if (auto size = check_image_size(request.width, request.height); !size) {
+        Error error = std::move(size).error();
+        error.code = Errc::invalid_argument;
+        return error;
     }
     const std::uint32_t usage = request.usage != 0 ? request.usage : std::uint32_t{GBM_BO_USE_RENDERING};
     UniqueBo bo;

@@ -59,6 +59,15 @@ constexpr std::uint64_t plane_min_stride(const FormatInfo& info, std::size_t pla
     return detail::div_round_up(width, facts.horizontal_subsampling) * facts.bytes_per_pixel;
 }
 
+// Whether an image of width x height is in the range texshare accepts at all.
+inline Result<void> check_image_size(std::uint32_t width, std::uint32_t height) {
+    if (width == 0 || height == 0 || width > max_image_dimension || height > max_image_dimension) {
+        return make_error(Errc::invalid_layout, "size {}x{} is outside 1..{} per dimension", width, height,
+                          max_image_dimension);
+    }
+    return {};
+}
+
 namespace detail {
 inline Result<std::uint64_t> checked_plane_end(const ImageLayout& layout, const FormatInfo& info,
                                                std::size_t plane) {
@@ -85,11 +94,7 @@ inline Result<void> validate_layout(const ImageLayout& layout) {
         return make_error(Errc::unsupported, "format {} is not one texshare knows",
                           format_name(layout.fourcc));
     }
-    if (layout.width == 0 || layout.height == 0 || layout.width > max_image_dimension ||
-        layout.height > max_image_dimension) {
-        return make_error(Errc::invalid_layout, "size {}x{} is outside 1..{} per dimension", layout.width,
-                          layout.height, max_image_dimension);
-    }
+    if (auto size = check_image_size(layout.width, layout.height); !size) return size;
     const bool linear = is_linear_or_implicit(layout.modifier);
     const std::uint32_t allowed_planes = linear ? info->plane_count : max_planes;
     if (layout.plane_count < info->plane_count || layout.plane_count > allowed_planes) {
@@ -154,10 +159,7 @@ inline Result<ImageLayout> make_packed_layout(std::uint32_t fourcc, std::uint32_
         return make_error(Errc::invalid_argument, "stride alignment {} is not a power of two",
                           stride_alignment);
     }
-    if (width == 0 || height == 0 || width > max_image_dimension || height > max_image_dimension) {
-        return make_error(Errc::invalid_layout, "size {}x{} is outside 1..{} per dimension", width, height,
-                          max_image_dimension);
-    }
+    if (auto size = check_image_size(width, height); !size) return std::move(size).error();
     ImageLayout layout{width, height, fourcc, DRM_FORMAT_MOD_LINEAR, info->plane_count, {}};
     std::uint64_t offset = 0;
     for (std::size_t i = 0; i < info->plane_count; ++i) {
