@@ -1,15 +1,31 @@
 #!/usr/bin/env bash
 # Builds texshare and runs its example: a host spawns a renderer child, the two share a
-# 3-image memfd swapchain once, then exchange only image ids per frame while the host
-# checks every pixel. On a fresh Debian 12 machine it first installs what it needs with
-# apt-get, and only what is missing.
-#   scripts/demo.sh [host_renderer arguments, e.g. --frames=300 --size=640x480]
+# 3-image swapchain once (GBM DMA-BUFs where a DRM device can allocate, sealed memfds
+# otherwise), then exchange only image ids per frame while the host checks every pixel
+# (through EGL where it can import the DMA-BUFs, a CPU mapping otherwise). On a fresh
+# Debian 12 machine it first installs what it needs with apt-get, and only what is missing.
+#   scripts/demo.sh [--vm] [host_renderer arguments, e.g. --frames=300 --size=640x480]
+# --vm runs the example inside the qemu guest of the VM test lane (scripts/vm/), whose
+# vgem and virtio-gpu give real DMA-BUFs, so the GBM + EGL path runs on a machine without
+# a GPU; the guest is prepared (cached in the build tree) on first use, about 20 s.
 # BUILD_DIR (default build/ in the repository) chooses the build tree; the PNG of the last
-# frame is written into it unless --output=PATH is given.
+# frame is written into it (host_renderer_last_frame.png, or ..._vm.png with --vm) unless
+# --output=PATH is given.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=scripts/common.sh
 source "$repo/scripts/common.sh"
+
+# --vm is ours, everything else is the example's.
+vm=
+arguments=()
+for argument in "$@"; do
+    if [[ "$argument" == --vm ]]; then
+        vm=1
+    else
+        arguments+=("$argument")
+    fi
+done
 
 # shellcheck disable=SC2086  # a list of package names, split on purpose
 texshare_need_packages $TEXSHARE_CORE_PACKAGES $TEXSHARE_GPU_PACKAGES
@@ -19,14 +35,33 @@ build_dir="$(cd "$build_dir" && pwd)"
 texshare_configure_and_build "$build_dir"
 
 # The PNG goes into the build tree unless the caller chose a path.
-output="$build_dir/host_renderer_last_frame.png"
+output="$build_dir/host_renderer_last_frame${vm:+_vm}.png"
 extra=("--output=$output")
-for argument in "$@"; do
+for argument in "${arguments[@]}"; do
     if [[ "$argument" == --output=* ]]; then
         output="${argument#--output=}"
         extra=()
     fi
 done
 
-"$build_dir/examples/host_renderer/texshare_host_renderer" "${extra[@]}" "$@"
-echo "demo: the last frame is in $output"
+example="$build_dir/examples/host_renderer/texshare_host_renderer"
+if [[ -z "$vm" ]]; then
+    "$example" "${extra[@]}" "${arguments[@]}"
+    echo "demo: the last frame is in $output"
+    exit 0
+fi
+
+# The guest sees the host's root read-only and loses everything else it writes at
+# poweroff, so the directory the PNG goes to is shared with it read-write.
+output_dir="$(cd "$(dirname "$output")" 2>/dev/null && pwd -P)" || {
+    texshare_log "the directory of --output=$output does not exist"
+    exit 2
+}
+cache="$build_dir/vm-cache"
+"$repo/scripts/vm/prepare.sh" "$cache"
+# Mesa's kms_swrast prints "KMS: DRM_IOCTL_MODE_CREATE_DUMB failed" and "MESA-LOADER: failed
+# to open vgem" while GBM probes the render nodes: vgem and virtio_gpu refuse dumb buffers
+# there, and the allocator then moves on to a primary node.
+"$repo/scripts/vm/run-in-guest.sh" "$cache" --share-dir "$output_dir" -- \
+    "$example" "${extra[@]}" "${arguments[@]}"
+echo "demo: the last frame (rendered in the VM) is in $output"

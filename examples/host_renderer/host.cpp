@@ -1,14 +1,15 @@
 // Host mode: spawns the renderer, takes its swapchain once, then for every frame reads the
-// image it names, checks every pixel and hands the image back.
+// image it names (through EGL or a CPU mapping, see frame_reader.hpp), checks every pixel
+// and hands the image back.
 #include "modes.hpp"
 
 #include <array>
 #include <cstdint>
 #include <vector>
 
-#include <drm_fourcc.h>
 #include <fmt/format.h>
 
+#include "frame_reader.hpp"
 #include "pattern.hpp"
 #include "png_writer.hpp"
 #include "process.hpp"
@@ -23,7 +24,9 @@ using texshare::make_error;
 using texshare::Result;
 
 struct HostReport {
-    std::string_view path = "no image";
+    std::string path = "no image";  // "memfd path", "dma_buf path (gbm on /dev/dri/card0, vgem)"
+    std::string format;             // "ARGB8888 LINEAR"
+    std::string method = "nothing read";
     std::size_t images = 0;
     std::size_t fds_received = 0;
     std::uint64_t presented = 0;
@@ -34,8 +37,6 @@ struct HostReport {
     std::vector<std::uint8_t> last_frame_rgba;
 };
 
-using Images = std::array<texshare::DmaBufImage, swapchain_length>;
-
 // A channel error alone says "peer_closed"; which frame we were on says how far we got.
 texshare::Error with_context(texshare::Error error, std::string_view doing, std::uint64_t frame) {
     error.message = fmt::format("{} {}: {}", doing, frame, error.message);
@@ -43,85 +44,85 @@ texshare::Error with_context(texshare::Error error, std::string_view doing, std:
 }
 
 // The renderer is a separate program as far as trust goes: every image must be one we can
-// read as the frames we asked for, under an id we have not seen yet.
-Result<Images> receive_swapchain(texshare::ImageChannel& channel, const Options& options,
-                                 HostReport& report) {
-    Images images;
+// read as the frames we asked for, under an id we have not seen yet, and all alike.
+Result<SwapchainImages> receive_swapchain(texshare::ImageChannel& channel, const Options& options,
+                                          HostReport& report) {
+    SwapchainImages images;
     for (std::size_t i = 0; i < swapchain_length; ++i) {
         auto received = texshare::receive_image(channel);
-        if (!received) return std::move(received).error();
+        if (!received) return with_context(std::move(received).error(), "waiting for image", i + 1);
         const std::uint64_t id = received->id;
         const texshare::DmaBufImage& image = received->image;
-        if (id < 1 || id > swapchain_length || images[id - 1].layout().plane_count != 0) {
+        if (id < 1 || id > swapchain_length || !images[id - 1].empty()) {
             return make_error(Errc::protocol, "image id {} is out of 1..{} or sent twice", id,
                               swapchain_length);
         }
+        const texshare::DmaBufImage& first = images[0].empty() ? image : images[0];
         if (image.width() != options.width || image.height() != options.height ||
-            image.fourcc() != DRM_FORMAT_ARGB8888 || image.backing() == texshare::Backing::cpu_only) {
+            !byte_order(image.fourcc()) || image.backing() == texshare::Backing::cpu_only ||
+            image.backing() != first.backing() || image.layout().modifier != first.layout().modifier) {
             return make_error(Errc::rejected,
-                              "image {}: {}x{} {} {}, expected a {}x{} ARGB8888 image with fds", id,
-                              image.width(), image.height(), texshare::format_name(image.fourcc()),
+                              "image {}: {}x{} {} {} {}, expected {}x{} ARGB8888 or ABGR8888 with fds, "
+                              "like the others",
+                              id, image.width(), image.height(), texshare::format_name(image.fourcc()),
+                              texshare::modifier_name(image.layout().modifier),
                               texshare::to_string(image.backing()), options.width, options.height);
         }
         for (const texshare::BorrowedFd fd : image.plane_fds()) report.fds_received += fd.valid() ? 1 : 0;
-        report.path = image.backing() == texshare::Backing::dma_buf ? "dma_buf" : "memfd";
+        report.format = fmt::format("{} {}", texshare::format_name(image.fourcc()),
+                                    texshare::modifier_name(image.layout().modifier));
         ++report.images;
         images[id - 1] = std::move(received->image);
     }
     return images;
 }
 
-std::vector<std::uint8_t> to_rgba(std::span<const std::byte> plane, std::uint32_t stride,
-                                  const Options& options) {
-    std::vector<std::uint8_t> rgba;
-    rgba.reserve(std::size_t{options.width} * options.height * 4);
-    for (std::uint32_t y = 0; y < options.height; ++y) {
-        const std::byte* row = plane.data() + std::size_t{stride} * y;
-        for (std::uint32_t x = 0; x < options.width; ++x) {
-            const std::byte* bgra = row + std::size_t{x} * 4;
-            for (const std::size_t channel : {2, 1, 0, 3}) {
-                rgba.push_back(std::to_integer<std::uint8_t>(bgra[channel]));
-            }
-        }
+// The renderer's one `source` message: the DRM device of dma_buf images, 0 for memfds.
+Result<std::uint64_t> receive_source(FrameChannel& channel, const SwapchainImages& images) {
+    auto received = channel.receive();
+    if (!received) return with_context(std::move(received).error(), "waiting for the source before frame", 0);
+    const FrameMessage& message = received->message;
+    const bool dma_buf = images[0].backing() == texshare::Backing::dma_buf;
+    if (message.kind != static_cast<std::uint32_t>(FrameKind::source) || message.reserved != 0 ||
+        message.image_id != 0 || message.frame_number != 0 || (message.device != 0) != dma_buf) {
+        return make_error(Errc::protocol, "expected the source of {} images, got kind {} device {}",
+                          dma_buf ? "dma_buf" : "memfd", message.kind, message.device);
     }
-    return rgba;
+    return message.device;
 }
 
-Result<void> present_frame(const texshare::DmaBufImage& image, std::uint64_t frame, const Options& options,
-                           HostReport& report) {
-    auto mapping = image.map(texshare::Access::read);
-    if (!mapping) return std::move(mapping).error();
+Result<void> present_frame(FrameReader& reader, const SwapchainImages& images, std::uint64_t id,
+                           std::uint64_t frame, const Options& options, HostReport& report) {
+    auto rgba = reader.read_rgba(id, images);
+    if (!rgba) return std::move(rgba).error();
     const Pattern pattern(frame, options.width, options.height);
-    if (!pattern.fits(mapping->plane(0).size(), mapping->stride(0))) {
-        return make_error(Errc::rejected, "frame {}: plane 0 ({} bytes, stride {}) cannot hold {}x{}", frame,
-                          mapping->plane(0).size(), mapping->stride(0), options.width, options.height);
-    }
-    const std::uint64_t mismatches = pattern.count_mismatches(mapping->plane(0), mapping->stride(0));
+    constexpr ByteOrder packed_rgba{0, 1, 2, 3};
+    const std::uint64_t mismatches =
+        pattern.count_mismatches(std::as_bytes(std::span(*rgba)), options.width * 4, packed_rgba);
     ++report.presented;
     report.verified += mismatches == 0 ? 1 : 0;
     report.mismatched_pixels += mismatches;
-    if (frame + 1 == options.frames) {
-        report.last_frame_rgba = to_rgba(mapping->plane(0), mapping->stride(0), options);
-    }
-    return mapping->finish();
+    if (frame + 1 == options.frames) report.last_frame_rgba = std::move(*rgba);
+    return {};
 }
 
-Result<void> present_frames(FrameChannel& channel, const Images& images, const Options& options,
-                            HostReport& report) {
+Result<void> present_frames(FrameChannel& channel, FrameReader& reader, const SwapchainImages& images,
+                            const Options& options, HostReport& report) {
     for (std::uint64_t frame = 0; frame < options.frames; ++frame) {
         auto received = channel.receive();
         if (!received) return with_context(std::move(received).error(), "waiting for frame", frame);
         const FrameMessage& message = received->message;
         if (message.kind != static_cast<std::uint32_t>(FrameKind::frame_ready) || message.reserved != 0 ||
-            message.frame_number != frame || message.image_id < 1 || message.image_id > swapchain_length) {
+            message.device != 0 || message.frame_number != frame || message.image_id < 1 ||
+            message.image_id > swapchain_length) {
             return make_error(Errc::protocol,
                               "expected frame {} ready in image 1..{}, got kind {} image {} "
-                              "frame {} reserved {}",
+                              "frame {} reserved {} device {}",
                               frame, swapchain_length, message.kind, message.image_id, message.frame_number,
-                              message.reserved);
+                              message.reserved, message.device);
         }
-        const texshare::DmaBufImage& image = images[message.image_id - 1];
-        if (auto presented = present_frame(image, frame, options, report); !presented) {
+        if (auto presented = present_frame(reader, images, message.image_id, frame, options, report);
+            !presented) {
             return with_context(std::move(presented).error(), "presenting frame", frame);
         }
         const FrameMessage release = make_message(FrameKind::release, message.image_id, frame);
@@ -136,6 +137,20 @@ Result<void> present_frames(FrameChannel& channel, const Images& images, const O
     return {};
 }
 
+// Receives the images and their source, then reads every frame the way FrameReader chose.
+Result<void> share_and_present(texshare::ImageChannel& image_channel, FrameChannel& frame_channel,
+                               const Options& options, HostReport& report) {
+    auto images = receive_swapchain(image_channel, options, report);
+    if (!images) return std::move(images).error();
+    image_channel.close();
+    auto device = receive_source(frame_channel, *images);
+    if (!device) return std::move(device).error();
+    FrameReader reader = FrameReader::create(*images, *device);
+    report.path = reader.device().empty() ? "memfd path" : fmt::format("dma_buf path ({})", reader.device());
+    report.method = reader.method();
+    return present_frames(frame_channel, reader, *images, options, report);
+}
+
 // Everything that holds an fd lives in here, so it is all closed when the caller counts fds.
 Result<void> run_session(const Options& options, const std::string& program, HostReport& report) {
     auto image_pair = texshare::ImageChannel::create_pair();
@@ -148,12 +163,7 @@ Result<void> run_session(const Options& options, const std::string& program, Hos
     auto pid = spawn_renderer(options, program, image_child_end.take_socket(), frame_child_end.take_socket());
     if (!pid) return std::move(pid).error();
 
-    Result<void> outcome = [&]() -> Result<void> {
-        auto images = receive_swapchain(image_channel, options, report);
-        if (!images) return std::move(images).error();
-        image_channel.close();
-        return present_frames(frame_channel, *images, options, report);
-    }();
+    Result<void> outcome = share_and_present(image_channel, frame_channel, options, report);
     // Closing our ends first turns any wait of the renderer's into peer_closed, so the
     // waitpid below cannot hang on a renderer blocked on us after an error here.
     image_channel.close();
@@ -195,11 +205,15 @@ int run_host(const Options& options, const std::string& program) {
     if (!fds_after) fmt::print(stderr, "host_renderer: {}\n", fds_after.error());
     const bool fds_equal = fds_after && *fds_after == *fds_before;
 
+    if (report.images == swapchain_length) {
+        fmt::print("host_renderer: {}, {}, frames read through {}\n", report.path, report.format,
+                   report.method);
+    }
     fmt::print(
-        "host_renderer: {} path, {} images shared once ({} fds received), {} frames presented, {} verified, "
+        "host_renderer: {} images shared once ({} fds received), {} frames presented, {} verified, "
         "{} mismatched pixels, {}, {}\n",
-        report.path, report.images, report.fds_received, report.presented, report.verified,
-        report.mismatched_pixels, report.renderer, wrote);
+        report.images, report.fds_received, report.presented, report.verified, report.mismatched_pixels,
+        report.renderer, wrote);
     fmt::print("host_renderer: open fds before {}, after {}{}\n", *fds_before,
                fds_after ? fmt::format("{}", *fds_after) : "unknown", fds_equal ? "" : " (LEAK)");
     const bool ok = session && report.verified == options.frames && report.mismatched_pixels == 0 &&

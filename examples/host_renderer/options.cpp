@@ -49,8 +49,9 @@ texshare::Result<int> parse_fd(std::string_view key, std::string_view text) {
 
 // Applies one --key[=value] to options; `has_value` tells "--frames" from "--frames=".
 texshare::Result<void> apply(Options& options, std::string_view key, std::string_view value, bool has_value) {
-    constexpr std::array<std::string_view, 8> known{"--help", "-h",       "--renderer", "--frames",
-                                                    "--size", "--output", "--image-fd", "--frame-fd"};
+    constexpr std::array<std::string_view, 9> known{"--help",     "-h",         "--renderer",
+                                                    "--frames",   "--size",     "--output",
+                                                    "--image-fd", "--frame-fd", "--allocator"};
     if (std::ranges::find(known, key) == known.end()) {
         return make_error(Errc::invalid_argument, "unknown argument \"{}\"", key);
     }
@@ -79,6 +80,15 @@ texshare::Result<void> apply(Options& options, std::string_view key, std::string
         if (!height) return std::move(height).error();
         options.width = *width;
         options.height = *height;
+    } else if (key == "--allocator") {
+        constexpr std::array choices{AllocatorChoice::automatic, AllocatorChoice::gbm,
+                                     AllocatorChoice::memfd};
+        const auto* choice = std::ranges::find_if(
+            choices, [value](AllocatorChoice candidate) { return to_string(candidate) == value; });
+        if (choice == choices.end()) {
+            return make_error(Errc::invalid_argument, "--allocator: \"{}\" is not auto, gbm or memfd", value);
+        }
+        options.allocator = *choice;
     } else if (key == "--output") {
         if (value.empty()) return make_error(Errc::invalid_argument, "--output: the path is empty");
         options.output = std::string(value);
@@ -91,6 +101,18 @@ texshare::Result<void> apply(Options& options, std::string_view key, std::string
 }
 
 }  // namespace
+
+std::string_view to_string(AllocatorChoice choice) noexcept {
+    switch (choice) {
+        case AllocatorChoice::automatic:
+            return "auto";
+        case AllocatorChoice::gbm:
+            return "gbm";
+        case AllocatorChoice::memfd:
+            return "memfd";
+    }
+    return "unknown";
+}
 
 texshare::Result<Options> parse_options(std::span<char* const> arguments) {
     Options options;
@@ -130,12 +152,15 @@ texshare::Result<Options> parse_options(std::span<char* const> arguments) {
 
 std::string usage(std::string_view program) {
     return fmt::format(
-        "usage: {0} [--frames=N] [--size=WxH] [--output=PATH]\n"
-        "       {0} --renderer --image-fd=N --frame-fd=M [--frames=N] [--size=WxH]\n"
-        "Spawns a renderer child that shares a 3-image memfd swapchain with this host once,\n"
-        "then presents N frames (default 120) of WxH pixels (default 256x256); the host\n"
-        "verifies every pixel and writes the last frame to PATH\n"
-        "(default host_renderer_last_frame.png). --renderer is that child's mode.\n",
+        "usage: {0} [--frames=N] [--size=WxH] [--output=PATH] [--allocator=auto|gbm|memfd]\n"
+        "       {0} --renderer --image-fd=N --frame-fd=M [--frames=N] [--size=WxH] [--allocator=...]\n"
+        "Spawns a renderer child that shares a 3-image swapchain with this host once, then\n"
+        "presents N frames (default 120) of WxH pixels (default 256x256); the host verifies\n"
+        "every pixel and writes the last frame to PATH (default host_renderer_last_frame.png).\n"
+        "The images are DMA-BUFs from GBM where a DRM device can allocate them, else sealed\n"
+        "memfds (--allocator=auto, the default); gbm or memfd forces one (gbm fails without a\n"
+        "device). The host reads DMA-BUFs through EGL where it can import them, else through a\n"
+        "CPU mapping. --renderer is the child's mode.\n",
         program);
 }
 
@@ -146,7 +171,8 @@ std::vector<std::string> renderer_command_line(const Options& host, std::string_
             fmt::format("--image-fd={}", image_fd),
             fmt::format("--frame-fd={}", frame_fd),
             fmt::format("--frames={}", host.frames),
-            fmt::format("--size={}x{}", host.width, host.height)};
+            fmt::format("--size={}x{}", host.width, host.height),
+            fmt::format("--allocator={}", to_string(host.allocator))};
 }
 
 }  // namespace host_renderer

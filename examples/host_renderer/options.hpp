@@ -11,15 +11,22 @@
 
 namespace host_renderer {
 
+// Who allocates the renderer's images. automatic: GBM where a DRM device can allocate,
+// memfd otherwise; gbm: GBM or fail; memfd: always memfd, even where GBM would work.
+enum class AllocatorChoice { automatic, gbm, memfd };
+
+std::string_view to_string(AllocatorChoice choice) noexcept;
+
 struct Options {
     bool help = false;
     bool renderer = false;  // run as the child the host spawned
     std::uint64_t frames = 120;
     std::uint32_t width = 256;
     std::uint32_t height = 256;
-    std::string output = "host_renderer_last_frame.png";  // host only
-    int image_fd = -1;                                    // renderer only
-    int frame_fd = -1;                                    // renderer only
+    AllocatorChoice allocator = AllocatorChoice::automatic;  // the host passes it on
+    std::string output = "host_renderer_last_frame.png";     // host only
+    int image_fd = -1;                                       // renderer only
+    int frame_fd = -1;                                       // renderer only
 };
 
 // Parses the arguments after argv[0]. Any argument that is unknown, repeated, malformed,

@@ -8,9 +8,24 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 
+#include <drm_fourcc.h>
+
 namespace host_renderer {
+
+// Where R, G, B and A sit among a pixel's 4 bytes in memory. A DRM fourcc names a
+// little-endian 32-bit word from its most significant byte, so ARGB8888 is B, G, R, A in
+// memory and ABGR8888 is R, G, B, A. Those two are all the example draws: every GBM driver
+// allocates at least one of them.
+using ByteOrder = std::array<std::size_t, 4>;  // memory index of R, G, B, A
+
+constexpr std::optional<ByteOrder> byte_order(std::uint32_t fourcc) noexcept {
+    if (fourcc == DRM_FORMAT_ARGB8888) return ByteOrder{2, 1, 0, 3};
+    if (fourcc == DRM_FORMAT_ABGR8888) return ByteOrder{0, 1, 2, 3};
+    return std::nullopt;
+}
 
 // A triangle wave over 0..range, so the square bounces off the edges instead of jumping back.
 constexpr std::uint32_t bounce(std::uint64_t t, std::uint32_t range) noexcept {
@@ -32,13 +47,14 @@ public:
         square_y_ = bounce(frame * 2, height - side_);
     }
 
-    // ARGB8888 is a little-endian 32-bit word, so memory holds B, G, R, A in that order.
-    constexpr std::array<std::uint8_t, 4> bgra(std::uint32_t x, std::uint32_t y) const noexcept {
+    // The colour at (x, y) as R, G, B, A. Alpha is always opaque, so no premultiplication
+    // or blending anywhere (GL included) can change a pixel.
+    constexpr std::array<std::uint8_t, 4> rgba(std::uint32_t x, std::uint32_t y) const noexcept {
         const std::uint64_t red = std::uint64_t{x} * 255 / (width_ > 1 ? width_ - 1 : 1);
         const std::uint64_t green = std::uint64_t{y} * 255 / (height_ > 1 ? height_ - 1 : 1);
         const std::uint64_t blue = (frame_ * 4 + (std::uint64_t{x} + y) / 2) & 0xff;
-        std::array<std::uint8_t, 4> pixel{static_cast<std::uint8_t>(blue), static_cast<std::uint8_t>(green),
-                                          static_cast<std::uint8_t>(red), 0xff};
+        std::array<std::uint8_t, 4> pixel{static_cast<std::uint8_t>(red), static_cast<std::uint8_t>(green),
+                                          static_cast<std::uint8_t>(blue), 0xff};
         if (x >= square_x_ && x - square_x_ < side_ && y >= square_y_ && y - square_y_ < side_) {
             for (std::size_t i = 0; i < 3; ++i) pixel[i] = static_cast<std::uint8_t>(0xff - pixel[i]);
         }
@@ -52,24 +68,27 @@ public:
         return stride >= row && plane_bytes >= std::uint64_t{stride} * (height_ - 1) + row;
     }
 
-    void render(std::span<std::byte> plane, std::uint32_t stride) const noexcept {
+    void render(std::span<std::byte> plane, std::uint32_t stride, const ByteOrder& order) const noexcept {
         for (std::uint32_t y = 0; y < height_; ++y) {
             std::byte* row = plane.data() + std::size_t{stride} * y;
             for (std::uint32_t x = 0; x < width_; ++x) {
-                const auto pixel = bgra(x, y);
-                for (std::size_t i = 0; i < 4; ++i) row[std::size_t{x} * 4 + i] = std::byte{pixel[i]};
+                const auto pixel = rgba(x, y);
+                for (std::size_t c = 0; c < 4; ++c) row[std::size_t{x} * 4 + order[c]] = std::byte{pixel[c]};
             }
         }
     }
 
-    std::uint64_t count_mismatches(std::span<const std::byte> plane, std::uint32_t stride) const noexcept {
+    // Pixels of `plane` that differ from the picture. Packed RGBA rows (what glReadPixels
+    // gives) are the case stride = 4 * width, order {0, 1, 2, 3}.
+    std::uint64_t count_mismatches(std::span<const std::byte> plane, std::uint32_t stride,
+                                   const ByteOrder& order) const noexcept {
         std::uint64_t mismatches = 0;
         for (std::uint32_t y = 0; y < height_; ++y) {
             const std::byte* row = plane.data() + std::size_t{stride} * y;
             for (std::uint32_t x = 0; x < width_; ++x) {
-                const auto pixel = bgra(x, y);
-                for (std::size_t i = 0; i < 4; ++i) {
-                    if (row[std::size_t{x} * 4 + i] != std::byte{pixel[i]}) {
+                const auto pixel = rgba(x, y);
+                for (std::size_t c = 0; c < 4; ++c) {
+                    if (row[std::size_t{x} * 4 + order[c]] != std::byte{pixel[c]}) {
                         ++mismatches;
                         break;
                     }

@@ -1,6 +1,6 @@
-// Renderer mode: the child the host spawns. It owns a small swapchain of memfd images,
-// shares each with the host once, then draws frames into whichever image the host has
-// handed back, announcing each finished frame by image id.
+// Renderer mode: the child the host spawns. It owns a small swapchain of images (GBM
+// DMA-BUFs or memfds, see allocation.hpp), shares each with the host once, then draws
+// frames into whichever image the host has handed back, announcing each by image id.
 #include "modes.hpp"
 
 #include <algorithm>
@@ -8,14 +8,13 @@
 #include <cstdio>
 #include <deque>
 
-#include <drm_fourcc.h>
 #include <fmt/format.h>
 
+#include "allocation.hpp"
 #include "pattern.hpp"
 #include "process.hpp"
 #include "protocol.hpp"
 #include "texshare/image_wire.hpp"
-#include "texshare/memfd_allocator.hpp"
 
 namespace host_renderer {
 namespace {
@@ -25,6 +24,7 @@ using texshare::make_error;
 using texshare::Result;
 
 struct RendererStats {
+    std::string images;  // Allocation::description
     std::size_t fds_sent = 0;
     std::uint64_t frames = 0;
     std::uint64_t waits = 0;  // times every image was with the host and we had to wait
@@ -44,7 +44,7 @@ Result<Channel> adopt_inherited(int fd, std::string_view what) {
 
 class Swapchain {
 public:
-    using Images = std::array<texshare::DmaBufImage, swapchain_length>;
+    using Images = SwapchainImages;
 
     explicit Swapchain(Images images) : images_(std::move(images)) {
         for (std::uint64_t id = first_id; id < first_id + swapchain_length; ++id) free_.push_back(id);
@@ -86,19 +86,21 @@ private:
     std::deque<std::uint64_t> free_;
 };
 
-Result<Swapchain> share_swapchain(texshare::ImageChannel& channel, const Options& options,
-                                  RendererStats& stats) {
-    const texshare::MemfdAllocator allocator;
-    Swapchain::Images images;
+Result<Swapchain> share_swapchain(texshare::ImageChannel& image_channel, FrameChannel& frame_channel,
+                                  const Options& options, RendererStats& stats) {
+    auto allocation = allocate_swapchain(options);
+    if (!allocation) return std::move(allocation).error();
+    stats.images = std::move(allocation->description);
     for (std::size_t i = 0; i < swapchain_length; ++i) {
-        auto image = allocator.allocate(options.width, options.height, DRM_FORMAT_ARGB8888);
-        if (!image) return std::move(image).error();
+        const texshare::DmaBufImage& image = allocation->images[i];
         const std::uint64_t id = Swapchain::first_id + i;
-        if (auto sent = texshare::send_image(channel, id, *image); !sent) return std::move(sent).error();
-        for (const texshare::BorrowedFd fd : image->plane_fds()) stats.fds_sent += fd.valid() ? 1 : 0;
-        images[i] = std::move(*image);
+        if (auto sent = texshare::send_image(image_channel, id, image); !sent) return std::move(sent).error();
+        for (const texshare::BorrowedFd fd : image.plane_fds()) stats.fds_sent += fd.valid() ? 1 : 0;
     }
-    return Swapchain(std::move(images));
+    FrameMessage source = make_message(FrameKind::source, 0, 0);
+    source.device = allocation->device;
+    if (auto sent = frame_channel.send(source); !sent) return std::move(sent).error();
+    return Swapchain(std::move(allocation->images));
 }
 
 Result<void> render_frames(FrameChannel& channel, Swapchain& swapchain, const Options& options,
@@ -109,7 +111,14 @@ Result<void> render_frames(FrameChannel& channel, Swapchain& swapchain, const Op
             if (auto released = swapchain.wait_for_release(channel); !released) return released;
         }
         const std::uint64_t id = swapchain.acquire();
-        auto mapping = swapchain.image(id).map(texshare::Access::write);
+        const texshare::DmaBufImage& image = swapchain.image(id);
+        const auto order = byte_order(image.fourcc());
+        if (!order) {
+            return make_error(Errc::unsupported, "image {}: cannot draw {}", id,
+                              texshare::format_name(image.fourcc()));
+        }
+        // For a DMA-BUF, map() brackets the writes with DMA_BUF_IOCTL_SYNC start/end.
+        auto mapping = image.map(texshare::Access::write);
         if (!mapping) return std::move(mapping).error();
         const Pattern pattern(frame, options.width, options.height);
         if (!pattern.fits(mapping->plane(0).size(), mapping->stride(0))) {
@@ -117,7 +126,7 @@ Result<void> render_frames(FrameChannel& channel, Swapchain& swapchain, const Op
                               "image {}: plane 0 ({} bytes, stride {}) cannot hold {}x{}", id,
                               mapping->plane(0).size(), mapping->stride(0), options.width, options.height);
         }
-        pattern.render(mapping->plane(0), mapping->stride(0));
+        pattern.render(mapping->plane(0), mapping->stride(0), *order);
         // Finish before announcing: for a DMA-BUF this is the SYNC_END that publishes the writes.
         if (auto finished = mapping->finish(); !finished) return finished;
         if (auto sent = channel.send(make_message(FrameKind::frame_ready, id, frame)); !sent) return sent;
@@ -133,7 +142,7 @@ Result<void> render_frames(FrameChannel& channel, Swapchain& swapchain, const Op
 Result<RendererStats> run(texshare::ImageChannel& image_channel, FrameChannel& frame_channel,
                           const Options& options) {
     RendererStats stats;
-    auto swapchain = share_swapchain(image_channel, options, stats);
+    auto swapchain = share_swapchain(image_channel, frame_channel, options, stats);
     if (!swapchain) return std::move(swapchain).error();
     image_channel.close();  // images are shared once; from here on only ids travel
     if (auto rendered = render_frames(frame_channel, *swapchain, options, stats); !rendered) {
@@ -167,9 +176,9 @@ int run_renderer(const Options& options) {
         return 1;
     }
     fmt::print(stderr,
-               "host_renderer (renderer): {} memfd images shared ({} fds sent), {} frames rendered, "
+               "host_renderer (renderer): shared {}; {} fds sent, {} frames rendered, "
                "waited for a release {} times, inherited fds beyond stdio and the channels:{}\n",
-               swapchain_length, stats->fds_sent, stats->frames, stats->waits,
+               stats->images, stats->fds_sent, stats->frames, stats->waits,
                unexpected.empty() ? " none" : unexpected);
     return unexpected.empty() ? 0 : 1;
 }
