@@ -54,8 +54,9 @@ public:
     static Result<Display> open_surfaceless();
     // GBM when `device` is given and works, else surfaceless; the error names both failures.
     static Result<Display> open(::gbm_device* device);
-    // A display the caller initialised and keeps owning: it is never terminated here. With
-    // `context` given, that context is used (and not destroyed); otherwise one is created.
+    // A display the caller initialised and keeps initialised while this Display lives; it
+    // is never terminated here. With `context` given, that context is used (and not
+    // destroyed); otherwise one is created, and made current on this thread.
     static Result<Display> wrap(EGLDisplay display, EGLContext context = EGL_NO_CONTEXT);
 
     EGLDisplay native() const noexcept;
@@ -96,6 +97,11 @@ struct ImportedTexture {
     EGLImage image = EGL_NO_IMAGE_KHR;
 };
 
+// The checks import() makes before it asks the driver: the image is a DMA-BUF (EGL
+// imports nothing else: a cpu_only or shared_memory image is Errc::unsupported) with an fd
+// for every plane. Lets a caller choose the CPU path for an image before importing.
+Result<void> check_importable(std::uint64_t image_id, const DmaBufImage& image);
+
 class Importer {
 public:
     // Checks EGL_EXT_image_dma_buf_import (required; Errc::unsupported naming it when
@@ -103,7 +109,7 @@ public:
     // GL_OES_EGL_image (required), and asks for the importable formats once.
     static Result<Importer> create(const Display& display);
 
-    Importer(Importer&&) noexcept = default;
+    Importer(Importer&& other) noexcept;
     Importer& operator=(Importer&& other) noexcept;
     Importer(const Importer&) = delete;
     Importer& operator=(const Importer&) = delete;
@@ -144,7 +150,9 @@ public:
     // The GL_TEXTURE_2D `texture` (level 0, width x height as it was created with) as a
     // dma_buf image sharing the texture's memory. A failed export, or one that "succeeds"
     // without an fd (llvmpipe does), is Errc::unsupported: never a DmaBufImage without
-    // real DMA-BUF fds. The temporary EGLImage is destroyed on every path.
+    // real DMA-BUF fds. The temporary EGLImage is destroyed on every path. A plane after
+    // the first whose fd slot comes back -1 shares the previous plane's buffer (the
+    // extension's rule) and gets a duplicate of its fd.
     Result<DmaBufImage> export_texture(GLuint texture, std::uint32_t width, std::uint32_t height) const;
 
 private:
@@ -167,10 +175,11 @@ Result<void> clear_texture(const Display& display, GLuint texture, float red, fl
                            float alpha);
 // Draws `source` (any target) over all of the GL_TEXTURE_2D `destination` through an FBO,
 // then glFinish.
-Result<void> draw_texture(const Display& display, GLenum source_target, GLuint source,
-                          GLuint destination, std::uint32_t width, std::uint32_t height);
+Result<void> draw_texture(const Display& display, GLenum source_target, GLuint source, GLuint destination,
+                          std::uint32_t width, std::uint32_t height);
 
-// "EGL_BAD_MATCH (0x3009)", "GL_INVALID_OPERATION (0x0502)": for error messages.
+// "EGL_BAD_MATCH (0x3009)", "GL_INVALID_OPERATION (0x0502)": for error messages. gl_error_name
+// also names glCheckFramebufferStatus results.
 std::string egl_error_name(EGLint code);
 std::string gl_error_name(GLenum code);
 

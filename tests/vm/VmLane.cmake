@@ -11,8 +11,13 @@ endif()
 
 set(vm_binaries "")
 foreach(binary ${TEXSHARE_VM_TESTS})
-  list(APPEND vm_binaries $<TARGET_FILE:${binary}>)
+  list(APPEND vm_binaries -- $<TARGET_FILE:${binary}>)
 endforeach()
+if(TARGET texshare_host_renderer)
+  # The example on its GBM path (forced: a memfd fallback would not prove anything here).
+  list(APPEND vm_binaries -- $<TARGET_FILE:texshare_host_renderer> --allocator=gbm --frames=30
+       --output=/tmp/texshare_vm_lane_last_frame.png)
+endif()
 add_test(NAME vm.lane
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/vm/run_vm_lane.sh ${CMAKE_BINARY_DIR}/vm-cache ${vm_binaries})
 set_tests_properties(vm.lane PROPERTIES LABELS vm TIMEOUT 900 SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Runs test binaries inside the qemu guest (scripts/vm/) and fails if any of them fails.
-#   run_vm_lane.sh CACHE_DIR BINARY...
+# Runs commands inside the qemu guest (scripts/vm/) and fails if any of them fails.
+#   run_vm_lane.sh CACHE_DIR -- COMMAND [ARGS...] [-- COMMAND [ARGS...]]...
+# A GoogleTest binary (name ending in _test) gets --gtest_brief=1.
 # Under CI (CI=true) every problem is a failure. A developer may skip the lane locally with
 # TEXSHARE_SKIP_VM=1 (reported to ctest as skipped, exit 77); it is never skipped silently.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cache="$1"
 shift
+[[ "${1:-}" == -- ]] || { echo "usage: run_vm_lane.sh CACHE_DIR -- COMMAND [ARGS...] [-- ...]" >&2; exit 2; }
 
 if [[ "${TEXSHARE_SKIP_VM:-0}" == 1 ]]; then
     if [[ "${CI:-}" == true ]]; then
@@ -22,10 +24,23 @@ fi
 # One boot for all binaries: booting costs more than the tests themselves.
 runner="$(mktemp /tmp/texshare-vm-lane.XXXXXX)"
 trap 'rm -f "$runner"' EXIT
+emit_command() {
+    local -a command=("$@")
+    [[ "${command[0]}" == *_test ]] && command+=(--gtest_brief=1)
+    printf 'echo "=== %s"; ' "$(basename "${command[0]}")"
+    printf '%q ' "${command[@]}"
+    printf '|| status=1\n'
+}
 {
     echo 'status=0'
-    for binary in "$@"; do
-        printf 'echo "=== %s"; %q --gtest_brief=1 || status=1\n' "$(basename "$binary")" "$binary"
+    current=()
+    for word in "$@" --; do
+        if [[ "$word" == -- ]]; then
+            [[ ${#current[@]} -gt 0 ]] && emit_command "${current[@]}"
+            current=()
+        else
+            current+=("$word")
+        fi
     done
     echo 'exit $status'
 } > "$runner"
