@@ -9,6 +9,7 @@
 
 #include <fcntl.h>
 #include <gbm.h>
+#include <sys/stat.h>
 #include <xf86drm.h>
 
 #include <algorithm>
@@ -74,7 +75,9 @@ Result<std::vector<DrmNode>> list_drm_nodes() {
     for (int type : {DRM_NODE_RENDER, DRM_NODE_PRIMARY}) {
         for (int i = 0; i < count; ++i) {
             if ((devices[i]->available_nodes & (1 << type)) == 0) continue;
-            nodes.push_back(DrmNode{devices[i]->nodes[type], "", type == DRM_NODE_RENDER});
+            struct stat info {};
+            const dev_t number = ::stat(devices[i]->nodes[type], &info) == 0 ? info.st_rdev : 0;
+            nodes.push_back(DrmNode{devices[i]->nodes[type], "", type == DRM_NODE_RENDER, number});
         }
     }
     drmFreeDevices(devices.data(), count);
@@ -105,10 +108,17 @@ Device::~Device() {
 Result<Device> Device::open(const std::string& node_path) {
     UniqueFd fd(::open(node_path.c_str(), O_RDWR | O_CLOEXEC));
     if (!fd) return make_sys_error(errno, "open of DRM node {}", node_path);
+    struct stat info {};
+    if (::fstat(fd.get(), &info) != 0) return make_sys_error(errno, "fstat of DRM node {}", node_path);
+    // GBM must never see a non-DRM fd (Mesa's loader would probe it); libdrm knows DRM majors.
+    const int node_type = drmGetNodeTypeFromFd(fd.get());
+    if (!S_ISCHR(info.st_mode) || node_type < 0) {
+        return make_error(Errc::invalid_argument, "{} is not a DRM device node", node_path);
+    }
+    const bool render = node_type == DRM_NODE_RENDER;
+    DrmNode node{node_path, driver_name(fd.borrow()), render, info.st_rdev};
     ::gbm_device* device = gbm_create_device(fd.get());
     if (device == nullptr) return make_error(Errc::unsupported, "gbm_create_device on {} failed", node_path);
-    const bool render = node_path.find("renderD") != std::string::npos;
-    DrmNode node{node_path, driver_name(fd.borrow()), render};
     return Device(std::move(fd), device, std::move(node));
 }
 

@@ -16,6 +16,8 @@
 // planes are exported: the DMA-BUF fds keep the memory alive.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -46,8 +48,10 @@ struct FormatSupport {
 
 struct DrmNode {
     std::string path;
-    std::string driver;  // drmGetVersion's name, e.g. "i915", "vgem", "virtio_gpu"
+    std::string driver;  // drmGetVersion's name ("i915", "vgem"...); filled by Device::open
     bool render_node = false;
+    // st_rdev of the node: what a producer sends so the consumer can open the same device.
+    dev_t device_number = 0;
 };
 
 // Every DRM node libdrm finds, render nodes first.

@@ -7,6 +7,8 @@
 #pragma once
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -86,6 +88,15 @@ template <typename... Args>
     return error;
 }
 
+namespace detail {
+[[noreturn]] inline void report_bad_result_access(const Error& error) noexcept {
+    std::fprintf(stderr, "texshare: Result::value() on an error: %.*s: %s\n",
+                 static_cast<int>(to_string(error.code).size()), to_string(error.code).data(),
+                 error.message.c_str());
+    std::abort();
+}
+}  // namespace detail
+
 // A value or an Error. Deliberately small: has_value/value/error, plus implicit construction
 // from either side so `return make_error(...)` and `return value` both work.
 template <typename T>
@@ -99,9 +110,10 @@ public:
     bool has_value() const noexcept { return state_.index() == 0; }
     explicit operator bool() const noexcept { return has_value(); }
 
-    T& value() & { return std::get<0>(state_); }
-    const T& value() const& { return std::get<0>(state_); }
-    T&& value() && { return std::get<0>(std::move(state_)); }
+    // Taking the value of an error is a bug: it aborts with the error's message.
+    T& value() & { return *checked(); }
+    const T& value() const& { return *checked(); }
+    T&& value() && { return std::move(*checked()); }
     T& operator*() & { return value(); }
     const T& operator*() const& { return value(); }
     T&& operator*() && { return std::move(*this).value(); }
@@ -112,6 +124,11 @@ public:
     Error&& error() && { return std::get<1>(std::move(state_)); }
 
 private:
+    T* checked() const {
+        if (!has_value()) detail::report_bad_result_access(std::get<1>(state_));
+        return const_cast<T*>(std::get_if<0>(&state_));
+    }
+
     std::variant<T, Error> state_;
 };
 

@@ -31,5 +31,15 @@ TEST_F(GbmAllocatorTest, OpenOfAMissingNodeIsAnError) {
     EXPECT_NE(device.error().message.find("/dev/dri/no-such-node"), std::string::npos);
 }
 
+TEST_F(GbmAllocatorTest, OpenOfSomethingThatIsNotADeviceNodeIsAnError) {
+    // gbm_create_device must never be handed a regular file or /dev/null: checked first.
+    for (const char* path : {"/dev/null", "/dev/zero"}) {
+        auto device = gbm::Device::open(path);
+        ASSERT_FALSE(device) << path;
+        EXPECT_EQ(device.error().code, Errc::invalid_argument);
+        EXPECT_EQ(device.error().message, fmt::format("{} is not a DRM device node", path));
+    }
+}
+
 }  // namespace
 }  // namespace texshare

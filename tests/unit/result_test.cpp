@@ -63,5 +63,9 @@ TEST(ResultTest, EveryErrcHasAName) {
     }
 }
 
+TEST(ResultDeathTest, ValueOfAnErrorAbortsWithItsMessage) {
+    EXPECT_DEATH({ (void)*parse_positive(-5); }, "Result::value\\(\\) on an error: invalid_argument: value -5 is not positive");
+}
+
 }  // namespace
 }  // namespace texshare

@@ -1,6 +1,7 @@
 // VM lane: real kernel DMA-BUFs from GBM (vgem / virtio_gpu with Mesa's kms_swrast) inside
 // the qemu guest started by tests/vm/run_vm_lane.sh. Fails, never skips, without a device.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -42,6 +43,9 @@ TEST_F(GbmVmTest, DiscoversAnAllocatingDevice) {
     gbm::Device device = open_device();
     EXPECT_TRUE(device.node().driver == "vgem" || device.node().driver == "virtio_gpu") << device.node().driver;
     EXPECT_FALSE(device.node().render_node) << "vgem and virtio_gpu refuse dumb buffers on render nodes";
+    struct stat info {};
+    ASSERT_EQ(::stat(device.node().path.c_str(), &info), 0);
+    EXPECT_EQ(device.node().device_number, info.st_rdev);
 }
 
 TEST_F(GbmVmTest, LinearImageIsAWritableDmaBuf) {
