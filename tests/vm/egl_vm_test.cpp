@@ -1,91 +1,30 @@
-// VM lane: GBM DMA-BUFs imported and exported with EGL across two processes, inside the qemu
-// guest (vgem / virtio_gpu, Mesa 22.3 kms_swrast and llvmpipe). Every test forks a producer
-// and a consumer connected by an ImageChannel and a note channel; the gtest process itself
-// never touches GBM or EGL, so each child starts without driver state, and each child
-// checks that its open-fd count is the same after its part as before.
+// VM lane: GBM DMA-BUFs imported and exported with EGL across two processes (the producer and
+// consumer of support/two_process.hpp), inside the qemu guest (vgem / virtio_gpu, Mesa 22.3
+// kms_swrast and llvmpipe).
 #include <poll.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <functional>
 #include <optional>
 #include <ranges>
 
-#include "support/fd_count.hpp"
+#include "support/two_process.hpp"
 #include "texshare/egl_importer.hpp"
 #include "texshare/gbm_allocator.hpp"
-#include "texshare/image_wire.hpp"
 #include "texshare/memfd_allocator.hpp"
 #include "texshare/sync_file.hpp"
 
 namespace texshare::egl {
 namespace {
 
-struct Note {
-    std::uint32_t step = 0;
-    std::uint32_t flag = 0;
-    std::uint64_t value = 0;
-};
-using NoteChannel = AuxChannel<Note, 1>;  // one fd: a sync_file
-struct Peer {
-    ImageChannel images;
-    NoteChannel notes;
-};
-using Role = std::function<void(Peer&)>;
-
-[[noreturn]] void run_child(const char* role, Peer peer, const Role& body) {
-    ::alarm(240);  // a child stuck on a peer that never answers dies visibly (SIGALRM)
-    const int fds_before = testing::open_fd_count();
-    {
-        SCOPED_TRACE(role);
-        body(peer);
-        EXPECT_EQ(testing::open_fd_count(), fds_before) << role << " leaked or closed an fd";
-    }
-    std::fflush(stdout);
-    std::fflush(stderr);
-    ::_exit(::testing::Test::HasFailure() ? 1 : 0);
-}
-
-void run_pair(const Role& producer, const Role& consumer) {
-    auto images = ImageChannel::create_pair();
-    auto notes = NoteChannel::create_pair();
-    ASSERT_TRUE(images && notes);
-    std::array<pid_t, 2> children{-1, -1};
-    for (std::size_t side = 0; side < 2; ++side) {
-        children[side] = ::fork();
-        ASSERT_GE(children[side], 0);
-        if (children[side] == 0) {
-            Peer peer{side == 0 ? std::move(images->first) : std::move(images->second),
-                      side == 0 ? std::move(notes->first) : std::move(notes->second)};
-            images->first.close(), images->second.close(), notes->first.close(), notes->second.close();
-            run_child(side == 0 ? "producer" : "consumer", std::move(peer), side == 0 ? producer : consumer);
-        }
-    }
-    images->first.close(), images->second.close(), notes->first.close(), notes->second.close();
-    for (std::size_t side = 0; side < 2; ++side) {
-        int status = 0;
-        while (::waitpid(children[side], &status, 0) < 0 && errno == EINTR) {
-        }
-        EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
-            << (side == 0 ? "producer" : "consumer") << " ended with wait status 0x" << std::hex << status;
-    }
-}
-
-void send_note(Peer& peer, Note note, BorrowedFd fd = {}) {
-    auto sent = peer.notes.send(note, {fd});
-    EXPECT_TRUE(sent) << sent.error().message;
-}
-
-NoteChannel::Received wait_note(Peer& peer) {
-    auto note = peer.notes.receive();
-    if (!note) ADD_FAILURE() << "note: " << note.error().message;
-    return note ? std::move(*note) : NoteChannel::Received{};
-}
+using testing::Peer;
+using testing::run_pair;
+using testing::send_note;
+using testing::value_or_fail;
+using testing::wait_note;
 
 // Each side opens its own device: what a separate process would do.
 struct GlSide {
@@ -93,13 +32,6 @@ struct GlSide {
     Display display;
     Importer importer;
 };
-
-template <typename T>
-std::optional<T> value_or_fail(Result<T> result, std::string_view what) {
-    if (result) return std::move(*result);
-    ADD_FAILURE() << what << ": " << result.error().message;
-    return std::nullopt;
-}
 
 std::optional<GlSide> open_gl_side() {
     auto device = value_or_fail(gbm::Device::open_default(), "gbm device");
