@@ -4,6 +4,7 @@
 #include "texshare/aux_channel.hpp"
 #include "texshare/dma_buf_image.hpp"
 #include "texshare/format.hpp"
+#include "texshare/frame_protocol.hpp"
 #include "texshare/image_layout.hpp"
 #include "texshare/image_mapping.hpp"
 #include "texshare/image_wire.hpp"

@@ -1,0 +1,151 @@
+// The per-frame protocol's messages: what FrameSender and FrameReceiver say to each other.
+//
+// Use frame_protocol.hpp for the endpoints; this header is the wire format and its one
+// receive-side check, for tests and for anyone writing a compatible peer. Every message is
+// one FrameMessage on one AuxChannel frame (one sendmsg, one recvmsg), with fds in fixed
+// slots: the image's planes in slots 0..3 (add_image only) and a sync fence in slot 4
+// (present: acquire fence; release: release fence). Which kinds may carry which fds is
+// fixed per kind, and check_frame_message() refuses anything else before the endpoint
+// looks at the message, so a misbehaving peer cannot smuggle fds through a kind that would
+// silently drop them.
+//
+//   producer -> consumer: add_image (descriptor + plane fds), present (+ acquire fence),
+//                         retire, bye
+//   consumer -> producer: release (+ release fence), retired, bye
+#pragma once
+
+#include <poll.h>
+
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+#include <type_traits>
+
+#include "texshare/aux_channel.hpp"
+#include "texshare/image_wire.hpp"
+#include "texshare/result.hpp"
+
+namespace texshare {
+
+enum class FrameKind : std::uint32_t {
+    add_image = 1,  // share an image once: descriptor + plane fds, under image_id
+    present = 2,    // show image_id as frame frame_number; optional acquire fence
+    release = 3,    // the consumer no longer reads image_id; optional release fence
+    retire = 4,     // drop image_id once the consumer lets go of it (resize)
+    retired = 5,    // the consumer has dropped image_id
+    bye = 6,        // orderly goodbye; the peer treats it like a closed channel
+};
+
+constexpr std::string_view to_string(FrameKind kind) noexcept {
+    switch (kind) {
+        case FrameKind::add_image:
+            return "add_image";
+        case FrameKind::present:
+            return "present";
+        case FrameKind::release:
+            return "release";
+        case FrameKind::retire:
+            return "retire";
+        case FrameKind::retired:
+            return "retired";
+        case FrameKind::bye:
+            return "bye";
+    }
+    return "unknown";
+}
+
+inline constexpr std::size_t frame_fence_slot = max_planes;  // slot 4
+inline constexpr std::size_t frame_fd_slots = max_planes + 1;
+
+// Every byte is a named field. descriptor is meaningful for add_image only and all zero
+// otherwise; frame_number for present only.
+struct FrameMessage {
+    std::uint32_t kind = 0;      // FrameKind
+    std::uint32_t reserved = 0;  // must be zero
+    std::uint64_t image_id = 0;
+    std::uint64_t frame_number = 0;
+    ImageDescriptor descriptor = zero_descriptor();
+
+    static constexpr ImageDescriptor zero_descriptor() noexcept {
+        ImageDescriptor d;
+        d.magic = 0;
+        d.version = 0;
+        return d;
+    }
+};
+static_assert(std::has_unique_object_representations_v<FrameMessage>, "no padding on the wire");
+
+using FrameChannel = AuxChannel<FrameMessage, frame_fd_slots>;
+
+// How many images each endpoint tracks; fixed so the per-frame path never allocates.
+inline constexpr std::size_t max_frame_images = 16;
+
+constexpr FrameMessage make_frame_message(FrameKind kind, std::uint64_t image_id,
+                                          std::uint64_t frame_number = 0) noexcept {
+    FrameMessage message;
+    message.kind = static_cast<std::uint32_t>(kind);
+    message.image_id = image_id;
+    message.frame_number = frame_number;
+    return message;
+}
+
+// Checks the envelope of a received message: known kind, reserved zero, a zero descriptor
+// (and frame number) where the kind has none, and fds only in the slots the kind uses.
+// The endpoints then check the ids against their own state.
+inline Result<FrameKind> check_frame_message(const FrameMessage& m,
+                                             const std::array<UniqueFd, frame_fd_slots>& fds) {
+    if (m.kind < static_cast<std::uint32_t>(FrameKind::add_image) ||
+        m.kind > static_cast<std::uint32_t>(FrameKind::bye)) {
+        return make_error(Errc::protocol, "frame message of unknown kind {} (image {})", m.kind, m.image_id);
+    }
+    const auto kind = static_cast<FrameKind>(m.kind);
+    if (m.reserved != 0) {
+        return make_error(Errc::protocol, "{} of image {}: reserved field is {}, not 0", to_string(kind),
+                          m.image_id, m.reserved);
+    }
+    const bool has_descriptor = kind == FrameKind::add_image;
+    const bool has_fence = kind == FrameKind::present || kind == FrameKind::release;
+    if (kind != FrameKind::present && m.frame_number != 0) {
+        return make_error(Errc::protocol, "{} of image {}: frame number {} where none belongs",
+                          to_string(kind), m.image_id, m.frame_number);
+    }
+    if (!has_descriptor) {
+        constexpr FrameMessage zero{};
+        if (std::memcmp(&m.descriptor, &zero.descriptor, sizeof zero.descriptor) != 0) {
+            return make_error(Errc::protocol, "{} of image {}: descriptor bytes are not zero",
+                              to_string(kind), m.image_id);
+        }
+    } else if (m.descriptor.image_id != m.image_id) {
+        return make_error(Errc::protocol, "add_image of image {}: its descriptor names image {}", m.image_id,
+                          m.descriptor.image_id);
+    }
+    for (std::size_t slot = 0; slot < frame_fd_slots; ++slot) {
+        const bool allowed = slot == frame_fence_slot ? has_fence : has_descriptor;
+        if (fds[slot].valid() && !allowed) {
+            return make_error(Errc::protocol,
+                              "{} of image {}: carries an fd in slot {}, which it may not use",
+                              to_string(kind), m.image_id, slot);
+        }
+    }
+    return kind;
+}
+
+namespace detail {
+// Whether receive() has something to report (a message, a hang-up or an error). The
+// endpoints ask this before each receive instead of reading until would_block, because a
+// would_block Error carries a formatted message, i.e. a heap allocation per dispatch.
+inline bool frame_pending(const FrameChannel& channel) noexcept {
+    pollfd watch{channel.native_handle().get(), POLLIN, 0};
+    return ::poll(&watch, 1, 0) != 0;
+}
+
+// Sends kind/id with at most a fence in slot 4.
+inline Result<void> send_frame(FrameChannel& channel, const FrameMessage& message, BorrowedFd fence = {}) {
+    std::array<BorrowedFd, frame_fd_slots> fds{};
+    fds[frame_fence_slot] = fence;
+    return channel.send(message, fds);
+}
+}  // namespace detail
+
+}  // namespace texshare

@@ -1,0 +1,377 @@
+#include "texshare/frame_protocol.hpp"
+
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+#include <optional>
+#include <string>
+
+#include "support/fd_count.hpp"
+#include "texshare/memfd_allocator.hpp"
+
+// Counts heap allocations while `counting` is set, to prove the per-frame path has none.
+namespace {
+std::atomic<bool> counting{false};
+std::atomic<std::size_t> allocations{0};
+}  // namespace
+
+void* operator new(std::size_t size) {
+    if (counting.load(std::memory_order_relaxed)) allocations.fetch_add(1, std::memory_order_relaxed);
+    if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+    throw std::bad_alloc();
+}
+// GCC sees the replaced new inlined next to free() and takes the pair for a mismatch.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+void operator delete(void* p) noexcept {
+    std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+    std::free(p);
+}
+#pragma GCC diagnostic pop
+
+namespace texshare {
+namespace {
+
+static_assert(sizeof(FrameMessage) == 24 + sizeof(ImageDescriptor));
+
+DmaBufImage allocate(std::uint32_t w = 32, std::uint32_t h = 16) {
+    auto image = MemfdAllocator().allocate(w, h, DRM_FORMAT_ARGB8888);
+    EXPECT_TRUE(image) << image.error().message;
+    return image ? std::move(*image) : DmaBufImage();
+}
+
+struct Pipe {
+    UniqueFd read_end, write_end;
+    Pipe() {
+        int ends[2] = {-1, -1};
+        EXPECT_EQ(::pipe2(ends, O_CLOEXEC), 0);
+        read_end.reset(ends[0]);
+        write_end.reset(ends[1]);
+    }
+};
+
+ino_t inode(BorrowedFd fd) {
+    struct stat info {};
+    EXPECT_EQ(::fstat(fd.get(), &info), 0);
+    return info.st_ino;
+}
+
+void expect_error(const Error& error, Errc code, const std::string& needle) {
+    EXPECT_EQ(error.code, code) << error.message;
+    EXPECT_NE(error.message.find(needle), std::string::npos)
+        << "\"" << error.message << "\" lacks \"" << needle << "\"";
+}
+
+// A FrameSender on one end of a fresh socket pair and a FrameReceiver on the other; which end
+// allocates is the test's choice (both directions use the same endpoints).
+class FrameProtocolTest : public testing::FdLeakTest {
+protected:
+    void SetUp() override {
+        FdLeakTest::SetUp();
+        make_endpoints(false);
+    }
+    void TearDown() override {
+        sender_.reset();
+        receiver_.reset();
+        FdLeakTest::TearDown();
+    }
+    void make_endpoints(bool sender_on_second_end) {
+        sender_.reset();
+        receiver_.reset();
+        auto pair = FrameChannel::create_pair();
+        ASSERT_TRUE(pair) << pair.error().message;
+        auto sender = FrameSender::create(std::move(sender_on_second_end ? pair->second : pair->first));
+        auto receiver = FrameReceiver::create(std::move(sender_on_second_end ? pair->first : pair->second));
+        ASSERT_TRUE(sender && receiver);
+        sender_.emplace(std::move(*sender));
+        receiver_.emplace(std::move(*receiver));
+    }
+    std::uint64_t add() {
+        auto id = sender_->add_image(allocate());
+        EXPECT_TRUE(id) << id.error().message;
+        return id ? *id : 0;
+    }
+    std::size_t pump_receiver() {
+        auto handled = receiver_->dispatch();
+        EXPECT_TRUE(handled) << handled.error().message;
+        return handled ? *handled : 0;
+    }
+    std::size_t pump_sender() {
+        auto handled = sender_->dispatch();
+        EXPECT_TRUE(handled) << handled.error().message;
+        return handled ? *handled : 0;
+    }
+
+    std::optional<FrameSender> sender_;
+    std::optional<FrameReceiver> receiver_;
+};
+
+TEST_F(FrameProtocolTest, SharesOnceThenPresentsInOrderAndReleases) {
+    const std::uint64_t a = add(), b = add(), c = add();
+    EXPECT_EQ(pump_receiver(), 3U);
+    EXPECT_EQ(receiver_->image_count(), 3U);
+    ASSERT_NE(receiver_->image(b), nullptr);
+    EXPECT_EQ(receiver_->image(b)->width(), 32U);
+    EXPECT_FALSE(receiver_->current());
+
+    std::uint64_t frame = 0;
+    for (std::uint64_t id : {a, b, c}) {
+        auto presented = sender_->present(id);
+        ASSERT_TRUE(presented) << presented.error().message;
+        EXPECT_EQ(*presented, ++frame);
+        EXPECT_EQ(pump_receiver(), 1U);
+        ASSERT_TRUE(receiver_->current());
+        EXPECT_EQ(receiver_->current()->image_id, id);
+        EXPECT_EQ(receiver_->current()->frame_number, frame);
+    }
+    EXPECT_EQ(pump_sender(), 2U) << "a and b came back when b and c were presented";
+    EXPECT_EQ(sender_->state(a), FrameImageState::free);
+    EXPECT_EQ(sender_->state(b), FrameImageState::free);
+    EXPECT_EQ(sender_->state(c), FrameImageState::presented);
+    auto next = sender_->acquire_free_image();
+    ASSERT_TRUE(next);
+    EXPECT_TRUE(next->id == a || next->id == b);
+    EXPECT_FALSE(next->release_fence.valid());
+}
+
+TEST_F(FrameProtocolTest, PresentOfAHeldRetiringOrUnknownImageIsRefused) {
+    const std::uint64_t a = add();
+    ASSERT_TRUE(sender_->present(a));
+    expect_error(sender_->present(a).error(), Errc::invalid_argument,
+                 fmt::format("image {} is still held by the consumer", a));
+    expect_error(sender_->present(99).error(), Errc::invalid_argument, "unknown image id 99");
+    expect_error(sender_->acquire_free_image().error(), Errc::would_block, "no free image");
+    ASSERT_TRUE(sender_->retire(a));
+    expect_error(sender_->present(a).error(), Errc::invalid_argument, "being retired");
+    expect_error(sender_->retire(a).error(), Errc::invalid_argument, "already being retired");
+}
+
+TEST_F(FrameProtocolTest, ReleaseOfAnUnknownIdAndReleaseTwiceAreErrors) {
+    const std::uint64_t a = add();
+    ASSERT_TRUE(sender_->present(a));
+    pump_receiver();
+    expect_error(receiver_->release(42).error(), Errc::invalid_argument, "image 42 is unknown");
+    ASSERT_TRUE(receiver_->release(a));
+    EXPECT_FALSE(receiver_->current());
+    expect_error(receiver_->release(a).error(), Errc::invalid_argument,
+                 fmt::format("image {} is not held", a));
+    EXPECT_EQ(pump_sender(), 1U);
+    EXPECT_EQ(sender_->state(a), FrameImageState::free);
+}
+
+TEST_F(FrameProtocolTest, ProducerThatBreaksTheProtocolIsCaught) {
+    // The test plays a hand-written producer on a raw FrameChannel.
+    auto pair = FrameChannel::create_pair();
+    ASSERT_TRUE(pair);
+    auto receiver = FrameReceiver::create(std::move(pair->second));
+    ASSERT_TRUE(receiver);
+    FrameChannel& producer = pair->first;
+    DmaBufImage image = allocate();
+    FrameMessage add_message = make_frame_message(FrameKind::add_image, 7);
+    add_message.descriptor = describe_image(7, image);
+    const auto planes = image.plane_fds();
+    ASSERT_TRUE(producer.send(add_message, planes));
+    ASSERT_TRUE(producer.send(add_message, planes));
+    ASSERT_TRUE(producer.send(make_frame_message(FrameKind::present, 8, 1)));
+    ASSERT_TRUE(producer.send(make_frame_message(FrameKind::present, 7, 5)));
+    ASSERT_TRUE(producer.send(make_frame_message(FrameKind::release, 7)));
+    ASSERT_TRUE(producer.send(make_frame_message(FrameKind::present, 7, 5)));
+    FrameMessage reserved = make_frame_message(FrameKind::retire, 7);
+    reserved.reserved = 1;
+    ASSERT_TRUE(producer.send(reserved));
+    Pipe pipe;
+    ASSERT_TRUE(producer.send(make_frame_message(FrameKind::retire, 7), {pipe.read_end.borrow()}));
+
+    expect_error(receiver->dispatch().error(), Errc::protocol, "image id 7, which is already in use");
+    expect_error(receiver->dispatch().error(), Errc::protocol, "present of image 8, which is unknown");
+    expect_error(receiver->dispatch().error(), Errc::protocol, "release of image 7 sent to a consumer");
+    expect_error(receiver->dispatch().error(), Errc::protocol, "as frame 5, not after frame 5");
+    expect_error(receiver->dispatch().error(), Errc::protocol, "reserved field is 1");
+    expect_error(receiver->dispatch().error(), Errc::protocol, "carries an fd in slot 0");
+
+    FrameMessage stray = make_frame_message(FrameKind::present, 7, 6);
+    stray.descriptor.width = 1;
+    ASSERT_TRUE(producer.send(stray));
+    expect_error(receiver->dispatch().error(), Errc::protocol, "descriptor bytes are not zero");
+
+    // An image that fails import_image (a memfd not sealed against shrinking) is refused
+    // and its fds are closed (the fixture counts them).
+    UniqueFd unsealed(::memfd_create("unsealed", MFD_CLOEXEC));
+    ASSERT_EQ(::ftruncate(unsealed.get(), 4096), 0);
+    PlaneFds unsealed_planes;
+    unsealed_planes[0] = std::move(unsealed);
+    auto forged = DmaBufImage::adopt(image.layout(), Backing::shared_memory, std::move(unsealed_planes));
+    ASSERT_TRUE(forged) << forged.error().message;
+    FrameMessage forged_message = make_frame_message(FrameKind::add_image, 9);
+    forged_message.descriptor = describe_image(9, *forged);
+    ASSERT_TRUE(producer.send(forged_message, forged->plane_fds()));
+    expect_error(receiver->dispatch().error(), Errc::rejected, "not a memfd sealed against shrinking");
+    EXPECT_EQ(receiver->image(9), nullptr);
+    EXPECT_EQ(receiver->current()->frame_number, 5U);
+    auto idle = receiver->dispatch();
+    ASSERT_TRUE(idle);
+    EXPECT_EQ(*idle, 0U);
+}
+
+TEST_F(FrameProtocolTest, RetireDuringFlightDropsOnlyAfterRelease) {
+    const std::uint64_t a = add(), b = add(), spare = add();
+    ASSERT_TRUE(sender_->present(a));
+    ASSERT_TRUE(sender_->retire(a));
+    ASSERT_TRUE(sender_->retire(spare));  // never presented: dropped at once
+    EXPECT_EQ(sender_->state(a), FrameImageState::retiring);
+    pump_receiver();
+    EXPECT_EQ(receiver_->current()->image_id, a) << "a retiring image is shown until it is let go";
+    EXPECT_EQ(receiver_->image_count(), 2U);
+    pump_sender();
+    EXPECT_FALSE(sender_->state(spare));
+    EXPECT_EQ(sender_->state(a), FrameImageState::retiring);
+
+    ASSERT_TRUE(sender_->present(b));
+    pump_receiver();
+    EXPECT_EQ(receiver_->current()->image_id, b);
+    EXPECT_EQ(receiver_->image(a), nullptr);
+    EXPECT_EQ(receiver_->image_count(), 1U);
+    EXPECT_EQ(pump_sender(), 2U) << "release, then retired";
+    EXPECT_FALSE(sender_->state(a));
+    EXPECT_EQ(sender_->image_count(), 1U);
+    EXPECT_EQ(sender_->image(a), nullptr);
+}
+
+TEST_F(FrameProtocolTest, EitherEndMayBeTheProducer) {
+    for (bool second_end : {false, true}) {
+        make_endpoints(second_end);
+        const std::uint64_t a = add();
+        ASSERT_TRUE(sender_->present(a));
+        pump_receiver();
+        EXPECT_EQ(receiver_->current()->image_id, a);
+        ASSERT_TRUE(receiver_->release(a));
+        pump_sender();
+        EXPECT_EQ(sender_->state(a), FrameImageState::free);
+    }
+}
+
+TEST_F(FrameProtocolTest, FencesTravelWithPresentAndRelease) {
+    const std::uint64_t a = add(), b = add();
+    pump_receiver();
+    Pipe acquire, release;
+    ASSERT_TRUE(sender_->present(a, acquire.read_end.borrow()));
+    pump_receiver();
+    UniqueFd got_acquire = receiver_->take_acquire_fence();
+    ASSERT_TRUE(got_acquire.valid());
+    EXPECT_EQ(inode(got_acquire.borrow()), inode(acquire.read_end.borrow()));
+    EXPECT_FALSE(receiver_->take_acquire_fence().valid()) << "taken once";
+
+    ASSERT_TRUE(receiver_->release(a, release.write_end.borrow()));
+    pump_sender();
+    expect_error(sender_->present(a).error(), Errc::invalid_argument, "release fence nobody took");
+    ASSERT_TRUE(sender_->present(b));  // b has no pending fence
+    auto next = sender_->acquire_free_image();
+    ASSERT_TRUE(next);
+    EXPECT_EQ(next->id, a);
+    ASSERT_TRUE(next->release_fence.valid());
+    EXPECT_EQ(inode(next->release_fence.borrow()), inode(release.write_end.borrow()));
+    EXPECT_TRUE(sender_->present(a));
+}
+
+TEST_F(FrameProtocolTest, ConsumerDeathReclaimsEveryImage) {
+    const std::uint64_t a = add(), b = add(), c = add();
+    ASSERT_TRUE(sender_->present(a));
+    ASSERT_TRUE(sender_->present(b));
+    ASSERT_TRUE(sender_->retire(c));
+    pump_receiver();    // holds b; a went back
+    receiver_.reset();  // dies without a word
+    auto gone = sender_->dispatch();
+    ASSERT_FALSE(gone);
+    EXPECT_EQ(gone.error().code, Errc::peer_closed);
+    EXPECT_FALSE(sender_->is_open());
+    EXPECT_EQ(sender_->reclaimed_count(), 1U) << "b was held when the consumer died";
+    EXPECT_EQ(sender_->state(a), FrameImageState::free);
+    EXPECT_EQ(sender_->state(b), FrameImageState::free);
+    EXPECT_FALSE(sender_->state(c)) << "retired images are dropped when nobody can answer";
+    EXPECT_EQ(sender_->dispatch().error().code, Errc::peer_closed);
+    EXPECT_EQ(sender_->present(a).error().code, Errc::invalid_argument);
+}
+
+TEST_F(FrameProtocolTest, ConsumerDeathBeforeReadingAnythingReclaimsAllPresented) {
+    const std::uint64_t a = add(), b = add();
+    ASSERT_TRUE(sender_->present(a));
+    ASSERT_TRUE(sender_->present(b));
+    receiver_->close();  // says bye
+    EXPECT_EQ(sender_->dispatch().error().code, Errc::peer_closed);
+    EXPECT_EQ(sender_->reclaimed_count(), 2U);
+}
+
+TEST_F(FrameProtocolTest, SendingToADeadPeerCountsAsItsDeath) {
+    const std::uint64_t a = add(), b = add();
+    ASSERT_TRUE(sender_->present(a));
+    pump_receiver();
+    receiver_.reset();
+    expect_error(sender_->present(b).error(), Errc::peer_closed, "");
+    EXPECT_FALSE(sender_->is_open());
+    EXPECT_EQ(sender_->reclaimed_count(), 1U);
+    EXPECT_EQ(sender_->state(a), FrameImageState::free);
+
+    make_endpoints(false);
+    const std::uint64_t c = add();
+    ASSERT_TRUE(sender_->present(c));
+    pump_receiver();
+    sender_.reset();
+    expect_error(receiver_->release(c).error(), Errc::peer_closed, "");
+    EXPECT_EQ(receiver_->image_count(), 0U);
+    EXPECT_FALSE(receiver_->current());
+}
+
+TEST_F(FrameProtocolTest, ProducerDeathDropsEveryImage) {
+    const std::uint64_t a = add();
+    add();
+    Pipe acquire;
+    ASSERT_TRUE(sender_->present(a, acquire.read_end.borrow()));
+    pump_receiver();
+    ASSERT_TRUE(receiver_->current());
+    sender_.reset();
+    EXPECT_EQ(receiver_->dispatch().error().code, Errc::peer_closed);
+    EXPECT_FALSE(receiver_->current());
+    EXPECT_EQ(receiver_->image_count(), 0U);
+    EXPECT_FALSE(receiver_->take_acquire_fence().valid());
+}
+
+TEST_F(FrameProtocolTest, ProducerByeDropsEveryImage) {
+    add();
+    sender_->close();
+    expect_error(receiver_->dispatch().error(), Errc::peer_closed, "the producer said bye");
+    EXPECT_EQ(receiver_->image_count(), 0U);
+}
+
+TEST_F(FrameProtocolTest, PerFramePathDoesNotAllocate) {
+    const std::uint64_t a = add(), b = add();
+    pump_receiver();
+    Pipe fence;
+    counting = true;
+    Error probe = make_error(Errc::protocol, "a message too long for the small-string buffer {}", 42);
+    counting = false;
+    ASSERT_GT(allocations.load(), 0U) << "the counter must see allocations for this test to mean anything";
+    allocations = 0;
+    counting = true;
+    bool ok = true;
+    for (int frame = 0; frame < 8; ++frame) {
+        const std::uint64_t id = frame % 2 == 0 ? a : b;
+        ok = ok && sender_->present(id, fence.read_end.borrow()).has_value();
+        ok = ok && receiver_->dispatch().has_value();
+        UniqueFd acquire = receiver_->take_acquire_fence();
+        ok = ok && receiver_->release(id, fence.write_end.borrow()).has_value();
+        ok = ok && sender_->dispatch().has_value();
+        ok = ok && sender_->take_release_fence(id).valid();
+    }
+    counting = false;
+    EXPECT_TRUE(ok);
+    EXPECT_EQ(allocations.load(), 0U);
+}
+
+}  // namespace
+}  // namespace texshare
