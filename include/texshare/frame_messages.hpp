@@ -14,7 +14,6 @@
 //   consumer -> producer: release (+ release fence), retired, bye
 #pragma once
 
-#include <poll.h>
 
 #include <array>
 #include <cstdint>
@@ -132,14 +131,6 @@ inline Result<FrameKind> check_frame_message(const FrameMessage& m,
 }
 
 namespace detail {
-// Whether receive() has something to report (a message, a hang-up or an error). The
-// endpoints ask this before each receive instead of reading until would_block, because a
-// would_block Error carries a formatted message, i.e. a heap allocation per dispatch.
-inline bool frame_pending(const FrameChannel& channel) noexcept {
-    pollfd watch{channel.native_handle().get(), POLLIN, 0};
-    return ::poll(&watch, 1, 0) != 0;
-}
-
 // Sends kind/id with at most a fence in slot 4.
 inline Result<void> send_frame(FrameChannel& channel, const FrameMessage& message, BorrowedFd fence = {}) {
     std::array<BorrowedFd, frame_fd_slots> fds{};

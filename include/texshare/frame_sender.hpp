@@ -120,7 +120,7 @@ public:
             return make_error(Errc::peer_closed, "FrameSender::dispatch: the channel is closed");
         }
         std::size_t handled = 0;
-        while (detail::frame_pending(channel_)) {
+        while (true) {  // until would_block: the drain ends without a syscall of its own
             auto received = channel_.receive();
             if (!received) {
                 if (received.error().code == Errc::would_block) return handled;

@@ -33,6 +33,12 @@ inline Errc classify_socket_errno(int err) noexcept {
     }
 }
 
+// "Nothing to do now" is the normal end of every non-blocking drain loop, so it is built
+// without formatting: the short text stays in std::string's inline buffer (no heap).
+inline Error would_block_error(bool receiving) {
+    return Error{Errc::would_block, EAGAIN, receiving ? "recvmsg: EAGAIN" : "sendmsg: EAGAIN"};
+}
+
 inline Result<void> send_message(BorrowedFd socket, std::span<const std::byte> bytes,
                                  std::span<const int> fds) {
     iovec data{const_cast<std::byte*>(bytes.data()), bytes.size()};
@@ -53,6 +59,7 @@ inline Result<void> send_message(BorrowedFd socket, std::span<const std::byte> b
     do {
         sent = ::sendmsg(socket.get(), &message, MSG_NOSIGNAL);
     } while (sent < 0 && errno == EINTR);
+    if (sent < 0 && errno == EAGAIN) return would_block_error(false);
     if (sent < 0) {
         return make_sys_error_as(classify_socket_errno(errno), errno,
                                  "sendmsg of {} bytes with {} fds on fd {}", bytes.size(), fds.size(),
@@ -81,6 +88,7 @@ inline Result<std::size_t> receive_message(BorrowedFd socket, std::span<std::byt
     do {
         received = ::recvmsg(socket.get(), &message, MSG_CMSG_CLOEXEC);
     } while (received < 0 && errno == EINTR);
+    if (received < 0 && errno == EAGAIN) return would_block_error(true);
     if (received < 0) {
         return make_sys_error_as(classify_socket_errno(errno), errno, "recvmsg on fd {}", socket.get());
     }
