@@ -14,7 +14,6 @@
 //   consumer -> producer: release (+ release fence), retired, bye
 #pragma once
 
-
 #include <array>
 #include <cstdint>
 #include <cstring>
@@ -131,6 +130,43 @@ inline Result<FrameKind> check_frame_message(const FrameMessage& m,
 }
 
 namespace detail {
+// Both endpoints' fixed table of per-image slots keyed by image id (0 marks an empty slot,
+// and is never a valid id). Fixed size, so the per-frame path never allocates.
+template <typename Slot>
+class ImageSlots {
+public:
+    Slot* find(std::uint64_t id) noexcept {
+        if (id == 0) return nullptr;
+        for (Slot& slot : slots_) {
+            if (slot.id == id) return &slot;
+        }
+        return nullptr;
+    }
+    const Slot* find(std::uint64_t id) const noexcept { return const_cast<ImageSlots*>(this)->find(id); }
+    Slot* empty_slot() noexcept {
+        for (Slot& slot : slots_) {
+            if (slot.id == 0) return &slot;
+        }
+        return nullptr;
+    }
+    std::size_t count() const noexcept {
+        std::size_t count = 0;
+        for (const Slot& slot : slots_) count += slot.id != 0 ? 1 : 0;
+        return count;
+    }
+
+    Slot& operator[](std::size_t index) noexcept { return slots_[index]; }
+    const Slot& operator[](std::size_t index) const noexcept { return slots_[index]; }
+    std::size_t index_of(const Slot* slot) const noexcept {
+        return static_cast<std::size_t>(slot - slots_.data());
+    }
+    auto begin() noexcept { return slots_.begin(); }
+    auto end() noexcept { return slots_.end(); }
+
+private:
+    std::array<Slot, max_frame_images> slots_{};
+};
+
 // Sends kind/id with at most a fence in slot 4.
 inline Result<void> send_frame(FrameChannel& channel, const FrameMessage& message, BorrowedFd fence = {}) {
     std::array<BorrowedFd, frame_fd_slots> fds{};

@@ -50,10 +50,9 @@ public:
     // this side's reads are done. Errc::invalid_argument for an id this receiver does not hold.
     Result<void> release(std::uint64_t id, BorrowedFd release_fence = {}) {
         if (current_ == no_slot || slots_[current_].id != id || id == 0) {
-            return make_error(Errc::invalid_argument, "release: image {} is {}", id,
-                              id == 0 || find(id) == nullptr
-                                  ? "unknown"
-                                  : "not held (never presented or already released)");
+            return make_error(
+                Errc::invalid_argument, "release: image {} is {}", id,
+                slots_.find(id) == nullptr ? "unknown" : "not held (never presented or already released)");
         }
         return checked(release_current(release_fence));
     }
@@ -83,14 +82,10 @@ public:
     }
 
     const DmaBufImage* image(std::uint64_t id) const {
-        const Slot* slot = id == 0 ? nullptr : find(id);
+        const Slot* slot = slots_.find(id);
         return slot != nullptr ? &slot->image : nullptr;
     }
-    std::size_t image_count() const noexcept {
-        std::size_t count = 0;
-        for (const Slot& slot : slots_) count += slot.id != 0 ? 1 : 0;
-        return count;
-    }
+    std::size_t image_count() const noexcept { return slots_.count(); }
     bool is_open() const noexcept { return channel_.is_open(); }
     BorrowedFd native_handle() const noexcept { return channel_.native_handle(); }
 
@@ -108,14 +103,6 @@ private:
         DmaBufImage image;
         bool retiring = false;  // drop as soon as it is released
     };
-
-    Slot* find(std::uint64_t id) noexcept {
-        for (Slot& slot : slots_) {
-            if (slot.id == id) return &slot;
-        }
-        return nullptr;
-    }
-    const Slot* find(std::uint64_t id) const noexcept { return const_cast<FrameReceiver*>(this)->find(id); }
 
     bool is_current(const Slot* slot) const noexcept {
         return current_ != no_slot && slot == &slots_[current_];
@@ -138,7 +125,7 @@ private:
     }
 
     Result<void> handle(FrameKind kind, const FrameMessage& m, std::array<UniqueFd, frame_fd_slots>& fds) {
-        Slot* slot = m.image_id == 0 ? nullptr : find(m.image_id);
+        Slot* slot = slots_.find(m.image_id);
         switch (kind) {
             case FrameKind::add_image:
                 return add(m, fds);
@@ -158,7 +145,7 @@ private:
                 if (current_ != no_slot) {
                     if (auto released = release_current({}); !released) return released;
                 }
-                current_ = static_cast<std::size_t>(slot - slots_.data());
+                current_ = slots_.index_of(slot);
                 current_frame_ = last_frame_ = m.frame_number;
                 acquire_fence_ = std::move(fds[frame_fence_slot]);
                 return {};
@@ -179,11 +166,11 @@ private:
     }
 
     Result<void> add(const FrameMessage& m, std::array<UniqueFd, frame_fd_slots>& fds) {
-        if (m.image_id == 0 || find(m.image_id) != nullptr) {
+        if (m.image_id == 0 || slots_.find(m.image_id) != nullptr) {
             return make_error(Errc::protocol, "add_image with image id {}, which is {}", m.image_id,
                               m.image_id == 0 ? "reserved" : "already in use");
         }
-        Slot* slot = find(0);
+        Slot* slot = slots_.empty_slot();
         if (slot == nullptr) {
             return make_error(Errc::protocol, "add_image of image {}: all {} image slots are in use",
                               m.image_id, max_frame_images);
@@ -210,7 +197,7 @@ private:
     }
 
     FrameChannel channel_;
-    std::array<Slot, max_frame_images> slots_{};
+    detail::ImageSlots<Slot> slots_;
     static constexpr std::size_t no_slot = max_frame_images;
     std::size_t current_ = no_slot;  // index of the held image in slots_
     std::uint64_t current_frame_ = 0;

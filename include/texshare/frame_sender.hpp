@@ -33,7 +33,7 @@ public:
     // with the caller (it is moved from only on success).
     Result<std::uint64_t> add_image(DmaBufImage&& image) {
         if (image.empty()) return make_error(Errc::invalid_argument, "add_image: the image is empty");
-        Slot* slot = find(0);
+        Slot* slot = slots_.empty_slot();
         if (slot == nullptr) {
             return make_error(Errc::invalid_argument,
                               "add_image: all {} image slots are in use; retire one first", max_frame_images);
@@ -52,7 +52,7 @@ public:
     // Shows image id as the next frame; returns its frame number. acquire_fence (optional)
     // signals when the producer's writes are done; it is sent, not taken.
     Result<std::uint64_t> present(std::uint64_t id, BorrowedFd acquire_fence = {}) {
-        Slot* slot = id == 0 ? nullptr : find(id);
+        Slot* slot = slots_.find(id);
         if (slot == nullptr) {
             return make_error(Errc::invalid_argument, "present: unknown image id {}", id);
         }
@@ -93,13 +93,13 @@ public:
     }
 
     UniqueFd take_release_fence(std::uint64_t id) {
-        Slot* slot = id == 0 ? nullptr : find(id);
+        Slot* slot = slots_.find(id);
         return slot != nullptr ? std::move(slot->release_fence) : UniqueFd();
     }
 
     // Starts dropping image id; it leaves this sender when the consumer answers `retired`.
     Result<void> retire(std::uint64_t id) {
-        Slot* slot = id == 0 ? nullptr : find(id);
+        Slot* slot = slots_.find(id);
         if (slot == nullptr) return make_error(Errc::invalid_argument, "retire: unknown image id {}", id);
         if (slot->state == FrameImageState::retiring) {
             return make_error(Errc::invalid_argument, "retire: image {} is already being retired", id);
@@ -138,18 +138,14 @@ public:
     }
 
     std::optional<FrameImageState> state(std::uint64_t id) const {
-        const Slot* slot = id == 0 ? nullptr : find(id);
+        const Slot* slot = slots_.find(id);
         return slot != nullptr ? std::optional(slot->state) : std::nullopt;
     }
     const DmaBufImage* image(std::uint64_t id) const {
-        const Slot* slot = id == 0 ? nullptr : find(id);
+        const Slot* slot = slots_.find(id);
         return slot != nullptr ? &slot->image : nullptr;
     }
-    std::size_t image_count() const noexcept {
-        std::size_t count = 0;
-        for (const Slot& slot : slots_) count += slot.id != 0 ? 1 : 0;
-        return count;
-    }
+    std::size_t image_count() const noexcept { return slots_.count(); }
     std::size_t reclaimed_count() const noexcept { return reclaimed_; }
     bool is_open() const noexcept { return channel_.is_open(); }
     BorrowedFd native_handle() const noexcept { return channel_.native_handle(); }
@@ -171,16 +167,8 @@ private:
         bool held_while_retiring = false;
     };
 
-    Slot* find(std::uint64_t id) noexcept {
-        for (Slot& slot : slots_) {
-            if (slot.id == id) return &slot;
-        }
-        return nullptr;
-    }
-    const Slot* find(std::uint64_t id) const noexcept { return const_cast<FrameSender*>(this)->find(id); }
-
     Result<void> handle(FrameKind kind, std::uint64_t id, std::array<UniqueFd, frame_fd_slots>& fds) {
-        Slot* slot = id == 0 ? nullptr : find(id);
+        Slot* slot = slots_.find(id);
         switch (kind) {
             case FrameKind::release:
                 if (slot != nullptr && slot->state == FrameImageState::presented) {
@@ -232,7 +220,7 @@ private:
     }
 
     FrameChannel channel_;
-    std::array<Slot, max_frame_images> slots_{};
+    detail::ImageSlots<Slot> slots_;
     std::uint64_t next_id_ = 1;
     std::uint64_t next_frame_ = 1;
     std::size_t reclaimed_ = 0;
