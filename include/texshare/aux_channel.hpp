@@ -6,7 +6,9 @@
 // message. Empty fd slots (a CPU-only image's plane, an empty UniqueFd) are skipped before
 // sending, and the wire says which slots carry fds, so the receiver can never mistake a
 // missing fd for fd 0. A slot holding an fd that is not open is the caller's bug: send()
-// fails, nothing is written, and the channel stays usable.
+// fails with Errc::fd_not_open naming the slot, nothing is written, and the channel stays
+// usable. That check is the kernel's own (sendmsg refuses with EBADF), so a send costs one
+// syscall and no probes.
 //
 // Receiving trusts nothing: fds land in UniqueFds first (MSG_CMSG_CLOEXEC), then the
 // message is checked: truncation (MSG_TRUNC/MSG_CTRUNC), size, magic, and that the fds match
@@ -24,6 +26,7 @@
 
 #include <array>
 #include <bit>
+#include <cerrno>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -199,12 +202,6 @@ private:
         std::size_t fd_count = 0;
         for (std::size_t slot = 0; slot < fds.size(); ++slot) {
             if (!fds[slot].valid()) continue;  // an empty slot: skipped, not sent
-            if (!texshare::is_open(fds[slot])) {
-                return make_error(Errc::fd_not_open,
-                                  "AuxChannel::send: slot {} holds fd {}, which "
-                                  "is not open; nothing was sent",
-                                  slot, fds[slot].get());
-            }
             frame[header_bytes + slot / 8] |= std::byte{static_cast<unsigned char>(1U << (slot % 8))};
             raw_fds[fd_count++] = fds[slot].get();
         }
@@ -213,7 +210,23 @@ private:
         std::memcpy(frame.data(), &magic, sizeof magic);
         std::memcpy(frame.data() + sizeof magic, &payload_size, sizeof payload_size);
         std::memcpy(frame.data() + header_bytes + mask_bytes, &message, sizeof(T));
-        return detail::send_message(socket_.borrow(), frame, std::span<const int>(raw_fds.data(), fd_count));
+        auto sent = detail::send_message(socket_.borrow(), frame, std::span<const int>(raw_fds.data(), fd_count));
+        if (!sent && sent.error().sys_errno == EBADF) return name_closed_slot(fds, std::move(sent).error());
+        return sent;
+    }
+
+    // The kernel checks every fd in SCM_RIGHTS and sends nothing if one is closed (EBADF),
+    // so the success path needs no probe of its own; only a failure looks for the culprit.
+    static Error name_closed_slot(std::span<const BorrowedFd> fds, Error error) {
+        for (std::size_t slot = 0; slot < fds.size(); ++slot) {
+            if (fds[slot].valid() && !texshare::is_open(fds[slot])) {
+                return make_error(Errc::fd_not_open,
+                                  "AuxChannel::send: slot {} holds fd {}, which "
+                                  "is not open; nothing was sent",
+                                  slot, fds[slot].get());
+            }
+        }
+        return error;
     }
 
     UniqueFd socket_;

@@ -162,6 +162,8 @@ public:
     }
     auto begin() noexcept { return slots_.begin(); }
     auto end() noexcept { return slots_.end(); }
+    auto begin() const noexcept { return slots_.begin(); }
+    auto end() const noexcept { return slots_.end(); }
 
 private:
     std::array<Slot, max_frame_images> slots_{};

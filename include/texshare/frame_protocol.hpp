@@ -1,12 +1,15 @@
 // FrameSender and FrameReceiver: share images once, then present and release them by id.
 //
-// Use these for the per-frame exchange between a producer (renders into images) and a
-// consumer (shows them). Either process may be the producer: whoever allocates owns the
-// FrameSender, the other end of the same socket pair gets the FrameReceiver.
+// Use these for the per-frame exchange between a producer (renders frames) and a consumer
+// (shows them), e.g. a renderer child and its UI host. Either side may allocate: the
+// producer shares its own images (a video decoder's output) or the consumer shares images
+// the producer renders into (a host allocating its renderer's swapchain); both kinds live
+// in one table per endpoint and follow the same rules.
 //
 // The rules both endpoints keep:
 // - An image is shared once (add_image: descriptor + plane fds, validated by import_image on
-//   the consumer); from then on only ids, frame numbers and optional sync fences travel.
+//   the receiving side); from then on only ids, frame numbers and optional sync fences
+//   travel. Ids never repeat within a session; the consumer's have consumer_image_id_bit set.
 // - The producer sees each image as free or presented. present() of a presented image
 //   (the consumer still holds it), of a retiring one or of an unknown id is refused, so the
 //   producer can never write into an image the consumer is still reading.
@@ -14,20 +17,28 @@
 //   arrives the previous image is released back automatically, without a release fence.
 //   A consumer that samples asynchronously calls release(id, fence) itself as soon as its
 //   reads of the current image are submitted, and the producer waits on that fence.
-// - A release fence is kept with the producer's image until taken (acquire_free_image() or
-//   take_release_fence()); presenting an image whose fence was never taken is refused, so
-//   a fence cannot be dropped silently.
-// - retire(id) (e.g. on resize) drops the image on both sides only after the consumer lets
-//   go: the consumer answers with release (if it held it) and then retired.
+// - Fences: present carries an optional acquire fence, release an optional release fence
+//   (sync_file fds, see sync_file.hpp and egl_fence.hpp for where they come from and the
+//   fallback without them). A release fence stays with the producer's image until taken
+//   (acquire_free_image() or take_release_fence()); presenting an image whose fence was
+//   never taken is refused, so a fence cannot be dropped silently.
+// - Only the side that added an image retires it (e.g. on resize). The producer's retire
+//   waits for the consumer to let go (release, if it held it, then retired); the consumer's
+//   retire takes effect at once on its side, and a present of it that crossed the retire is
+//   skipped, not an error.
 // - Both endpoints are non-blocking: poll native_handle() and call dispatch(), which handles
-//   everything pending. When the peer is gone (closed socket or bye), dispatch() returns
-//   Errc::peer_closed: the producer gets every presented image back as free ("reclaimed"),
-//   the consumer drops every image.
+//   everything pending. wait_for_free_image() / wait_for_frame() wait with a timeout
+//   (Errc::timed_out names the stuck peer).
+// - Peer death (closed socket or bye): dispatch() returns Errc::peer_closed at once. The
+//   peer's images are dropped; this side's images stay, free again ("reclaimed" on the
+//   producer), and resume(new channel) shares them with a new peer. The consumer may keep
+//   its last frame (Options::keep_last_frame) until the new producer presents.
 // - Per frame (present, release): one sendmsg and one recvmsg, no heap allocation (images
-//   live in fixed arrays of max_frame_images), no validation syscalls beyond AuxChannel's
-//   one fcntl(F_GETFD) on a fence fd being sent.
+//   live in fixed arrays of max_frame_images) and no fd validation syscalls: the kernel
+//   itself refuses a closed fence fd, and images are validated once, when shared.
 #pragma once
 
+#include "texshare/frame_endpoint.hpp"
 #include "texshare/frame_messages.hpp"
 #include "texshare/frame_receiver.hpp"
 #include "texshare/frame_sender.hpp"

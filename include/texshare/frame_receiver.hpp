@@ -1,32 +1,41 @@
 // FrameReceiver: the consumer's end of the frame protocol (see frame_protocol.hpp for the rules).
 //
-// Use it in the process that shows the images. It imports each shared image once (every
-// check of import_image), keeps it by id, sees presents in order and holds at most the
-// latest presented image: a newer present releases the previous one automatically. A peer
-// that breaks the protocol (unknown id, a frame number that does not increase, an id
-// shared twice) gets Errc::protocol from dispatch(), with the id in the message; the
-// caller then drops the peer.
+// Use it in the process that shows the frames. It imports each image the producer shares
+// once (every check of import_image), or shares images it allocated itself (add_image: a
+// UI host allocating its renderer's swapchain), sees presents in order and holds at most
+// the latest presented image: a newer present releases the previous one automatically. A
+// peer that breaks the protocol (unknown id, a frame number that does not increase, an id
+// shared twice) gets Errc::protocol from dispatch(), naming the id; the caller then drops
+// the peer. With keep_last_frame, a dead producer's last frame stays current until a new
+// producer (resume()) presents one.
 #pragma once
 
-#include <array>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <utility>
 
-#include "texshare/frame_messages.hpp"
+#include "texshare/frame_endpoint.hpp"
 
 namespace texshare {
 
-class FrameReceiver {
+struct FrameReceiverOptions {
+    // Keep showing the current frame when the producer dies (its image is kept, under
+    // retained_image_id if the producer allocated it) instead of dropping it.
+    bool keep_last_frame = false;
+};
+
+class FrameReceiver final : public detail::FrameEndpoint {
 public:
+    using Options = FrameReceiverOptions;
+
     // Takes one end of a FrameChannel and makes it non-blocking.
-    static Result<FrameReceiver> create(FrameChannel channel) {
-        if (auto nonblocking = channel.set_nonblocking(true); !nonblocking) {
-            return std::move(nonblocking).error();
+    static Result<FrameReceiver> create(FrameChannel channel, Options options = {}) {
+        FrameReceiver receiver(options);
+        if (auto adopted = receiver.adopt_channel(std::move(channel)); !adopted) {
+            return std::move(adopted).error();
         }
-        FrameReceiver receiver;
-        receiver.channel_ = std::move(channel);
         return receiver;
     }
 
@@ -34,17 +43,42 @@ public:
         std::uint64_t image_id = 0;
         std::uint64_t frame_number = 0;
         const DmaBufImage* image = nullptr;  // valid until the next dispatch() or release()
+        bool producer_gone = false;          // a kept last frame (Options::keep_last_frame)
     };
 
     // The image this receiver holds (the latest presented one), if any.
     std::optional<Frame> current() const {
         if (current_ == no_slot) return std::nullopt;
-        return Frame{slots_[current_].id, current_frame_, &slots_[current_].image};
+        return Frame{slots_[current_].id, current_frame_, &slots_[current_].image, !is_open()};
     }
 
     // The acquire fence that came with the current frame (empty if none or already taken):
     // wait on it before reading the image.
     UniqueFd take_acquire_fence() noexcept { return std::move(acquire_fence_); }
+
+    // Shares an image this side allocated with the producer, which may then render into
+    // it; the id has consumer_image_id_bit set. On error the image stays with the caller.
+    Result<std::uint64_t> add_image(DmaBufImage&& image) { return add_local(std::move(image)); }
+
+    // Drops an image this side added (e.g. on resize), at once here, even while shown; the
+    // producer stops using it and answers `retired`, after which the slot is free.
+    Result<void> retire(std::uint64_t id) {
+        Slot* slot = slots_.find(id);
+        if (slot == nullptr || !slot->local || slot->state == FrameImageState::retiring) {
+            return make_error(Errc::invalid_argument, "retire: image {} is {}", id,
+                              slot == nullptr    ? "unknown"
+                              : !slot->local     ? "the producer's; only the producer retires it"
+                                                 : "already being retired");
+        }
+        if (is_current(slot)) forget_current();
+        if (slot->unshared) {
+            drop(*slot);
+            return {};
+        }
+        if (auto sent = send(FrameKind::retire, id); !sent) return sent;
+        slot->state = FrameImageState::retiring;
+        return {};
+    }
 
     // Gives the current image back early, with an optional release fence that signals when
     // this side's reads are done. Errc::invalid_argument for an id this receiver does not hold.
@@ -54,155 +88,165 @@ public:
                 Errc::invalid_argument, "release: image {} is {}", id,
                 slots_.find(id) == nullptr ? "unknown" : "not held (never presented or already released)");
         }
-        return checked(release_current(release_fence));
+        return release_current(release_fence);
     }
 
     // Handles every pending message; returns how many. Errc::peer_closed once the producer is
-    // gone (every image is dropped by then).
-    Result<std::size_t> dispatch() {
-        if (!channel_.is_open()) {
-            return make_error(Errc::peer_closed, "FrameReceiver::dispatch: the channel is closed");
-        }
-        std::size_t handled = 0;
-        while (true) {  // until would_block: the drain ends without a syscall of its own
-            auto received = channel_.receive();
-            if (!received) {
-                if (received.error().code == Errc::would_block) return handled;
-                if (received.error().code == Errc::peer_closed) peer_gone();
-                return std::move(received).error();
-            }
-            auto kind = check_frame_message(received->message, received->fds);
-            if (!kind) return std::move(kind).error();
-            if (auto done = checked(handle(*kind, received->message, received->fds)); !done) {
-                return std::move(done).error();
-            }
-            ++handled;
-        }
-        return handled;
+    // gone: its images are dropped (but for a kept last frame), this side's are kept.
+    Result<std::size_t> dispatch() { return dispatch_pending(); }
+
+    // Dispatches until a frame newer than `after_frame` is current; Errc::timed_out when the
+    // producer presents nothing for `timeout` (a stuck peer), Errc::peer_closed if it dies.
+    Result<Frame> wait_for_frame(std::uint64_t after_frame, std::chrono::milliseconds timeout) {
+        auto waited = dispatch_until(
+            timeout, [&] { return current_ != no_slot && is_open() && current_frame_ > after_frame; },
+            "present");
+        if (!waited) return std::move(waited).error();
+        return *current();
     }
 
-    const DmaBufImage* image(std::uint64_t id) const {
-        const Slot* slot = slots_.find(id);
-        return slot != nullptr ? &slot->image : nullptr;
+    // Takes a new producer after the previous one died: shares this side's images with it
+    // (a kept frame of this side's once it is released) and accepts frame numbers afresh.
+    Result<void> resume(FrameChannel channel) {
+        if (auto adopted = adopt_channel(std::move(channel)); !adopted) return adopted;
+        last_frame_ = 0;
+        return share_unshared();
     }
-    std::size_t image_count() const noexcept { return slots_.count(); }
-    bool is_open() const noexcept { return channel_.is_open(); }
-    BorrowedFd native_handle() const noexcept { return channel_.native_handle(); }
 
-    // Says bye (best effort), closes the channel and drops every image.
+    std::size_t received_count() const noexcept { return received_; }
+    // Presents of an image this side was retiring at the time (a race, not an error).
+    std::size_t skipped_count() const noexcept { return skipped_; }
+
+    // Says bye (best effort), closes the channel and drops the producer's images.
     void close() noexcept {
-        if (channel_.is_open()) (void)detail::send_frame(channel_, make_frame_message(FrameKind::bye, 0));
-        peer_gone();
+        say_bye();
+        on_peer_gone();
     }
 
 private:
-    FrameReceiver() = default;
+    explicit FrameReceiver(Options options) : FrameEndpoint(Role::consumer), options_(options) {}
 
-    struct Slot {
-        std::uint64_t id = 0;  // 0: empty slot
-        DmaBufImage image;
-        bool retiring = false;  // drop as soon as it is released
-    };
+    static constexpr std::size_t no_slot = max_frame_images;
 
-    bool is_current(const Slot* slot) const noexcept {
-        return current_ != no_slot && slot == &slots_[current_];
+    bool is_current(const Slot* slot) const noexcept { return current_ != no_slot && slot == &slots_[current_]; }
+
+    void forget_current() noexcept {
+        slots_[current_].state = FrameImageState::free;
+        current_ = no_slot;
+        acquire_fence_.reset();
     }
 
     Result<void> release_current(BorrowedFd release_fence) {
         Slot& slot = slots_[current_];
-        auto sent =
-            detail::send_frame(channel_, make_frame_message(FrameKind::release, slot.id), release_fence);
-        if (!sent) return sent;
-        current_ = no_slot;
-        acquire_fence_.reset();
-        return slot.retiring ? drop(slot) : Result<void>();
+        if (slot.id == retained_image_id) {  // a dead producer's frame: nobody to give it back to
+            forget_current();
+            drop(slot);
+            return {};
+        }
+        if (slot.unshared) {  // this side's kept frame: the new producer may have it now
+            forget_current();
+            return send_add(slot);
+        }
+        if (auto sent = send(FrameKind::release, slot.id, 0, release_fence); !sent) return sent;
+        const bool retiring = slot.held_while_retiring;
+        forget_current();
+        if (!retiring) return {};
+        const std::uint64_t id = slot.id;
+        drop(slot);
+        return send(FrameKind::retired, id);
     }
 
-    Result<void> drop(Slot& slot) {
-        const std::uint64_t id = slot.id;
-        slot = Slot{};
-        return detail::send_frame(channel_, make_frame_message(FrameKind::retired, id));
+    Result<std::size_t> dispatch_pending() override {
+        return dispatch_all([this](FrameKind kind, const FrameMessage& m, auto& fds) { return handle(kind, m, fds); });
     }
 
     Result<void> handle(FrameKind kind, const FrameMessage& m, std::array<UniqueFd, frame_fd_slots>& fds) {
         Slot* slot = slots_.find(m.image_id);
+        if (slot != nullptr && slot->unshared) slot = nullptr;  // the producer cannot know it yet
         switch (kind) {
             case FrameKind::add_image:
-                return add(m, fds);
+                return accept_peer_image(m, fds);
             case FrameKind::present:
-                if (slot == nullptr || slot->retiring) {
-                    return make_error(Errc::protocol, "present of image {}, which is {}", m.image_id,
-                                      slot == nullptr ? "unknown" : "retiring");
-                }
-                if (m.frame_number <= last_frame_) {
-                    return make_error(Errc::protocol, "present of image {} as frame {}, not after frame {}",
-                                      m.image_id, m.frame_number, last_frame_);
+                return present(slot, m, fds);
+            case FrameKind::retire:  // the producer drops an image it added
+                if (slot == nullptr || slot->local || slot->held_while_retiring) {
+                    return make_error(Errc::protocol, "retire of image {}, which is {}", m.image_id,
+                                      slot == nullptr ? "unknown"
+                                      : slot->local   ? "the consumer's own"
+                                                      : "already retiring");
                 }
                 if (is_current(slot)) {
-                    return make_error(Errc::protocol, "present of image {}, which this side still holds",
+                    slot->held_while_retiring = true;
+                    return {};
+                }
+                drop(*slot);
+                return send(FrameKind::retired, m.image_id);
+            case FrameKind::retired:
+                if (slot == nullptr || !slot->local || slot->state != FrameImageState::retiring) {
+                    return make_error(Errc::protocol, "retired for image {}, which this side was not retiring",
                                       m.image_id);
                 }
-                if (current_ != no_slot) {
-                    if (auto released = release_current({}); !released) return released;
-                }
-                current_ = slots_.index_of(slot);
-                current_frame_ = last_frame_ = m.frame_number;
-                acquire_fence_ = std::move(fds[frame_fence_slot]);
+                drop(*slot);
                 return {};
-            case FrameKind::retire:
-                if (slot == nullptr || slot->retiring) {
-                    return make_error(Errc::protocol, "retire of image {}, which is {}", m.image_id,
-                                      slot == nullptr ? "unknown" : "already retiring");
-                }
-                slot->retiring = true;
-                return is_current(slot) ? Result<void>() : drop(*slot);
-            case FrameKind::bye:
-                peer_gone();
-                return make_error(Errc::peer_closed, "the producer said bye");
             default:
                 return make_error(Errc::protocol, "{} of image {} sent to a consumer", to_string(kind),
                                   m.image_id);
         }
     }
 
-    Result<void> add(const FrameMessage& m, std::array<UniqueFd, frame_fd_slots>& fds) {
-        if (m.image_id == 0 || slots_.find(m.image_id) != nullptr) {
-            return make_error(Errc::protocol, "add_image with image id {}, which is {}", m.image_id,
-                              m.image_id == 0 ? "reserved" : "already in use");
+    Result<void> present(Slot* slot, const FrameMessage& m, std::array<UniqueFd, frame_fd_slots>& fds) {
+        if (slot == nullptr || slot->held_while_retiring) {
+            return make_error(Errc::protocol, "present of image {}, which is {}", m.image_id,
+                              slot == nullptr ? "unknown" : "retiring");
         }
-        Slot* slot = slots_.empty_slot();
-        if (slot == nullptr) {
-            return make_error(Errc::protocol, "add_image of image {}: all {} image slots are in use",
-                              m.image_id, max_frame_images);
+        if (m.frame_number <= last_frame_) {
+            return make_error(Errc::protocol, "present of image {} as frame {}, not after frame {}", m.image_id,
+                              m.frame_number, last_frame_);
         }
-        PlaneFds planes;
-        for (std::size_t i = 0; i < max_planes; ++i) planes[i] = std::move(fds[i]);
-        auto image = import_image(m.descriptor, std::move(planes));
-        if (!image) return std::move(image).error();
-        *slot = Slot{m.image_id, std::move(*image), false};
+        last_frame_ = m.frame_number;
+        if (slot->state == FrameImageState::retiring) {  // ours, retired before the present crossed
+            ++skipped_;
+            return {};
+        }
+        if (is_current(slot)) {
+            return make_error(Errc::protocol, "present of image {}, which this side still holds", m.image_id);
+        }
+        if (current_ != no_slot) {
+            if (auto released = release_current({}); !released) return released;
+        }
+        current_ = slots_.index_of(slot);
+        slot->state = FrameImageState::presented;
+        current_frame_ = m.frame_number;
+        acquire_fence_ = std::move(fds[frame_fence_slot]);
+        ++received_;
         return {};
     }
 
-    // A send that finds the producer gone drops everything, as dispatch() would.
-    Result<void> checked(Result<void> sent) noexcept {
-        if (!sent && sent.error().code == Errc::peer_closed) peer_gone();
-        return sent;
+    void on_peer_gone() noexcept override {
+        const bool keep = options_.keep_last_frame && current_ != no_slot;
+        (void)forget_peer(keep ? current_ : no_slot);
+        if (!keep) {
+            current_ = no_slot;
+            acquire_fence_.reset();
+            return;
+        }
+        Slot& kept = slots_[current_];
+        kept.held_while_retiring = false;
+        if (kept.local) {
+            kept.unshared = true;
+        } else if (kept.id != retained_image_id) {
+            const std::uint64_t old_id = std::exchange(kept.id, retained_image_id);
+            if (listener_ != nullptr) listener_->image_renamed(old_id, retained_image_id);
+        }
     }
 
-    void peer_gone() noexcept {
-        channel_.close();
-        current_ = no_slot;
-        acquire_fence_.reset();
-        for (Slot& slot : slots_) slot = Slot{};
-    }
-
-    FrameChannel channel_;
-    detail::ImageSlots<Slot> slots_;
-    static constexpr std::size_t no_slot = max_frame_images;
+    Options options_;
     std::size_t current_ = no_slot;  // index of the held image in slots_
     std::uint64_t current_frame_ = 0;
     std::uint64_t last_frame_ = 0;
     UniqueFd acquire_fence_;
+    std::size_t received_ = 0;
+    std::size_t skipped_ = 0;
 };
 
 }  // namespace texshare

@@ -32,6 +32,7 @@ enum class Errc {
     truncated,         // the kernel cut a message or its fds (MSG_TRUNC / MSG_CTRUNC)
     protocol,          // a message that does not follow the wire format
     rejected,          // a received descriptor or fd failed validation
+    timed_out,         // a peer did not answer within the caller's deadline
 };
 
 constexpr std::string_view to_string(Errc code) noexcept {
@@ -56,6 +57,8 @@ constexpr std::string_view to_string(Errc code) noexcept {
             return "protocol";
         case Errc::rejected:
             return "rejected";
+        case Errc::timed_out:
+            return "timed_out";
     }
     return "unknown";
 }

@@ -12,7 +12,9 @@
 #include <sys/ioctl.h>
 
 #include <cerrno>
+#include <chrono>
 
+#include "texshare/detail/poll_wait.hpp"
 #include "texshare/image_mapping.hpp"
 #include "texshare/result.hpp"
 #include "texshare/unique_fd.hpp"
@@ -57,6 +59,21 @@ inline Result<void> import_sync_file(BorrowedFd dma_buf, BorrowedFd sync_file, A
     request.fd = sync_file.get();
     if (::ioctl(dma_buf.get(), DMA_BUF_IOCTL_IMPORT_SYNC_FILE, &request) != 0) {
         return detail::sync_file_error(errno, "DMA_BUF_IOCTL_IMPORT_SYNC_FILE", dma_buf);
+    }
+    return {};
+}
+
+// Waits on the CPU until `fence` signals: a sync_file is readable once signalled (as is
+// anything a peer may use in its place, e.g. an eventfd). The fallback where the GPU cannot
+// wait itself (no EGL_ANDROID_native_fence_sync). Errc::timed_out when it does not signal
+// within `timeout`; an empty fd means "no fence" and returns at once.
+inline Result<void> wait_fence(BorrowedFd fence, std::chrono::milliseconds timeout) {
+    if (!fence.valid()) return {};
+    auto signalled = detail::wait_readable(fence, detail::Clock::now() + timeout);
+    if (!signalled) return std::move(signalled).error();
+    if (!*signalled) {
+        return make_error(Errc::timed_out, "fence fd {} did not signal within {} ms", fence.get(),
+                          timeout.count());
     }
     return {};
 }

@@ -58,7 +58,7 @@ TEST(ResultTest, VoidResult) {
 TEST(ResultTest, EveryErrcHasAName) {
     for (Errc code :
          {Errc::invalid_argument, Errc::invalid_layout, Errc::unsupported, Errc::fd_not_open, Errc::system,
-          Errc::would_block, Errc::peer_closed, Errc::truncated, Errc::protocol, Errc::rejected}) {
+          Errc::would_block, Errc::peer_closed, Errc::truncated, Errc::protocol, Errc::rejected, Errc::timed_out}) {
         EXPECT_NE(to_string(code), "unknown");
     }
 }

@@ -1,0 +1,214 @@
+// ChildProcess: spawning a renderer child that inherits its channel ends and nothing else,
+// watching it through a pidfd, and checking who is on the other end of a named socket.
+//
+// Use spawn() in a host that starts its renderers itself: the channel ends land on fds 3,
+// 4, ... in the child (posix_spawn file actions), every other fd of the host is closed
+// there, and the host keeps no copy of the child's ends, so the child's death shows up at
+// once as the channel closing. The child finds its ends with take_inherited_fd(). For a
+// renderer that connects to a named socket instead, check_peer() compares SO_PEERCRED with
+// the process the host expects (a socketpair's credentials name its creator, so it is only
+// meaningful for accepted connections).
+//
+// A ChildProcess still running when destroyed is killed (SIGKILL) and reaped: no orphan
+// renderers, no zombies.
+#pragma once
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "texshare/detail/poll_wait.hpp"
+#include "texshare/result.hpp"
+#include "texshare/unique_fd.hpp"
+#include "texshare/unix_socket.hpp"
+
+extern char** environ;
+
+namespace texshare {
+
+// Where the first inherited fd lands in a spawned child (the next ones follow).
+inline constexpr int first_inherited_fd = 3;
+
+struct ExitStatus {
+    bool exited = false;  // false: killed by a signal
+    int code = 0;         // exit code, or the signal number
+    bool ok() const noexcept { return exited && code == 0; }
+    std::string describe() const {
+        return exited ? fmt::format("exit {}", code) : fmt::format("killed by signal {} ({})", code, ::strsignal(code));
+    }
+};
+
+class ChildProcess {
+public:
+    ChildProcess() = default;
+    ChildProcess(ChildProcess&& other) noexcept
+        : pid_(std::exchange(other.pid_, -1)), pidfd_(std::move(other.pidfd_)) {}
+    ChildProcess& operator=(ChildProcess&& other) noexcept {
+        if (this != &other) {
+            kill_and_reap();
+            pid_ = std::exchange(other.pid_, -1);
+            pidfd_ = std::move(other.pidfd_);
+        }
+        return *this;
+    }
+    ~ChildProcess() { kill_and_reap(); }
+
+    // Runs `program` (a path; argv[0] is args[0] if given, else the path) with
+    // inherited[i] on fd first_inherited_fd + i, the host's stdio, default signal handling
+    // and an empty signal mask. Takes the fds: the host keeps no copy.
+    static Result<ChildProcess> spawn(const std::string& program, std::span<const std::string> args,
+                                      std::span<UniqueFd> inherited) {
+        const int first_free = first_inherited_fd + static_cast<int>(inherited.size());
+        // dup2(a, 3) would clobber a source that is itself 3 or 4..., and dup2(fd, fd) keeps
+        // CLOEXEC: so every source moves above every target first (still CLOEXEC here).
+        std::vector<UniqueFd> sources;
+        for (UniqueFd& fd : inherited) {
+            if (!fd) return make_error(Errc::invalid_argument, "spawn {}: inherited fd {} is empty", program, sources.size());
+            UniqueFd moved(::fcntl(fd.get(), F_DUPFD_CLOEXEC, first_free + 8));
+            if (!moved) return make_sys_error(errno, "spawn {}: fcntl(F_DUPFD_CLOEXEC) of fd {}", program, fd.get());
+            sources.push_back(std::move(moved));
+        }
+        posix_spawn_file_actions_t actions;
+        if (int error = ::posix_spawn_file_actions_init(&actions)) {
+            return make_sys_error(error, "posix_spawn_file_actions_init");
+        }
+        posix_spawnattr_t attributes;
+        if (int error = ::posix_spawnattr_init(&attributes)) {
+            ::posix_spawn_file_actions_destroy(&actions);
+            return make_sys_error(error, "posix_spawnattr_init");
+        }
+        int error = 0;
+        for (std::size_t i = 0; i < sources.size() && error == 0; ++i) {
+            error = ::posix_spawn_file_actions_adddup2(&actions, sources[i].get(), first_inherited_fd + static_cast<int>(i));
+        }
+        // Our fds are CLOEXEC, but the process that started the host may have leaked some
+        // to it; they are not the renderer's business.
+        if (error == 0) error = ::posix_spawn_file_actions_addclosefrom_np(&actions, first_free);
+        sigset_t all, none;
+        sigfillset(&all);
+        sigemptyset(&none);
+        if (error == 0) error = ::posix_spawnattr_setsigdefault(&attributes, &all);
+        if (error == 0) error = ::posix_spawnattr_setsigmask(&attributes, &none);
+        if (error == 0) error = ::posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+        std::vector<std::string> argument_copies(args.begin(), args.end());
+        if (argument_copies.empty()) argument_copies.push_back(program);
+        std::vector<char*> argv;
+        for (std::string& argument : argument_copies) argv.push_back(argument.data());
+        argv.push_back(nullptr);
+        pid_t pid = -1;
+        if (error == 0) error = ::posix_spawn(&pid, program.c_str(), &actions, &attributes, argv.data(), environ);
+        ::posix_spawn_file_actions_destroy(&actions);
+        ::posix_spawnattr_destroy(&attributes);
+        if (error != 0) return make_sys_error(error, "posix_spawn of {}", program);
+        for (UniqueFd& fd : inherited) fd.reset();
+        ChildProcess child;
+        child.pid_ = pid;
+        // Safe from pid reuse: the child cannot be reaped before this process waits for it.
+        const long pidfd = ::syscall(SYS_pidfd_open, pid, 0);
+        if (pidfd >= 0) {
+            child.pidfd_.reset(static_cast<int>(pidfd));
+            (void)::fcntl(child.pidfd_.get(), F_SETFD, FD_CLOEXEC);
+        }
+        return child;
+    }
+
+    pid_t pid() const noexcept { return pid_; }
+    bool running() const noexcept { return pid_ > 0; }
+    // Readable once the child has exited (Linux 5.3+; empty where pidfds are unavailable):
+    // put it in the same epoll set as the child's channel.
+    BorrowedFd pidfd() const noexcept { return pidfd_.borrow(); }
+
+    Result<void> signal(int number) const {
+        if (pid_ <= 0) return make_error(Errc::invalid_argument, "signal {}: no child", number);
+        // Through the pidfd where there is one: it cannot hit a recycled pid.
+        const long sent = pidfd_ ? ::syscall(SYS_pidfd_send_signal, pidfd_.get(), number, nullptr, 0)
+                                 : ::kill(pid_, number);
+        if (sent != 0) return make_sys_error(errno, "signal {} to child {}", number, pid_);
+        return {};
+    }
+
+    // Reaps the child; Errc::timed_out if it is still running after `timeout`.
+    Result<ExitStatus> wait(std::chrono::milliseconds timeout) {
+        if (pid_ <= 0) return make_error(Errc::invalid_argument, "wait: no child");
+        const auto deadline = detail::Clock::now() + timeout;
+        while (true) {
+            auto status = reap(WNOHANG);
+            if (!status || status->has_value()) {
+                if (!status) return std::move(status).error();
+                return **status;
+            }
+            if (detail::Clock::now() >= deadline) {
+                return make_error(Errc::timed_out, "child {} still running after {} ms", pid_, timeout.count());
+            }
+            if (pidfd_) {
+                if (auto ready = detail::wait_readable(pidfd_.borrow(), deadline); !ready) return std::move(ready).error();
+            } else {
+                ::usleep(1000);
+            }
+        }
+    }
+
+private:
+    Result<std::optional<ExitStatus>> reap(int flags) {
+        int status = 0;
+        pid_t waited = -1;
+        do {
+            waited = ::waitpid(pid_, &status, flags);
+        } while (waited < 0 && errno == EINTR);
+        if (waited < 0) return make_sys_error(errno, "waitpid({})", pid_);
+        if (waited == 0) return std::optional<ExitStatus>();
+        pid_ = -1;
+        pidfd_.reset();
+        if (WIFSIGNALED(status)) return std::optional(ExitStatus{false, WTERMSIG(status)});
+        return std::optional(ExitStatus{true, WEXITSTATUS(status)});
+    }
+
+    void kill_and_reap() noexcept {
+        if (pid_ <= 0) return;
+        (void)signal(SIGKILL);
+        (void)reap(0);
+    }
+
+    pid_t pid_ = -1;
+    UniqueFd pidfd_;
+};
+
+// In the child: takes the fd its host placed at `fd` (first_inherited_fd + i), checks that it
+// is a connected AF_UNIX socket, and marks it close-on-exec so the child's own children do
+// not inherit it.
+inline Result<UniqueFd> take_inherited_fd(int fd) {
+    int type = 0;
+    socklen_t length = sizeof type;
+    if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &length) != 0) {
+        return make_sys_error(errno, "inherited fd {} is not a socket (was this process spawned by a texshare host?)", fd);
+    }
+    if (::fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) return make_sys_error(errno, "F_SETFD on inherited fd {}", fd);
+    return UniqueFd(fd);
+}
+
+// For an accepted connection on a named socket: the peer must be process `pid` run by `uid`.
+inline Result<void> check_peer(BorrowedFd socket, pid_t pid, uid_t uid) {
+    auto peer = peer_credentials(socket);
+    if (!peer) return std::move(peer).error();
+    if (peer->pid != pid || peer->uid != uid) {
+        return make_error(Errc::rejected, "peer on fd {} is pid {} uid {}, expected pid {} uid {}", socket.get(),
+                          peer->pid, peer->uid, pid, uid);
+    }
+    return {};
+}
+
+}  // namespace texshare

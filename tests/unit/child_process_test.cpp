@@ -1,0 +1,145 @@
+#include "texshare/child_process.hpp"
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "support/fd_count.hpp"
+#include "texshare/aux_channel.hpp"
+
+namespace texshare {
+namespace {
+
+using namespace std::chrono_literals;
+
+class ChildProcessTest : public testing::FdLeakTest {};
+
+struct Pipe {
+    UniqueFd read_end, write_end;
+    explicit Pipe(int flags = O_CLOEXEC) {
+        int ends[2] = {-1, -1};
+        EXPECT_EQ(::pipe2(ends, flags), 0);
+        read_end.reset(ends[0]);
+        write_end.reset(ends[1]);
+    }
+};
+
+std::string read_all(BorrowedFd fd) {
+    std::string text;
+    char buffer[256];
+    ssize_t n = 0;
+    while ((n = ::read(fd.get(), buffer, sizeof buffer)) > 0) text.append(buffer, static_cast<std::size_t>(n));
+    return text;
+}
+
+ChildProcess spawn_shell(const std::string& script, std::span<UniqueFd> inherited = {}) {
+    const std::vector<std::string> args{"sh", "-c", script};
+    auto child = ChildProcess::spawn("/bin/sh", args, inherited);
+    EXPECT_TRUE(child) << child.error().message;
+    return child ? std::move(*child) : ChildProcess();
+}
+
+TEST_F(ChildProcessTest, ChildGetsItsFdsOn3AndUpAndNothingElse) {
+    Pipe report;
+    Pipe second;
+    Pipe leaked(0);  // no CLOEXEC: what a careless host (or its parent) leaves open
+    const std::string script = fmt::format(
+        "for n in 3 4 5 {} {}; do if [ -e /proc/$$/fd/$n ]; then echo open $n; else echo closed $n; fi; done >&3",
+        leaked.read_end.get(), leaked.write_end.get());
+    std::vector<UniqueFd> inherited;
+    inherited.push_back(std::move(report.write_end));
+    inherited.push_back(std::move(second.read_end));
+    ChildProcess child = spawn_shell(script, inherited);
+    EXPECT_FALSE(inherited[0].valid()) << "spawn takes the fds: the host keeps no copy";
+    // EOF comes only because no copy of the write end is left in this process.
+    const std::string text = read_all(report.read_end.borrow());
+    EXPECT_EQ(text, fmt::format("open 3\nopen 4\nclosed 5\nclosed {}\nclosed {}\n", leaked.read_end.get(),
+                                leaked.write_end.get()));
+    auto status = child.wait(5s);
+    ASSERT_TRUE(status) << status.error().message;
+    EXPECT_TRUE(status->ok()) << status->describe();
+    EXPECT_FALSE(child.running());
+}
+
+TEST_F(ChildProcessTest, PidfdBecomesReadableWhenTheChildExits) {
+    ChildProcess child = spawn_shell("exit 7");
+    ASSERT_TRUE(child.pidfd().valid()) << "pidfd_open is available on every kernel texshare supports here";
+    auto readable = detail::wait_readable(child.pidfd(), detail::Clock::now() + 5s);
+    ASSERT_TRUE(readable && *readable);
+    auto status = child.wait(1s);
+    ASSERT_TRUE(status);
+    EXPECT_TRUE(status->exited);
+    EXPECT_EQ(status->code, 7);
+    EXPECT_EQ(status->describe(), "exit 7");
+}
+
+TEST_F(ChildProcessTest, WaitTimesOutOnARunningChildAndSignalEndsIt) {
+    ChildProcess child = spawn_shell("exec sleep 30");
+    auto early = child.wait(50ms);
+    ASSERT_FALSE(early);
+    EXPECT_EQ(early.error().code, Errc::timed_out);
+    ASSERT_TRUE(child.signal(SIGKILL));
+    auto status = child.wait(5s);
+    ASSERT_TRUE(status) << status.error().message;
+    EXPECT_FALSE(status->exited);
+    EXPECT_EQ(status->code, SIGKILL);
+}
+
+TEST_F(ChildProcessTest, DestroyingARunningChildKillsAndReapsIt) {
+    pid_t pid = -1;
+    {
+        ChildProcess child = spawn_shell("exec sleep 30");
+        pid = child.pid();
+        ASSERT_GT(pid, 0);
+    }
+    EXPECT_EQ(::waitpid(pid, nullptr, WNOHANG), -1) << "already reaped: no zombie left";
+    EXPECT_EQ(errno, ECHILD);
+}
+
+TEST_F(ChildProcessTest, SpawnOfAMissingProgramIsAnErrorAndKeepsNoFd) {
+    Pipe pipe;
+    std::vector<UniqueFd> inherited;
+    inherited.push_back(std::move(pipe.write_end));
+    auto child = ChildProcess::spawn("/nonexistent/renderer", {}, inherited);
+    ASSERT_FALSE(child);
+    EXPECT_NE(child.error().message.find("/nonexistent/renderer"), std::string::npos) << child.error().message;
+}
+
+TEST_F(ChildProcessTest, TakeInheritedFdRefusesWhatIsNotASocket) {
+    Pipe pipe;
+    auto taken = take_inherited_fd(pipe.read_end.get());
+    ASSERT_FALSE(taken);
+    EXPECT_NE(taken.error().message.find("not a socket"), std::string::npos);
+}
+
+TEST_F(ChildProcessTest, CheckPeerComparesSoPeercredWithTheExpectedProcess) {
+    auto address = SocketAddress::abstract(fmt::format("texshare-child-process-test-{}", ::getpid()));
+    ASSERT_TRUE(address);
+    auto listener = UnixListener::listen(*address);
+    ASSERT_TRUE(listener) << listener.error().message;
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        auto socket = connect_unix(*address);
+        char byte = 0;
+        if (socket) (void)::read(socket->get(), &byte, 1);  // until the test is done with us
+        ::_exit(socket ? 0 : 1);
+    }
+    auto accepted = listener->accept();
+    ASSERT_TRUE(accepted) << accepted.error().message;
+    EXPECT_TRUE(check_peer(accepted->borrow(), pid, ::getuid()));
+    auto wrong = check_peer(accepted->borrow(), pid + 1, ::getuid());
+    ASSERT_FALSE(wrong);
+    EXPECT_EQ(wrong.error().code, Errc::rejected);
+    EXPECT_NE(wrong.error().message.find(fmt::format("is pid {}", pid)), std::string::npos) << wrong.error().message;
+    accepted->reset();
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+}  // namespace
+}  // namespace texshare
