@@ -196,9 +196,14 @@ protected:
         return checked(detail::send_frame(channel_, make_frame_message(kind, id, frame), fence));
     }
 
-    // A send that finds the peer gone handles it as dispatch() would.
-    Result<void> checked(Result<void> sent) noexcept {
-        if (!sent && sent.error().code == Errc::peer_closed) on_peer_gone();
+    // A send that finds the peer gone. Inside dispatch() it is moot (the drain goes on to
+    // the peer's EOF); otherwise what the peer sent before it died is handled first (a
+    // producer's last presents still count), then its death.
+    Result<void> checked(Result<void> sent) {
+        if (sent || sent.error().code != Errc::peer_closed) return sent;
+        if (dispatching_) return {};
+        (void)dispatch_pending();
+        if (channel_.is_open()) on_peer_gone();
         return sent;
     }
 
@@ -209,6 +214,11 @@ protected:
             return make_error(Errc::peer_closed, "dispatch: the channel to the {} is closed", peer_name());
         }
         std::size_t handled = 0;
+        dispatching_ = true;
+        struct Done {
+            bool& flag;
+            ~Done() { flag = false; }
+        } done_dispatching{dispatching_};
         while (true) {  // until would_block: the drain ends without a syscall of its own
             auto received = channel_.receive();
             if (!received) {
@@ -234,6 +244,10 @@ protected:
     Result<void> dispatch_until(std::chrono::milliseconds timeout, Ready&& ready, const char* waiting_for) {
         const auto deadline = Clock::now() + timeout;
         while (!ready()) {
+            if (!channel_.is_open()) {
+                return make_error(Errc::peer_closed, "waiting for a {}: the channel to the {} is closed", waiting_for,
+                                  peer_name());
+            }
             auto readable = wait_readable(channel_.native_handle(), deadline);
             if (!readable) return std::move(readable).error();
             if (!*readable) {
@@ -281,6 +295,7 @@ protected:
     FrameImageListener* listener_ = nullptr;
     Role role_ = Role::producer;
     std::uint64_t next_id_ = 1;
+    bool dispatching_ = false;
 };
 
 }  // namespace detail

@@ -43,13 +43,13 @@ public:
         std::uint64_t image_id = 0;
         std::uint64_t frame_number = 0;
         const DmaBufImage* image = nullptr;  // valid until the next dispatch() or release()
-        bool producer_gone = false;          // a kept last frame (Options::keep_last_frame)
+        bool producer_gone = false;          // a kept last frame of a dead producer (keep_last_frame)
     };
 
     // The image this receiver holds (the latest presented one), if any.
     std::optional<Frame> current() const {
         if (current_ == no_slot) return std::nullopt;
-        return Frame{slots_[current_].id, current_frame_, &slots_[current_].image, !is_open()};
+        return Frame{slots_[current_].id, current_frame_, &slots_[current_].image, !current_live_};
     }
 
     // The acquire fence that came with the current frame (empty if none or already taken):
@@ -99,7 +99,7 @@ public:
     // producer presents nothing for `timeout` (a stuck peer), Errc::peer_closed if it dies.
     Result<Frame> wait_for_frame(std::uint64_t after_frame, std::chrono::milliseconds timeout) {
         auto waited = dispatch_until(
-            timeout, [&] { return current_ != no_slot && is_open() && current_frame_ > after_frame; },
+            timeout, [&] { return current_ != no_slot && current_live_ && current_frame_ > after_frame; },
             "present");
         if (!waited) return std::move(waited).error();
         return *current();
@@ -217,6 +217,7 @@ private:
         current_ = slots_.index_of(slot);
         slot->state = FrameImageState::presented;
         current_frame_ = m.frame_number;
+        current_live_ = true;
         acquire_fence_ = std::move(fds[frame_fence_slot]);
         ++received_;
         return {};
@@ -224,6 +225,7 @@ private:
 
     void on_peer_gone() noexcept override {
         const bool keep = options_.keep_last_frame && current_ != no_slot;
+        current_live_ = false;
         (void)forget_peer(keep ? current_ : no_slot);
         if (!keep) {
             current_ = no_slot;
@@ -243,6 +245,7 @@ private:
     Options options_;
     std::size_t current_ = no_slot;  // index of the held image in slots_
     std::uint64_t current_frame_ = 0;
+    bool current_live_ = false;  // presented by the current producer (not a kept frame)
     std::uint64_t last_frame_ = 0;
     UniqueFd acquire_fence_;
     std::size_t received_ = 0;

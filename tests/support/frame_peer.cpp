@@ -128,15 +128,17 @@ void consume(FrameChannel channel, const Options& o) {
     FrameReceiver receiver =
         must(FrameReceiver::create(std::move(channel), {.keep_last_frame = true}), "FrameReceiver::create");
     (void)add_images(receiver, o.images, o.width, o.height);
+    // Shows the newest frame each time, as a compositor would (frames that arrive together
+    // are released unseen), until the producer says bye; --frames bounds a run without one.
     std::uint64_t last = 0;
-    for (std::uint64_t n = 1; n <= o.frames; ++n) {
+    bool producer_gone = false;
+    for (std::uint64_t n = 1; n <= o.frames && !producer_gone; ++n) {
         if (n == o.stall_after + 1 && o.stall_after != 0) stall();
         auto frame = receiver.wait_for_frame(last, 5s);
-        if (!frame && frame.error().code == Errc::peer_closed && receiver.current() &&
-            receiver.current()->frame_number > last) {
-            frame = *receiver.current();
-        } else if (!frame && frame.error().code == Errc::peer_closed) {
-            break;
+        if (!frame && frame.error().code == Errc::peer_closed) {
+            producer_gone = true;
+            if (!receiver.current() || receiver.current()->frame_number <= last) break;
+            frame = *receiver.current();  // presented just before bye
         }
         const auto current = must(std::move(frame), "wait_for_frame");
         UniqueFd fence = receiver.take_acquire_fence();
