@@ -10,7 +10,7 @@
 #include <optional>
 #include <string>
 
-#include "support/fd_count.hpp"
+#include "support/frame_pair.hpp"
 #include "texshare/memfd_allocator.hpp"
 
 // Counts heap allocations while `counting` is set, to prove the per-frame path has none.
@@ -40,77 +40,11 @@ namespace {
 
 static_assert(sizeof(FrameMessage) == 24 + sizeof(ImageDescriptor));
 
-DmaBufImage allocate(std::uint32_t w = 32, std::uint32_t h = 16) {
-    auto image = MemfdAllocator().allocate(w, h, DRM_FORMAT_ARGB8888);
-    EXPECT_TRUE(image) << image.error().message;
-    return image ? std::move(*image) : DmaBufImage();
-}
-
-struct Pipe {
-    UniqueFd read_end, write_end;
-    Pipe() {
-        int ends[2] = {-1, -1};
-        EXPECT_EQ(::pipe2(ends, O_CLOEXEC), 0);
-        read_end.reset(ends[0]);
-        write_end.reset(ends[1]);
-    }
-};
-
-ino_t inode(BorrowedFd fd) {
-    struct stat info {};
-    EXPECT_EQ(::fstat(fd.get(), &info), 0);
-    return info.st_ino;
-}
-
-void expect_error(const Error& error, Errc code, const std::string& needle) {
-    EXPECT_EQ(error.code, code) << error.message;
-    EXPECT_NE(error.message.find(needle), std::string::npos)
-        << "\"" << error.message << "\" lacks \"" << needle << "\"";
-}
-
-// A FrameSender on one end of a fresh socket pair and a FrameReceiver on the other; which end
-// allocates is the test's choice (both directions use the same endpoints).
-class FrameProtocolTest : public testing::FdLeakTest {
-protected:
-    void SetUp() override {
-        FdLeakTest::SetUp();
-        make_endpoints(false);
-    }
-    void TearDown() override {
-        sender_.reset();
-        receiver_.reset();
-        FdLeakTest::TearDown();
-    }
-    void make_endpoints(bool sender_on_second_end) {
-        sender_.reset();
-        receiver_.reset();
-        auto pair = FrameChannel::create_pair();
-        ASSERT_TRUE(pair) << pair.error().message;
-        auto sender = FrameSender::create(std::move(sender_on_second_end ? pair->second : pair->first));
-        auto receiver = FrameReceiver::create(std::move(sender_on_second_end ? pair->first : pair->second));
-        ASSERT_TRUE(sender && receiver);
-        sender_.emplace(std::move(*sender));
-        receiver_.emplace(std::move(*receiver));
-    }
-    std::uint64_t add() {
-        auto id = sender_->add_image(allocate());
-        EXPECT_TRUE(id) << id.error().message;
-        return id ? *id : 0;
-    }
-    std::size_t pump_receiver() {
-        auto handled = receiver_->dispatch();
-        EXPECT_TRUE(handled) << handled.error().message;
-        return handled ? *handled : 0;
-    }
-    std::size_t pump_sender() {
-        auto handled = sender_->dispatch();
-        EXPECT_TRUE(handled) << handled.error().message;
-        return handled ? *handled : 0;
-    }
-
-    std::optional<FrameSender> sender_;
-    std::optional<FrameReceiver> receiver_;
-};
+using FrameProtocolTest = testing::FramePairTest;
+using testing::allocate;
+using testing::expect_error;
+using testing::inode;
+using testing::Pipe;
 
 TEST_F(FrameProtocolTest, SharesOnceThenPresentsInOrderAndReleases) {
     const std::uint64_t a = add(), b = add(), c = add();
