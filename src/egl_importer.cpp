@@ -269,6 +269,17 @@ void Importer::release_all() noexcept {
     imports_.clear();
 }
 
+Result<void> Importer::rename(std::uint64_t from, std::uint64_t to) {
+    if (imports_.count(to) != 0) {
+        return make_error(Errc::invalid_argument, "Importer::rename: image {} is already imported", to);
+    }
+    auto node = imports_.extract(from);
+    if (node.empty()) return make_error(Errc::invalid_argument, "Importer::rename: image {} is not imported", from);
+    node.key() = to;
+    imports_.insert(std::move(node));
+    return {};
+}
+
 const ImportedTexture* Importer::find(std::uint64_t image_id) const {
     auto found = imports_.find(image_id);
     return found != imports_.end() ? &found->second : nullptr;

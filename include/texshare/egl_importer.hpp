@@ -125,6 +125,9 @@ public:
     // Deletes the texture and destroys the EGLImage; Errc::invalid_argument for an unknown id.
     Result<void> release(std::uint64_t image_id);
     void release_all() noexcept;
+    // Moves an import to another id (FrameReceiver keeps a dead producer's last frame under
+    // retained_image_id). Errc::invalid_argument if `from` is unknown or `to` is taken.
+    Result<void> rename(std::uint64_t from, std::uint64_t to);
 
     const ImportedTexture* find(std::uint64_t image_id) const;
     std::size_t size() const noexcept { return imports_.size(); }

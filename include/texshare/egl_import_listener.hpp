@@ -1,0 +1,35 @@
+// ImportListener: keeps an egl::Importer in step with a FrameSender or FrameReceiver.
+//
+// Use it where the images a frame endpoint tracks are drawn or sampled with GL: set it as
+// the endpoint's listener and every DMA-BUF image becomes an EGLImage and a texture once,
+// when it is shared, and is destroyed when it leaves the endpoint (retired, or the peer is
+// gone); a dead producer's kept frame keeps its texture under retained_image_id. The
+// per-frame path then only looks textures up. Images that are not DMA-BUFs (the memfd
+// fallback) are left to the caller, who uploads them; a DMA-BUF EGL cannot import is
+// refused, so the peer is told at add time, not at the first frame.
+#pragma once
+
+#include <cstdint>
+
+#include "texshare/egl_importer.hpp"
+#include "texshare/frame_endpoint.hpp"
+
+namespace texshare::egl {
+
+class ImportListener final : public FrameImageListener {
+public:
+    // `importer` must outlive this listener (and the listener the endpoint using it).
+    explicit ImportListener(Importer& importer) noexcept : importer_(&importer) {}
+
+    Result<void> image_added(std::uint64_t id, const DmaBufImage& image, bool added_by_peer) override;
+    void image_removed(std::uint64_t id) noexcept override;
+    void image_renamed(std::uint64_t from, std::uint64_t to) noexcept override;
+
+    // The texture of image id; nullptr for unknown ids and images that are not DMA-BUFs.
+    const ImportedTexture* texture(std::uint64_t id) const { return importer_->find(id); }
+
+private:
+    Importer* importer_;
+};
+
+}  // namespace texshare::egl

@@ -1,0 +1,92 @@
+#include "texshare/egl_fence.hpp"
+
+#include <fcntl.h>
+
+#include <string>
+
+#include "egl_display_state.hpp"
+#include "texshare/sync_file.hpp"
+
+namespace texshare::egl {
+namespace {
+
+// The access the peer's next use needs the fence for: a reader waits for writers only, a
+// writer for everyone (DMA_BUF_IOCTL_EXPORT_SYNC_FILE's rule).
+Access peer_access(Access done) noexcept { return done == Access::write ? Access::read : Access::write; }
+
+bool is_software(const std::string& renderer) {
+    for (const char* name : {"llvmpipe", "softpipe", "swrast", "Software Rasterizer"}) {
+        if (renderer.find(name) != std::string::npos) return true;
+    }
+    return false;
+}
+
+Result<UniqueFd> native_fence(const Display& display) {
+    EGLSyncKHR sync = eglCreateSyncKHR(display.native(), EGL_SYNC_NATIVE_FENCE_ANDROID, nullptr);
+    if (sync == EGL_NO_SYNC_KHR) {
+        return make_error(Errc::system, "eglCreateSyncKHR(EGL_SYNC_NATIVE_FENCE_ANDROID) failed: {}",
+                          egl_error_name(eglGetError()));
+    }
+    glFlush();  // the fence fd exists only once the fence command reaches the GPU
+    const EGLint fd = eglDupNativeFenceFDANDROID(display.native(), sync);
+    eglDestroySyncKHR(display.native(), sync);
+    if (fd == EGL_NO_NATIVE_FENCE_FD_ANDROID || fd < 0) {
+        return make_error(Errc::system, "eglDupNativeFenceFDANDROID gave no fd: {}", egl_error_name(eglGetError()));
+    }
+    UniqueFd fence(fd);
+    if (::fcntl(fence.get(), F_SETFD, FD_CLOEXEC) != 0) return make_sys_error(errno, "F_SETFD on a native fence");
+    return fence;
+}
+
+Result<void> gpu_wait(const Display& display, UniqueFd fence) {
+    const EGLint attributes[] = {EGL_SYNC_NATIVE_FENCE_FD_ANDROID, fence.get(), EGL_NONE};
+    EGLSyncKHR sync = eglCreateSyncKHR(display.native(), EGL_SYNC_NATIVE_FENCE_ANDROID, attributes);
+    if (sync == EGL_NO_SYNC_KHR) {
+        return make_error(Errc::system, "eglCreateSyncKHR from fence fd {} failed: {}", fence.get(),
+                          egl_error_name(eglGetError()));
+    }
+    (void)fence.release();  // EGL owns the fd once the sync exists
+    const EGLint waited = eglWaitSyncKHR(display.native(), sync, 0);
+    eglDestroySyncKHR(display.native(), sync);
+    if (waited != EGL_TRUE) return make_error(Errc::system, "eglWaitSyncKHR failed: {}", egl_error_name(eglGetError()));
+    return {};
+}
+
+}  // namespace
+
+SyncMode choose_sync_mode(const Display& display) {
+    if (display.has_extension("EGL_ANDROID_native_fence_sync") && display.has_extension("EGL_KHR_wait_sync")) {
+        return SyncMode::native_fence;
+    }
+    return is_software(display.renderer()) ? SyncMode::finish : SyncMode::implicit_dma_buf;
+}
+
+Result<UniqueFd> fence_for_peer(const Display& display, SyncMode mode, const DmaBufImage& image, Access done) {
+    if (auto current = display.make_current(); !current) return std::move(current).error();
+    switch (mode) {
+        case SyncMode::native_fence:
+            return native_fence(display);
+        case SyncMode::implicit_dma_buf:
+            if (image.backing() != Backing::dma_buf) break;
+            glFlush();  // the driver attaches its fences to the buffer at submission
+            return export_sync_file(image.plane_fd(0), peer_access(done));
+        case SyncMode::finish:
+            break;
+    }
+    glFinish();
+    return UniqueFd();
+}
+
+Result<void> wait_for_peer(const Display& display, SyncMode mode, UniqueFd fence, const DmaBufImage& image,
+                           Access next, std::chrono::milliseconds cpu_timeout) {
+    if (!fence) return {};
+    if (auto current = display.make_current(); !current) return std::move(current).error();
+    if (mode == SyncMode::native_fence) return gpu_wait(display, std::move(fence));
+    if (mode == SyncMode::implicit_dma_buf && image.backing() == Backing::dma_buf) {
+        auto imported = import_sync_file(image.plane_fd(0), fence.borrow(), next);
+        if (imported || imported.error().code != Errc::unsupported) return imported;
+    }
+    return wait_fence(fence.borrow(), cpu_timeout);
+}
+
+}  // namespace texshare::egl
