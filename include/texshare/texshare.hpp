@@ -2,6 +2,7 @@
 #pragma once
 
 #include "texshare/aux_channel.hpp"
+#include "texshare/child_process.hpp"
 #include "texshare/dma_buf_image.hpp"
 #include "texshare/format.hpp"
 #include "texshare/frame_protocol.hpp"
@@ -10,5 +11,6 @@
 #include "texshare/image_wire.hpp"
 #include "texshare/memfd_allocator.hpp"
 #include "texshare/result.hpp"
+#include "texshare/sync_file.hpp"
 #include "texshare/unique_fd.hpp"
 #include "texshare/unix_socket.hpp"
