@@ -1,10 +1,17 @@
 #include "texshare/frame_protocol.hpp"
 
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstddef>
 #include <cstdlib>
 #include <new>
 #include <optional>
@@ -306,6 +313,54 @@ TEST_F(FrameProtocolTest, PerFramePathDoesNotAllocate) {
     EXPECT_TRUE(ok);
     EXPECT_EQ(allocations.load(), 0U);
 }
+
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__) && defined(__x86_64__)
+// Per frame, the only syscalls are the messages themselves (and closing fences taken): a
+// child runs frames under a seccomp filter that kills it on any other syscall, so an fd
+// probe (fcntl, fstat, lseek...), a poll or a heap refill (brk, mmap) ends it with SIGSYS.
+// (Sanitizers make syscalls of their own, so their builds leave this test out.)
+TEST_F(FrameProtocolTest, PerFramePathMakesOnlySendmsgRecvmsgAndClose) {
+    const std::uint64_t a = add(), b = add();
+    pump_receiver();
+    Pipe fence;
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        sock_filter filter[] = {
+            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_sendmsg, 4, 0),
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_recvmsg, 3, 0),
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_close, 2, 0),
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_exit_group, 1, 0),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        };
+        sock_fprog program{static_cast<unsigned short>(std::size(filter)), filter};
+        if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) != 0) {
+            ::_exit(2);
+        }
+        bool ok = true;
+        for (int frame = 0; frame < 100 && ok; ++frame) {
+            const std::uint64_t id = frame % 2 == 0 ? a : b;
+            ok = sender_->present(id, fence.read_end.borrow()).has_value() && receiver_->dispatch().has_value();
+            UniqueFd acquire = receiver_->take_acquire_fence();
+            ok = ok && receiver_->release(id, fence.write_end.borrow()).has_value() && sender_->dispatch().has_value();
+            UniqueFd release = sender_->take_release_fence(id);
+            ok = ok && release.valid() && acquire.valid();
+        }
+        ::_exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << (WIFSIGNALED(status) ? fmt::format("killed by signal {} (SIGSYS: a syscall other than sendmsg, "
+                                              "recvmsg or close)", WTERMSIG(status))
+                                : fmt::format("exit {}", WEXITSTATUS(status)));
+}
+#endif
 
 }  // namespace
 }  // namespace texshare
