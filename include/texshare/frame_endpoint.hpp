@@ -196,10 +196,16 @@ protected:
         return checked(detail::send_frame(channel_, make_frame_message(kind, id, frame), fence));
     }
 
-    // A send that finds the peer gone. Inside dispatch() it is moot (the drain goes on to
+    // A send that finds the peer gone or stuck. Inside dispatch() it is moot (the drain goes on to
     // the peer's EOF); otherwise what the peer sent before it died is handled first (a
     // producer's last presents still count), then its death.
     Result<void> checked(Result<void> sent) {
+        if (!sent && sent.error().code == Errc::would_block) {
+            // Legitimate traffic never fills the socket (a few messages per image in flight):
+            // a full buffer means the peer stopped reading. Not something to retry.
+            return make_error(Errc::protocol, "the {} does not read its messages: the socket's send buffer is full",
+                              peer_name());
+        }
         if (sent || sent.error().code != Errc::peer_closed) return sent;
         if (dispatching_) return {};
         (void)dispatch_pending();
