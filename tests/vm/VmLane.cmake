@@ -8,6 +8,14 @@ if(TARGET texshare_egl AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/vm/egl_vm_test.cpp
   texshare_add_test_binary(egl_vm_test vm/egl_vm_test.cpp texshare::egl texshare::gbm)
   list(APPEND TEXSHARE_VM_TESTS egl_vm_test)
 endif()
+if(TARGET texshare_info)
+  # texshare-info in the guest: fails unless both DRM devices are listed and zero-copy works.
+  find_package(nlohmann_json 3 REQUIRED)
+  texshare_add_test_binary(texshare_info_vm_test vm/texshare_info_vm_test.cpp nlohmann_json::nlohmann_json)
+  target_compile_definitions(texshare_info_vm_test PRIVATE TEXSHARE_INFO_BINARY="$<TARGET_FILE:texshare_info>")
+  add_dependencies(texshare_info_vm_test texshare_info)
+  list(APPEND TEXSHARE_VM_TESTS texshare_info_vm_test)
+endif()
 
 set(vm_binaries "")
 foreach(binary ${TEXSHARE_VM_TESTS})

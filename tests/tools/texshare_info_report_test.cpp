@@ -1,0 +1,227 @@
+// Host lane: texshare-info's verdicts and both renderers on hand-made reports (fake_reports.hpp),
+// so every machine the issue names is checked here without needing it: no DRM, two devices,
+// a failed round trip, a device that allocates nothing, a machine where nothing works.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "fake_reports.hpp"
+#include "json_renderer.hpp"
+#include "text_renderer.hpp"
+#include "verdict.hpp"
+
+namespace texshare::info {
+namespace {
+
+using testing::failed_round_trip_report;
+using testing::no_drm_report;
+using testing::trip;
+using testing::two_device_report;
+using testing::working_node;
+
+bool contains(const std::string& text, std::string_view part) {
+    return text.find(part) != std::string::npos;
+}
+
+// Parses or fails the test with the document, so a broken document is seen whole.
+nlohmann::json parse(const std::string& document) {
+    try {
+        return nlohmann::json::parse(document);
+    } catch (const nlohmann::json::parse_error& error) {
+        ADD_FAILURE() << error.what() << "\n" << document;
+        return nlohmann::json::object();
+    }
+}
+
+TEST(TexshareInfoVerdict, NoDrmMeansSharedMemory) {
+    const auto verdicts = judge(no_drm_report());
+    ASSERT_EQ(verdicts.size(), 2U);
+    EXPECT_EQ(verdicts[0].path, zero_copy_path);
+    EXPECT_FALSE(verdicts[0].works);
+    EXPECT_EQ(verdicts[0].summary, "unavailable: this machine has no DRM device (no /dev/dri)");
+    EXPECT_EQ(verdicts[1].path, shared_memory_path);
+    EXPECT_TRUE(verdicts[1].fallback);
+    EXPECT_TRUE(verdicts[1].works);
+    EXPECT_EQ(best_path(verdicts), "shared memory (sealed memfd)");
+}
+
+TEST(TexshareInfoVerdict, TwoDevicesNameBothAndThePreferredFormat) {
+    const auto verdicts = judge(two_device_report());
+    EXPECT_TRUE(verdicts[0].works);
+    EXPECT_EQ(verdicts[0].choice, "ARGB8888/LINEAR");
+    EXPECT_EQ(verdicts[0].summary,
+              "works with ARGB8888/LINEAR on /dev/dri/card0 (vgem), /dev/dri/card1 (virtio_gpu) "
+              "(8 of 8 round trips passed)");
+    EXPECT_EQ(best_path(verdicts), "zero-copy GBM->EGL (ARGB8888/LINEAR)");
+}
+
+TEST(TexshareInfoVerdict, AFailedRoundTripIsNamedWithItsStage) {
+    const auto verdicts = judge(failed_round_trip_report());
+    EXPECT_FALSE(verdicts[0].works);
+    EXPECT_EQ(verdicts[0].summary,
+              "does not work: /dev/dri/card0 (vgem): ARGB8888/LINEAR failed at compare: 3 of 4096 pixels "
+              "differ (0 of 1 round trips passed)");
+    EXPECT_EQ(best_path(verdicts), "shared memory (sealed memfd)");
+}
+
+TEST(TexshareInfoVerdict, ThePreferredFormatWinsWhereverItWorks) {
+    Report report = no_drm_report();
+    DrmNodeReport node = working_node("/dev/dri/card0", "i915", 0);
+    node.round_trips = {trip(DRM_FORMAT_ARGB8888, Outcome::failed, "import", "EGL_BAD_MATCH"),
+                        trip(DRM_FORMAT_ABGR8888, Outcome::works)};
+    report.nodes.push_back(node);
+    report.nodes.push_back(working_node("/dev/dri/card1", "vgem", 1));
+    const auto verdicts = judge(report);
+    EXPECT_EQ(verdicts[0].choice, "ARGB8888/LINEAR") << "card1 works with ARGB8888";
+    EXPECT_EQ(verdicts[0].summary,
+              "works with ARGB8888/LINEAR on /dev/dri/card1 (vgem) (5 of 6 round trips passed)");
+    report.nodes.pop_back();
+    EXPECT_EQ(judge(report)[0].summary,
+              "works with ABGR8888/LINEAR on /dev/dri/card0 (i915) (1 of 2 round trips passed)");
+}
+
+TEST(TexshareInfoVerdict, ANodeThatAllocatesNothingIsNamed) {
+    Report report = no_drm_report();
+    DrmNodeReport node;
+    node.path = "/dev/dri/renderD128";
+    node.driver = "vgem";
+    node.render_node = true;
+    node.gbm_error = "gbm: cannot allocate 64x64 ARGB8888; tried LINEAR: errno 13";
+    report.nodes.push_back(node);
+    EXPECT_EQ(judge(report)[0].summary,
+              "does not work: no DRM node allocates a LINEAR 32-bit RGB image with GBM (first, "
+              "/dev/dri/renderD128 (vgem): gbm: cannot allocate 64x64 ARGB8888; tried LINEAR: errno 13)");
+}
+
+TEST(TexshareInfoVerdict, NothingWorksIsSaid) {
+    Report report = no_drm_report();
+    report.shared_memory = {Outcome::failed, "map: mmap: Cannot allocate memory"};
+    report.drm_error = "drmGetDevices2: Permission denied";
+    const auto verdicts = judge(report);
+    EXPECT_EQ(verdicts[0].summary,
+              "unavailable: libdrm could not list DRM devices: drmGetDevices2: Permission denied");
+    EXPECT_EQ(verdicts[1].summary, "does not work: map: mmap: Cannot allocate memory");
+    EXPECT_EQ(best_path(verdicts), "none");
+}
+
+TEST(TexshareInfoText, NoDrmIsSaidPlainlyAndShowsTheSharedMemoryPath) {
+    const std::string text = render_text(no_drm_report());
+    EXPECT_TRUE(contains(text, "DRM devices: none. This machine has no DRM device (no /dev/dri)")) << text;
+    EXPECT_TRUE(
+        contains(text, "\n  zero-copy GBM->EGL: unavailable: this machine has no DRM device (no /dev/dri)\n"))
+        << text;
+    EXPECT_TRUE(contains(text, "\n  fallback: shared memory: works (sealed memfd")) << text;
+    EXPECT_TRUE(contains(text, "\nbest path here: shared memory (sealed memfd)\n")) << text;
+    EXPECT_TRUE(contains(text, "EGL surfaceless platform: EGL 1.5, llvmpipe")) << text;
+    EXPECT_TRUE(contains(text, "DMA_BUF_IOCTL_EXPORT_SYNC_FILE: untested: no DMA-BUF to ask")) << text;
+    EXPECT_TRUE(contains(text, "memfd sealing: works")) << text;
+}
+
+TEST(TexshareInfoText, TwoDevicesListNodesFormatsAndRoundTrips) {
+    const std::string text = render_text(two_device_report());
+    EXPECT_TRUE(contains(text, "DRM devices (2 nodes):\n")) << text;
+    EXPECT_TRUE(contains(text, "  /dev/dri/card0: vgem, primary node, dev_t 226:0\n")) << text;
+    EXPECT_TRUE(contains(text, "  /dev/dri/card1: virtio_gpu, primary node, dev_t 226:1\n")) << text;
+    EXPECT_TRUE(contains(text, "GBM allocates: ARGB8888 (LINEAR, INVALID), XRGB8888 (LINEAR, INVALID),"))
+        << text;
+    EXPECT_TRUE(contains(text, "NV12 (LINEAR (external only))")) << text;
+    EXPECT_TRUE(contains(text, "      ARGB8888/LINEAR   works\n")) << text;
+    EXPECT_TRUE(contains(text, "      NV12/LINEAR       not allocatable here: gbm: cannot allocate NV12\n"))
+        << text;
+    EXPECT_TRUE(contains(text,
+                         "  zero-copy GBM->EGL: works with ARGB8888/LINEAR on /dev/dri/card0 (vgem), "
+                         "/dev/dri/card1 (virtio_gpu) (8 of 8 round trips passed)\n"))
+        << text;
+    EXPECT_TRUE(contains(text, "best path here: zero-copy GBM->EGL (ARGB8888/LINEAR)\n")) << text;
+    for (std::size_t start = 0, end = 0; start < text.size(); start = end + 1) {
+        end = text.find('\n', start);
+        if (contains(text.substr(start, end - start), "GBM allocates:")) {
+            EXPECT_LE(end - start, 100U);
+        }
+    }
+}
+
+TEST(TexshareInfoText, AFailedRoundTripShowsItsStage) {
+    const std::string text = render_text(failed_round_trip_report());
+    EXPECT_TRUE(contains(text, "ARGB8888/LINEAR   FAILED at compare: 3 of 4096 pixels differ\n")) << text;
+    EXPECT_TRUE(contains(text, "  zero-copy GBM->EGL: does not work: /dev/dri/card0 (vgem)")) << text;
+    EXPECT_TRUE(contains(text, "best path here: shared memory (sealed memfd)\n")) << text;
+}
+
+TEST(TexshareInfoJson, NoDrmHasEveryField) {
+    const nlohmann::json json = parse(render_json(no_drm_report()));
+    EXPECT_EQ(json["texshare_version"], "0.1.0");
+    EXPECT_EQ(json["kernel_release"], "6.18.0-test");
+    EXPECT_EQ(json["drm"]["available"], false);
+    EXPECT_TRUE(json["drm"]["error"].is_null());
+    EXPECT_TRUE(json["drm"]["nodes"].is_array());
+    EXPECT_TRUE(json["drm"]["nodes"].empty());
+    EXPECT_EQ(json["egl_surfaceless"]["platform"], "surfaceless");
+    EXPECT_EQ(json["egl_surfaceless"]["opened"], true);
+    EXPECT_EQ(json["egl_surfaceless"]["imports"], false);
+    EXPECT_TRUE(json["egl_surfaceless"]["importer_error"].is_string());
+    EXPECT_EQ(json["kernel"]["export_sync_file"]["outcome"], "untested");
+    EXPECT_EQ(json["kernel"]["memfd_sealing"]["outcome"], "works");
+    EXPECT_EQ(json["shared_memory"]["outcome"], "works");
+    ASSERT_EQ(json["verdicts"].size(), 2U);
+    EXPECT_EQ(json["verdicts"][0]["path"], "zero-copy GBM->EGL");
+    EXPECT_EQ(json["verdicts"][0]["works"], false);
+    EXPECT_TRUE(json["verdicts"][0]["choice"].is_null());
+    EXPECT_EQ(json["verdicts"][1]["path"], "shared memory");
+    EXPECT_EQ(json["verdicts"][1]["fallback"], true);
+    EXPECT_EQ(json["verdicts"][1]["works"], true);
+    EXPECT_EQ(json["best_path"], "shared memory (sealed memfd)");
+}
+
+TEST(TexshareInfoJson, TwoDevicesCarryNodesFormatsAndRoundTrips) {
+    const nlohmann::json json = parse(render_json(two_device_report()));
+    EXPECT_EQ(json["drm"]["available"], true);
+    const auto& nodes = json["drm"]["nodes"];
+    ASSERT_EQ(nodes.size(), 2U);
+    EXPECT_EQ(nodes[0]["path"], "/dev/dri/card0");
+    EXPECT_EQ(nodes[0]["driver"], "vgem");
+    EXPECT_EQ(nodes[1]["driver"], "virtio_gpu");
+    EXPECT_EQ(nodes[1]["dev_t"], "226:1");
+    EXPECT_EQ(nodes[1]["device_number"], makedev(226, 1));
+    EXPECT_EQ(nodes[0]["render_node"], false);
+    EXPECT_EQ(nodes[0]["gbm"]["allocates"], true);
+    EXPECT_EQ(nodes[0]["gbm"]["formats"][0]["name"], "ARGB8888");
+    EXPECT_EQ(nodes[0]["gbm"]["formats"][0]["fourcc"], "0x34325241");
+    EXPECT_EQ(nodes[0]["gbm"]["formats"][0]["modifiers"][0]["name"], "LINEAR");
+    EXPECT_EQ(nodes[0]["gbm"]["formats"][0]["modifiers"][1]["value"], "0x00ffffffffffffff");
+    EXPECT_EQ(nodes[0]["egl"]["platform"], "gbm");
+    EXPECT_EQ(nodes[0]["egl"]["imports"], true);
+    EXPECT_EQ(nodes[0]["egl"]["import_formats"][4]["name"], "NV12");
+    EXPECT_EQ(nodes[0]["egl"]["import_formats"][4]["modifiers"][0]["external_only"], true);
+    ASSERT_EQ(nodes[0]["round_trips"].size(), 5U);
+    EXPECT_EQ(nodes[0]["round_trips"][0]["format"], "ARGB8888");
+    EXPECT_EQ(nodes[0]["round_trips"][0]["modifier"], "LINEAR");
+    EXPECT_EQ(nodes[0]["round_trips"][0]["outcome"], "works");
+    EXPECT_TRUE(nodes[0]["round_trips"][0]["stage"].is_null());
+    EXPECT_EQ(nodes[0]["round_trips"][4]["outcome"], "not_allocatable");
+    EXPECT_EQ(json["verdicts"][0]["works"], true);
+    EXPECT_EQ(json["verdicts"][0]["choice"], "ARGB8888/LINEAR");
+    EXPECT_EQ(json["best_path"], "zero-copy GBM->EGL (ARGB8888/LINEAR)");
+}
+
+TEST(TexshareInfoJson, AFailedRoundTripKeepsItsStageAndDetail) {
+    const nlohmann::json json = parse(render_json(failed_round_trip_report()));
+    const auto& trip_json = json["drm"]["nodes"][0]["round_trips"][0];
+    EXPECT_EQ(trip_json["outcome"], "failed");
+    EXPECT_EQ(trip_json["stage"], "compare");
+    EXPECT_EQ(trip_json["detail"], "3 of 4096 pixels differ");
+    EXPECT_EQ(json["verdicts"][0]["works"], false);
+}
+
+TEST(TexshareInfoJson, DriverStringsAreEscaped) {
+    Report report = two_device_report();
+    report.nodes[0].driver = "a \"quoted\"\\ name\nwith\ttabs\x01 and a bad byte \xff";
+    report.nodes[0].egl.reset();
+    const nlohmann::json json = parse(render_json(report));
+    EXPECT_EQ(json["drm"]["nodes"][0]["driver"],
+              "a \"quoted\"\\ name\nwith\ttabs\x01 and a bad byte \xEF\xBF\xBD");
+    EXPECT_TRUE(json["drm"]["nodes"][0]["egl"].is_null());
+}
+
+}  // namespace
+}  // namespace texshare::info

@@ -1,0 +1,35 @@
+// texshare-info's verdicts: one line per way of sharing images, judged from a Report.
+//
+// Use judge() wherever the report must be summed up (both renderers print its lines, and
+// --check-zero-copy exits by the first one). Verdicts are a pure function of the Report,
+// so each wording is tested on hand-made reports.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "report.hpp"
+
+namespace texshare::info {
+
+inline constexpr const char* zero_copy_path = "zero-copy GBM->EGL";
+inline constexpr const char* shared_memory_path = "shared memory";
+
+struct Verdict {
+    std::string path;       // zero_copy_path or shared_memory_path
+    bool fallback = false;  // printed as "fallback: shared memory: ..."
+    bool works = false;
+    std::string choice;  // what works best on this path, e.g. "ARGB8888/LINEAR"; empty if nothing
+    // "works with ARGB8888/LINEAR on /dev/dri/card0 (vgem) (4 of 4 round trips passed)",
+    // "unavailable: this machine has no DRM device (no /dev/dri)", ...
+    std::string summary;
+};
+
+// Zero-copy first, then the fallback: the order a program should try them in.
+std::vector<Verdict> judge(const Report& report);
+
+// The first working path and its choice, e.g. "zero-copy GBM->EGL (ARGB8888/LINEAR)" or
+// "shared memory (sealed memfd)"; "none" when nothing works.
+std::string best_path(const std::vector<Verdict>& verdicts);
+
+}  // namespace texshare::info
