@@ -1,0 +1,184 @@
+// Attacks on the frame protocol's state machine: ids and frames that do not follow the
+// rules, from a hostile producer (victim: FrameReceiver) and a hostile consumer (victim:
+// FrameSender). A refused message changes nothing: the state before it stays valid.
+#include "hostile/hostile_peer.hpp"
+#include "texshare/sync_file.hpp"
+
+namespace texshare::hostile {
+namespace {
+
+using HostileProducer = ConsumerUnderAttack;
+using HostileConsumer = ProducerUnderAttack;
+
+TEST_F(HostileProducer, DuplicateImageId) {
+    send_image(1);
+    ASSERT_TRUE(victim_->dispatch());
+    const DmaBufImage* first = victim_->image(1);
+    send_image(1);
+    expect_refused(Errc::protocol, "add_image from the producer with image id 1, which is already in use");
+    EXPECT_EQ(victim_->image(1), first) << "the first image stays as it was";
+    expect_still_usable();
+}
+
+TEST_F(HostileProducer, ImageIdZero) {
+    send_image(0);
+    expect_refused(Errc::protocol, "image id 0");
+    expect_still_usable();
+}
+
+TEST_F(HostileProducer, ImageIdFromTheConsumersSpace) {
+    send_image(consumer_image_id_bit | 1);
+    expect_refused(Errc::protocol, "not in the peer's id space");
+    expect_still_usable();
+}
+
+TEST_F(HostileProducer, MoreImagesThanTheTableHolds) {
+    for (std::uint64_t id = 1; id <= max_frame_images; ++id) send_image(id);
+    ASSERT_TRUE(victim_->dispatch());
+    send_image(max_frame_images + 1);
+    expect_refused(Errc::protocol, "all 16 image slots are in use");
+    EXPECT_EQ(victim_->image_count(), max_frame_images);
+}
+
+TEST_F(HostileProducer, PresentOfAnUnknownId) {
+    send(make_frame_message(FrameKind::present, 77, 1));
+    expect_refused(Errc::protocol, "present of image 77, which is unknown");
+    expect_still_usable();
+}
+
+TEST_F(HostileProducer, FrameNumberGoingBackwards) {
+    send_image(1);
+    send_image(2);
+    send(make_frame_message(FrameKind::present, 1, 5));
+    ASSERT_TRUE(victim_->dispatch());
+    send(make_frame_message(FrameKind::present, 2, 5));
+    expect_refused(Errc::protocol, "present of image 2 as frame 5, not after frame 5");
+    EXPECT_EQ(victim_->current()->image_id, 1U) << "still showing frame 5";
+    expect_still_usable();
+}
+
+TEST_F(HostileProducer, PresentOfTheImageTheConsumerHolds) {
+    send_image(1);
+    send(make_frame_message(FrameKind::present, 1, 1));
+    ASSERT_TRUE(victim_->dispatch());
+    send(make_frame_message(FrameKind::present, 1, 2));
+    expect_refused(Errc::protocol, "present of image 1, which this side still holds");
+    expect_still_usable();
+}
+
+TEST_F(HostileProducer, RetireOfAnUnknownId) {
+    send(make_frame_message(FrameKind::retire, 5));
+    expect_refused(Errc::protocol, "retire of image 5, which is unknown");
+    expect_still_usable();
+}
+
+TEST_F(HostileProducer, RetireOfTheConsumersOwnImage) {
+    auto image = MemfdAllocator().allocate(8, 8, DRM_FORMAT_ARGB8888);
+    ASSERT_TRUE(image);
+    auto id = victim_->add_image(std::move(*image));
+    ASSERT_TRUE(id);
+    send(make_frame_message(FrameKind::retire, *id));
+    expect_refused(Errc::protocol, "the consumer's own");
+    EXPECT_NE(victim_->image(*id), nullptr);
+    expect_still_usable();
+}
+
+TEST_F(HostileProducer, PresentAfterRetireOfTheSameImage) {
+    send_image(1);
+    send(make_frame_message(FrameKind::present, 1, 1));
+    send(make_frame_message(FrameKind::retire, 1));  // held: waits for the release
+    ASSERT_TRUE(victim_->dispatch());
+    send_image(2);
+    send(make_frame_message(FrameKind::present, 1, 2));
+    expect_refused(Errc::protocol, "present of image 1, which is retiring");
+    expect_still_usable();
+}
+
+TEST_F(HostileProducer, FloodOfPresentsWithoutReadingAnyRelease) {
+    // Every present releases the previous image; a producer that never reads the releases
+    // fills the consumer's send buffer. The consumer neither blocks nor grows: it reports the
+    // peer as not reading, a protocol error, and the host drops it.
+    send_image(1);
+    send_image(2);
+    ASSERT_TRUE(victim_->dispatch());
+    Result<std::size_t> handled = std::size_t{0};
+    std::uint64_t frame = 1;
+    for (int round = 0; round < 10000 && handled; ++round) {
+        while (true) {
+            const auto bytes = frame_bytes(make_frame_message(FrameKind::present, 1 + frame % 2, frame), 0);
+            if (send_raw(attacker_.get(), bytes) < 0) break;  // the producer's own buffer is full
+            ++frame;
+        }
+        handled = victim_->dispatch();
+    }
+    ASSERT_FALSE(handled) << "flooded for 10000 rounds without a complaint";
+    EXPECT_EQ(handled.error().code, Errc::protocol) << handled.error().message;
+    EXPECT_NE(handled.error().message.find("does not read its messages"), std::string::npos);
+}
+
+TEST_F(HostileConsumer, ReleaseOfAnIdNeverPresented) {
+    probe_usable();  // image 1, presented
+    auto image = MemfdAllocator().allocate(8, 8, DRM_FORMAT_ARGB8888);
+    ASSERT_TRUE(image);
+    auto never = victim_->add_image(std::move(*image));
+    ASSERT_TRUE(never);
+    send(make_frame_message(FrameKind::release, *never));
+    expect_refused(Errc::protocol, fmt::format("release of image {}, which the consumer does not hold", *never));
+    EXPECT_EQ(victim_->state(*never), FrameImageState::free);
+}
+
+TEST_F(HostileConsumer, ReleaseOfAnUnknownId) {
+    send(make_frame_message(FrameKind::release, 4242));
+    expect_refused(Errc::protocol, "release of image 4242");
+    probe_usable();
+}
+
+TEST_F(HostileConsumer, ReleaseTwice) {
+    probe_usable();  // image 1 presented
+    send(make_frame_message(FrameKind::release, 1));
+    ASSERT_TRUE(victim_->dispatch());
+    EXPECT_EQ(victim_->state(1), FrameImageState::free);
+    send(make_frame_message(FrameKind::release, 1));
+    expect_refused(Errc::protocol, "release of image 1, which the consumer does not hold");
+    EXPECT_EQ(victim_->state(1), FrameImageState::free);
+}
+
+TEST_F(HostileConsumer, RetiredWithoutARetire) {
+    probe_usable();
+    send(make_frame_message(FrameKind::retired, 1));
+    expect_refused(Errc::protocol, "retired for image 1, which was not retiring");
+    EXPECT_NE(victim_->image(1), nullptr);
+}
+
+TEST_F(HostileConsumer, RetireOfTheProducersOwnImage) {
+    probe_usable();
+    send(make_frame_message(FrameKind::retire, 1));
+    expect_refused(Errc::protocol, "retire of image 1, which is the producer's own");
+    EXPECT_NE(victim_->image(1), nullptr);
+}
+
+TEST_F(HostileConsumer, PresentSentToAProducer) {
+    send(make_frame_message(FrameKind::present, 1, 1));
+    expect_refused(Errc::protocol, "present of image 1 sent to a producer");
+    probe_usable();
+}
+
+TEST_F(HostileConsumer, ReleaseFenceThatIsNotAFence) {
+    // Fences are not probed per frame (no syscalls on that path); a bogus one is the
+    // producer's to discover when it waits: wait_fence on a pipe that never becomes
+    // readable times out rather than hangs.
+    probe_usable();
+    int ends[2];
+    ASSERT_EQ(::pipe2(ends, O_CLOEXEC), 0);
+    UniqueFd read_end(ends[0]), write_end(ends[1]);
+    send(make_frame_message(FrameKind::release, 1), 0b10000, {read_end.get()});
+    ASSERT_TRUE(victim_->dispatch());
+    UniqueFd fence = victim_->take_release_fence(1);
+    ASSERT_TRUE(fence.valid());
+    auto waited = wait_fence(fence.borrow(), std::chrono::milliseconds(20));
+    ASSERT_FALSE(waited);
+    EXPECT_EQ(waited.error().code, Errc::timed_out);
+}
+
+}  // namespace
+}  // namespace texshare::hostile
