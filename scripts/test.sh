@@ -2,7 +2,9 @@
 # Builds texshare and runs its whole test suite (ctest). On a fresh Debian 12 machine it
 # first installs what it needs with apt-get, and only what is missing.
 #   scripts/test.sh [extra ctest arguments, e.g. -L unit or -R AuxChannel]
-# BUILD_DIR (default build/) chooses the build tree.
+# BUILD_DIR (default build/) chooses the build tree. Under CI=true (or TEXSHARE_FULL=1) it
+# then also runs the host lane under ASan + UBSan and the multi-process tests under TSan
+# (scripts/sanitize.sh) and each fuzz target for a minute (scripts/fuzz.sh).
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=scripts/common.sh
@@ -14,3 +16,9 @@ build_dir="${BUILD_DIR:-$repo/build}"
 texshare_configure_and_build "$build_dir" -DTEXSHARE_WERROR=ON
 cd "$build_dir"
 ctest --output-on-failure --parallel "$(nproc)" "$@"
+
+if [[ "${CI:-}" == true || -n "${TEXSHARE_FULL:-}" ]]; then
+    "$repo/scripts/sanitize.sh" asan
+    "$repo/scripts/sanitize.sh" tsan
+    "$repo/scripts/fuzz.sh" "${TEXSHARE_FUZZ_SECONDS:-60}"
+fi

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Builds the host-lane suite with clang and a sanitizer and runs it; any report fails.
+#   scripts/sanitize.sh asan   # AddressSanitizer + UndefinedBehaviorSanitizer (+ LeakSanitizer)
+#   scripts/sanitize.sh tsan   # ThreadSanitizer, on the tests that run several processes
+# The VM lane and the packaging tests are left out: one boots a kernel, the other builds
+# consumers with the system compiler. BUILD_DIR defaults to build-<sanitizer>/.
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=scripts/common.sh
+source "$repo/scripts/common.sh"
+
+kind="${1:-asan}"
+# shellcheck disable=SC2086  # lists of package names, split on purpose
+texshare_need_packages $TEXSHARE_CORE_PACKAGES $TEXSHARE_GPU_PACKAGES $TEXSHARE_CLANG_PACKAGES
+build_dir="${BUILD_DIR:-$repo/build-$kind}"
+case "$kind" in
+    asan)
+        flags="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+        # Mesa's llvmpipe keeps some allocations for the life of the process on purpose.
+        export LSAN_OPTIONS="suppressions=$repo/scripts/lsan.supp:print_suppressions=0"
+        export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
+        export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+        tests=(-LE "vm|packaging")
+        ;;
+    tsan)
+        flags="-fsanitize=thread -fno-omit-frame-pointer"
+        export TSAN_OPTIONS="halt_on_error=1:die_after_fork=0"
+        tests=(-R "FrameProcess|ChildProcess|FrameProtocol|FrameEndpoint|AuxChannel|Hostile|Framing|ImageAttack|FdKind|Descriptor")
+        ;;
+    *)
+        texshare_log "usage: scripts/sanitize.sh asan|tsan"
+        exit 2
+        ;;
+esac
+CC=clang-14 CXX=clang++-14 texshare_configure_and_build "$build_dir" -DCMAKE_BUILD_TYPE=Debug \
+    -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_C_FLAGS="$flags" -DCMAKE_EXE_LINKER_FLAGS="$flags" \
+    -DCMAKE_SHARED_LINKER_FLAGS="$flags" -DTEXSHARE_BUILD_EXAMPLES=ON
+cd "$build_dir"
+ctest --output-on-failure --parallel "$(nproc)" "${tests[@]}"

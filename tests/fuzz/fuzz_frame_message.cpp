@@ -1,0 +1,58 @@
+// Fuzz target: the message decoder. The input is one raw message (bytes plus up to 7 fds of
+// input-chosen kinds) as a hostile peer would send it; AuxChannel::receive and
+// check_frame_message must refuse or accept it without crashing or leaking an fd.
+//   input: u8 fd count | per fd: u8 kind, u32 size | message bytes
+#include <sys/socket.h>
+
+#include <vector>
+
+#include "fuzz/fuzz_support.hpp"
+#include "texshare/frame_messages.hpp"
+
+using namespace texshare;
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    fuzz::LeakCheck leak_check;
+    fuzz::Input input(data, size);
+    std::vector<int> fds;
+    const unsigned fd_count = input.take<std::uint8_t>() % 8;
+    for (unsigned i = 0; i < fd_count; ++i) {
+        const auto kind = input.take<std::uint8_t>();
+        const int fd = fuzz::make_fd(kind, input.take<std::uint32_t>());
+        if (fd >= 0) fds.push_back(fd);
+    }
+    const auto bytes = input.rest();
+    int ends[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ends) != 0) std::abort();
+    auto channel = FrameChannel::adopt(UniqueFd(ends[1]));
+    if (!channel) std::abort();
+    std::vector<std::byte> control(CMSG_SPACE(sizeof(int) * fds.size()));
+    iovec io{const_cast<std::uint8_t*>(bytes.data()), std::min<std::size_t>(bytes.size(), 65536)};
+    msghdr message{};
+    message.msg_iov = &io;
+    message.msg_iovlen = 1;
+    if (!fds.empty()) {
+        message.msg_control = control.data();
+        message.msg_controllen = control.size();
+        cmsghdr* header = CMSG_FIRSTHDR(&message);
+        header->cmsg_level = SOL_SOCKET;
+        header->cmsg_type = SCM_RIGHTS;
+        header->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+        std::memcpy(CMSG_DATA(header), fds.data(), sizeof(int) * fds.size());
+    }
+    const bool sent = ::sendmsg(ends[0], &message, MSG_NOSIGNAL | MSG_DONTWAIT) >= 0;
+    for (int fd : fds) ::close(fd);
+    ::close(ends[0]);
+    if (!sent) return 0;
+    (void)channel->set_nonblocking(true);
+    auto received = channel->receive();
+    if (received) {
+        auto kind = check_frame_message(received->message, received->fds);
+        if (kind && *kind == FrameKind::add_image) {
+            PlaneFds planes;
+            for (std::size_t i = 0; i < max_planes; ++i) planes[i] = std::move(received->fds[i]);
+            (void)import_image(received->message.descriptor, std::move(planes));
+        }
+    }
+    return 0;
+}

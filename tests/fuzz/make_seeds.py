@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""Writes the fuzz targets' seed corpora (tests/fuzz/corpus/<target>/seed-*).
+
+Seeds are well-formed inputs of each target's input format (see the comment at the top of
+each fuzz_*.cpp), so the fuzzer starts from messages that pass the first checks. Crash
+inputs found later are added next to them by hand (crash-*), as regression cases.
+"""
+import os
+import struct
+import sys
+
+ARGB8888 = 0x34325241  # 'AR24'
+NV12 = 0x3231564E      # 'NV12'
+LINEAR = 0
+BACKING = {"cpu_only": 0, "shared_memory": 1, "dma_buf": 2}
+KIND = {"add_image": 1, "present": 2, "release": 3, "retire": 4, "retired": 5, "bye": 6}
+
+
+def descriptor(image_id, width, height, fourcc=ARGB8888, backing="shared_memory", planes=None, mask=1):
+    planes = planes or [(0, width * 4)]
+    body = struct.pack("<IHBBQIIIIQ", 0x49535854, 1, BACKING[backing], mask, image_id, width, height, fourcc,
+                       len(planes), LINEAR)
+    for i in range(4):
+        offset, stride = planes[i] if i < len(planes) else (0, 0)
+        body += struct.pack("<QII", offset, stride, 0)
+    assert len(body) == 104
+    return body
+
+
+def frame_message(kind, image_id, frame=0, desc=None):
+    return struct.pack("<IIQQ", KIND[kind], 0, image_id, frame) + (desc or bytes(104))
+
+
+def channel_frame(message, mask):
+    return struct.pack("<II", 0x43535854, len(message)) + bytes([mask]) + message
+
+
+def fd_spec(kind, size):
+    return struct.pack("<BI", kind, size)
+
+
+def write(directory, name, data):
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, name), "wb") as f:
+        f.write(data)
+
+
+def main(root):
+    d = os.path.join(root, "fuzz_frame_message")
+    add = frame_message("add_image", 1, 0, descriptor(1, 16, 16))
+    write(d, "seed-add-image", bytes([1]) + fd_spec(0, 1024) + channel_frame(add, 0b1))
+    write(d, "seed-present", bytes([0]) + channel_frame(frame_message("present", 1, 1), 0))
+    write(d, "seed-present-fence", bytes([1]) + fd_spec(3, 0) + channel_frame(frame_message("present", 1, 1), 0b10000))
+    write(d, "seed-release-fence", bytes([1]) + fd_spec(3, 0) + channel_frame(frame_message("release", 1), 0b10000))
+    write(d, "seed-retire", bytes([0]) + channel_frame(frame_message("retire", 3), 0))
+    write(d, "seed-bye", bytes([0]) + channel_frame(frame_message("bye", 0), 0))
+    write(d, "seed-short", bytes([0]) + channel_frame(frame_message("retire", 3), 0)[:40])
+
+    d = os.path.join(root, "fuzz_image_descriptor")
+    write(d, "seed-argb-shm", bytes([0b1]) + fd_spec(0, 1024) + descriptor(1, 16, 16))
+    write(d, "seed-argb-short-fd", bytes([0b1]) + fd_spec(0, 100) + descriptor(1, 16, 16))
+    nv12 = descriptor(2, 16, 16, NV12, planes=[(0, 16), (256, 16)], mask=0b11)
+    write(d, "seed-nv12-shm", bytes([0b11]) + fd_spec(0, 512) + fd_spec(0, 512) + nv12)
+    write(d, "seed-cpu-only", bytes([0]) + descriptor(3, 8, 8, backing="cpu_only", mask=0))
+    write(d, "seed-unsealed", bytes([0b1]) + fd_spec(2, 1024) + descriptor(1, 16, 16))
+
+    d = os.path.join(root, "fuzz_frame_state")
+    # op, id, arg triples: add two images, present them in turn, release, retire.
+    steps = [(0, 1, 4), (0, 2, 4), (1, 1, 1), (1, 2, 1), (15, 0, 0), (2, 1, 0), (8, 1, 0), (10, 0, 0),
+             (11, 0, 0), (8, 1, 1), (13, 1, 0), (12, 1, 0), (9, 1, 5), (5, 0, 0), (11, 0, 0), (7, 0x81, 0)]
+    write(d, "seed-both-directions", bytes(b for step in steps for b in step))
+    write(d, "seed-backwards-frames", bytes([0, 1, 4, 1, 1, 3, 1, 1, 0x81, 1, 1, 0x82]))
+    write(d, "seed-stop-reading", bytes([14, 0, 0] + [1, 1, 1, 1, 2, 1] * 20))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "corpus"))
