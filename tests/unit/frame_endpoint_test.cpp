@@ -248,5 +248,51 @@ TEST_F(FrameEndpointTest, AClosedFenceFdIsRefusedNamingItsSlotAndNothingIsSent) 
     EXPECT_EQ(receiver_->dispatch().value(), 0U);
 }
 
+TEST_F(FrameEndpointTest, AdvertisedFormatsReachTheProducerOncePerChange) {
+    const FormatTable table{0xe200, {{DRM_FORMAT_ARGB8888, 0, DRM_FORMAT_MOD_LINEAR}}};
+    ASSERT_TRUE(receiver_->advertise(table));
+    EXPECT_EQ(pump_sender(), 1U);
+    ASSERT_NE(sender_->peer_formats(), nullptr);
+    EXPECT_EQ(*sender_->peer_formats(), table);
+    EXPECT_TRUE(sender_->take_formats_changed());
+    EXPECT_FALSE(sender_->take_formats_changed());
+    ASSERT_TRUE(receiver_->advertise(table));  // the same again: nothing to renegotiate
+    pump_sender();
+    EXPECT_FALSE(sender_->take_formats_changed());
+    FormatTable moved = table;
+    moved.device = 0xe201;  // e.g. the consumer restarted on another GPU
+    ASSERT_TRUE(receiver_->advertise(moved));
+    pump_sender();
+    EXPECT_TRUE(sender_->take_formats_changed());
+    EXPECT_EQ(sender_->peer_formats()->device, 0xe201U);
+}
+
+TEST_F(FrameEndpointTest, SharedMemoryImagesPassAnAdvertisedTable) {
+    ASSERT_TRUE(receiver_->advertise(FormatTable{0xe200, {{DRM_FORMAT_XRGB8888, 0, DRM_FORMAT_MOD_LINEAR}}}));
+    const std::uint64_t a = add();  // ARGB8888 in a memfd: the CPU path, always acceptable
+    EXPECT_EQ(pump_receiver(), 1U);
+    EXPECT_NE(receiver_->image(a), nullptr);
+}
+
+TEST_F(FrameEndpointTest, AResumedConsumerAdvertisesItsTableToTheNewProducer) {
+    const FormatTable table{0xe200, {{DRM_FORMAT_ARGB8888, 0, DRM_FORMAT_MOD_LINEAR}}};
+    ASSERT_TRUE(receiver_->advertise(table));
+    sender_.reset();
+    EXPECT_FALSE(receiver_->dispatch());
+    reconnect(*receiver_, sender_);
+    EXPECT_EQ(pump_sender(), 1U);
+    ASSERT_NE(sender_->peer_formats(), nullptr);
+    EXPECT_EQ(*sender_->peer_formats(), table);
+}
+
+TEST_F(FrameEndpointTest, AProducerForgetsADeadConsumersTable) {
+    ASSERT_TRUE(receiver_->advertise(FormatTable{}));
+    pump_sender();
+    ASSERT_NE(sender_->peer_formats(), nullptr);
+    receiver_.reset();
+    EXPECT_FALSE(sender_->dispatch());
+    EXPECT_EQ(sender_->peer_formats(), nullptr);
+}
+
 }  // namespace
 }  // namespace texshare
