@@ -7,6 +7,9 @@ texshare_add_test_binary(gbm_vm_test vm/gbm_vm_test.cpp texshare::gbm)
 if(TARGET texshare_egl AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/vm/egl_vm_test.cpp)
   texshare_add_test_binary(egl_vm_test vm/egl_vm_test.cpp texshare::egl texshare::gbm)
   list(APPEND TEXSHARE_VM_TESTS egl_vm_test)
+  # Negotiation between vgem and virtio_gpu: the cross-device fallback for real.
+  texshare_add_test_binary(negotiation_vm_test vm/negotiation_vm_test.cpp texshare::egl texshare::gbm)
+  list(APPEND TEXSHARE_VM_TESTS negotiation_vm_test)
 endif()
 if(TARGET texshare_info)
   # texshare-info in the guest: fails unless both DRM devices are listed and zero-copy works.
