@@ -21,11 +21,14 @@ case "$kind" in
         export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
         export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
         tests=(-LE "vm|packaging")
+        extra=(-DTEXSHARE_BUILD_EXAMPLES=ON)
         ;;
     tsan)
         flags="-fsanitize=thread -fno-omit-frame-pointer"
         export TSAN_OPTIONS="halt_on_error=1:die_after_fork=0"
         tests=(-R "FrameProcess|ChildProcess|FrameProtocol|FrameEndpoint|AuxChannel|Hostile|Framing|ImageAttack|FdKind|Descriptor")
+        # Those tests are all in the core: the GPU layers, tools and example add build time only.
+        extra=(-DTEXSHARE_GPU=OFF -DTEXSHARE_BUILD_TOOLS=OFF -DTEXSHARE_BUILD_EXAMPLES=OFF)
         ;;
     *)
         texshare_log "usage: scripts/sanitize.sh asan|tsan"
@@ -34,6 +37,6 @@ case "$kind" in
 esac
 CC=clang-14 CXX=clang++-14 texshare_configure_and_build "$build_dir" -DCMAKE_BUILD_TYPE=Debug \
     -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_C_FLAGS="$flags" -DCMAKE_EXE_LINKER_FLAGS="$flags" \
-    -DCMAKE_SHARED_LINKER_FLAGS="$flags" -DTEXSHARE_BUILD_EXAMPLES=ON
+    -DCMAKE_SHARED_LINKER_FLAGS="$flags" "${extra[@]}"
 cd "$build_dir"
 ctest --output-on-failure --parallel "$(nproc)" "${tests[@]}"
