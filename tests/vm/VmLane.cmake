@@ -2,14 +2,18 @@
 # Debian's 6.1 kernel (vgem, virtio-gpu) because these machines' kernel has no exporter.
 # One ctest test (label vm) prepares the guest (cached in the build tree), boots it once and
 # runs every binary there; it fails, never skips, under CI. Run it alone: ctest -L vm.
-set(TEXSHARE_VM_TESTS gbm_vm_test)
+set(TEXSHARE_VM_TESTS gbm_vm_test fence_vm_test)
 texshare_add_test_binary(gbm_vm_test vm/gbm_vm_test.cpp texshare::gbm)
-if(TARGET texshare_egl AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/vm/egl_vm_test.cpp)
-  texshare_add_test_binary(egl_vm_test vm/egl_vm_test.cpp texshare::egl texshare::gbm)
-  list(APPEND TEXSHARE_VM_TESTS egl_vm_test)
-  # Negotiation between vgem and virtio_gpu: the cross-device fallback for real.
-  texshare_add_test_binary(negotiation_vm_test vm/negotiation_vm_test.cpp texshare::egl texshare::gbm)
-  list(APPEND TEXSHARE_VM_TESTS negotiation_vm_test)
+# Real unsignalled fences from vgem (vm/vgem_fence.hpp) through sync_file and the frame protocol.
+texshare_add_test_binary(fence_vm_test vm/fence_vm_test.cpp texshare::gbm)
+if(TARGET texshare_egl)
+  # negotiation_vm_test: between vgem and virtio_gpu, the cross-device fallback for real.
+  foreach(binary egl_vm_test egl_fence_vm_test frame_import_vm_test negotiation_vm_test)
+    if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/vm/${binary}.cpp)
+      texshare_add_test_binary(${binary} vm/${binary}.cpp texshare::egl texshare::gbm)
+      list(APPEND TEXSHARE_VM_TESTS ${binary})
+    endif()
+  endforeach()
 endif()
 if(TARGET texshare_info)
   # texshare-info in the guest: fails unless both DRM devices are listed and zero-copy works.

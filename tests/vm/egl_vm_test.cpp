@@ -133,7 +133,7 @@ TEST_F(EglVmTest, ConsumerRendersProducerSeesThePixelsAfterTheSyncFileSignals) {
             ASSERT_TRUE(note.fds[0].valid()) << "the consumer sends its render fence";
             pollfd fence{note.fds[0].get(), POLLIN, 0};
             ASSERT_EQ(::poll(&fence, 1, 10000), 1) << "the render fence did not signal";
-            EXPECT_TRUE(import_sync_file(image->plane_fd(0), note.fds[0].borrow(), Access::read));
+            EXPECT_TRUE(import_sync_file(image->plane_fd(0), note.fds[0].borrow(), Access::write));
             auto mapping = image->map(Access::read);
             ASSERT_TRUE(mapping) << mapping.error().message;
             expect_filled(*mapping, 32, 32, clear_rgba);
