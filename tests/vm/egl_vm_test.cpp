@@ -232,9 +232,11 @@ TEST_F(EglVmTest, Nv12InACarrierBufferImportsAndSamplesBothPlanes) {
             // texel whatever the bytes, with no GL error; anywhere else the colours must fit.
             auto pixels = read_pixels(gl->display, imported->target, imported->texture, 64, 64);
             ASSERT_TRUE(pixels) << pixels.error().message;
-            const bool black = std::ranges::all_of(std::views::iota(0U, 64U * 64U), [&](std::uint32_t i) {
-                return (*pixels)[i * 4] == 0 && (*pixels)[i * 4 + 1] == 0 && (*pixels)[i * 4 + 2] == 0;
-            });
+            // (A plain loop: clang 14 cannot use libstdc++ 12's views::iota, and CI builds this with it.)
+            bool black = true;
+            for (std::size_t i = 0; i + 3 < pixels->size() && black; i += 4) {
+                black = (*pixels)[i] == 0 && (*pixels)[i + 1] == 0 && (*pixels)[i + 2] == 0;
+            }
             if (black && gl->display.renderer().find("llvmpipe") != std::string::npos) {
                 std::printf("[   NOTE   ] llvmpipe samples the imported NV12 as black (Mesa 22.3)\n");
             } else {
