@@ -176,6 +176,26 @@ TEST_F(FrameEndpointTest, ADeadProducersLastFrameIsKeptUnderTheRetainedId) {
     receiver_->set_listener(nullptr);
 }
 
+TEST_F(FrameEndpointTest, PresentsSentBeforeAProducerDiedWithReleasesUnreadStillArrive) {
+    make_endpoints(false, {.keep_last_frame = true});
+    const std::uint64_t a = add(), b = add(), c = add();
+    pump_receiver();
+    ASSERT_TRUE(sender_->present(a));
+    pump_receiver();
+    ASSERT_TRUE(sender_->present(b));
+    pump_receiver();  // releases a; the producer never reads that release
+    ASSERT_TRUE(sender_->present(c));
+    sender_.reset();  // killed: no bye, and the release of a still unread in its socket
+    auto handled = receiver_->dispatch();
+    ASSERT_FALSE(handled);
+    EXPECT_EQ(handled.error().code, Errc::peer_closed) << handled.error().message;
+    EXPECT_EQ(receiver_->received_count(), 3U) << "the present of c was sent before the death";
+    auto kept = receiver_->current();
+    ASSERT_TRUE(kept);
+    EXPECT_EQ(kept->frame_number, 3U);
+    EXPECT_TRUE(kept->producer_gone);
+}
+
 TEST_F(FrameEndpointTest, WithoutKeepLastFrameADeadProducersImagesAllGo) {
     const std::uint64_t a = add();
     ASSERT_TRUE(sender_->present(a));

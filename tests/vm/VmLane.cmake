@@ -29,9 +29,10 @@ foreach(binary ${TEXSHARE_VM_TESTS})
   list(APPEND vm_binaries -- $<TARGET_FILE:${binary}>)
 endforeach()
 if(TARGET texshare_host_renderer)
-  # The example on its GBM path (forced: a memfd fallback would not prove anything here).
-  list(APPEND vm_binaries -- $<TARGET_FILE:texshare_host_renderer> --allocator=gbm --frames=30
-       --output=/tmp/texshare_vm_lane_last_frame.png)
+  # The example on its GBM + EGL path (forced: a memfd fallback would not prove anything
+  # here), with its whole plan (resize, SIGKILL, respawn) in half the default frames.
+  list(APPEND vm_binaries -- $<TARGET_FILE:texshare_host_renderer> --allocator=gbm --frames=150
+       --resize-at=50 --kill-at=100 --output=/tmp/texshare_vm_lane_last_frame.png)
 endif()
 add_test(NAME vm.lane
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/vm/run_vm_lane.sh ${CMAKE_BINARY_DIR}/vm-cache ${vm_binaries})

@@ -85,9 +85,19 @@ inline Result<std::size_t> receive_message(BorrowedFd socket, std::span<std::byt
     message.msg_control = control.empty() ? nullptr : control.data();
     message.msg_controllen = control.size();
     ssize_t received = 0;
-    do {
+    for (bool reset_seen = false;;) {
         received = ::recvmsg(socket.get(), &message, MSG_CMSG_CLOEXEC);
-    } while (received < 0 && errno == EINTR);
+        if (received < 0 && errno == EINTR) continue;
+        // A peer that dies with messages of ours unread makes the kernel report ECONNRESET
+        // once, ahead of the messages it sent before dying, which are still queued (EOF
+        // follows them). They are the peer's last words (a killed renderer's last
+        // presents): read on rather than drop them.
+        if (received < 0 && errno == ECONNRESET && !reset_seen) {
+            reset_seen = true;
+            continue;
+        }
+        break;
+    }
     if (received < 0 && errno == EAGAIN) return would_block_error(true);
     if (received < 0) {
         return make_sys_error_as(classify_socket_errno(errno), errno, "recvmsg on fd {}", socket.get());
