@@ -15,7 +15,10 @@ texshare_need_packages $TEXSHARE_CORE_PACKAGES $TEXSHARE_GPU_PACKAGES $TEXSHARE_
 build_dir="${BUILD_DIR:-$repo/build-$kind}"
 case "$kind" in
     asan)
-        flags="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+        # vptr is left out: libfmt.so is not instrumented, and at RLIMIT_NOFILE (two tests
+        # put the receiver there on purpose) the check cannot read its type info and reports
+        # every fmt buffer as an invalid object.
+        flags="-fsanitize=address,undefined -fno-sanitize=vptr -fno-sanitize-recover=all -fno-omit-frame-pointer"
         # Mesa's llvmpipe keeps some allocations for the life of the process on purpose.
         export LSAN_OPTIONS="suppressions=$repo/scripts/lsan.supp:print_suppressions=0"
         export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
@@ -39,4 +42,12 @@ CC=clang-14 CXX=clang++-14 texshare_configure_and_build "$build_dir" -DCMAKE_BUI
     -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_C_FLAGS="$flags" -DCMAKE_EXE_LINKER_FLAGS="$flags" \
     -DCMAKE_SHARED_LINKER_FLAGS="$flags" "${extra[@]}"
 cd "$build_dir"
-ctest --output-on-failure --parallel "$(nproc)" "${tests[@]}"
+if [[ "$kind" == asan ]]; then
+    # The EGL tests load Mesa's driver, which leaves a few small allocations made from code
+    # it has unloaded by the time LeakSanitizer reports (an "<unknown module>" no suppression
+    # can name). Those tests run under ASan + UBSan without leak checking; all others with it.
+    ctest --output-on-failure --parallel "$(nproc)" "${tests[@]}" -E "^Egl"
+    ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0" ctest --output-on-failure --parallel "$(nproc)" -R "^Egl"
+else
+    ctest --output-on-failure --parallel "$(nproc)" "${tests[@]}"
+fi

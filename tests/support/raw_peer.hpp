@@ -69,7 +69,7 @@ std::vector<std::byte> frame_bytes(const T& payload, std::uint32_t magic, std::u
     std::vector<std::byte> bytes(8 + mask.size() + sizeof(T));
     std::memcpy(bytes.data(), &magic, 4);
     std::memcpy(bytes.data() + 4, &size, 4);
-    std::memcpy(bytes.data() + 8, mask.data(), mask.size());
+    if (!mask.empty()) std::memcpy(bytes.data() + 8, mask.data(), mask.size());
     std::memcpy(bytes.data() + 8 + mask.size(), &payload, sizeof(T));
     return bytes;
 }

@@ -314,7 +314,16 @@ TEST_F(FrameProtocolTest, PerFramePathDoesNotAllocate) {
     EXPECT_EQ(allocations.load(), 0U);
 }
 
-#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__) && defined(__x86_64__)
+// Sanitizer runtimes make syscalls of their own; GCC says so with __SANITIZE_*__, clang
+// only through __has_feature.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define TEXSHARE_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(undefined_behavior_sanitizer)
+#define TEXSHARE_SANITIZED 1
+#endif
+#endif
+#if !defined(TEXSHARE_SANITIZED) && defined(__x86_64__)
 // Per frame, the only syscalls are the messages themselves (and closing fences taken): a
 // child runs frames under a seccomp filter that kills it on any other syscall, so an fd
 // probe (fcntl, fstat, lseek...), a poll or a heap refill (brk, mmap) ends it with SIGSYS.
