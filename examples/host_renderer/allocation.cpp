@@ -1,11 +1,16 @@
 #include "allocation.hpp"
 
 #include <utility>
+#include <vector>
 
 #include <drm_fourcc.h>
 #include <fmt/format.h>
 
 #include "texshare/memfd_allocator.hpp"
+#include "texshare/negotiation.hpp"
+#if TEXSHARE_EXAMPLE_HAVE_EGL
+#include "texshare/egl_importer.hpp"
+#endif
 #if TEXSHARE_EXAMPLE_HAVE_GBM
 #include "texshare/gbm_allocator.hpp"
 #else
@@ -52,26 +57,50 @@ Result<SwapchainImages> allocate_gbm(const texshare::gbm::Device& device, Size s
     return images;
 }
 
-// The first format the device allocates (ARGB8888 preferred; some drivers only do ABGR8888).
+// What the host can read, as the FormatTable a consumer advertises: what its EGL imports
+// (where EGL works on the device), else what its CPU path reads (ARGB8888, ABGR8888). LINEAR
+// only either way: the renderer draws with the CPU.
+texshare::FormatTable host_format_table(const texshare::gbm::Device& device) {
+    texshare::FormatTable table{static_cast<std::uint64_t>(device.node().device_number), {}};
+    std::vector<std::uint32_t> readable{DRM_FORMAT_ARGB8888, DRM_FORMAT_ABGR8888};
+#if TEXSHARE_EXAMPLE_HAVE_EGL
+    auto display = texshare::egl::Display::open_gbm(device.native());
+    auto importer = display ? texshare::egl::Importer::create(*display) : display.error();
+    if (importer && !importer->formats().empty()) {
+        readable.clear();
+        for (const auto& format : importer->formats()) readable.push_back(format.fourcc);
+    }
+#endif
+    for (std::uint32_t fourcc : readable) table.entries.push_back({fourcc, 0, DRM_FORMAT_MOD_LINEAR});
+    return table;
+}
+
+// Negotiated like two processes would: the host's table against what the device allocates.
 Result<std::uint32_t> open_gbm(std::unique_ptr<texshare::gbm::Device>& device, Size size,
-                               SwapchainImages& images) {
+                               SwapchainImages& images, std::string& reason) {
     auto opened = texshare::gbm::Device::open_default();
     if (!opened) return std::move(opened).error();
     device = std::make_unique<texshare::gbm::Device>(std::move(*opened));
-    std::string tried;
-    for (const std::uint32_t fourcc : {DRM_FORMAT_ARGB8888, DRM_FORMAT_ABGR8888}) {
-        auto allocated = allocate_gbm(*device, size, fourcc);
-        if (allocated) {
-            images = std::move(*allocated);
-            return fourcc;
-        }
-        tried += fmt::format("; {}", allocated.error().message);
+    texshare::ProducerCapabilities capabilities{static_cast<std::uint64_t>(device->node().device_number), {}};
+    for (const auto& format : device->allocatable_formats()) capabilities.formats.push_back({format.fourcc, format.modifiers});
+    const std::uint32_t wanted[] = {DRM_FORMAT_ARGB8888, DRM_FORMAT_ABGR8888};  // what the renderer draws
+    auto choice = texshare::negotiate(host_format_table(*device), capabilities, wanted);
+    if (!choice) return std::move(choice).error();
+    reason = choice->reason;
+    if (choice->path == texshare::SharingPath::shared_memory) {
+        return make_error(Errc::unsupported, "negotiation: {}", choice->reason);
     }
-    return make_error(Errc::unsupported, "{} ({}) allocates no CPU-writable LINEAR {}x{} image{}",
-                      device->node().path, device->node().driver, size.width, size.height, tried);
+    auto allocated = allocate_gbm(*device, size, choice->fourcc);
+    if (!allocated) {
+        return make_error(Errc::unsupported, "{} ({}) allocates no CPU-writable LINEAR {}x{} {}: {}",
+                          device->node().path, device->node().driver, size.width, size.height,
+                          texshare::format_name(choice->fourcc), allocated.error().message);
+    }
+    images = std::move(*allocated);
+    return choice->fourcc;
 }
 #else
-Result<std::uint32_t> open_gbm(std::unique_ptr<texshare::gbm::Device>&, Size, SwapchainImages&) {
+Result<std::uint32_t> open_gbm(std::unique_ptr<texshare::gbm::Device>&, Size, SwapchainImages&, std::string&) {
     return make_error(Errc::unsupported,
                       "this build has no texshare::gbm (configured with TEXSHARE_GPU=OFF)");
 }
@@ -87,13 +116,14 @@ Result<Allocator> Allocator::open(AllocatorChoice choice, Size first, SwapchainI
     Allocator allocator;
     std::string why = " (--allocator=memfd)";
     if (choice != AllocatorChoice::memfd) {
-        auto fourcc = open_gbm(allocator.device_, first, first_images);
+        std::string negotiated;
+        auto fourcc = open_gbm(allocator.device_, first, first_images, negotiated);
 #if TEXSHARE_EXAMPLE_HAVE_GBM
         if (fourcc) {
             allocator.fourcc_ = *fourcc;
             allocator.description_ =
-                fmt::format("gbm on {} ({}), {} LINEAR", allocator.device_->node().path,
-                            allocator.device_->node().driver, texshare::format_name(*fourcc));
+                fmt::format("gbm on {} ({}), {} LINEAR (negotiated: {})", allocator.device_->node().path,
+                            allocator.device_->node().driver, texshare::format_name(*fourcc), negotiated);
             return allocator;
         }
 #endif
