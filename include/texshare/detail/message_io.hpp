@@ -45,8 +45,11 @@ inline Result<void> send_message(BorrowedFd socket, std::span<const std::byte> b
     msghdr message{};
     message.msg_iov = &data;
     message.msg_iovlen = 1;
-    alignas(cmsghdr) std::array<std::byte, CMSG_SPACE(sizeof(int) * max_fds_per_message)> control{};
+    // Room for the largest message, but only the part used is cleared: this runs per frame,
+    // and zeroing ~1 KiB for a one-fence message is work for nothing.
+    alignas(cmsghdr) std::array<std::byte, CMSG_SPACE(sizeof(int) * max_fds_per_message)> control;
     if (!fds.empty()) {
+        std::memset(control.data(), 0, CMSG_SPACE(sizeof(int) * fds.size()));
         message.msg_control = control.data();
         message.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
         cmsghdr* header = CMSG_FIRSTHDR(&message);
