@@ -14,7 +14,7 @@ seconds="${1:-60}"
 texshare_need_packages $TEXSHARE_CORE_PACKAGES $TEXSHARE_CLANG_PACKAGES
 build_dir="${BUILD_DIR:-$repo/build-fuzz}"
 CC=clang-14 CXX=clang++-14 texshare_configure_and_build "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DTEXSHARE_FUZZ=ON -DTEXSHARE_GPU=OFF -DTEXSHARE_BUILD_EXAMPLES=OFF
+    -DTEXSHARE_FUZZ=ON -DTEXSHARE_GPU=OFF -DTEXSHARE_BUILD_EXAMPLES=OFF -DTEXSHARE_BUILD_BENCH=OFF
 status=0
 for target in fuzz_frame_message fuzz_image_descriptor fuzz_frame_state; do
     work="$build_dir/corpus/$target"

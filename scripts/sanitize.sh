@@ -34,6 +34,6 @@ case "$kind" in
 esac
 CC=clang-14 CXX=clang++-14 texshare_configure_and_build "$build_dir" -DCMAKE_BUILD_TYPE=Debug \
     -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_C_FLAGS="$flags" -DCMAKE_EXE_LINKER_FLAGS="$flags" \
-    -DCMAKE_SHARED_LINKER_FLAGS="$flags" -DTEXSHARE_BUILD_EXAMPLES=ON
+    -DCMAKE_SHARED_LINKER_FLAGS="$flags" -DTEXSHARE_BUILD_EXAMPLES=ON -DTEXSHARE_BUILD_BENCH=OFF
 cd "$build_dir"
 ctest --output-on-failure --parallel "$(nproc)" "${tests[@]}"
