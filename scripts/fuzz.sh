@@ -13,10 +13,12 @@ seconds="${1:-60}"
 # shellcheck disable=SC2086  # lists of package names, split on purpose
 texshare_need_packages $TEXSHARE_CORE_PACKAGES $TEXSHARE_CLANG_PACKAGES
 build_dir="${BUILD_DIR:-$repo/build-fuzz}"
-CC=clang-14 CXX=clang++-14 texshare_configure_and_build "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DTEXSHARE_FUZZ=ON -DTEXSHARE_GPU=OFF -DTEXSHARE_BUILD_EXAMPLES=OFF -DTEXSHARE_BUILD_BENCH=OFF
+targets=(fuzz_frame_message fuzz_image_descriptor fuzz_frame_state)
+CC=clang-14 CXX=clang++-14 cmake -S "$repo" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DTEXSHARE_FUZZ=ON -DTEXSHARE_GPU=OFF -DTEXSHARE_BUILD_EXAMPLES=OFF -DTEXSHARE_BUILD_TOOLS=OFF -DTEXSHARE_BUILD_BENCH=OFF
+cmake --build "$build_dir" --target "${targets[@]}"  # the fuzzers only, not the whole suite
 status=0
-for target in fuzz_frame_message fuzz_image_descriptor fuzz_frame_state; do
+for target in "${targets[@]}"; do
     work="$build_dir/corpus/$target"
     crashes="$build_dir/crashes/$target"
     rm -rf "$work" && mkdir -p "$work" "$crashes"

@@ -15,17 +15,23 @@ texshare_need_packages $TEXSHARE_CORE_PACKAGES $TEXSHARE_GPU_PACKAGES $TEXSHARE_
 build_dir="${BUILD_DIR:-$repo/build-$kind}"
 case "$kind" in
     asan)
-        flags="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+        # vptr is left out: libfmt.so is not instrumented, and at RLIMIT_NOFILE (two tests
+        # put the receiver there on purpose) the check cannot read its type info and reports
+        # every fmt buffer as an invalid object.
+        flags="-fsanitize=address,undefined -fno-sanitize=vptr -fno-sanitize-recover=all -fno-omit-frame-pointer"
         # Mesa's llvmpipe keeps some allocations for the life of the process on purpose.
         export LSAN_OPTIONS="suppressions=$repo/scripts/lsan.supp:print_suppressions=0"
         export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
         export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
         tests=(-LE "vm|packaging")
+        extra=(-DTEXSHARE_BUILD_EXAMPLES=ON)
         ;;
     tsan)
         flags="-fsanitize=thread -fno-omit-frame-pointer"
         export TSAN_OPTIONS="halt_on_error=1:die_after_fork=0"
         tests=(-R "FrameProcess|ChildProcess|FrameProtocol|FrameEndpoint|AuxChannel|Hostile|Framing|ImageAttack|FdKind|Descriptor")
+        # Those tests are all in the core: the GPU layers, tools and example add build time only.
+        extra=(-DTEXSHARE_GPU=OFF -DTEXSHARE_BUILD_TOOLS=OFF -DTEXSHARE_BUILD_EXAMPLES=OFF)
         ;;
     *)
         texshare_log "usage: scripts/sanitize.sh asan|tsan"
@@ -34,6 +40,14 @@ case "$kind" in
 esac
 CC=clang-14 CXX=clang++-14 texshare_configure_and_build "$build_dir" -DCMAKE_BUILD_TYPE=Debug \
     -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_C_FLAGS="$flags" -DCMAKE_EXE_LINKER_FLAGS="$flags" \
-    -DCMAKE_SHARED_LINKER_FLAGS="$flags" -DTEXSHARE_BUILD_EXAMPLES=ON -DTEXSHARE_BUILD_BENCH=OFF
+    -DCMAKE_SHARED_LINKER_FLAGS="$flags" -DTEXSHARE_BUILD_BENCH=OFF "${extra[@]}"
 cd "$build_dir"
-ctest --output-on-failure --parallel "$(nproc)" "${tests[@]}"
+if [[ "$kind" == asan ]]; then
+    # The EGL tests load Mesa's driver, which leaves a few small allocations made from code
+    # it has unloaded by the time LeakSanitizer reports (an "<unknown module>" no suppression
+    # can name). Those tests run under ASan + UBSan without leak checking; all others with it.
+    ctest --output-on-failure --parallel "$(nproc)" "${tests[@]}" -E "^Egl"
+    ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0" ctest --output-on-failure --parallel "$(nproc)" -R "^Egl"
+else
+    ctest --output-on-failure --parallel "$(nproc)" "${tests[@]}"
+fi

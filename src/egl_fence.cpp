@@ -10,9 +10,13 @@
 namespace texshare::egl {
 namespace {
 
-// The access the peer's next use needs the fence for: a reader waits for writers only, a
-// writer for everyone (DMA_BUF_IOCTL_EXPORT_SYNC_FILE's rule).
-Access peer_access(Access done) noexcept { return done == Access::write ? Access::read : Access::write; }
+// The access on the other side of the exchange, which is what the sync_file ioctls take.
+// Export (after this side's `done`): the peer's next use; a reader waits for writers only, a
+// writer for everyone. Import (before this side's `next`): what the peer did; before a read
+// the peer wrote (a write fence, which readers wait for), before a write it may only have
+// read (a read fence, which writers wait for and readers need not). Importing with `next`
+// itself would add the producer's write fence as a read fence, which readers ignore.
+Access peer_access(Access mine) noexcept { return mine == Access::write ? Access::read : Access::write; }
 
 bool is_software(const std::string& renderer) {
     for (const char* name : {"llvmpipe", "softpipe", "swrast", "Software Rasterizer"}) {
@@ -83,7 +87,7 @@ Result<void> wait_for_peer(const Display& display, SyncMode mode, UniqueFd fence
     if (auto current = display.make_current(); !current) return std::move(current).error();
     if (mode == SyncMode::native_fence) return gpu_wait(display, std::move(fence));
     if (mode == SyncMode::implicit_dma_buf && image.backing() == Backing::dma_buf) {
-        auto imported = import_sync_file(image.plane_fd(0), fence.borrow(), next);
+        auto imported = import_sync_file(image.plane_fd(0), fence.borrow(), peer_access(next));
         if (imported || imported.error().code != Errc::unsupported) return imported;
     }
     return wait_fence(fence.borrow(), cpu_timeout);

@@ -1,16 +1,22 @@
 #include "allocation.hpp"
 
-#include <sys/stat.h>
-
-#include <cerrno>
 #include <utility>
+#include <vector>
 
 #include <drm_fourcc.h>
 #include <fmt/format.h>
 
 #include "texshare/memfd_allocator.hpp"
+#include "texshare/negotiation.hpp"
+#if TEXSHARE_EXAMPLE_HAVE_EGL
+#include "texshare/egl_importer.hpp"
+#endif
 #if TEXSHARE_EXAMPLE_HAVE_GBM
 #include "texshare/gbm_allocator.hpp"
+#else
+namespace texshare::gbm {
+class Device {};  // a build without texshare::gbm (TEXSHARE_GPU=OFF) never makes one
+}  // namespace texshare::gbm
 #endif
 
 namespace host_renderer {
@@ -20,30 +26,26 @@ using texshare::Errc;
 using texshare::make_error;
 using texshare::Result;
 
-Result<Allocation> allocate_memfd(const Options& options, std::string why) {
-    const texshare::MemfdAllocator allocator;
-    Allocation allocation;
-    for (texshare::DmaBufImage& slot : allocation.images) {
-        auto image = allocator.allocate(options.width, options.height, DRM_FORMAT_ARGB8888);
+Result<SwapchainImages> allocate_memfd(Size size) {
+    SwapchainImages images;
+    for (texshare::DmaBufImage& slot : images) {
+        auto image = texshare::MemfdAllocator().allocate(size.width, size.height, DRM_FORMAT_ARGB8888);
         if (!image) return std::move(image).error();
         slot = std::move(*image);
     }
-    allocation.description = fmt::format("{} memfd images, ARGB8888{}", swapchain_length, why);
-    return allocation;
+    return images;
 }
 
 #if TEXSHARE_EXAMPLE_HAVE_GBM
-// The renderer draws with the CPU, so it asks for LINEAR only: an implicit or tiled layout
-// would need a detiling blit that a CPU renderer does not have.
-Result<SwapchainImages> allocate_images(const texshare::gbm::Device& device, const Options& options,
-                                        std::uint32_t fourcc) {
+// The renderer draws with the CPU, so the host asks for LINEAR only: an implicit or tiled
+// layout would need a detiling blit that a CPU renderer does not have.
+Result<SwapchainImages> allocate_gbm(const texshare::gbm::Device& device, Size size, std::uint32_t fourcc) {
     SwapchainImages images;
     for (texshare::DmaBufImage& slot : images) {
-        auto image = device.allocate(texshare::gbm::AllocationRequest{
-            options.width, options.height, fourcc, {DRM_FORMAT_MOD_LINEAR}, 0});
+        auto image = device.allocate({size.width, size.height, fourcc, {DRM_FORMAT_MOD_LINEAR}, 0});
         if (!image) return std::move(image).error();
-        // gbm falls back to a read-only export where the kernel refuses a writable one;
-        // finding that out now lets auto choose memfd instead of failing at frame 0.
+        // gbm falls back to a read-only export where the kernel refuses a writable one; the
+        // renderer maps the same fd for writing, so find that out here, before sharing.
         auto mapping = image->map(texshare::Access::write);
         if (!mapping) {
             return make_error(Errc::unsupported, "{} image cannot be mapped for writing: {}",
@@ -55,32 +57,50 @@ Result<SwapchainImages> allocate_images(const texshare::gbm::Device& device, con
     return images;
 }
 
-Result<Allocation> allocate_gbm(const Options& options) {
-    auto device = texshare::gbm::Device::open_default();
-    if (!device) return std::move(device).error();
-    struct stat node {};
-    if (::fstat(device->drm_fd().get(), &node) != 0) {
-        return texshare::make_sys_error(errno, "fstat of {}", device->node().path);
+// What the host can read, as the FormatTable a consumer advertises: what its EGL imports
+// (where EGL works on the device), else what its CPU path reads (ARGB8888, ABGR8888). LINEAR
+// only either way: the renderer draws with the CPU.
+texshare::FormatTable host_format_table(const texshare::gbm::Device& device) {
+    texshare::FormatTable table{static_cast<std::uint64_t>(device.node().device_number), {}};
+    std::vector<std::uint32_t> readable{DRM_FORMAT_ARGB8888, DRM_FORMAT_ABGR8888};
+#if TEXSHARE_EXAMPLE_HAVE_EGL
+    auto display = texshare::egl::Display::open_gbm(device.native());
+    auto importer = display ? texshare::egl::Importer::create(*display) : display.error();
+    if (importer && !importer->formats().empty()) {
+        readable.clear();
+        for (const auto& format : importer->formats()) readable.push_back(format.fourcc);
     }
-    std::string tried;
-    // ARGB8888 is what the example prefers; some drivers allocate only ABGR8888.
-    for (const std::uint32_t fourcc : {DRM_FORMAT_ARGB8888, DRM_FORMAT_ABGR8888}) {
-        auto images = allocate_images(*device, options, fourcc);
-        if (!images) {
-            tried += fmt::format("; {}", images.error().message);
-            continue;
-        }
-        // The images outlive the device: their DMA-BUF fds hold the memory.
-        return Allocation{
-            std::move(*images), static_cast<std::uint64_t>(node.st_rdev),
-            fmt::format("{} gbm images on {} ({}), {} LINEAR", swapchain_length, device->node().path,
-                        device->node().driver, texshare::format_name(fourcc))};
+#endif
+    for (std::uint32_t fourcc : readable) table.entries.push_back({fourcc, 0, DRM_FORMAT_MOD_LINEAR});
+    return table;
+}
+
+// Negotiated like two processes would: the host's table against what the device allocates.
+Result<std::uint32_t> open_gbm(std::unique_ptr<texshare::gbm::Device>& device, Size size,
+                               SwapchainImages& images, std::string& reason) {
+    auto opened = texshare::gbm::Device::open_default();
+    if (!opened) return std::move(opened).error();
+    device = std::make_unique<texshare::gbm::Device>(std::move(*opened));
+    texshare::ProducerCapabilities capabilities{static_cast<std::uint64_t>(device->node().device_number), {}};
+    for (const auto& format : device->allocatable_formats()) capabilities.formats.push_back({format.fourcc, format.modifiers});
+    const std::uint32_t wanted[] = {DRM_FORMAT_ARGB8888, DRM_FORMAT_ABGR8888};  // what the renderer draws
+    auto choice = texshare::negotiate(host_format_table(*device), capabilities, wanted);
+    if (!choice) return std::move(choice).error();
+    reason = choice->reason;
+    if (choice->path == texshare::SharingPath::shared_memory) {
+        return make_error(Errc::unsupported, "negotiation: {}", choice->reason);
     }
-    return make_error(Errc::unsupported, "{} ({}) allocates no CPU-writable LINEAR {}x{} image{}",
-                      device->node().path, device->node().driver, options.width, options.height, tried);
+    auto allocated = allocate_gbm(*device, size, choice->fourcc);
+    if (!allocated) {
+        return make_error(Errc::unsupported, "{} ({}) allocates no CPU-writable LINEAR {}x{} {}: {}",
+                          device->node().path, device->node().driver, size.width, size.height,
+                          texshare::format_name(choice->fourcc), allocated.error().message);
+    }
+    images = std::move(*allocated);
+    return choice->fourcc;
 }
 #else
-Result<Allocation> allocate_gbm(const Options&) {
+Result<std::uint32_t> open_gbm(std::unique_ptr<texshare::gbm::Device>&, Size, SwapchainImages&, std::string&) {
     return make_error(Errc::unsupported,
                       "this build has no texshare::gbm (configured with TEXSHARE_GPU=OFF)");
 }
@@ -88,16 +108,46 @@ Result<Allocation> allocate_gbm(const Options&) {
 
 }  // namespace
 
-Result<Allocation> allocate_swapchain(const Options& options) {
-    if (options.allocator == AllocatorChoice::memfd) return allocate_memfd(options, " (--allocator=memfd)");
-    auto gbm = allocate_gbm(options);
-    if (gbm) return gbm;
-    if (options.allocator == AllocatorChoice::gbm) {
-        texshare::Error error = std::move(gbm).error();
-        error.message = "--allocator=gbm: " + error.message;
-        return error;
+Allocator::Allocator(Allocator&&) noexcept = default;
+Allocator& Allocator::operator=(Allocator&&) noexcept = default;
+Allocator::~Allocator() = default;
+
+Result<Allocator> Allocator::open(AllocatorChoice choice, Size first, SwapchainImages& first_images) {
+    Allocator allocator;
+    std::string why = " (--allocator=memfd)";
+    if (choice != AllocatorChoice::memfd) {
+        std::string negotiated;
+        auto fourcc = open_gbm(allocator.device_, first, first_images, negotiated);
+#if TEXSHARE_EXAMPLE_HAVE_GBM
+        if (fourcc) {
+            allocator.fourcc_ = *fourcc;
+            allocator.description_ =
+                fmt::format("gbm on {} ({}), {} LINEAR (negotiated: {})", allocator.device_->node().path,
+                            allocator.device_->node().driver, texshare::format_name(*fourcc), negotiated);
+            return allocator;
+        }
+#endif
+        if (choice == AllocatorChoice::gbm) {
+            texshare::Error error = std::move(fourcc).error();
+            error.message = "--allocator=gbm: " + error.message;
+            return error;
+        }
+        allocator.device_.reset();
+        why = fmt::format(" (GBM unavailable: {})", fourcc.error().message);
     }
-    return allocate_memfd(options, fmt::format(" (GBM unavailable: {})", gbm.error().message));
+    auto images = allocate_memfd(first);
+    if (!images) return std::move(images).error();
+    first_images = std::move(*images);
+    allocator.fourcc_ = DRM_FORMAT_ARGB8888;
+    allocator.description_ = "memfd, " + texshare::format_name(DRM_FORMAT_ARGB8888) + why;
+    return allocator;
+}
+
+Result<SwapchainImages> Allocator::allocate(Size size) const {
+#if TEXSHARE_EXAMPLE_HAVE_GBM
+    if (device_) return allocate_gbm(*device_, size, fourcc_);
+#endif
+    return allocate_memfd(size);
 }
 
 }  // namespace host_renderer

@@ -1,28 +1,52 @@
-// Where the renderer's swapchain comes from: DMA-BUFs from GBM on a DRM device, or sealed
+// Where the host's swapchain images come from: DMA-BUFs from GBM on a DRM device, or sealed
 // memfds where there is no such device (or the user asked for them).
 #pragma once
 
 #include <array>
-#include <cstdint>
+#include <cstddef>
+#include <memory>
 #include <string>
 
 #include "options.hpp"
-#include "protocol.hpp"
 #include "texshare/dma_buf_image.hpp"
 #include "texshare/result.hpp"
 
+namespace texshare::gbm {
+class Device;
+}
+
 namespace host_renderer {
 
-struct Allocation {
-    SwapchainImages images;
-    std::uint64_t device = 0;  // st_rdev of the DRM node GBM allocated on; 0 for memfd
-    // For the renderer's log line: "3 gbm images on /dev/dri/card0 (vgem), AR24 (ARGB8888)
-    // LINEAR", or for memfd images why GBM was not used.
-    std::string description;
-};
+// Three images: one the host shows, one the renderer draws, one ready in between.
+inline constexpr std::size_t swapchain_length = 3;
+using SwapchainImages = std::array<texshare::DmaBufImage, swapchain_length>;
 
-// auto: GBM when a DRM device allocates CPU-writable LINEAR ARGB8888 (or ABGR8888) images,
-// memfd ARGB8888 otherwise. gbm: the GBM path or an error saying why not. memfd: memfd.
-texshare::Result<Allocation> allocate_swapchain(const Options& options);
+class Allocator {
+public:
+    // automatic: GBM when a DRM device allocates CPU-writable LINEAR ARGB8888 (or ABGR8888)
+    // images of `first` size, memfd ARGB8888 otherwise. gbm: GBM or an error saying why not.
+    // memfd: memfd. Returns the allocator with the first swapchain in `first_images`.
+    static texshare::Result<Allocator> open(AllocatorChoice choice, Size first,
+                                            SwapchainImages& first_images);
+
+    Allocator(Allocator&&) noexcept;
+    Allocator& operator=(Allocator&&) noexcept;
+    ~Allocator();
+
+    // A swapchain of the same kind (backend, format) at another size.
+    texshare::Result<SwapchainImages> allocate(Size size) const;
+
+    // "gbm on /dev/dri/card0 (vgem), AR24 (ARGB8888) LINEAR", or "memfd, ARGB8888 (why)".
+    const std::string& description() const noexcept { return description_; }
+    // The GBM device the images come from (the host opens EGL on it); nullptr for memfd.
+    const texshare::gbm::Device* device() const noexcept { return device_.get(); }
+
+private:
+    Allocator() = default;
+
+    std::unique_ptr<texshare::gbm::Device> device_;
+    std::uint32_t fourcc_ = 0;
+    std::string description_;
+};
 
 }  // namespace host_renderer

@@ -1,50 +1,58 @@
-// How the host looks at the frames the renderer presents.
+// How the host looks at the frames the renderer presents into its images.
 //
-// DMA-BUF images are imported into EGL once (on the renderer's own DRM device, which the
-// host opens itself) and each frame is read back through an FBO: the path a compositor's
-// GPU would take. Where that is not possible (memfd images, no EGL in this build, a driver
-// that cannot import) every frame is read through a CPU mapping instead, bracketed with
-// DMA_BUF_IOCTL_SYNC for DMA-BUFs, and method() says why.
+// DMA-BUF images are imported into EGL once, when the host adds them to its FrameReceiver
+// (egl::ImportListener), on the GBM device that allocated them, and each frame is read
+// back through an FBO: the path a compositor's GPU takes. Where that is not possible
+// (memfd images, no EGL in this build, a driver that cannot import) frames are read
+// through a CPU mapping instead, bracketed with DMA_BUF_IOCTL_SYNC for DMA-BUFs, and
+// method() says why.
 #pragma once
-
-#include <sys/types.h>
 
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "protocol.hpp"
+#include "allocation.hpp"
+#include "texshare/frame_endpoint.hpp"
 #include "texshare/result.hpp"
+#include "texshare/unique_fd.hpp"
 
 namespace host_renderer {
 
 class FrameReader {
 public:
-    // Never fails: any problem with the GPU path only makes the reader fall back to the CPU.
-    // `device` is the renderer's `source` device (0 for memfd images). The images must stay
-    // alive and unchanged for as long as the reader is used.
-    static FrameReader create(const SwapchainImages& images, std::uint64_t device);
+    // Never fails: any problem with the GPU path only makes the reader use the CPU. The
+    // allocator (its GBM device) must outlive the reader.
+    static FrameReader create(const Allocator& allocator);
 
     FrameReader(FrameReader&&) noexcept;
     FrameReader& operator=(FrameReader&&) noexcept;
-    ~FrameReader();  // releases EGL imports, the EGL display and the host's device fd
+    ~FrameReader();  // releases the EGL imports and the display
 
-    // "gbm on /dev/dri/card0, vgem", or "" for memfd images.
-    const std::string& device() const noexcept { return device_; }
+    // Set it on the FrameReceiver before adding images (and unset it, or destroy the
+    // receiver, before this reader goes): it imports each image once. nullptr on the CPU path.
+    texshare::FrameImageListener* listener() noexcept;
+    // After the listener refused an image (EGL could not import it): read through the CPU
+    // from now on. Unset the listener on the receiver first: this destroys it.
+    void fall_back_to_cpu(const texshare::Error& why);
+
     // "EGL import + FBO readback (gbm display, llvmpipe ...)" or "CPU mapping (...why...)".
     const std::string& method() const noexcept { return method_; }
-    bool uses_egl() const noexcept { return gpu_ != nullptr; }
 
-    // The pixels of image `id` (1..swapchain_length) as packed RGBA rows, top row first.
-    texshare::Result<std::vector<std::uint8_t>> read_rgba(std::uint64_t id, const SwapchainImages& images);
+    // Waits for the renderer's acquire fence (empty: nothing to wait for) before reading:
+    // through EGL (egl::wait_for_peer) or on the CPU (wait_fence).
+    texshare::Result<void> wait_for_renderer(texshare::UniqueFd fence, const texshare::DmaBufImage& image);
+
+    // The pixels of image `id` as packed RGBA rows, top row first.
+    texshare::Result<std::vector<std::uint8_t>> read_rgba(std::uint64_t id,
+                                                          const texshare::DmaBufImage& image);
 
 private:
-    struct Gpu;  // the host's GBM device, EGL display and importer
+    struct Gpu;  // the EGL display, importer, listener and sync mode
     FrameReader() = default;
 
     std::unique_ptr<Gpu> gpu_;
-    std::string device_;
     std::string method_;
 };
 

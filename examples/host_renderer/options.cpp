@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
-#include <limits>
 #include <optional>
 #include <set>
 #include <system_error>
@@ -17,6 +16,7 @@ namespace {
 
 using texshare::Errc;
 using texshare::make_error;
+using texshare::Result;
 
 // from_chars rejects signs, spaces and overflow; requiring it to consume everything also
 // rejects trailing junk such as "12abc" or "0x10".
@@ -29,75 +29,68 @@ std::optional<T> parse_number(std::string_view text) {
     return value;
 }
 
-texshare::Result<std::uint32_t> parse_dimension(std::string_view text, std::string_view what) {
-    const auto value = parse_number<std::uint32_t>(text);
-    if (!value || *value == 0 || *value > texshare::max_image_dimension) {
-        return make_error(Errc::invalid_argument, "--size: {} \"{}\" is not a number in 1..{}", what, text,
-                          texshare::max_image_dimension);
+Result<Size> parse_size(std::string_view key, std::string_view text) {
+    const auto x = text.find('x');
+    const auto width = parse_number<std::uint32_t>(text.substr(0, x));
+    const auto height =
+        x == std::string_view::npos ? std::nullopt : parse_number<std::uint32_t>(text.substr(x + 1));
+    for (const auto& side : {width, height}) {
+        if (!side || *side == 0 || *side > texshare::max_image_dimension) {
+            return make_error(Errc::invalid_argument, "{}: \"{}\" is not WIDTHxHEIGHT, each in 1..{}", key,
+                              text, texshare::max_image_dimension);
+        }
+    }
+    return Size{*width, *height};
+}
+
+// --frames needs a positive count; --resize-at and --kill-at take 0 for "never".
+Result<std::uint64_t> parse_count(std::string_view key, std::string_view text, bool zero_allowed) {
+    const auto value = parse_number<std::uint64_t>(text);
+    if (!value || (*value == 0 && !zero_allowed)) {
+        return make_error(Errc::invalid_argument, "{}: \"{}\" is not a {} number", key, text,
+                          zero_allowed ? "non-negative" : "positive");
     }
     return *value;
 }
 
-texshare::Result<int> parse_fd(std::string_view key, std::string_view text) {
-    const auto value = parse_number<int>(text);
-    if (!value || *value < 0) {
-        return make_error(Errc::invalid_argument, "{}: \"{}\" is not an fd number (0..{})", key, text,
-                          std::numeric_limits<int>::max());
+Result<AllocatorChoice> parse_allocator(std::string_view text) {
+    for (const auto choice : {AllocatorChoice::automatic, AllocatorChoice::gbm, AllocatorChoice::memfd}) {
+        if (to_string(choice) == text) return choice;
     }
-    return *value;
+    return make_error(Errc::invalid_argument, "--allocator: \"{}\" is not auto, gbm or memfd", text);
 }
 
 // Applies one --key[=value] to options; `has_value` tells "--frames" from "--frames=".
-texshare::Result<void> apply(Options& options, std::string_view key, std::string_view value, bool has_value) {
-    constexpr std::array<std::string_view, 9> known{"--help",     "-h",         "--renderer",
-                                                    "--frames",   "--size",     "--output",
-                                                    "--image-fd", "--frame-fd", "--allocator"};
-    if (std::ranges::find(known, key) == known.end()) {
+Result<void> apply(Options& options, std::string_view key, std::string_view value, bool has_value) {
+    constexpr std::array<std::string_view, 3> flags{"--help", "-h", "--renderer"};
+    constexpr std::array<std::string_view, 7> keys{"--frames",  "--size",      "--resize-at", "--resize-to",
+                                                   "--kill-at", "--allocator", "--output"};
+    const bool is_flag = std::ranges::find(flags, key) != flags.end();
+    if (!is_flag && std::ranges::find(keys, key) == keys.end()) {
         return make_error(Errc::invalid_argument, "unknown argument \"{}\"", key);
     }
-    const bool is_flag = key == "--help" || key == "-h" || key == "--renderer";
     if (is_flag && has_value) return make_error(Errc::invalid_argument, "{} takes no value", key);
     if (!is_flag && !has_value)
         return make_error(Errc::invalid_argument, "{} needs a value ({}=...)", key, key);
-    if (key == "--help" || key == "-h") {
-        options.help = true;
-    } else if (key == "--renderer") {
-        options.renderer = true;
-    } else if (key == "--frames") {
-        const auto frames = parse_number<std::uint64_t>(value);
-        if (!frames || *frames == 0) {
-            return make_error(Errc::invalid_argument, "--frames: \"{}\" is not a positive number", value);
-        }
-        options.frames = *frames;
-    } else if (key == "--size") {
-        const auto x = value.find('x');
-        if (x == std::string_view::npos) {
-            return make_error(Errc::invalid_argument, "--size: \"{}\" is not WIDTHxHEIGHT", value);
-        }
-        auto width = parse_dimension(value.substr(0, x), "width");
-        if (!width) return std::move(width).error();
-        auto height = parse_dimension(value.substr(x + 1), "height");
-        if (!height) return std::move(height).error();
-        options.width = *width;
-        options.height = *height;
-    } else if (key == "--allocator") {
-        constexpr std::array choices{AllocatorChoice::automatic, AllocatorChoice::gbm,
-                                     AllocatorChoice::memfd};
-        const auto* choice = std::ranges::find_if(
-            choices, [value](AllocatorChoice candidate) { return to_string(candidate) == value; });
-        if (choice == choices.end()) {
-            return make_error(Errc::invalid_argument, "--allocator: \"{}\" is not auto, gbm or memfd", value);
-        }
-        options.allocator = *choice;
-    } else if (key == "--output") {
-        if (value.empty()) return make_error(Errc::invalid_argument, "--output: the path is empty");
-        options.output = std::string(value);
-    } else if (key == "--image-fd" || key == "--frame-fd") {
-        auto fd = parse_fd(key, value);
-        if (!fd) return std::move(fd).error();
-        (key == "--image-fd" ? options.image_fd : options.frame_fd) = *fd;
-    }
-    return {};
+    if (key == "--help" || key == "-h") options.help = true;
+    if (key == "--renderer") options.renderer = true;
+    if (key == "--output" && value.empty())
+        return make_error(Errc::invalid_argument, "--output: the path is empty");
+    if (key == "--output") options.output = std::string(value);
+    Result<void> parsed;
+    const auto store = [&parsed](auto result, auto& field) {
+        if (result)
+            field = *result;
+        else
+            parsed = std::move(result).error();
+    };
+    if (key == "--frames") store(parse_count(key, value, false), options.frames);
+    if (key == "--resize-at") store(parse_count(key, value, true), options.resize_at);
+    if (key == "--kill-at") store(parse_count(key, value, true), options.kill_at);
+    if (key == "--size") store(parse_size(key, value), options.size);
+    if (key == "--resize-to") store(parse_size(key, value), options.resize_to);
+    if (key == "--allocator") store(parse_allocator(value), options.allocator);
+    return parsed;
 }
 
 }  // namespace
@@ -114,7 +107,7 @@ std::string_view to_string(AllocatorChoice choice) noexcept {
     return "unknown";
 }
 
-texshare::Result<Options> parse_options(std::span<char* const> arguments) {
+Result<Options> parse_options(std::span<char* const> arguments) {
     Options options;
     std::set<std::string, std::less<>> seen;
     for (const char* raw : arguments) {
@@ -130,49 +123,48 @@ texshare::Result<Options> parse_options(std::span<char* const> arguments) {
     }
     if (options.help) return options;
     if (options.renderer) {
-        if (options.image_fd < 0 || options.frame_fd < 0) {
-            return make_error(Errc::invalid_argument, "--renderer needs --image-fd=N and --frame-fd=M");
+        for (const std::string& key : seen) {
+            if (key != "--renderer" && key != "--frames") {
+                return make_error(Errc::invalid_argument,
+                                  "{} is for the host; a renderer takes only --frames", key);
+            }
         }
-        if (options.image_fd == options.frame_fd) {
-            // Two owners of one fd would close it twice.
-            return make_error(Errc::invalid_argument, "--image-fd and --frame-fd are both {}",
-                              options.image_fd);
-        }
-        if (seen.contains("--output")) {
+        return options;
+    }
+    // The renderer runs a few presents ahead of what the host has received (as many as it
+    // has images), so an event planned for the last few frames could find it finished.
+    constexpr std::uint64_t margin = 6;
+    for (const auto& [key, at] :
+         {std::pair{"--resize-at", options.resize_at}, {"--kill-at", options.kill_at}}) {
+        if (at != 0 && at + margin > options.frames) {
             return make_error(Errc::invalid_argument,
-                              "--output is for the host; the renderer writes no file");
+                              "{}={} leaves fewer than {} of --frames={} after it (0 turns it off)", key, at,
+                              margin, options.frames);
         }
-    } else if (options.image_fd >= 0 || options.frame_fd >= 0) {
-        return make_error(Errc::invalid_argument,
-                          "--image-fd and --frame-fd are only for --renderer, "
-                          "which the host starts itself");
     }
     return options;
 }
 
 std::string usage(std::string_view program) {
     return fmt::format(
-        "usage: {0} [--frames=N] [--size=WxH] [--output=PATH] [--allocator=auto|gbm|memfd]\n"
-        "       {0} --renderer --image-fd=N --frame-fd=M [--frames=N] [--size=WxH] [--allocator=...]\n"
-        "Spawns a renderer child that shares a 3-image swapchain with this host once, then\n"
-        "presents N frames (default 120) of WxH pixels (default 256x256); the host verifies\n"
-        "every pixel and writes the last frame to PATH (default host_renderer_last_frame.png).\n"
-        "The images are DMA-BUFs from GBM where a DRM device can allocate them, else sealed\n"
-        "memfds (--allocator=auto, the default); gbm or memfd forces one (gbm fails without a\n"
-        "device). The host reads DMA-BUFs through EGL where it can import them, else through a\n"
-        "CPU mapping. --renderer is the child's mode.\n",
+        "usage: {0} [--frames=N] [--size=WxH] [--resize-at=N] [--resize-to=WxH] [--kill-at=N]\n"
+        "          [--allocator=auto|gbm|memfd] [--output=PATH]\n"
+        "The host allocates a 3-image swapchain (GBM DMA-BUFs where a DRM device allocates,\n"
+        "else sealed memfds; --allocator forces one, gbm fails without a device) and spawns a\n"
+        "renderer child that draws N frames (default 300) into it. The host checks every frame\n"
+        "it shows (EGL import + readback where it can import DMA-BUFs, else a CPU mapping).\n"
+        "Counting the presents it has received: at --resize-at (default 100) it replaces its\n"
+        "WxH images (default 256x256) with --resize-to ones (default 384x320); at --kill-at\n"
+        "(default 200) it SIGKILLs the renderer and spawns another, which presents the rest\n"
+        "(0 turns either off). Prints a summary; writes the last frame to PATH (default\n"
+        "host_renderer_last_frame.png). Exit 0 only if nothing was lost but presents in flight\n"
+        "at the kill, every pixel matched and no fd leaked.\n"
+        "       {0} --renderer [--frames=N]   (the child's mode; the host starts it)\n",
         program);
 }
 
-std::vector<std::string> renderer_command_line(const Options& host, std::string_view program, int image_fd,
-                                               int frame_fd) {
-    return {std::string(program),
-            "--renderer",
-            fmt::format("--image-fd={}", image_fd),
-            fmt::format("--frame-fd={}", frame_fd),
-            fmt::format("--frames={}", host.frames),
-            fmt::format("--size={}x{}", host.width, host.height),
-            fmt::format("--allocator={}", to_string(host.allocator))};
+std::vector<std::string> renderer_arguments(std::string_view program, std::uint64_t frames) {
+    return {std::string(program), "--renderer", fmt::format("--frames={}", frames)};
 }
 
 }  // namespace host_renderer

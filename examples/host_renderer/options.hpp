@@ -11,22 +11,29 @@
 
 namespace host_renderer {
 
-// Who allocates the renderer's images. automatic: GBM where a DRM device can allocate,
-// memfd otherwise; gbm: GBM or fail; memfd: always memfd, even where GBM would work.
+// Who allocates the host's images. automatic: GBM where a DRM device can allocate, memfd
+// otherwise; gbm: GBM or fail; memfd: always memfd, even where GBM would work.
 enum class AllocatorChoice { automatic, gbm, memfd };
 
 std::string_view to_string(AllocatorChoice choice) noexcept;
 
+struct Size {
+    std::uint32_t width = 0;
+    std::uint32_t height = 0;
+    bool operator==(const Size&) const = default;
+};
+
 struct Options {
     bool help = false;
-    bool renderer = false;  // run as the child the host spawned
-    std::uint64_t frames = 120;
-    std::uint32_t width = 256;
-    std::uint32_t height = 256;
-    AllocatorChoice allocator = AllocatorChoice::automatic;  // the host passes it on
-    std::string output = "host_renderer_last_frame.png";     // host only
-    int image_fd = -1;                                       // renderer only
-    int frame_fd = -1;                                       // renderer only
+    bool renderer = false;       // run as the child the host spawned
+    std::uint64_t frames = 300;  // host: presents in all; renderer: presents it makes
+    // Host only. The plan counts presents the host has received (from any renderer):
+    Size size{256, 256};            // of the first 3 images
+    std::uint64_t resize_at = 100;  // then retire them and add 3 of resize_to (0: never)
+    Size resize_to{384, 320};
+    std::uint64_t kill_at = 200;  // then SIGKILL the renderer and spawn another (0: never)
+    AllocatorChoice allocator = AllocatorChoice::automatic;
+    std::string output = "host_renderer_last_frame.png";
 };
 
 // Parses the arguments after argv[0]. Any argument that is unknown, repeated, malformed,
@@ -35,8 +42,7 @@ texshare::Result<Options> parse_options(std::span<char* const> arguments);
 
 std::string usage(std::string_view program);
 
-// The command line the host gives the renderer it spawns (argv[0] included).
-std::vector<std::string> renderer_command_line(const Options& host, std::string_view program, int image_fd,
-                                               int frame_fd);
+// The arguments the host gives a renderer that is to present `frames` frames (argv[0] included).
+std::vector<std::string> renderer_arguments(std::string_view program, std::uint64_t frames);
 
 }  // namespace host_renderer

@@ -180,6 +180,7 @@ protected:
         for (std::size_t i = 0; i < max_planes; ++i) planes[i] = std::move(fds[i]);
         auto image = import_image(m.descriptor, std::move(planes));
         if (!image) return std::move(image).error();
+        if (auto vetted = vet_peer_image(m.image_id, *image); !vetted) return vetted;
         if (listener_ != nullptr) {
             if (auto accepted = listener_->image_added(m.image_id, *image, true); !accepted) {
                 return make_error(Errc::rejected, "image {} from the {}: refused by the listener: {}", m.image_id,
@@ -288,6 +289,8 @@ protected:
     }
 
     virtual Result<void> handle(FrameKind kind, const FrameMessage& m, std::array<UniqueFd, frame_fd_slots>& fds) = 0;
+    // A last word on a peer's image after import_image() (the consumer's advertised formats).
+    virtual Result<void> vet_peer_image(std::uint64_t /*id*/, const DmaBufImage& /*image*/) { return {}; }
     virtual void on_peer_gone() noexcept = 0;
 
     // The peer is gone: its images go; local ones stay, free again and to be shared with

@@ -11,7 +11,8 @@
 //
 //   producer -> consumer: add_image (descriptor + plane fds), present (+ acquire fence),
 //                         retire, bye
-//   consumer -> producer: release (+ release fence), retired, bye
+//   consumer -> producer: release (+ release fence), retired, bye, capabilities (+ table)
+//   either way:           add_image, retire and retired for images the sender added
 #pragma once
 
 #include <array>
@@ -33,6 +34,7 @@ enum class FrameKind : std::uint32_t {
     retire = 4,     // drop image_id once the consumer lets go of it (resize)
     retired = 5,    // the consumer has dropped image_id
     bye = 6,        // orderly goodbye; the peer treats it like a closed channel
+    capabilities = 7,  // the consumer's FormatTable (format_table.hpp) as a sealed memfd in slot 0
 };
 
 constexpr std::string_view to_string(FrameKind kind) noexcept {
@@ -49,6 +51,8 @@ constexpr std::string_view to_string(FrameKind kind) noexcept {
             return "retired";
         case FrameKind::bye:
             return "bye";
+        case FrameKind::capabilities:
+            return "capabilities";
     }
     return "unknown";
 }
@@ -94,7 +98,7 @@ constexpr FrameMessage make_frame_message(FrameKind kind, std::uint64_t image_id
 inline Result<FrameKind> check_frame_message(const FrameMessage& m,
                                              const std::array<UniqueFd, frame_fd_slots>& fds) {
     if (m.kind < static_cast<std::uint32_t>(FrameKind::add_image) ||
-        m.kind > static_cast<std::uint32_t>(FrameKind::bye)) {
+        m.kind > static_cast<std::uint32_t>(FrameKind::capabilities)) {
         return make_error(Errc::protocol, "frame message of unknown kind {} (image {})", m.kind, m.image_id);
     }
     const auto kind = static_cast<FrameKind>(m.kind);
@@ -119,7 +123,9 @@ inline Result<FrameKind> check_frame_message(const FrameMessage& m,
                           m.descriptor.image_id);
     }
     for (std::size_t slot = 0; slot < frame_fd_slots; ++slot) {
-        const bool allowed = slot == frame_fence_slot ? has_fence : has_descriptor;
+        const bool allowed = slot == frame_fence_slot ? has_fence
+                             : slot == 0              ? has_descriptor || kind == FrameKind::capabilities
+                                                      : has_descriptor;
         if (fds[slot].valid() && !allowed) {
             return make_error(Errc::protocol,
                               "{} of image {}: carries an fd in slot {}, which it may not use",

@@ -16,6 +16,7 @@
 #include <optional>
 #include <utility>
 
+#include "texshare/format_table.hpp"
 #include "texshare/frame_endpoint.hpp"
 
 namespace texshare {
@@ -59,6 +60,22 @@ public:
     // Shares an image this side allocated with the producer, which may then render into
     // it; the id has consumer_image_id_bit set. On error the image stays with the caller.
     Result<std::uint64_t> add_image(DmaBufImage&& image) { return add_local(std::move(image)); }
+
+    // Tells the producer what this side can import (once, and again whenever it changes).
+    // From then on a DMA-BUF image whose (fourcc, modifier) the table lacks is refused
+    // (Errc::rejected from dispatch()): it would fail in the importer anyway, later and
+    // less clearly. Shared-memory images stay acceptable (the CPU path).
+    Result<void> advertise(FormatTable table) {
+        auto fd = encode_format_table(table);
+        if (!fd) return std::move(fd).error();
+        std::array<BorrowedFd, frame_fd_slots> fds{};
+        fds[0] = fd->borrow();
+        if (auto sent = checked(channel_.send(make_frame_message(FrameKind::capabilities, 0), fds)); !sent) {
+            return sent;
+        }
+        advertised_ = std::move(table);
+        return {};
+    }
 
     // Drops an image this side added (e.g. on resize), at once here, even while shown; the
     // producer stops using it and answers `retired`, after which the slot is free.
@@ -108,11 +125,15 @@ public:
     }
 
     // Takes a new producer after the previous one died: shares this side's images with it
-    // (a kept frame of this side's once it is released) and accepts frame numbers afresh.
+    // (a kept frame of this side's once it is released), advertises the format table again
+    // if there is one, and accepts frame numbers afresh.
     Result<void> resume(FrameChannel channel) {
         if (auto adopted = adopt_channel(std::move(channel)); !adopted) return adopted;
         last_frame_ = 0;
-        return share_unshared();
+        if (auto shared = share_unshared(); !shared) return shared;
+        if (!advertised_) return {};
+        FormatTable table = *advertised_;  // the new producer has not heard it
+        return advertise(std::move(table));
     }
 
     std::size_t received_count() const noexcept { return received_; }
@@ -221,6 +242,14 @@ private:
         return {};
     }
 
+    Result<void> vet_peer_image(std::uint64_t id, const DmaBufImage& image) override {
+        if (!advertised_ || image.backing() != Backing::dma_buf) return {};
+        if (advertised_->contains(image.fourcc(), image.layout().modifier)) return {};
+        return make_error(Errc::rejected, "image {}: {} with modifier {} was never advertised ({} formats advertised)", id,
+                          format_name(image.fourcc()), modifier_name(image.layout().modifier),
+                          advertised_->entries.size());
+    }
+
     void on_peer_gone() noexcept override {
         const bool keep = options_.keep_last_frame && current_ != no_slot;
         current_live_ = false;
@@ -248,6 +277,7 @@ private:
     UniqueFd acquire_fence_;
     std::size_t received_ = 0;
     std::size_t skipped_ = 0;
+    std::optional<FormatTable> advertised_;
 };
 
 }  // namespace texshare

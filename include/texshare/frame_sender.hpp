@@ -10,8 +10,10 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <utility>
 
+#include "texshare/format_table.hpp"
 #include "texshare/frame_endpoint.hpp"
 
 namespace texshare {
@@ -126,6 +128,13 @@ public:
         return share_unshared();
     }
 
+    // What the consumer said it can import (FrameReceiver::advertise), if it said so; feed it
+    // to negotiate() (negotiation.hpp) and allocate what that picks.
+    const FormatTable* peer_formats() const noexcept { return peer_formats_ ? &*peer_formats_ : nullptr; }
+    // True once after each new table from the consumer: time to renegotiate, retire the old
+    // images and add a new set.
+    bool take_formats_changed() noexcept { return std::exchange(formats_changed_, false); }
+
     // The number the next present() will carry (e.g. to stamp or timestamp the frame).
     std::uint64_t next_frame_number() const noexcept { return next_frame_; }
     std::size_t presented_count() const noexcept { return presented_; }
@@ -174,6 +183,14 @@ private:
                 }
                 drop(*slot);
                 return send(FrameKind::retired, m.image_id);
+            case FrameKind::capabilities: {
+                if (!fds[0]) return make_error(Errc::protocol, "capabilities without a format table fd");
+                auto table = decode_format_table(fds[0].borrow());
+                if (!table) return std::move(table).error();
+                if (!peer_formats_ || *peer_formats_ != *table) formats_changed_ = true;
+                peer_formats_ = std::move(*table);
+                return {};
+            }
             case FrameKind::retired:
                 if (slot == nullptr || !slot->local || slot->state != FrameImageState::retiring ||
                     slot->held_while_retiring) {
@@ -190,12 +207,18 @@ private:
         }
     }
 
-    void on_peer_gone() noexcept override { reclaimed_ += forget_peer(); }
+    void on_peer_gone() noexcept override {
+        reclaimed_ += forget_peer();
+        peer_formats_.reset();  // the next consumer may be on another device
+        formats_changed_ = false;
+    }
 
     std::uint64_t next_frame_ = 1;
     std::size_t presented_ = 0;
     std::size_t released_ = 0;
     std::size_t reclaimed_ = 0;
+    std::optional<FormatTable> peer_formats_;
+    bool formats_changed_ = false;
 };
 
 }  // namespace texshare

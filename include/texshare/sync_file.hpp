@@ -51,7 +51,9 @@ inline Result<UniqueFd> export_sync_file(BorrowedFd dma_buf, Access access) {
     return fence;
 }
 
-// Adds a fence to the buffer: later implicit-sync users of the given access wait for it.
+// Adds a fence to the buffer. `access` is what the fence's owner does with the buffer, not
+// what comes next: a read fence (a consumer's release) holds up later writers only; a write
+// fence (a producer's acquire) holds up everyone, readers included.
 inline Result<void> import_sync_file(BorrowedFd dma_buf, BorrowedFd sync_file, Access access) {
     if (!sync_file.valid()) return make_error(Errc::invalid_argument, "import_sync_file: no sync_file fd");
     dma_buf_import_sync_file request{};

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "fuzz/fuzz_support.hpp"
+#include "support/raw_peer.hpp"
 #include "texshare/frame_messages.hpp"
 
 using namespace texshare;
@@ -26,21 +27,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ends) != 0) std::abort();
     auto channel = FrameChannel::adopt(UniqueFd(ends[1]));
     if (!channel) std::abort();
-    std::vector<std::byte> control(CMSG_SPACE(sizeof(int) * fds.size()));
-    iovec io{const_cast<std::uint8_t*>(bytes.data()), std::min<std::size_t>(bytes.size(), 65536)};
-    msghdr message{};
-    message.msg_iov = &io;
-    message.msg_iovlen = 1;
-    if (!fds.empty()) {
-        message.msg_control = control.data();
-        message.msg_controllen = control.size();
-        cmsghdr* header = CMSG_FIRSTHDR(&message);
-        header->cmsg_level = SOL_SOCKET;
-        header->cmsg_type = SCM_RIGHTS;
-        header->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-        std::memcpy(CMSG_DATA(header), fds.data(), sizeof(int) * fds.size());
-    }
-    const bool sent = ::sendmsg(ends[0], &message, MSG_NOSIGNAL | MSG_DONTWAIT) >= 0;
+    const std::span<const std::byte> message(reinterpret_cast<const std::byte*>(bytes.data()),
+                                             std::min<std::size_t>(bytes.size(), 65536));
+    const bool sent = testing::raw_send(ends[0], message, fds, MSG_NOSIGNAL | MSG_DONTWAIT) >= 0;
     for (int fd : fds) ::close(fd);
     ::close(ends[0]);
     if (!sent) return 0;

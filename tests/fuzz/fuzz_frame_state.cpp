@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "fuzz/fuzz_support.hpp"
+#include "support/raw_peer.hpp"
 #include "texshare/frame_protocol.hpp"
 #include "texshare/memfd_allocator.hpp"
 
@@ -56,27 +57,9 @@ struct Arena {
             fds[count++] = fuzz::make_fd(3, 0);
             mask = 1 << frame_fence_slot;
         }
-        std::array<std::byte, 9 + sizeof(FrameMessage)> bytes{};
-        const std::uint32_t magic = aux_channel_magic, payload = sizeof(FrameMessage);
-        std::memcpy(bytes.data(), &magic, 4);
-        std::memcpy(bytes.data() + 4, &payload, 4);
-        bytes[8] = std::byte{mask};
-        std::memcpy(bytes.data() + 9, &message, sizeof message);
-        alignas(cmsghdr) std::byte control[CMSG_SPACE(sizeof(int) * 2)]{};
-        iovec io{bytes.data(), bytes.size()};
-        msghdr header{};
-        header.msg_iov = &io;
-        header.msg_iovlen = 1;
-        if (count > 0) {
-            header.msg_control = control;
-            header.msg_controllen = CMSG_SPACE(sizeof(int) * count);
-            cmsghdr* c = CMSG_FIRSTHDR(&header);
-            c->cmsg_level = SOL_SOCKET;
-            c->cmsg_type = SCM_RIGHTS;
-            c->cmsg_len = CMSG_LEN(sizeof(int) * count);
-            std::memcpy(CMSG_DATA(c), fds, sizeof(int) * count);
-        }
-        (void)::sendmsg(attacker, &header, MSG_NOSIGNAL | MSG_DONTWAIT);
+        const auto bytes = testing::frame_bytes(message, aux_channel_magic, sizeof(FrameMessage), {mask});
+        (void)testing::raw_send(attacker, bytes, std::span<const int>(fds, static_cast<std::size_t>(count)),
+                                MSG_NOSIGNAL | MSG_DONTWAIT);
         for (int i = 0; i < count; ++i) ::close(fds[i]);
     }
 

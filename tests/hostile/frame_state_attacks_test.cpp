@@ -180,5 +180,33 @@ TEST_F(HostileConsumer, ReleaseFenceThatIsNotAFence) {
     EXPECT_EQ(waited.error().code, Errc::timed_out);
 }
 
+TEST_F(HostileConsumer, CapabilitiesWithoutATable) {
+    send(make_frame_message(FrameKind::capabilities, 0));
+    expect_refused(Errc::protocol, "capabilities without a format table fd");
+    EXPECT_EQ(victim_->peer_formats(), nullptr);
+    probe_usable();
+}
+
+TEST_F(HostileConsumer, CapabilitiesWithAWritableTable) {
+    auto fd = encode_format_table(FormatTable{});
+    ASSERT_TRUE(fd);
+    UniqueFd writable(::memfd_create("table", MFD_CLOEXEC));  // same bytes, no seals
+    char bytes[24];
+    ASSERT_EQ(::pread(fd->get(), bytes, sizeof bytes, 0), 24);
+    ASSERT_EQ(::write(writable.get(), bytes, sizeof bytes), 24);
+    send(make_frame_message(FrameKind::capabilities, 0), 0b1, {writable.get()});
+    expect_refused(Errc::rejected, "is not a memfd sealed read-only");
+    EXPECT_EQ(victim_->peer_formats(), nullptr);
+    probe_usable();
+}
+
+TEST_F(HostileProducer, CapabilitiesSentToAConsumer) {
+    auto fd = encode_format_table(FormatTable{});
+    ASSERT_TRUE(fd);
+    send(make_frame_message(FrameKind::capabilities, 0), 0b1, {fd->get()});
+    expect_refused(Errc::protocol, "capabilities of image 0 sent to a consumer");
+    expect_still_usable();
+}
+
 }  // namespace
 }  // namespace texshare::hostile

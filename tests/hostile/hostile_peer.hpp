@@ -19,58 +19,24 @@
 #include <vector>
 
 #include "support/fd_count.hpp"
+#include "support/raw_peer.hpp"
 #include "texshare/frame_protocol.hpp"
 #include "texshare/memfd_allocator.hpp"
 
 namespace texshare::hostile {
 
-// One raw message: bytes plus any number of control messages (each a level, type and data).
-struct ControlMessage {
-    int level = SOL_SOCKET;
-    int type = SCM_RIGHTS;
-    std::vector<std::byte> data;
-};
-
-inline ControlMessage rights(const std::vector<int>& fds) {
-    ControlMessage message;
-    message.data.resize(fds.size() * sizeof(int));
-    std::memcpy(message.data.data(), fds.data(), message.data.size());
-    return message;
-}
+using testing::ControlMessage;
+using testing::rights;
 
 inline ssize_t send_raw(int socket, const std::vector<std::byte>& bytes, const std::vector<ControlMessage>& controls = {}) {
-    std::size_t space = 0;
-    for (const ControlMessage& c : controls) space += CMSG_SPACE(c.data.size());
-    std::vector<std::byte> control(space);
-    iovec data{const_cast<std::byte*>(bytes.data()), bytes.size()};
-    msghdr message{};
-    message.msg_iov = &data;
-    message.msg_iovlen = 1;
-    if (space != 0) {
-        message.msg_control = control.data();
-        message.msg_controllen = space;
-        cmsghdr* header = CMSG_FIRSTHDR(&message);
-        for (const ControlMessage& c : controls) {
-            header->cmsg_level = c.level;
-            header->cmsg_type = c.type;
-            header->cmsg_len = CMSG_LEN(c.data.size());
-            std::memcpy(CMSG_DATA(header), c.data.data(), c.data.size());
-            header = CMSG_NXTHDR(&message, header);
-        }
-    }
-    return ::sendmsg(socket, &message, MSG_NOSIGNAL | MSG_DONTWAIT);
+    return testing::raw_send_controls(socket, bytes, controls, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
 // The bytes FrameChannel puts on the wire for `message` with slot mask `mask`.
 inline std::vector<std::byte> frame_bytes(const FrameMessage& message, std::uint8_t mask,
                                           std::uint32_t magic = aux_channel_magic,
                                           std::uint32_t payload_size = sizeof(FrameMessage)) {
-    std::vector<std::byte> bytes(9 + sizeof(FrameMessage));
-    std::memcpy(bytes.data(), &magic, 4);
-    std::memcpy(bytes.data() + 4, &payload_size, 4);
-    bytes[8] = std::byte{mask};
-    std::memcpy(bytes.data() + 9, &message, sizeof message);
-    return bytes;
+    return testing::frame_bytes(message, magic, payload_size, {mask});
 }
 
 inline UniqueFd sealed_memfd(std::size_t size) {

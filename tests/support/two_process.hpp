@@ -1,5 +1,6 @@
-// Test support: a producer and a consumer as two forked children, connected by an ImageChannel
-// and a note channel (small messages carrying at most one fd, e.g. a sync_file). The gtest
+// Test support: a producer and a consumer as two forked children, connected by an ImageChannel,
+// a FrameChannel (for a FrameSender and a FrameReceiver) and a note channel (small messages
+// carrying at most one fd, e.g. a sync_file). The gtest
 // process itself never touches a driver, so each child starts without driver state; each
 // child checks that its open-fd count is the same after its part as before, and a child's
 // failures fail the test through its exit status.
@@ -18,6 +19,7 @@
 #include <gtest/gtest.h>
 
 #include "support/fd_count.hpp"
+#include "texshare/frame_messages.hpp"
 #include "texshare/image_wire.hpp"
 
 namespace texshare::testing {
@@ -33,6 +35,7 @@ using NoteChannel = AuxChannel<Note, 1>;  // one fd: a sync_file
 struct Peer {
     ImageChannel images;
     NoteChannel notes;
+    FrameChannel frames;
 };
 using Role = std::function<void(Peer&)>;
 
@@ -42,7 +45,10 @@ using Role = std::function<void(Peer&)>;
     {
         SCOPED_TRACE(role);
         body(peer);
-        EXPECT_EQ(open_fd_count(), fds_before) << role << " leaked or closed an fd";
+        // The body may have given the frame channel to a FrameSender or FrameReceiver, which
+        // closed it; either way it is closed now and not counted as closed by mistake.
+        peer.frames.close();
+        EXPECT_EQ(open_fd_count(), fds_before - 1) << role << " leaked or closed an fd";
     }
     std::fflush(stdout);
     std::fflush(stderr);
@@ -53,19 +59,25 @@ using Role = std::function<void(Peer&)>;
 inline void run_pair(const Role& producer, const Role& consumer) {
     auto images = ImageChannel::create_pair();
     auto notes = NoteChannel::create_pair();
-    ASSERT_TRUE(images && notes);
+    auto frames = FrameChannel::create_pair();
+    ASSERT_TRUE(images && notes && frames);
+    const auto close_all = [&] {
+        images->first.close(), images->second.close(), notes->first.close(), notes->second.close();
+        frames->first.close(), frames->second.close();
+    };
     std::array<pid_t, 2> children{-1, -1};
     for (std::size_t side = 0; side < 2; ++side) {
         children[side] = ::fork();
         ASSERT_GE(children[side], 0);
         if (children[side] == 0) {
             Peer peer{side == 0 ? std::move(images->first) : std::move(images->second),
-                      side == 0 ? std::move(notes->first) : std::move(notes->second)};
-            images->first.close(), images->second.close(), notes->first.close(), notes->second.close();
+                      side == 0 ? std::move(notes->first) : std::move(notes->second),
+                      side == 0 ? std::move(frames->first) : std::move(frames->second)};
+            close_all();
             run_child(side == 0 ? "producer" : "consumer", std::move(peer), side == 0 ? producer : consumer);
         }
     }
-    images->first.close(), images->second.close(), notes->first.close(), notes->second.close();
+    close_all();
     for (std::size_t side = 0; side < 2; ++side) {
         int status = 0;
         while (::waitpid(children[side], &status, 0) < 0 && errno == EINTR) {
@@ -73,6 +85,12 @@ inline void run_pair(const Role& producer, const Role& consumer) {
         EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
             << (side == 0 ? "producer" : "consumer") << " ended with wait status 0x" << std::hex << status;
     }
+}
+
+// Runs `body` in a child of its own (as the producer, with an idle consumer), so driver state
+// (GBM, EGL and llvmpipe's threads) never enters the gtest process that forks later tests.
+inline void run_alone(const Role& body) {
+    run_pair(body, [](Peer&) {});
 }
 
 inline void send_note(Peer& peer, Note note, BorrowedFd fd = {}) {

@@ -126,6 +126,21 @@ TEST_F(AuxChannelTest, PeerClosedIsReported) {
     EXPECT_EQ(sent.error().code, Errc::peer_closed);
 }
 
+TEST_F(AuxChannelTest, APeerThatDiesWithMessagesUnreadStillDeliversWhatItSent) {
+    // The kernel reports such a death as ECONNRESET, once, ahead of the peer's queued
+    // messages; they must still arrive (a killed renderer's last presents), then EOF.
+    ASSERT_TRUE(sender_.send(Ping{1, 0, 0}));
+    ASSERT_TRUE(sender_.send(Ping{2, 0, 0}));
+    ASSERT_TRUE(receiver_.send(Ping{3, 0, 0}));  // the peer dies without reading this
+    sender_.close();
+    for (const std::uint64_t sequence : {1U, 2U}) {
+        auto received = receiver_.receive();
+        ASSERT_TRUE(received) << received.error().message;
+        EXPECT_EQ(received->message.sequence, sequence);
+    }
+    expect_receive_error(Errc::peer_closed, "closed");
+}
+
 TEST_F(AuxChannelTest, ClosedChannelFailsCleanly) {
     PingChannel closed;
     EXPECT_EQ(closed.send(Ping{}).error().code, Errc::invalid_argument);

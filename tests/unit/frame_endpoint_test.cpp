@@ -176,6 +176,26 @@ TEST_F(FrameEndpointTest, ADeadProducersLastFrameIsKeptUnderTheRetainedId) {
     receiver_->set_listener(nullptr);
 }
 
+TEST_F(FrameEndpointTest, PresentsSentBeforeAProducerDiedWithReleasesUnreadStillArrive) {
+    make_endpoints(false, {.keep_last_frame = true});
+    const std::uint64_t a = add(), b = add(), c = add();
+    pump_receiver();
+    ASSERT_TRUE(sender_->present(a));
+    pump_receiver();
+    ASSERT_TRUE(sender_->present(b));
+    pump_receiver();  // releases a; the producer never reads that release
+    ASSERT_TRUE(sender_->present(c));
+    sender_.reset();  // killed: no bye, and the release of a still unread in its socket
+    auto handled = receiver_->dispatch();
+    ASSERT_FALSE(handled);
+    EXPECT_EQ(handled.error().code, Errc::peer_closed) << handled.error().message;
+    EXPECT_EQ(receiver_->received_count(), 3U) << "the present of c was sent before the death";
+    auto kept = receiver_->current();
+    ASSERT_TRUE(kept);
+    EXPECT_EQ(kept->frame_number, 3U);
+    EXPECT_TRUE(kept->producer_gone);
+}
+
 TEST_F(FrameEndpointTest, WithoutKeepLastFrameADeadProducersImagesAllGo) {
     const std::uint64_t a = add();
     ASSERT_TRUE(sender_->present(a));
@@ -184,24 +204,6 @@ TEST_F(FrameEndpointTest, WithoutKeepLastFrameADeadProducersImagesAllGo) {
     EXPECT_FALSE(receiver_->dispatch());
     EXPECT_FALSE(receiver_->current());
     EXPECT_EQ(receiver_->image_count(), 0U);
-}
-
-TEST_F(FrameEndpointTest, AProducerThatQuitsWithReleasesUnreadStillHasItsLastPresentsSeen) {
-    // A Unix socket closed with unread messages in its queue resets its peer (ECONNRESET
-    // on the peer's next recvmsg), although everything it sent before is still queued there.
-    make_endpoints(false, {.keep_last_frame = true});
-    const std::uint64_t a = add(), b = add();
-    ASSERT_TRUE(sender_->present(a));
-    pump_receiver();
-    ASSERT_TRUE(receiver_->release(a));  // never read by the producer
-    ASSERT_TRUE(sender_->present(b));
-    sender_->close();
-    auto handled = receiver_->dispatch();
-    ASSERT_FALSE(handled);
-    EXPECT_EQ(handled.error().code, Errc::peer_closed) << handled.error().message;
-    EXPECT_EQ(receiver_->received_count(), 2U) << "b's present came before the producer quit";
-    ASSERT_TRUE(receiver_->current());
-    EXPECT_EQ(receiver_->current()->frame_number, 2U);
 }
 
 TEST_F(FrameEndpointTest, AResumedProducerSharesItsImagesWithTheNewConsumer) {
@@ -296,6 +298,52 @@ TEST_F(FrameEndpointTest, AClosedFenceFdIsRefusedNamingItsSlotAndNothingIsSent) 
     expect_error(presented.error(), Errc::fd_not_open, fmt::format("slot 4 holds fd {}", closed_number));
     EXPECT_EQ(sender_->state(a), FrameImageState::free);
     EXPECT_EQ(receiver_->dispatch().value(), 0U);
+}
+
+TEST_F(FrameEndpointTest, AdvertisedFormatsReachTheProducerOncePerChange) {
+    const FormatTable table{0xe200, {{DRM_FORMAT_ARGB8888, 0, DRM_FORMAT_MOD_LINEAR}}};
+    ASSERT_TRUE(receiver_->advertise(table));
+    EXPECT_EQ(pump_sender(), 1U);
+    ASSERT_NE(sender_->peer_formats(), nullptr);
+    EXPECT_EQ(*sender_->peer_formats(), table);
+    EXPECT_TRUE(sender_->take_formats_changed());
+    EXPECT_FALSE(sender_->take_formats_changed());
+    ASSERT_TRUE(receiver_->advertise(table));  // the same again: nothing to renegotiate
+    pump_sender();
+    EXPECT_FALSE(sender_->take_formats_changed());
+    FormatTable moved = table;
+    moved.device = 0xe201;  // e.g. the consumer restarted on another GPU
+    ASSERT_TRUE(receiver_->advertise(moved));
+    pump_sender();
+    EXPECT_TRUE(sender_->take_formats_changed());
+    EXPECT_EQ(sender_->peer_formats()->device, 0xe201U);
+}
+
+TEST_F(FrameEndpointTest, SharedMemoryImagesPassAnAdvertisedTable) {
+    ASSERT_TRUE(receiver_->advertise(FormatTable{0xe200, {{DRM_FORMAT_XRGB8888, 0, DRM_FORMAT_MOD_LINEAR}}}));
+    const std::uint64_t a = add();  // ARGB8888 in a memfd: the CPU path, always acceptable
+    EXPECT_EQ(pump_receiver(), 1U);
+    EXPECT_NE(receiver_->image(a), nullptr);
+}
+
+TEST_F(FrameEndpointTest, AResumedConsumerAdvertisesItsTableToTheNewProducer) {
+    const FormatTable table{0xe200, {{DRM_FORMAT_ARGB8888, 0, DRM_FORMAT_MOD_LINEAR}}};
+    ASSERT_TRUE(receiver_->advertise(table));
+    sender_.reset();
+    EXPECT_FALSE(receiver_->dispatch());
+    reconnect(*receiver_, sender_);
+    EXPECT_EQ(pump_sender(), 1U);
+    ASSERT_NE(sender_->peer_formats(), nullptr);
+    EXPECT_EQ(*sender_->peer_formats(), table);
+}
+
+TEST_F(FrameEndpointTest, AProducerForgetsADeadConsumersTable) {
+    ASSERT_TRUE(receiver_->advertise(FormatTable{}));
+    pump_sender();
+    ASSERT_NE(sender_->peer_formats(), nullptr);
+    receiver_.reset();
+    EXPECT_FALSE(sender_->dispatch());
+    EXPECT_EQ(sender_->peer_formats(), nullptr);
 }
 
 }  // namespace

@@ -133,7 +133,7 @@ TEST_F(EglVmTest, ConsumerRendersProducerSeesThePixelsAfterTheSyncFileSignals) {
             ASSERT_TRUE(note.fds[0].valid()) << "the consumer sends its render fence";
             pollfd fence{note.fds[0].get(), POLLIN, 0};
             ASSERT_EQ(::poll(&fence, 1, 10000), 1) << "the render fence did not signal";
-            EXPECT_TRUE(import_sync_file(image->plane_fd(0), note.fds[0].borrow(), Access::read));
+            EXPECT_TRUE(import_sync_file(image->plane_fd(0), note.fds[0].borrow(), Access::write));
             auto mapping = image->map(Access::read);
             ASSERT_TRUE(mapping) << mapping.error().message;
             expect_filled(*mapping, 32, 32, clear_rgba);
@@ -232,9 +232,11 @@ TEST_F(EglVmTest, Nv12InACarrierBufferImportsAndSamplesBothPlanes) {
             // texel whatever the bytes, with no GL error; anywhere else the colours must fit.
             auto pixels = read_pixels(gl->display, imported->target, imported->texture, 64, 64);
             ASSERT_TRUE(pixels) << pixels.error().message;
-            const bool black = std::ranges::all_of(std::views::iota(0U, 64U * 64U), [&](std::uint32_t i) {
-                return (*pixels)[i * 4] == 0 && (*pixels)[i * 4 + 1] == 0 && (*pixels)[i * 4 + 2] == 0;
-            });
+            // (A plain loop: clang 14 cannot use libstdc++ 12's views::iota, and CI builds this with it.)
+            bool black = true;
+            for (std::size_t i = 0; i + 3 < pixels->size() && black; i += 4) {
+                black = (*pixels)[i] == 0 && (*pixels)[i + 1] == 0 && (*pixels)[i + 2] == 0;
+            }
             if (black && gl->display.renderer().find("llvmpipe") != std::string::npos) {
                 std::printf("[   NOTE   ] llvmpipe samples the imported NV12 as black (Mesa 22.3)\n");
             } else {

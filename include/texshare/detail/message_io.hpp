@@ -88,14 +88,19 @@ inline Result<std::size_t> receive_message(BorrowedFd socket, std::span<std::byt
     message.msg_control = control.empty() ? nullptr : control.data();
     message.msg_controllen = control.size();
     ssize_t received = 0;
-    bool reset = false;
-    // A peer that closed with messages of ours still unread resets the socket: the next
-    // recvmsg fails with ECONNRESET (once), although what the peer sent before it closed is
-    // still queued. Read that first (a producer's last presents, its bye); the queue's end
-    // then reads as 0, the peer's end.
-    do {
+    for (bool reset_seen = false;;) {
         received = ::recvmsg(socket.get(), &message, MSG_CMSG_CLOEXEC | flags);
-    } while (received < 0 && (errno == EINTR || (errno == ECONNRESET && !std::exchange(reset, true))));
+        if (received < 0 && errno == EINTR) continue;
+        // A peer that dies with messages of ours unread makes the kernel report ECONNRESET
+        // once, ahead of the messages it sent before dying, which are still queued (EOF
+        // follows them). They are the peer's last words (a killed renderer's last
+        // presents): read on rather than drop them.
+        if (received < 0 && errno == ECONNRESET && !reset_seen) {
+            reset_seen = true;
+            continue;
+        }
+        break;
+    }
     if (received < 0 && errno == EAGAIN) return would_block_error(true);
     if (received < 0) {
         return make_sys_error_as(classify_socket_errno(errno), errno, "recvmsg on fd {}", socket.get());

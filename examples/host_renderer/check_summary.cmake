@@ -1,0 +1,40 @@
+# ctest's example.host_renderer: runs the example with its default plan (300 frames, a resize
+# at 100, the renderer SIGKILLed at 200 and respawned) and checks its summary line itself,
+# so the example's own exit status is not the only witness.
+#   cmake -DEXAMPLE=<texshare_host_renderer> -DOUTPUT=<png> -P check_summary.cmake
+cmake_minimum_required(VERSION 3.18)  # cmake_language(EVAL)
+execute_process(COMMAND ${EXAMPLE} --output=${OUTPUT} OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE status)
+message("${out}${err}")
+if(NOT status EQUAL 0)
+  message(FATAL_ERROR "texshare_host_renderer exited with ${status}")
+endif()
+string(REGEX MATCH "summary: [^\n]*" summary "${out}")
+if(summary STREQUAL "")
+  message(FATAL_ERROR "no summary line")
+endif()
+foreach(key frames presented received skipped shown verified lost in_flight_at_kill images_added images_retired
+            images_reclaimed mismatched_pixels renderers fds_before fds_after)
+  if(NOT summary MATCHES " ${key}=(-?[0-9]+)")
+    message(FATAL_ERROR "the summary has no ${key}=<number>")
+  endif()
+  set(${key} ${CMAKE_MATCH_1})
+endforeach()
+
+function(expect condition what)  # condition: an if() expression, as a string
+  cmake_language(EVAL CODE "if(NOT (${condition}))
+    message(FATAL_ERROR \"summary check failed: ${what}\\n  \${summary}\")
+  endif()")
+endfunction()
+math(EXPR accounted "${received} + ${skipped} + ${lost}")
+expect("${presented} EQUAL ${frames}" "the renderers presented --frames frames in all")
+expect("${accounted} EQUAL ${presented}" "every present was received, skipped (crossed the resize) or lost")
+expect("${lost} GREATER_EQUAL 0 AND ${lost} LESS_EQUAL ${in_flight_at_kill}" "nothing lost but frames in flight at the kill")
+expect("${shown} GREATER 0 AND ${verified} EQUAL ${shown}" "every frame shown was verified")
+expect("${mismatched_pixels} EQUAL 0" "no mismatched pixels")
+expect("${renderers} EQUAL 2" "one renderer killed, one respawned")
+expect("${images_added} EQUAL 6 AND ${images_retired} EQUAL 3" "3 images, resized once")
+expect("${images_reclaimed} EQUAL 3" "the killed renderer's images all came back")
+expect("${fds_before} EQUAL ${fds_after}" "the host's open-fd count is unchanged")
+if(NOT summary MATCHES " result=ok$")
+  message(FATAL_ERROR "summary check failed: result is not ok\n  ${summary}")
+endif()

@@ -1,0 +1,101 @@
+#include "texshare/format_table.hpp"
+
+#include <sys/eventfd.h>
+
+#include "support/fd_count.hpp"
+
+namespace texshare {
+namespace {
+
+class FormatTableTest : public testing::FdLeakTest {
+protected:
+    static FormatTable sample() {
+        return FormatTable{0xe200,
+                           {{DRM_FORMAT_ARGB8888, format_scanout, I915_FORMAT_MOD_X_TILED},
+                            {DRM_FORMAT_ARGB8888, 0, DRM_FORMAT_MOD_LINEAR},
+                            {DRM_FORMAT_NV12, 0, DRM_FORMAT_MOD_LINEAR}}};
+    }
+    // A memfd holding `bytes`, sealed with `seals`.
+    static UniqueFd memfd_with(const std::vector<std::byte>& bytes, unsigned seals = format_table_seals) {
+        UniqueFd fd(::memfd_create("table", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+        EXPECT_EQ(::write(fd.get(), bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+        if (seals != 0) {
+            EXPECT_EQ(::fcntl(fd.get(), F_ADD_SEALS, seals), 0);
+        }
+        return fd;
+    }
+    static std::vector<std::byte> bytes_of(BorrowedFd fd) {
+        std::vector<std::byte> bytes(static_cast<std::size_t>(::lseek(fd.get(), 0, SEEK_END)));
+        EXPECT_EQ(::pread(fd.get(), bytes.data(), bytes.size(), 0), static_cast<ssize_t>(bytes.size()));
+        return bytes;
+    }
+    static void expect_rejected(Result<FormatTable> decoded, const std::string& needle) {
+        ASSERT_FALSE(decoded);
+        EXPECT_EQ(decoded.error().code, Errc::rejected) << decoded.error().message;
+        EXPECT_NE(decoded.error().message.find(needle), std::string::npos) << decoded.error().message;
+    }
+};
+
+TEST_F(FormatTableTest, RoundTripsThroughASealedReadOnlyMemfd) {
+    auto fd = encode_format_table(sample());
+    ASSERT_TRUE(fd) << fd.error().message;
+    EXPECT_EQ(::fcntl(fd->get(), F_GET_SEALS) & format_table_seals, static_cast<int>(format_table_seals));
+    EXPECT_EQ(::write(fd->get(), "x", 1), -1) << "sealed against writes";
+    auto decoded = decode_format_table(fd->borrow());
+    ASSERT_TRUE(decoded) << decoded.error().message;
+    EXPECT_EQ(*decoded, sample());
+    EXPECT_TRUE(decoded->contains(DRM_FORMAT_NV12, DRM_FORMAT_MOD_LINEAR));
+    EXPECT_FALSE(decoded->contains(DRM_FORMAT_NV12, I915_FORMAT_MOD_X_TILED));
+}
+
+TEST_F(FormatTableTest, AnEmptyTableIsValid) {
+    auto fd = encode_format_table(FormatTable{});
+    ASSERT_TRUE(fd);
+    auto decoded = decode_format_table(fd->borrow());
+    ASSERT_TRUE(decoded);
+    EXPECT_TRUE(decoded->entries.empty());
+}
+
+TEST_F(FormatTableTest, RefusesATableThatCouldStillChange) {
+    auto fd = encode_format_table(sample());
+    ASSERT_TRUE(fd);
+    const auto bytes = bytes_of(fd->borrow());
+    expect_rejected(decode_format_table(memfd_with(bytes, 0).borrow()), "not a memfd sealed read-only (seals 0x0)");
+    expect_rejected(decode_format_table(memfd_with(bytes, F_SEAL_SHRINK | F_SEAL_GROW).borrow()), "sealed read-only");
+}
+
+TEST_F(FormatTableTest, RefusesWhatIsNotAMemfd) {
+    UniqueFd event(::eventfd(0, EFD_CLOEXEC));
+    expect_rejected(decode_format_table(event.borrow()), "is not a memfd sealed read-only");
+}
+
+TEST_F(FormatTableTest, RefusesWrongSizesCountsAndHeaders) {
+    auto fd = encode_format_table(sample());
+    ASSERT_TRUE(fd);
+    auto bytes = bytes_of(fd->borrow());
+    auto shorter = bytes;
+    shorter.resize(bytes.size() - 1);
+    expect_rejected(decode_format_table(memfd_with(shorter).borrow()), "declares 3 entries");
+    auto too_many = bytes;
+    const std::uint32_t huge = 1u << 30;
+    std::memcpy(too_many.data() + 8, &huge, 4);
+    expect_rejected(decode_format_table(memfd_with(too_many).borrow()), "declares 1073741824 entries (at most 4096)");
+    auto bad_magic = bytes;
+    bad_magic[0] = std::byte{0};
+    expect_rejected(decode_format_table(memfd_with(bad_magic).borrow()), "header magic");
+    expect_rejected(decode_format_table(memfd_with(std::vector<std::byte>(10)).borrow()), "has no header");
+    auto bad_flags = bytes;
+    bad_flags[24 + 4] = std::byte{0x80};
+    expect_rejected(decode_format_table(memfd_with(bad_flags).borrow()), "unknown flags");
+}
+
+TEST_F(FormatTableTest, EncodingRefusesAnOversizedTable) {
+    FormatTable table;
+    table.entries.resize(max_format_table_entries + 1);
+    auto fd = encode_format_table(table);
+    ASSERT_FALSE(fd);
+    EXPECT_EQ(fd.error().code, Errc::invalid_argument);
+}
+
+}  // namespace
+}  // namespace texshare
