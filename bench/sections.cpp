@@ -4,6 +4,8 @@
 
 #include <drm_fourcc.h>
 
+#include <algorithm>
+
 #include "first_share.hpp"
 #include "round_trip.hpp"
 #include "texshare/memfd_allocator.hpp"
