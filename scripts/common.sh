@@ -14,6 +14,11 @@ TEXSHARE_GPU_PACKAGES="libgbm-dev libepoxy-dev libegl-dev libgl1-mesa-dri libegl
 # texshare-info's tests (built with the GPU layers) parse its --json output.
 TEXSHARE_GPU_PACKAGES+=" nlohmann-json3-dev"
 
+# The benchmark (bench/, built by default, run by scripts/bench.sh): Google Benchmark, and
+# libwayland with wayland-scanner for the comparison. Without them bench/ is skipped.
+# shellcheck disable=SC2034  # used by the scripts that source this file
+TEXSHARE_BENCH_PACKAGES="libbenchmark-dev libwayland-dev libwayland-bin"
+
 # The sanitizer builds and the fuzz targets (scripts/sanitize.sh, scripts/fuzz.sh) use clang.
 # shellcheck disable=SC2034  # used by the scripts that source this file
 TEXSHARE_CLANG_PACKAGES="clang-14 libclang-rt-14-dev"

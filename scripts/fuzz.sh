@@ -15,7 +15,7 @@ texshare_need_packages $TEXSHARE_CORE_PACKAGES $TEXSHARE_CLANG_PACKAGES
 build_dir="${BUILD_DIR:-$repo/build-fuzz}"
 targets=(fuzz_frame_message fuzz_image_descriptor fuzz_frame_state)
 CC=clang-14 CXX=clang++-14 cmake -S "$repo" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DTEXSHARE_FUZZ=ON -DTEXSHARE_GPU=OFF -DTEXSHARE_BUILD_EXAMPLES=OFF -DTEXSHARE_BUILD_TOOLS=OFF
+    -DTEXSHARE_FUZZ=ON -DTEXSHARE_GPU=OFF -DTEXSHARE_BUILD_EXAMPLES=OFF -DTEXSHARE_BUILD_TOOLS=OFF -DTEXSHARE_BUILD_BENCH=OFF
 cmake --build "$build_dir" --target "${targets[@]}"  # the fuzzers only, not the whole suite
 status=0
 for target in "${targets[@]}"; do

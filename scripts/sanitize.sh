@@ -40,7 +40,7 @@ case "$kind" in
 esac
 CC=clang-14 CXX=clang++-14 texshare_configure_and_build "$build_dir" -DCMAKE_BUILD_TYPE=Debug \
     -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_C_FLAGS="$flags" -DCMAKE_EXE_LINKER_FLAGS="$flags" \
-    -DCMAKE_SHARED_LINKER_FLAGS="$flags" "${extra[@]}"
+    -DCMAKE_SHARED_LINKER_FLAGS="$flags" -DTEXSHARE_BUILD_BENCH=OFF "${extra[@]}"
 cd "$build_dir"
 if [[ "$kind" == asan ]]; then
     # The EGL tests load Mesa's driver, which leaves a few small allocations made from code

@@ -11,7 +11,7 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$repo/scripts/common.sh"
 
 # shellcheck disable=SC2086  # lists of package names, split on purpose
-texshare_need_packages $TEXSHARE_CORE_PACKAGES $TEXSHARE_GPU_PACKAGES
+texshare_need_packages $TEXSHARE_CORE_PACKAGES $TEXSHARE_GPU_PACKAGES $TEXSHARE_BENCH_PACKAGES
 build_dir="${BUILD_DIR:-$repo/build}"
 texshare_configure_and_build "$build_dir" -DTEXSHARE_WERROR=ON
 cd "$build_dir"

@@ -23,10 +23,12 @@
 #pragma once
 
 #include <sys/socket.h>
+#include <sys/time.h>
 
 #include <array>
 #include <bit>
 #include <cerrno>
+#include <chrono>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -127,13 +129,39 @@ public:
 
     // Errc::would_block on a non-blocking channel with nothing pending; Errc::peer_closed
     // once the peer is gone.
-    Result<Received> receive() {
+    Result<Received> receive() { return receive_with(io_flags_); }
+
+    // Waits at most `timeout` (> 0) for one message inside the recvmsg that receives it (the
+    // socket's SO_RCVTIMEO, set only when it changes), so a wait costs no poll() of its own.
+    // Needs a socket without O_NONBLOCK; Errc::would_block when nothing came in time. The
+    // timeout stays set on the socket (take_socket() hands it on with it).
+    Result<Received> receive_within(std::chrono::microseconds timeout) {
+        if (!socket_) return make_error(Errc::invalid_argument, "AuxChannel::receive on a closed channel");
+        if (timeout.count() <= 0) return make_error(Errc::invalid_argument, "receive_within: timeout must be > 0");
+        if (timeout != receive_timeout_) {
+            const timeval limit{static_cast<time_t>(timeout.count() / 1000000),
+                                static_cast<suseconds_t>(timeout.count() % 1000000)};
+            if (::setsockopt(socket_.get(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit) != 0) {
+                return make_sys_error(errno, "setsockopt(SO_RCVTIMEO) on fd {}", socket_.get());
+            }
+            receive_timeout_ = timeout;
+        }
+        return receive_with(0);
+    }
+
+    // With `on`, every send() and receive() acts as on a non-blocking socket (MSG_DONTWAIT)
+    // whatever the socket's own O_NONBLOCK, so the socket itself can stay blocking for
+    // receive_within(). Off by default.
+    void set_dont_wait(bool on) noexcept { io_flags_ = on ? MSG_DONTWAIT : 0; }
+
+private:
+    Result<Received> receive_with(int flags) {
         if (!socket_) return make_error(Errc::invalid_argument, "AuxChannel::receive on a closed channel");
         alignas(std::max_align_t) std::array<std::byte, frame_bytes> frame{};
         alignas(cmsghdr) std::array<std::byte, control_bytes> control{};
         std::array<UniqueFd, fd_room> fds;
         std::size_t fd_count = 0;
-        auto received = detail::receive_message(socket_.borrow(), frame, control, fds, fd_count);
+        auto received = detail::receive_message(socket_.borrow(), frame, control, fds, fd_count, flags);
         if (!received) return std::move(received).error();
         if (*received != frame_bytes) {
             return make_error(Errc::protocol, "AuxChannel: message of {} bytes, expected {}", *received,
@@ -172,6 +200,7 @@ public:
         return result;
     }
 
+public:
     bool is_open() const noexcept { return socket_.valid(); }
     // For poll/epoll; readable means receive() will not block.
     BorrowedFd native_handle() const noexcept { return socket_.borrow(); }
@@ -210,7 +239,7 @@ private:
         std::memcpy(frame.data(), &magic, sizeof magic);
         std::memcpy(frame.data() + sizeof magic, &payload_size, sizeof payload_size);
         std::memcpy(frame.data() + header_bytes + mask_bytes, &message, sizeof(T));
-        auto sent = detail::send_message(socket_.borrow(), frame, std::span<const int>(raw_fds.data(), fd_count));
+        auto sent = detail::send_message(socket_.borrow(), frame, std::span<const int>(raw_fds.data(), fd_count), io_flags_);
         if (!sent && sent.error().sys_errno == EBADF) return name_closed_slot(fds, std::move(sent).error());
         return sent;
     }
@@ -230,6 +259,8 @@ private:
     }
 
     UniqueFd socket_;
+    int io_flags_ = 0;                                        // MSG_DONTWAIT with set_dont_wait(true)
+    std::chrono::microseconds receive_timeout_{0};            // SO_RCVTIMEO as last set (0: never)
 };
 
 }  // namespace texshare

@@ -8,6 +8,7 @@
 // endpoints' common machinery.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -103,7 +104,11 @@ protected:
         if (channel_.is_open()) {
             return make_error(Errc::invalid_argument, "the endpoint still has a peer; resume only after it is gone");
         }
-        if (auto nonblocking = channel.set_nonblocking(true); !nonblocking) return nonblocking;
+        // Non-blocking per call (MSG_DONTWAIT), the socket itself blocking: waits then happen
+        // inside the recvmsg that receives (receive_within), one syscall per message as in a
+        // hand-written blocking loop, instead of a poll() plus a recvmsg plus the drain's EAGAIN.
+        if (auto blocking = channel.set_nonblocking(false); !blocking) return blocking;
+        channel.set_dont_wait(true);
         channel_ = std::move(channel);
         return {};
     }
@@ -214,59 +219,76 @@ protected:
         return sent;
     }
 
-    // Receives until the socket is drained; `handle(kind, message, fds)` does each message.
-    template <typename Handle>
-    Result<std::size_t> dispatch_all(Handle&& handle) {
+    // Handles every message pending, until the socket is drained (the drain ends without a
+    // syscall of its own: the recvmsg that finds nothing says so).
+    Result<std::size_t> dispatch_pending() {
         if (!channel_.is_open()) {
             return make_error(Errc::peer_closed, "dispatch: the channel to the {} is closed", peer_name());
         }
         std::size_t handled = 0;
-        dispatching_ = true;
-        struct Done {
-            bool& flag;
-            ~Done() { flag = false; }
-        } done_dispatching{dispatching_};
-        while (true) {  // until would_block: the drain ends without a syscall of its own
+        while (true) {
             auto received = channel_.receive();
-            if (!received) {
-                if (received.error().code == Errc::would_block) return handled;
-                if (received.error().code == Errc::peer_closed) on_peer_gone();
-                return std::move(received).error();
-            }
-            auto kind = check_frame_message(received->message, received->fds);
-            if (!kind) return std::move(kind).error();
-            if (*kind == FrameKind::bye) {
-                on_peer_gone();
-                return make_error(Errc::peer_closed, "the {} said bye", peer_name());
-            }
-            if (auto done = checked(handle(*kind, received->message, received->fds)); !done) {
-                return std::move(done).error();
-            }
+            if (!received && received.error().code == Errc::would_block) return handled;
+            if (auto done = dispatch_one(received); !done) return std::move(done).error();
             ++handled;
         }
     }
 
-    // Waits (poll) and dispatches until `ready()` or the deadline.
+    // Waits and dispatches until `ready()` or the deadline. The first wait happens in the
+    // recvmsg itself (no poll): in a frame loop the answer is usually the very next
+    // message, and the wait returns as soon as `ready()` holds, leaving later messages for
+    // the next dispatch or wait. Should that first message not be enough, it polls and
+    // drains with whatever time is left.
     template <typename Ready>
     Result<void> dispatch_until(std::chrono::milliseconds timeout, Ready&& ready, const char* waiting_for) {
         const auto deadline = Clock::now() + timeout;
+        bool first_wait = timeout.count() > 0;
         while (!ready()) {
             if (!channel_.is_open()) {
                 return make_error(Errc::peer_closed, "waiting for a {}: the channel to the {} is closed", waiting_for,
                                   peer_name());
             }
+            if (first_wait) {
+                first_wait = false;
+                // Clamped as poll() is (about 12 days), so the microseconds cannot overflow.
+                auto received = channel_.receive_within(std::min(timeout, std::chrono::milliseconds(1 << 30)));
+                if (!received && received.error().code == Errc::would_block) return timed_out(timeout, waiting_for);
+                if (auto done = dispatch_one(received); !done) return done;
+                continue;
+            }
             auto readable = wait_readable(channel_.native_handle(), deadline);
             if (!readable) return std::move(readable).error();
-            if (!*readable) {
-                return make_error(Errc::timed_out, "no {} from the {} within {} ms", waiting_for, peer_name(),
-                                  timeout.count());
-            }
+            if (!*readable) return timed_out(timeout, waiting_for);
             if (auto handled = dispatch_pending(); !handled) return std::move(handled).error();
         }
         return {};
     }
 
-    virtual Result<std::size_t> dispatch_pending() = 0;
+    // One message as receive() returned it (an error, including the peer's end, ends the
+    // dispatch); `handle` does the endpoint's part.
+    Result<void> dispatch_one(Result<FrameChannel::Received>& received) {
+        if (!received) {
+            if (received.error().code == Errc::peer_closed) on_peer_gone();
+            return std::move(received).error();
+        }
+        auto kind = check_frame_message(received->message, received->fds);
+        if (!kind) return std::move(kind).error();
+        if (*kind == FrameKind::bye) {
+            on_peer_gone();
+            return make_error(Errc::peer_closed, "the {} said bye", peer_name());
+        }
+        dispatching_ = true;
+        auto done = checked(handle(*kind, received->message, received->fds));
+        dispatching_ = false;
+        return done;
+    }
+
+    Error timed_out(std::chrono::milliseconds timeout, const char* waiting_for) const {
+        return make_error(Errc::timed_out, "no {} from the {} within {} ms", waiting_for, peer_name(),
+                          timeout.count());
+    }
+
+    virtual Result<void> handle(FrameKind kind, const FrameMessage& m, std::array<UniqueFd, frame_fd_slots>& fds) = 0;
     // A last word on a peer's image after import_image() (the consumer's advertised formats).
     virtual Result<void> vet_peer_image(std::uint64_t /*id*/, const DmaBufImage& /*image*/) { return {}; }
     virtual void on_peer_gone() noexcept = 0;

@@ -114,6 +114,8 @@ public:
 
     // Dispatches until a frame newer than `after_frame` is current; Errc::timed_out when the
     // producer presents nothing for `timeout` (a stuck peer), Errc::peer_closed if it dies.
+    // Returns as soon as there is one: presents queued behind it wait for the next call (or
+    // dispatch(), which handles everything pending and so shows only the newest).
     Result<Frame> wait_for_frame(std::uint64_t after_frame, std::chrono::milliseconds timeout) {
         auto waited = dispatch_until(
             timeout, [&] { return current_ != no_slot && current_live_ && current_frame_ > after_frame; },
@@ -177,11 +179,7 @@ private:
         return send(FrameKind::retired, id);
     }
 
-    Result<std::size_t> dispatch_pending() override {
-        return dispatch_all([this](FrameKind kind, const FrameMessage& m, auto& fds) { return handle(kind, m, fds); });
-    }
-
-    Result<void> handle(FrameKind kind, const FrameMessage& m, std::array<UniqueFd, frame_fd_slots>& fds) {
+    Result<void> handle(FrameKind kind, const FrameMessage& m, std::array<UniqueFd, frame_fd_slots>& fds) override {
         Slot* slot = slots_.find(m.image_id);
         if (slot != nullptr && slot->unshared) slot = nullptr;  // the producer cannot know it yet
         switch (kind) {

@@ -157,11 +157,7 @@ private:
         return false;
     }
 
-    Result<std::size_t> dispatch_pending() override {
-        return dispatch_all([this](FrameKind kind, const FrameMessage& m, auto& fds) { return handle(kind, m, fds); });
-    }
-
-    Result<void> handle(FrameKind kind, const FrameMessage& m, std::array<UniqueFd, frame_fd_slots>& fds) {
+    Result<void> handle(FrameKind kind, const FrameMessage& m, std::array<UniqueFd, frame_fd_slots>& fds) override {
         Slot* slot = slots_.find(m.image_id);
         switch (kind) {
             case FrameKind::add_image:

@@ -254,6 +254,38 @@ TEST_F(FrameEndpointTest, WaitsTimeOutNamingWhatDidNotCome) {
     expect_error(frame.error(), Errc::timed_out, "no present from the producer within 20 ms");
 }
 
+TEST_F(FrameEndpointTest, WaitsKeepTheirTimeoutAndAZeroTimeoutDoesNotBlock) {
+    // Waits happen in recvmsg under SO_RCVTIMEO, where 0 would mean "forever".
+    const std::uint64_t a = add();
+    ASSERT_TRUE(sender_->present(a));
+    auto start = std::chrono::steady_clock::now();
+    expect_error(sender_->wait_for_free_image(0ms).error(), Errc::timed_out, "within 0 ms");
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+    start = std::chrono::steady_clock::now();
+    expect_error(sender_->wait_for_free_image(50ms).error(), Errc::timed_out, "within 50 ms");
+    EXPECT_GE(std::chrono::steady_clock::now() - start, 40ms) << "the wait gave up before its timeout";
+    pump_receiver();
+    ASSERT_TRUE(receiver_->release(a));
+    auto free_image = sender_->wait_for_free_image(50ms);  // a changed timeout is set anew
+    ASSERT_TRUE(free_image) << free_image.error().message;
+    EXPECT_EQ(free_image->id, a);
+}
+
+TEST_F(FrameEndpointTest, AWaitReturnsAtTheFirstAnswerAndLeavesTheRestQueued) {
+    const std::uint64_t a = add(), b = add();
+    pump_receiver();
+    ASSERT_TRUE(sender_->present(a));
+    ASSERT_TRUE(sender_->present(b));
+    auto frame = receiver_->wait_for_frame(0, 1s);
+    ASSERT_TRUE(frame) << frame.error().message;
+    EXPECT_EQ(frame->image_id, a);
+    EXPECT_EQ(receiver_->received_count(), 1U) << "b's present waits for the next dispatch";
+    EXPECT_EQ(pump_receiver(), 1U);
+    EXPECT_EQ(receiver_->current()->image_id, b);
+    EXPECT_EQ(pump_sender(), 1U) << "a, released by b's present";
+    EXPECT_EQ(sender_->state(a), FrameImageState::free);
+}
+
 TEST_F(FrameEndpointTest, AClosedFenceFdIsRefusedNamingItsSlotAndNothingIsSent) {
     const std::uint64_t a = add();
     pump_receiver();

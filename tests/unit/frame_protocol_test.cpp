@@ -330,6 +330,44 @@ TEST_F(FrameProtocolTest, PerFramePathDoesNotAllocate) {
 #endif
 
 #if !defined(TEXSHARE_SANITIZED) && defined(__x86_64__)
+// Confines this (forked) process to sendmsg, recvmsg, close and exit_group: any other
+// syscall kills it with SIGSYS. Exits with status 2 if the filter cannot be installed.
+void allow_only_messages_and_close() {
+    sock_filter filter[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_sendmsg, 4, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_recvmsg, 3, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_close, 2, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_exit_group, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    sock_fprog program{static_cast<unsigned short>(std::size(filter)), filter};
+    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) != 0) {
+        ::_exit(2);
+    }
+}
+
+// Runs `frames` under that filter in a child; expects it to exit 0.
+template <typename Frames>
+void expect_only_messages_and_close(Frames&& frames) {
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        allow_only_messages_and_close();
+        ::_exit(frames() ? 0 : 1);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << (WIFSIGNALED(status) ? fmt::format("killed by signal {} (SIGSYS: a syscall other than sendmsg, "
+                                              "recvmsg or close)", WTERMSIG(status))
+                                : fmt::format("exit {}", WEXITSTATUS(status)));
+}
+
 // Per frame, the only syscalls are the messages themselves (and closing fences taken): a
 // child runs frames under a seccomp filter that kills it on any other syscall, so an fd
 // probe (fcntl, fstat, lseek...), a poll or a heap refill (brk, mmap) ends it with SIGSYS.
@@ -338,25 +376,7 @@ TEST_F(FrameProtocolTest, PerFramePathMakesOnlySendmsgRecvmsgAndClose) {
     const std::uint64_t a = add(), b = add();
     pump_receiver();
     Pipe fence;
-    const pid_t child = ::fork();
-    ASSERT_GE(child, 0);
-    if (child == 0) {
-        sock_filter filter[] = {
-            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
-            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
-            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
-            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_sendmsg, 4, 0),
-            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_recvmsg, 3, 0),
-            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_close, 2, 0),
-            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_exit_group, 1, 0),
-            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
-            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-        };
-        sock_fprog program{static_cast<unsigned short>(std::size(filter)), filter};
-        if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) != 0) {
-            ::_exit(2);
-        }
+    expect_only_messages_and_close([&] {
         bool ok = true;
         for (int frame = 0; frame < 100 && ok; ++frame) {
             const std::uint64_t id = frame % 2 == 0 ? a : b;
@@ -366,14 +386,29 @@ TEST_F(FrameProtocolTest, PerFramePathMakesOnlySendmsgRecvmsgAndClose) {
             UniqueFd release = sender_->take_release_fence(id);
             ok = ok && release.valid() && acquire.valid();
         }
-        ::_exit(ok ? 0 : 1);
-    }
-    int status = 0;
-    ASSERT_EQ(::waitpid(child, &status, 0), child);
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        << (WIFSIGNALED(status) ? fmt::format("killed by signal {} (SIGSYS: a syscall other than sendmsg, "
-                                              "recvmsg or close)", WTERMSIG(status))
-                                : fmt::format("exit {}", WEXITSTATUS(status)));
+        return ok;
+    });
+}
+
+// The waits too: they wait inside the recvmsg that receives the answer, never in a poll
+// (after the first wait, which sets the socket's receive timeout once).
+TEST_F(FrameProtocolTest, WaitingForFramesAndReleasesMakesOnlySendmsgRecvmsgAndClose) {
+    const std::uint64_t a = add();
+    pump_receiver();
+    using namespace std::chrono_literals;
+    const auto frame_loop = [&](int frames) {
+        for (int n = 0; n < frames; ++n) {
+            auto frame_number = sender_->present(a);
+            if (!frame_number) return false;
+            auto frame = receiver_->wait_for_frame(*frame_number - 1, 1s);
+            if (!frame || frame->image_id != a || !receiver_->release(a)) return false;
+            auto free_image = sender_->wait_for_free_image(1s);
+            if (!free_image || free_image->id != a) return false;
+        }
+        return true;
+    };
+    ASSERT_TRUE(frame_loop(1));
+    expect_only_messages_and_close([&] { return frame_loop(100); });
 }
 #endif
 

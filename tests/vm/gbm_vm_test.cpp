@@ -7,6 +7,8 @@
 
 #include <climits>
 #include <cstdlib>
+#include <fstream>
+#include <string>
 
 #include "support/channel_pair.hpp"
 #include "texshare/gbm_allocator.hpp"
@@ -170,6 +172,27 @@ TEST_F(GbmWireVmTest, DescriptorClaimingMoreThanTheBufferIsRejected) {
     EXPECT_EQ(received.error().code, Errc::rejected);
     EXPECT_NE(received.error().message.find(fmt::format("its fd holds {} bytes", real_size)), std::string::npos)
         << received.error().message;
+}
+
+// dma_buf_llseek answers SEEK_END with the size without moving the file position (and
+// refuses SEEK_CUR), so the receive-side size check needs one lseek per plane and nothing
+// to put back (/proc/self/fdinfo shows the position).
+TEST_F(GbmWireVmTest, SizingADmaBufTakesOneLseekAndNeverMovesItsPosition) {
+    gbm::Device device = open_device();
+    DmaBufImage image = allocate_linear(device, 64, 64);
+    ASSERT_TRUE(send_image(sender_, 5, image));
+    auto received = receive_image(receiver_);
+    ASSERT_TRUE(received) << received.error().message;
+    const int fd = received->image.plane_fd(0).get();
+    EXPECT_GT(::lseek(fd, 0, SEEK_END), 0);
+    std::ifstream fdinfo(fmt::format("/proc/self/fdinfo/{}", fd));
+    std::string line;
+    std::uint64_t position = 1;
+    while (std::getline(fdinfo, line)) {
+        if (line.rfind("pos:", 0) == 0) position = std::strtoull(line.c_str() + 4, nullptr, 10);
+    }
+    EXPECT_EQ(position, 0U) << "SEEK_END moved a DMA-BUF's position";
+    EXPECT_EQ(::lseek(fd, 0, SEEK_CUR), -1) << "SEEK_CUR means nothing to a DMA-BUF";
 }
 
 TEST_F(GbmWireVmTest, DmaBufDeclaredAsSharedMemoryIsRejected) {

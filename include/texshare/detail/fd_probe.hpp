@@ -40,12 +40,13 @@ inline Result<unsigned> memfd_seals(BorrowedFd fd) {
     return static_cast<unsigned>(seals);
 }
 
-// A DMA-BUF reports its size only through lseek(SEEK_END) (fstat says 0). Its file
-// position means nothing to anyone, so moving it, even on an fd shared with a peer, is safe.
+// A DMA-BUF reports its size only through lseek(SEEK_END) (fstat says 0). That lseek
+// returns the size without moving the file position (dma_buf_llseek sets none, and refuses
+// SEEK_CUR), so there is nothing to put back: a second lseek was a syscall per plane on the
+// receive path for nothing.
 inline Result<std::uint64_t> dma_buf_size(BorrowedFd fd) {
     const off_t end = ::lseek(fd.get(), 0, SEEK_END);
     if (end < 0) return make_sys_error(errno, "lseek(SEEK_END) of DMA-BUF fd {}", fd.get());
-    (void)::lseek(fd.get(), 0, SEEK_SET);
     return static_cast<std::uint64_t>(end);
 }
 

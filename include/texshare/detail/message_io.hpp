@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstring>
 #include <span>
+#include <utility>
 
 #include "texshare/result.hpp"
 #include "texshare/unique_fd.hpp"
@@ -39,8 +40,9 @@ inline Error would_block_error(bool receiving) {
     return Error{Errc::would_block, EAGAIN, receiving ? "recvmsg: EAGAIN" : "sendmsg: EAGAIN"};
 }
 
+// `flags` adds to MSG_NOSIGNAL (e.g. MSG_DONTWAIT).
 inline Result<void> send_message(BorrowedFd socket, std::span<const std::byte> bytes,
-                                 std::span<const int> fds) {
+                                 std::span<const int> fds, int flags = 0) {
     iovec data{const_cast<std::byte*>(bytes.data()), bytes.size()};
     msghdr message{};
     message.msg_iov = &data;
@@ -60,7 +62,7 @@ inline Result<void> send_message(BorrowedFd socket, std::span<const std::byte> b
     }
     ssize_t sent = 0;
     do {
-        sent = ::sendmsg(socket.get(), &message, MSG_NOSIGNAL);
+        sent = ::sendmsg(socket.get(), &message, MSG_NOSIGNAL | flags);
     } while (sent < 0 && errno == EINTR);
     if (sent < 0 && errno == EAGAIN) return would_block_error(false);
     if (sent < 0) {
@@ -76,10 +78,11 @@ inline Result<void> send_message(BorrowedFd socket, std::span<const std::byte> b
 
 // Receives one message into `buffer` and every fd it carried into `fds` (owned at once, so
 // all error paths close them). `fds` must hold at least the control buffer's capacity.
-// Returns the byte count; fd_count says how many of `fds` were filled.
+// Returns the byte count; fd_count says how many of `fds` were filled. `flags` adds to
+// MSG_CMSG_CLOEXEC (e.g. MSG_DONTWAIT).
 inline Result<std::size_t> receive_message(BorrowedFd socket, std::span<std::byte> buffer,
                                            std::span<std::byte> control, std::span<UniqueFd> fds,
-                                           std::size_t& fd_count) {
+                                           std::size_t& fd_count, int flags = 0) {
     fd_count = 0;
     iovec data{buffer.data(), buffer.size()};
     msghdr message{};
@@ -89,7 +92,7 @@ inline Result<std::size_t> receive_message(BorrowedFd socket, std::span<std::byt
     message.msg_controllen = control.size();
     ssize_t received = 0;
     for (bool reset_seen = false;;) {
-        received = ::recvmsg(socket.get(), &message, MSG_CMSG_CLOEXEC);
+        received = ::recvmsg(socket.get(), &message, MSG_CMSG_CLOEXEC | flags);
         if (received < 0 && errno == EINTR) continue;
         // A peer that dies with messages of ours unread makes the kernel report ECONNRESET
         // once, ahead of the messages it sent before dying, which are still queued (EOF

@@ -1,0 +1,48 @@
+// texshare_bench: measures texshare against the limits and the alternatives, in one run on
+// one machine, and prints Markdown tables of medians and ratios (scripts/bench.sh; the
+// README's "Benchmarks" section explains how to read them). Not a test: nothing here
+// asserts a time.
+//
+//   texshare_bench [--sections=1234] [--scale=F]
+//   texshare_bench --child=MODE ARGS...   (how it runs its own other processes)
+//
+// --scale multiplies iteration counts and durations (default 1; 0.1 to try it quickly).
+#include <string>
+#include <string_view>
+
+#include "children.hpp"
+#include "sections.hpp"
+
+namespace {
+
+using namespace bench;
+
+int run_child(std::string_view mode, const ChildArgs& args) {
+    if (mode == "raw") return raw_round_trip_child(args);
+    if (mode == "texshare") return texshare_round_trip_child(args);
+    if (mode == "wayland") return wayland_server_child(args);
+    if (mode == "copy") return copy_round_trip_child(args);
+    if (mode == "consumer") return consumer_child(args);
+    if (mode == "renderer") return renderer_child(args);
+    fail(fmt::format("unknown child mode {}", mode));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string sections = "1234";
+    double scale = 1;
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view arg(argv[i]);
+        if (arg.rfind("--child=", 0) == 0) return run_child(arg.substr(8), ChildArgs(argv + i + 1, argv + argc));
+        if (arg.rfind("--sections=", 0) == 0) sections = arg.substr(11);
+        else if (arg.rfind("--scale=", 0) == 0) scale = std::stod(std::string(arg.substr(8)));
+        else fail(fmt::format("unknown argument {} (see the top of bench/main.cpp)", arg));
+    }
+    print_machine("texshare benchmark");
+    if (sections.find('1') != std::string::npos) print_table(round_trip_section(scale));
+    if (sections.find('2') != std::string::npos) print_table(first_share_section(scale));
+    if (sections.find('3') != std::string::npos) print_table(zero_copy_section(scale));
+    if (sections.find('4') != std::string::npos) print_table(throughput_section(scale));
+    return 0;
+}

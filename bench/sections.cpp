@@ -1,0 +1,95 @@
+// Sections 1-4 put together: which benchmarks run side by side, how often, and what each
+// row is compared with. The measuring is in the files each section names.
+#include "sections.hpp"
+
+#include <drm_fourcc.h>
+
+#include <algorithm>
+
+#include "first_share.hpp"
+#include "round_trip.hpp"
+#include "texshare/memfd_allocator.hpp"
+
+namespace bench {
+
+namespace {
+std::size_t count(double base, double scale) { return std::max<std::size_t>(static_cast<std::size_t>(base * scale), 2); }
+}  // namespace
+
+Table round_trip_section(double scale) {
+    auto raw = make_raw_round_trip(false);
+    auto texshare = make_texshare_round_trip(false, 64, 64);
+    auto wayland = make_wayland_round_trip(WaylandRoundTrip::display_roundtrip);
+    auto raw_fd = make_raw_round_trip(true);
+    auto texshare_fd = make_texshare_round_trip(true, 64, 64);
+    auto wayland_fd = make_wayland_round_trip(WaylandRoundTrip::request_with_fd);
+    const std::size_t n = count(10000, scale), repetitions = 9;
+    const Samples t = run_interleaved({{raw.get(), n}, {texshare.get(), n}, {wayland.get(), n},
+                                       {raw_fd.get(), n}, {texshare_fd.get(), n}, {wayland_fd.get(), n}},
+                                      repetitions);
+    Table table("1. Round trip between two processes (present -> received -> release -> received)");
+    const auto row = [&](std::string what, std::size_t i, std::size_t baseline, std::string of,
+                         std::optional<Target> target = {}) {
+        table.rows.push_back({std::move(what), format_seconds(t.median_of(i)), t.ratio(i, baseline), std::move(of), target});
+    };
+    row(fmt::format("raw SOCK_SEQPACKET ping-pong, {} B each way (the limit)", frame_wire_bytes), 0, 0, "");
+    row("texshare: present -> FrameReceiver -> release -> sender sees it free", 1, 0, "of raw", Target{1.10, true});
+    row("libwayland: wl_display_roundtrip", 2, 0, "of raw");
+    row("texshare against libwayland's wl_display_roundtrip", 1, 2, "of libwayland", Target{1.0, true});
+    row(fmt::format("raw ping-pong, {} B + 1 fd each ping (the limit)", frame_wire_bytes), 3, 3, "");
+    row("texshare: present with an acquire fence fd -> release", 4, 3, "of raw + fd", Target{1.10, true});
+    row("libwayland: request carrying an fd -> event (wayland-scanner protocol)", 5, 3, "of raw + fd");
+    row("texshare against libwayland's request with an fd", 4, 5, "of libwayland", Target{1.0, true});
+    table.notes.push_back(fmt::format(
+        "Medians of {} interleaved repetitions of {} round trips each; a ratio is the median of the "
+        "ratios within each repetition. One child process per row; messages of the protocol's own size "
+        "(libwayland's are 8-16 B).", repetitions, n));
+    return table;
+}
+
+Table first_share_section(double scale) {
+    using texshare::MemfdAllocator;
+    const auto argb = must(MemfdAllocator().allocate(1920, 1080, DRM_FORMAT_ARGB8888), "allocate ARGB8888");
+    const auto yuv = must(MemfdAllocator().allocate(1920, 1080, DRM_FORMAT_YUV420), "allocate YUV420");
+    Table table("2. First share: descriptor + fds in one message, validated on receipt (in one process)");
+    table.rows = measure_first_share({{"1-plane ARGB8888 memfd", &argb}, {"3-plane YUV420 memfd", &yuv}}, 5,
+                                     0.2 * scale);
+    table.notes.push_back(
+        "A shared-memory image has at most 3 planes (a linear layout has only its format's planes, and no "
+        "format texshare knows has 4); the 4-plane DMA-BUF case runs in the VM lane (section 2b), where "
+        "DMA-BUFs exist. Google Benchmark, 5 repetitions randomly interleaved, medians.");
+    return table;
+}
+
+Table zero_copy_section(double scale) {
+    constexpr std::uint32_t width = 3840, height = 2160;
+    auto by_id = make_texshare_round_trip(false, width, height);
+    auto socket = make_copy_round_trip(CopyKind::socket, width, height);
+    auto shm = make_copy_round_trip(CopyKind::shared_memory, width, height);
+    const Samples t = run_interleaved({{by_id.get(), count(2000, scale)}, {socket.get(), count(10, scale)},
+                                       {shm.get(), count(10, scale)}},
+                                      5);
+    Table table{"3. Zero copy against copying: a 3840x2160 ARGB8888 frame (33.2 MB) to the other process",
+                "copying costs"};
+    table.rows.push_back({"texshare: present by id -> release (zero copy)", format_seconds(t.median_of(0)), 1.0, "", {}});
+    table.rows.push_back({"its pixels written through a stream socket, read by the other process",
+                          format_seconds(t.median_of(1)), t.ratio(1, 0), "the by-id time", {}});
+    table.rows.push_back({"its pixels memcpy'd into shared memory, the other process told",
+                          format_seconds(t.median_of(2)), t.ratio(2, 0), "the by-id time", {}});
+    table.notes.push_back("Each row is a round trip: the frame handed over, then a one-byte (or release) answer.");
+    return table;
+}
+
+Table throughput_section(double scale) {
+    Table table("4. Throughput and scale (frames carry no pixel work: the protocol's own cost)");
+    measure_one_channel(table, scale);
+    measure_many_children(table, scale);
+    table.notes.push_back(
+        "One channel: the median of 3 runs of 1 s, each with a fresh consumer process. 64 children: one run "
+        "of 2 s once all 64 have shared their swapchains; the memory is measured then. A host's memory per "
+        "channel is its resident growth over the 64 divided by 64 (the kernel's socket buffers are in no "
+        "process's RSS); a renderer's RSS is mostly shared libraries, which PSS divides among their users.");
+    return table;
+}
+
+}  // namespace bench

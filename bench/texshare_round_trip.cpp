@@ -1,0 +1,73 @@
+// texshare's per-frame round trip: the parent is a FrameSender with one image it shared
+// once; each round trip presents it (optionally with an acquire fence), the child's
+// FrameReceiver sees the frame, releases it, and the sender waits until it is free again.
+// Both endpoints are used as an application uses them: non-blocking, waiting through
+// wait_for_free_image() / wait_for_frame() (poll, then dispatch until drained).
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+
+#include "children.hpp"
+#include "round_trip.hpp"
+#include "texshare/frame_protocol.hpp"
+#include "texshare/memfd_allocator.hpp"
+
+namespace bench {
+namespace {
+
+using namespace texshare;
+
+constexpr auto forever = std::chrono::hours(1);
+
+class TexshareRoundTrip final : public RoundTrip {
+public:
+    TexshareRoundTrip(bool with_fence, std::uint32_t width, std::uint32_t height) {
+        auto pair = must(FrameChannel::create_pair(), "FrameChannel::create_pair");
+        std::vector<UniqueFd> fds;
+        fds.push_back(pair.second.take_socket());
+        child_ = spawn_child("texshare", std::move(fds));
+        sender_ = must(FrameSender::create(std::move(pair.first)), "FrameSender::create");
+        id_ = must(sender_->add_image(must(MemfdAllocator().allocate(width, height, DRM_FORMAT_ARGB8888), "allocate")),
+                   "add_image");
+        if (with_fence) fence_.reset(::eventfd(0, EFD_CLOEXEC));
+    }
+    ~TexshareRoundTrip() override {
+        sender_->close();
+        expect_clean_exit(child_, "texshare");
+    }
+
+    void run(std::size_t iterations) override {
+        for (std::size_t i = 0; i < iterations; ++i) {
+            (void)must(sender_->present(id_, fence_.borrow()), "present");
+            auto free_image = must(sender_->wait_for_free_image(forever), "wait_for_free_image");
+            if (free_image.id != id_) fail("texshare: another image came back");
+        }
+    }
+
+private:
+    texshare::ChildProcess child_;
+    std::optional<FrameSender> sender_;
+    std::uint64_t id_ = 0;
+    UniqueFd fence_;
+};
+
+}  // namespace
+
+std::unique_ptr<RoundTrip> make_texshare_round_trip(bool with_fence, std::uint32_t width, std::uint32_t height) {
+    return std::make_unique<TexshareRoundTrip>(with_fence, width, height);
+}
+
+int texshare_round_trip_child(const ChildArgs&) {
+    auto channel = must(FrameChannel::adopt(inherited_fd(0)), "FrameChannel::adopt");
+    auto receiver = must(FrameReceiver::create(std::move(channel)), "FrameReceiver::create");
+    std::uint64_t last = 0;
+    while (true) {
+        auto frame = receiver.wait_for_frame(last, forever);
+        if (!frame && frame.error().code == Errc::peer_closed) return 0;
+        if (!frame) fail(fmt::format("wait_for_frame: {}", frame.error().message));
+        last = frame->frame_number;
+        UniqueFd acquire_fence = receiver.take_acquire_fence();  // closed at the end of the scope
+        must(receiver.release(frame->image_id), "release");
+    }
+}
+
+}  // namespace bench
