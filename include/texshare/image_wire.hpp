@@ -76,15 +76,15 @@ inline Result<void> check_plane_fd(const ImageDescriptor& d, const ImageLayout& 
     const auto backing = static_cast<Backing>(d.backing);
     Result<std::uint64_t> size = std::uint64_t{0};
     if (backing == Backing::dma_buf) {
-        auto dma_buf = is_dma_buf(fd);
-        if (!dma_buf) return std::move(dma_buf).error();
-        if (!*dma_buf) {
+        auto dma_buf_size = dma_buf_size_if_dma_buf(fd);
+        if (!dma_buf_size) return std::move(dma_buf_size).error();
+        if (!*dma_buf_size) {
             return make_error(Errc::rejected,
                               "image {}: plane {} is declared dma_buf but its fd "
                               "is not a DMA-BUF (file system magic differs)",
                               d.image_id, plane);
         }
-        size = dma_buf_size(fd);
+        size = **dma_buf_size;
     } else {
         auto seals = memfd_seals(fd);
         if (!seals || (*seals & F_SEAL_SHRINK) == 0) {

@@ -1,10 +1,6 @@
 #include "texshare/frame_protocol.hpp"
 
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <sys/stat.h>
@@ -18,19 +14,12 @@
 #include <string>
 
 #include "support/frame_pair.hpp"
+#include "support/syscall_allowlist.hpp"
 #include "texshare/memfd_allocator.hpp"
 
 // Sanitizer runtimes bring their own operator new (TSan's cannot be replaced) and make
-// syscalls of their own, so the two tests that count those are left to the plain build.
-// GCC says so with __SANITIZE_*__, clang only through __has_feature.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define TEXSHARE_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(undefined_behavior_sanitizer)
-#define TEXSHARE_SANITIZED 1
-#endif
-#endif
-
+// syscalls of their own, so the tests that count those are left to the plain build
+// (TEXSHARE_SANITIZED, from syscall_allowlist.hpp).
 #if !defined(TEXSHARE_SANITIZED)
 // Counts heap allocations while `counting` is set, to prove the per-frame path has none.
 namespace {
@@ -329,43 +318,11 @@ TEST_F(FrameProtocolTest, PerFramePathDoesNotAllocate) {
 }
 #endif
 
-#if !defined(TEXSHARE_SANITIZED) && defined(__x86_64__)
-// Confines this (forked) process to sendmsg, recvmsg, close and exit_group: any other
-// syscall kills it with SIGSYS. Exits with status 2 if the filter cannot be installed.
-void allow_only_messages_and_close() {
-    sock_filter filter[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_sendmsg, 4, 0),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_recvmsg, 3, 0),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_close, 2, 0),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_exit_group, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-    };
-    sock_fprog program{static_cast<unsigned short>(std::size(filter)), filter};
-    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) != 0) {
-        ::_exit(2);
-    }
-}
-
-// Runs `frames` under that filter in a child; expects it to exit 0.
+#if defined(TEXSHARE_CAN_CONFINE_SYSCALLS)
 template <typename Frames>
 void expect_only_messages_and_close(Frames&& frames) {
-    const pid_t child = ::fork();
-    ASSERT_GE(child, 0);
-    if (child == 0) {
-        allow_only_messages_and_close();
-        ::_exit(frames() ? 0 : 1);
-    }
-    int status = 0;
-    ASSERT_EQ(::waitpid(child, &status, 0), child);
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        << (WIFSIGNALED(status) ? fmt::format("killed by signal {} (SIGSYS: a syscall other than sendmsg, "
-                                              "recvmsg or close)", WTERMSIG(status))
-                                : fmt::format("exit {}", WEXITSTATUS(status)));
+    testing::expect_only_syscalls({__NR_sendmsg, __NR_recvmsg, __NR_close}, "sendmsg, recvmsg or close",
+                                  std::forward<Frames>(frames));
 }
 
 // Per frame, the only syscalls are the messages themselves (and closing fences taken): a

@@ -11,8 +11,10 @@
 #include <string>
 
 #include "support/channel_pair.hpp"
+#include "support/syscall_allowlist.hpp"
 #include "texshare/gbm_allocator.hpp"
 #include "texshare/image_wire.hpp"
+#include "texshare/memfd_allocator.hpp"
 #include "texshare/sync_file.hpp"
 
 namespace texshare {
@@ -175,9 +177,9 @@ TEST_F(GbmWireVmTest, DescriptorClaimingMoreThanTheBufferIsRejected) {
 }
 
 // dma_buf_llseek answers SEEK_END with the size without moving the file position (and
-// refuses SEEK_CUR), so the receive-side size check needs one lseek per plane and nothing
-// to put back (/proc/self/fdinfo shows the position).
-TEST_F(GbmWireVmTest, SizingADmaBufTakesOneLseekAndNeverMovesItsPosition) {
+// refuses SEEK_CUR), so sizing a DMA-BUF that way leaves nothing to put back
+// (/proc/self/fdinfo shows the position).
+TEST_F(GbmWireVmTest, LseekSizesADmaBufWithoutMovingItsPosition) {
     gbm::Device device = open_device();
     DmaBufImage image = allocate_linear(device, 64, 64);
     ASSERT_TRUE(send_image(sender_, 5, image));
@@ -193,6 +195,63 @@ TEST_F(GbmWireVmTest, SizingADmaBufTakesOneLseekAndNeverMovesItsPosition) {
     }
     EXPECT_EQ(position, 0U) << "SEEK_END moved a DMA-BUF's position";
     EXPECT_EQ(::lseek(fd, 0, SEEK_CUR), -1) << "SEEK_CUR means nothing to a DMA-BUF";
+}
+
+// What lets the receive side size a DMA-BUF plane with one fstat: every DMA-BUF is in one
+// file system (one st_dev) and, since Linux 5.3, its inode carries its size.
+TEST_F(GbmVmTest, FstatTellsADmaBufBySt_devAndItsSizeByTheInode) {
+    gbm::Device device = open_device();
+    DmaBufImage small = allocate_linear(device, 64, 64), wide = allocate_linear(device, 512, 16);
+    struct stat small_info {}, wide_info {}, memfd_info {};
+    ASSERT_EQ(::fstat(small.plane_fd(0).get(), &small_info), 0);
+    ASSERT_EQ(::fstat(wide.plane_fd(0).get(), &wide_info), 0);
+    EXPECT_EQ(small_info.st_dev, wide_info.st_dev) << "DMA-BUFs from one file system";
+    EXPECT_EQ(static_cast<std::uint64_t>(small_info.st_size), *detail::dma_buf_size(small.plane_fd(0)));
+    EXPECT_EQ(static_cast<std::uint64_t>(wide_info.st_size), *detail::dma_buf_size(wide.plane_fd(0)));
+    auto memory = MemfdAllocator().allocate(64, 64, DRM_FORMAT_ARGB8888);
+    ASSERT_TRUE(memory) << memory.error().message;
+    ASSERT_EQ(::fstat(memory->plane_fd(0).get(), &memfd_info), 0);
+    EXPECT_NE(memfd_info.st_dev, small_info.st_dev);
+}
+
+#if defined(TEXSHARE_CAN_CONFINE_SYSCALLS)
+// Once a DMA-BUF has been seen, receiving one costs its plane one fstat: a child receives
+// images under a seccomp filter that kills it on fstatfs, lseek or fcntl.
+TEST_F(GbmWireVmTest, OnceADmaBufWasSeenAPlaneIsCheckedWithOneFstat) {
+    gbm::Device device = open_device();
+    DmaBufImage first = allocate_linear(device, 32, 32), image = allocate_linear(device, 64, 64);
+    ASSERT_TRUE(send_image(sender_, 1, first));
+    ASSERT_TRUE(receive_image(receiver_));
+    ASSERT_NE(detail::learned_dma_buf_device().load(), dev_t{0});
+    testing::expect_only_syscalls(
+        {__NR_sendmsg, __NR_recvmsg, __NR_fstat, __NR_newfstatat, __NR_close, __NR_brk, __NR_mmap, __NR_munmap},
+        "sendmsg, recvmsg, fstat, close or memory", [&] {
+            for (std::uint64_t id = 2; id < 12; ++id) {
+                if (!send_image(sender_, id, image)) return false;
+                auto received = receive_image(receiver_);
+                if (!received || received->image.layout().height != 64) return false;
+            }
+            return true;
+        });
+}
+#endif
+
+// Learning the DMA-BUF file system's device must not let anything else through.
+TEST_F(GbmWireVmTest, AMemfdDeclaredDmaBufIsRejectedAfterDmaBufsWereSeen) {
+    gbm::Device device = open_device();
+    DmaBufImage image = allocate_linear(device, 16, 16);
+    ASSERT_TRUE(send_image(sender_, 1, image));
+    ASSERT_TRUE(receive_image(receiver_));
+    auto memory = MemfdAllocator().allocate(16, 16, DRM_FORMAT_ABGR8888);
+    ASSERT_TRUE(memory) << memory.error().message;
+    ImageDescriptor claim = describe_image(2, *memory);
+    claim.backing = static_cast<std::uint8_t>(Backing::dma_buf);
+    ASSERT_TRUE(sender_.send(claim, memory->plane_fds()));
+    auto received = receive_image(receiver_);
+    ASSERT_FALSE(received);
+    EXPECT_EQ(received.error().code, Errc::rejected);
+    EXPECT_NE(received.error().message.find("is declared dma_buf but its fd is not a DMA-BUF"), std::string::npos)
+        << received.error().message;
 }
 
 TEST_F(GbmWireVmTest, DmaBufDeclaredAsSharedMemoryIsRejected) {
