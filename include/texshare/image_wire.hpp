@@ -6,8 +6,9 @@
 // about an image are checked, before any fd it sent is used:
 //   magic and version; backing known; reserved bytes zero; the layout rules of
 //   validate_layout(); which planes carry fds agrees with the backing and with the fds that
-//   arrived; each fd is what the backing claims (a DMA-BUF by its file system magic, a
-//   memfd by its seal against shrinking); and each plane lies inside its fd's real size.
+//   arrived; each fd is what the backing claims (a DMA-BUF by its file system magic, or
+//   the device number of the file system that magic was seen on; a memfd by its seal
+//   against shrinking); and each plane lies inside its fd's real size.
 // A CPU-only image is described but carries no fds and arrives without pixels.
 #pragma once
 
