@@ -31,11 +31,12 @@ struct FileFacts {
     mode_t type = 0;  // st_mode & S_IFMT
 };
 
-// The fstat syscall itself where there is one: glibc's fstat() is newfstatat(fd, "",
-// AT_EMPTY_PATH), which kernels before 6.x (Debian 12's 6.1) treat as a path lookup of an
-// empty name: 7.9 us against 1.6 us in the VM lane's guest, where fstatfs takes 1.1.
+// The fstat syscall itself on x86_64: glibc's fstat() is newfstatat(fd, "", AT_EMPTY_PATH),
+// which kernels before 6.x (Debian 12's 6.1) treat as a path lookup of an empty name: 7.9 us
+// against 1.6 us in the VM lane's guest, where fstatfs takes 1.1. Only where the kernel's
+// struct stat is glibc's (32-bit ABIs have an older, smaller one behind SYS_fstat).
 inline int fstat_fd(int fd, struct stat* info) {
-#if defined(SYS_fstat)
+#if defined(__x86_64__) && defined(__LP64__) && defined(SYS_fstat)
     return static_cast<int>(::syscall(SYS_fstat, fd, info));
 #else
     return ::fstat(fd, info);
