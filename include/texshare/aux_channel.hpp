@@ -133,8 +133,10 @@ public:
 
     // Waits at most `timeout` (> 0) for one message inside the recvmsg that receives it (the
     // socket's SO_RCVTIMEO, set only when it changes), so a wait costs no poll() of its own.
-    // Needs a socket without O_NONBLOCK; Errc::would_block when nothing came in time. The
-    // timeout stays set on the socket (take_socket() hands it on with it).
+    // Needs a socket without O_NONBLOCK; Errc::would_block when nothing came in time, or
+    // when a signal cut the wait short (sys_errno EINTR: wait what is left some other way,
+    // since the kernel never resumes a socket wait that has a timeout). The timeout stays set
+    // on the socket (take_socket() hands it on with it).
     Result<Received> receive_within(std::chrono::microseconds timeout) {
         if (!socket_) return make_error(Errc::invalid_argument, "AuxChannel::receive on a closed channel");
         if (timeout.count() <= 0) return make_error(Errc::invalid_argument, "receive_within: timeout must be > 0");
@@ -146,7 +148,7 @@ public:
             }
             receive_timeout_ = timeout;
         }
-        return receive_with(0);
+        return receive_with(0, false);
     }
 
     // With `on`, every send() and receive() acts as on a non-blocking socket (MSG_DONTWAIT)
@@ -155,13 +157,14 @@ public:
     void set_dont_wait(bool on) noexcept { io_flags_ = on ? MSG_DONTWAIT : 0; }
 
 private:
-    Result<Received> receive_with(int flags) {
+    Result<Received> receive_with(int flags, bool restart_on_signal = true) {
         if (!socket_) return make_error(Errc::invalid_argument, "AuxChannel::receive on a closed channel");
         alignas(std::max_align_t) std::array<std::byte, frame_bytes> frame{};
         alignas(cmsghdr) std::array<std::byte, control_bytes> control{};
         std::array<UniqueFd, fd_room> fds;
         std::size_t fd_count = 0;
-        auto received = detail::receive_message(socket_.borrow(), frame, control, fds, fd_count, flags);
+        auto received = detail::receive_message(socket_.borrow(), frame, control, fds, fd_count, flags,
+                                                restart_on_signal);
         if (!received) return std::move(received).error();
         if (*received != frame_bytes) {
             return make_error(Errc::protocol, "AuxChannel: message of {} bytes, expected {}", *received,

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -252,7 +253,10 @@ protected:
                 first_wait = false;
                 // Clamped as poll() is (about 12 days), so the microseconds cannot overflow.
                 auto received = channel_.receive_within(std::min(timeout, std::chrono::milliseconds(1 << 30)));
-                if (!received && received.error().code == Errc::would_block) return timed_out(timeout, waiting_for);
+                if (!received && received.error().code == Errc::would_block) {
+                    if (received.error().sys_errno == EINTR) continue;  // poll for what is left
+                    return timed_out(timeout, waiting_for);
+                }
                 if (auto done = dispatch_one(received); !done) return done;
                 continue;
             }

@@ -29,7 +29,8 @@
 // - Both endpoints are non-blocking: poll native_handle() and call dispatch(), which handles
 //   everything pending. wait_for_free_image() / wait_for_frame() wait with a timeout
 //   (Errc::timed_out names the stuck peer), inside the recvmsg that receives the answer,
-//   and return as soon as it is there.
+//   and return as soon as it is there; a signal (a profiler's timer) neither ends a wait
+//   early nor stretches it.
 // - Peer death (closed socket or bye): dispatch() returns Errc::peer_closed at once. The
 //   peer's images are dropped; this side's images stay, free again ("reclaimed" on the
 //   producer), and resume(new channel) shares them with a new peer. The consumer may keep

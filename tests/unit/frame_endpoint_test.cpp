@@ -2,6 +2,10 @@
 // listener, keeping a dead producer's last frame, resuming with a new peer, timeouts.
 #include "texshare/frame_endpoint.hpp"
 
+#include <signal.h>
+#include <sys/time.h>
+
+#include <atomic>
 #include <string>
 #include <vector>
 
@@ -269,6 +273,46 @@ TEST_F(FrameEndpointTest, WaitsKeepTheirTimeoutAndAZeroTimeoutDoesNotBlock) {
     auto free_image = sender_->wait_for_free_image(50ms);  // a changed timeout is set anew
     ASSERT_TRUE(free_image) << free_image.error().message;
     EXPECT_EQ(free_image->id, a);
+}
+
+// A periodic signal (a profiler's SIGPROF, a game loop's timer) interrupts a wait under
+// SO_RCVTIMEO every few ms, and the kernel never resumes such a wait: restarting it with the
+// whole timeout would never time out. The handler stops the timer after 2 s, so a broken
+// wait fails the test instead of hanging it.
+std::atomic<int> ticks{0};
+void on_tick(int) {
+    if (++ticks == 400) {
+        const itimerval stop{};
+        ::setitimer(ITIMER_REAL, &stop, nullptr);
+    }
+}
+
+TEST_F(FrameEndpointTest, APeriodicSignalDoesNotStretchAWaitPastItsTimeout) {
+    const std::uint64_t a = add();
+    pump_receiver();
+    auto presented = sender_->present(a);
+    ASSERT_TRUE(presented);
+    ASSERT_TRUE(receiver_->wait_for_frame(0, 1s));  // kept, never released
+    struct sigaction tick {}, previous {};
+    tick.sa_handler = on_tick;
+    tick.sa_flags = SA_RESTART;
+    ASSERT_EQ(::sigaction(SIGALRM, &tick, &previous), 0);
+    ticks = 0;
+    const itimerval every_5ms{{0, 5000}, {0, 5000}};
+    ASSERT_EQ(::setitimer(ITIMER_REAL, &every_5ms, nullptr), 0);
+    const auto start = std::chrono::steady_clock::now();
+    auto free_image = sender_->wait_for_free_image(100ms);
+    auto frame = receiver_->wait_for_frame(*presented, 100ms);
+    const auto waited = std::chrono::steady_clock::now() - start;
+    const itimerval stop{};
+    ::setitimer(ITIMER_REAL, &stop, nullptr);
+    ::sigaction(SIGALRM, &previous, nullptr);
+    ASSERT_FALSE(free_image);
+    expect_error(free_image.error(), Errc::timed_out, "within 100 ms");
+    ASSERT_FALSE(frame);
+    expect_error(frame.error(), Errc::timed_out, "within 100 ms");
+    EXPECT_LT(waited, 1500ms) << "the waits restarted their timeout at every signal (" << ticks.load() << " signals)";
+    EXPECT_GT(ticks.load(), 10) << "the signals did not come during the waits";
 }
 
 TEST_F(FrameEndpointTest, AWaitReturnsAtTheFirstAnswerAndLeavesTheRestQueued) {

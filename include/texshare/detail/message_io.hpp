@@ -79,10 +79,14 @@ inline Result<void> send_message(BorrowedFd socket, std::span<const std::byte> b
 // Receives one message into `buffer` and every fd it carried into `fds` (owned at once, so
 // all error paths close them). `fds` must hold at least the control buffer's capacity.
 // Returns the byte count; fd_count says how many of `fds` were filled. `flags` adds to
-// MSG_CMSG_CLOEXEC (e.g. MSG_DONTWAIT).
+// MSG_CMSG_CLOEXEC (e.g. MSG_DONTWAIT). A signal restarts the recvmsg, unless
+// `restart_on_signal` is false: then it ends as Errc::would_block with sys_errno EINTR (a
+// wait under SO_RCVTIMEO restarted would wait its whole timeout again, forever under a
+// periodic signal such as a profiler's SIGPROF).
 inline Result<std::size_t> receive_message(BorrowedFd socket, std::span<std::byte> buffer,
                                            std::span<std::byte> control, std::span<UniqueFd> fds,
-                                           std::size_t& fd_count, int flags = 0) {
+                                           std::size_t& fd_count, int flags = 0,
+                                           bool restart_on_signal = true) {
     fd_count = 0;
     iovec data{buffer.data(), buffer.size()};
     msghdr message{};
@@ -93,7 +97,10 @@ inline Result<std::size_t> receive_message(BorrowedFd socket, std::span<std::byt
     ssize_t received = 0;
     for (bool reset_seen = false;;) {
         received = ::recvmsg(socket.get(), &message, MSG_CMSG_CLOEXEC | flags);
-        if (received < 0 && errno == EINTR) continue;
+        if (received < 0 && errno == EINTR) {
+            if (!restart_on_signal) return Error{Errc::would_block, EINTR, "recvmsg: interrupted by a signal"};
+            continue;
+        }
         // A peer that dies with messages of ours unread makes the kernel report ECONNRESET
         // once, ahead of the messages it sent before dying, which are still queued (EOF
         // follows them). They are the peer's last words (a killed renderer's last
