@@ -7,6 +7,8 @@
 
 #include <cerrno>
 
+#include "texshare/memfd_allocator.hpp"
+
 namespace host_renderer {
 
 using texshare::Errc;
@@ -36,7 +38,7 @@ Result<Tally> Tally::create() {
     if (!fd) return make_sys_error(errno, "memfd_create for the tally page");
     if (::ftruncate(fd.get(), sizeof(Page)) != 0) return make_sys_error(errno, "ftruncate of the tally page");
     // Sealed so that neither side can shrink it under the other's mapping (SIGBUS).
-    if (::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
+    if (::fcntl(fd.get(), F_ADD_SEALS, texshare::memfd_image_seals) != 0) {
         return make_sys_error(errno, "sealing the tally page");
     }
     return map(std::move(fd));
@@ -58,11 +60,7 @@ Result<Tally> Tally::adopt(int fd) {
     return map(std::move(owned));
 }
 
-Result<UniqueFd> Tally::dup() const {
-    UniqueFd copy(::fcntl(fd_.get(), F_DUPFD_CLOEXEC, 0));
-    if (!copy) return make_sys_error(errno, "dup of the tally page fd {}", fd_.get());
-    return copy;
-}
+Result<UniqueFd> Tally::dup() const { return fd_.dup(); }
 
 TallyCounts Tally::read() const noexcept {
     return {page_->presented.load(std::memory_order_acquire),

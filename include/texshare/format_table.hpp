@@ -97,10 +97,9 @@ inline Result<UniqueFd> encode_format_table(const FormatTable& table) {
 // size, a known magic and version, zero reserved fields and at most
 // max_format_table_entries entries.
 inline Result<FormatTable> decode_format_table(BorrowedFd fd) {
-    auto seals = detail::memfd_seals(fd);
-    if (!seals || (*seals & format_table_seals) != format_table_seals) {
+    if (auto sealed = detail::require_seals(fd, format_table_seals); !sealed) {
         return make_error(Errc::rejected, "format table fd {} is not a memfd sealed read-only ({})", fd.get(),
-                          seals ? fmt::format("seals 0x{:x}", *seals) : seals.error().message);
+                          sealed.error().message);
     }
     auto size = detail::regular_file_size(fd);
     if (!size) return std::move(size).error();

@@ -132,8 +132,7 @@ public:
         last_frame_ = 0;
         if (auto shared = share_unshared(); !shared) return shared;
         if (!advertised_) return {};
-        FormatTable table = *advertised_;  // the new producer has not heard it
-        return advertise(std::move(table));
+        return advertise(*advertised_);  // a copy: the new producer has not heard it
     }
 
     std::size_t received_count() const noexcept { return received_; }

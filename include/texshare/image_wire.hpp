@@ -87,13 +87,11 @@ inline Result<void> check_plane_fd(const ImageDescriptor& d, const ImageLayout& 
         }
         size = **dma_buf_size;
     } else {
-        auto seals = memfd_seals(fd);
-        if (!seals || (*seals & F_SEAL_SHRINK) == 0) {
+        if (auto sealed = require_seals(fd, F_SEAL_SHRINK); !sealed) {
             return make_error(Errc::rejected,
                               "image {}: plane {} is declared shared_memory but its "
                               "fd is not a memfd sealed against shrinking ({})",
-                              d.image_id, plane,
-                              seals ? fmt::format("seals 0x{:x}", *seals) : seals.error().message);
+                              d.image_id, plane, sealed.error().message);
         }
         size = regular_file_size(fd);
     }

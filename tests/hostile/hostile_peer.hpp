@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "support/fd_count.hpp"
+#include "support/frame_pair.hpp"
 #include "support/raw_peer.hpp"
 #include "texshare/frame_protocol.hpp"
 #include "texshare/memfd_allocator.hpp"
@@ -98,9 +99,7 @@ protected:
     void expect_refused(Errc code, const std::string& needle) {
         auto handled = victim_->dispatch();
         ASSERT_FALSE(handled) << "the attack was accepted";
-        EXPECT_EQ(handled.error().code, code) << handled.error().message;
-        EXPECT_NE(handled.error().message.find(needle), std::string::npos)
-            << "\"" << handled.error().message << "\" lacks \"" << needle << "\"";
+        testing::expect_error(handled.error(), code, needle);
     }
     // After the attack the peer is still heard: nothing pending, then a good message works.
     void expect_still_usable() {

@@ -21,20 +21,15 @@ namespace texshare::egl {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::export_signalled;
 using testing::is_signalled;
 using testing::Peer;
 using testing::run_alone;
 using testing::value_or_fail;
 using testing::Vgem;
 
-constexpr auto probe = 50ms;
-constexpr auto patience = 5s;
-
-bool export_signalled(const DmaBufImage& image, Access access) {
-    auto fence = export_sync_file(image.plane_fd(0), access);
-    EXPECT_TRUE(fence) << fence.error().message;
-    return fence && is_signalled(fence->borrow());
-}
+constexpr auto probe = testing::fence_probe;
+constexpr auto patience = testing::fence_patience;
 
 // A GL side on `driver`'s device with one image of it imported and drawn into, and vgem
 // for the peer's pending fences.

@@ -18,6 +18,7 @@ namespace texshare {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::export_signalled;
 using testing::is_signalled;
 using testing::Peer;
 using testing::run_alone;
@@ -27,9 +28,8 @@ using testing::value_or_fail;
 using testing::Vgem;
 using testing::wait_note;
 
-// Long enough to show a fence is pending, short enough to stay far from vgem's 10 s timeout.
-constexpr auto probe = 50ms;
-constexpr auto patience = 5s;
+constexpr auto probe = testing::fence_probe;
+constexpr auto patience = testing::fence_patience;
 
 std::byte pattern(std::size_t i) {
     return static_cast<std::byte>((i * 29 + 3) & 0xff);
@@ -40,14 +40,6 @@ std::string fd_link(BorrowedFd fd) {
     const ssize_t length =
         ::readlink(fmt::format("/proc/self/fd/{}", fd.get()).c_str(), link, sizeof link - 1);
     return length > 0 ? std::string(link, static_cast<std::size_t>(length)) : std::string();
-}
-
-// The buffer's implicit fences as a reader (Access::read: writers only) or a writer
-// (everyone) would wait for them: signalled or not, right now.
-bool export_signalled(const DmaBufImage& image, Access access) {
-    auto fence = export_sync_file(image.plane_fd(0), access);
-    EXPECT_TRUE(fence) << fence.error().message;
-    return fence && is_signalled(fence->borrow());
 }
 
 void expect_timed_out(BorrowedFd fence) {

@@ -18,9 +18,12 @@
 #include <xf86drm.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
+
+#include <gtest/gtest.h>
 
 #include "texshare/gbm_allocator.hpp"
 #include "texshare/sync_file.hpp"
@@ -87,6 +90,18 @@ inline Result<std::uint32_t> attach_fence_on(BorrowedFd drm_fd, BorrowedFd dma_b
 inline bool is_signalled(BorrowedFd fence) {
     pollfd entry{fence.get(), POLLIN, 0};
     return ::poll(&entry, 1, 0) == 1 && (entry.revents & POLLIN) != 0;
+}
+
+// Long enough to show a fence is pending, short enough to stay far from vgem's 10 s timeout.
+inline constexpr std::chrono::milliseconds fence_probe{50};
+inline constexpr std::chrono::seconds fence_patience{5};
+
+// The buffer's implicit fences as a reader (Access::read: writers only) or a writer
+// (everyone) would wait for them: signalled or not, right now.
+inline bool export_signalled(const DmaBufImage& image, Access access) {
+    auto fence = export_sync_file(image.plane_fd(0), access);
+    EXPECT_TRUE(fence) << fence.error().message;
+    return fence && is_signalled(fence->borrow());
 }
 
 class Vgem {

@@ -73,6 +73,15 @@ inline Result<unsigned> memfd_seals(BorrowedFd fd) {
     return static_cast<unsigned>(seals);
 }
 
+// Ok if `fd` is a memfd carrying every seal in `required`; otherwise an error whose message
+// says what it has instead (its seals, or why it has none), for the caller's refusal.
+inline Result<void> require_seals(BorrowedFd fd, unsigned required) {
+    auto seals = memfd_seals(fd);
+    if (!seals) return std::move(seals).error();
+    if ((*seals & required) != required) return make_error(Errc::rejected, "seals 0x{:x}", *seals);
+    return {};
+}
+
 // A DMA-BUF's size by lseek(SEEK_END), which works on every kernel (fstat knows it only since
 // 5.3). It returns the size without moving the file position (dma_buf_llseek sets none, and
 // refuses SEEK_CUR), so there is nothing to put back.
