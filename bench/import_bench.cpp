@@ -20,9 +20,9 @@
 #include "first_share.hpp"
 #include "gbench.hpp"
 #include "harness.hpp"
-#include "texshare/egl_import_listener.hpp"
-#include "texshare/egl_importer.hpp"
-#include "texshare/gbm_allocator.hpp"
+#include "texshare/egl/import_listener.hpp"
+#include "texshare/egl/importer.hpp"
+#include "texshare/gbm/allocator.hpp"
 
 namespace {
 

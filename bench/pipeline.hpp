@@ -7,7 +7,7 @@
 #include <cstdint>
 
 #include "harness.hpp"
-#include "texshare/frame_protocol.hpp"
+#include "texshare/frame/protocol.hpp"
 
 namespace bench {
 

@@ -10,7 +10,7 @@
 #include <memory>
 
 #include "harness.hpp"
-#include "texshare/frame_messages.hpp"
+#include "texshare/frame/messages.hpp"
 
 namespace bench {
 

@@ -8,7 +8,7 @@
 
 #include "children.hpp"
 #include "round_trip.hpp"
-#include "texshare/frame_protocol.hpp"
+#include "texshare/frame/protocol.hpp"
 #include "texshare/memfd_allocator.hpp"
 
 namespace bench {

@@ -9,10 +9,10 @@
 #include "texshare/memfd_allocator.hpp"
 #include "texshare/negotiation.hpp"
 #if TEXSHARE_EXAMPLE_HAVE_EGL
-#include "texshare/egl_importer.hpp"
+#include "texshare/egl/importer.hpp"
 #endif
 #if TEXSHARE_EXAMPLE_HAVE_GBM
-#include "texshare/gbm_allocator.hpp"
+#include "texshare/gbm/allocator.hpp"
 #else
 namespace texshare::gbm {
 class Device {};  // a build without texshare::gbm (TEXSHARE_GPU=OFF) never makes one

@@ -11,9 +11,9 @@
 #include "texshare/format.hpp"
 #include "texshare/sync_file.hpp"
 #if TEXSHARE_EXAMPLE_HAVE_EGL
-#include "texshare/egl_fence.hpp"
-#include "texshare/egl_import_listener.hpp"
-#include "texshare/gbm_allocator.hpp"
+#include "texshare/egl/fence.hpp"
+#include "texshare/egl/import_listener.hpp"
+#include "texshare/gbm/allocator.hpp"
 #endif
 
 namespace host_renderer {

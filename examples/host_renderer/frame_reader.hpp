@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "allocation.hpp"
-#include "texshare/frame_endpoint.hpp"
+#include "texshare/frame/endpoint.hpp"
 #include "texshare/result.hpp"
 #include "texshare/unique_fd.hpp"
 

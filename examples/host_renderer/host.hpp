@@ -10,7 +10,7 @@
 #include "allocation.hpp"
 #include "frame_reader.hpp"
 #include "options.hpp"
-#include "texshare/frame_protocol.hpp"
+#include "texshare/frame/protocol.hpp"
 
 namespace host_renderer {
 

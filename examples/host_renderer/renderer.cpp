@@ -15,7 +15,7 @@
 #include "pattern.hpp"
 #include "tally.hpp"
 #include "texshare/child_process.hpp"
-#include "texshare/frame_protocol.hpp"
+#include "texshare/frame/protocol.hpp"
 #include "texshare/sync_file.hpp"
 
 namespace host_renderer {

@@ -6,7 +6,7 @@
 #include "texshare/dma_buf_image.hpp"
 #include "texshare/format.hpp"
 #include "texshare/format_table.hpp"
-#include "texshare/frame_protocol.hpp"
+#include "texshare/frame/protocol.hpp"
 #include "texshare/image_layout.hpp"
 #include "texshare/image_mapping.hpp"
 #include "texshare/image_wire.hpp"

@@ -8,7 +8,7 @@
 
 #include "fuzz/fuzz_support.hpp"
 #include "support/raw_peer.hpp"
-#include "texshare/frame_messages.hpp"
+#include "texshare/frame/messages.hpp"
 
 using namespace texshare;
 

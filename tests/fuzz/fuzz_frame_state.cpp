@@ -9,7 +9,7 @@
 
 #include "fuzz/fuzz_support.hpp"
 #include "support/raw_peer.hpp"
-#include "texshare/frame_protocol.hpp"
+#include "texshare/frame/protocol.hpp"
 #include "texshare/memfd_allocator.hpp"
 
 using namespace texshare;

@@ -21,7 +21,7 @@
 #include "support/fd_count.hpp"
 #include "support/frame_pair.hpp"
 #include "support/raw_peer.hpp"
-#include "texshare/frame_protocol.hpp"
+#include "texshare/frame/protocol.hpp"
 #include "texshare/memfd_allocator.hpp"
 
 namespace texshare::hostile {

@@ -11,7 +11,7 @@
 #include <string>
 
 #include "support/fd_count.hpp"
-#include "texshare/frame_protocol.hpp"
+#include "texshare/frame/protocol.hpp"
 #include "texshare/memfd_allocator.hpp"
 
 namespace texshare::testing {

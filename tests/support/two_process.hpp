@@ -19,7 +19,7 @@
 #include <gtest/gtest.h>
 
 #include "support/fd_count.hpp"
-#include "texshare/frame_messages.hpp"
+#include "texshare/frame/messages.hpp"
 #include "texshare/image_wire.hpp"
 
 namespace texshare::testing {

@@ -6,15 +6,11 @@ set(TEXSHARE_VM_TESTS gbm_vm_test fence_vm_test)
 texshare_add_test_binary(gbm_vm_test vm/gbm_vm_test.cpp texshare::gbm)
 # Real unsignalled fences from vgem (vm/vgem_fence.hpp) through sync_file and the frame protocol.
 texshare_add_test_binary(fence_vm_test vm/fence_vm_test.cpp texshare::gbm)
-if(TARGET texshare_egl)
-  # negotiation_vm_test: between vgem and virtio_gpu, the cross-device fallback for real.
-  foreach(binary egl_vm_test egl_fence_vm_test frame_import_vm_test negotiation_vm_test)
-    if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/vm/${binary}.cpp)
-      texshare_add_test_binary(${binary} vm/${binary}.cpp texshare::egl texshare::gbm)
-      list(APPEND TEXSHARE_VM_TESTS ${binary})
-    endif()
-  endforeach()
-endif()
+# negotiation_vm_test: between vgem and virtio_gpu, the cross-device fallback for real.
+foreach(binary egl_vm_test egl_fence_vm_test frame_import_vm_test negotiation_vm_test)
+  texshare_add_test_binary(${binary} vm/${binary}.cpp texshare::egl texshare::gbm)
+  list(APPEND TEXSHARE_VM_TESTS ${binary})
+endforeach()
 if(TARGET texshare_info)
   # texshare-info in the guest: fails unless both DRM devices are listed and zero-copy works.
   find_package(nlohmann_json 3 REQUIRED)

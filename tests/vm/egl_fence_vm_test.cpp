@@ -11,7 +11,7 @@
 #include <string>
 
 #include "support/two_process.hpp"
-#include "texshare/egl_fence.hpp"
+#include "texshare/egl/fence.hpp"
 #include "texshare/memfd_allocator.hpp"
 #include "texshare/sync_file.hpp"
 #include "vm/gl_side.hpp"

@@ -12,8 +12,8 @@
 #include <ranges>
 
 #include "support/two_process.hpp"
-#include "texshare/egl_importer.hpp"
-#include "texshare/gbm_allocator.hpp"
+#include "texshare/egl/importer.hpp"
+#include "texshare/gbm/allocator.hpp"
 #include "texshare/memfd_allocator.hpp"
 #include "texshare/sync_file.hpp"
 

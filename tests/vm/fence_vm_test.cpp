@@ -10,7 +10,7 @@
 #include <thread>
 
 #include "support/two_process.hpp"
-#include "texshare/frame_protocol.hpp"
+#include "texshare/frame/protocol.hpp"
 #include "texshare/sync_file.hpp"
 #include "vm/vgem_fence.hpp"
 

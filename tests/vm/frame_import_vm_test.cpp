@@ -9,9 +9,9 @@
 #include <cstring>
 
 #include "support/two_process.hpp"
-#include "texshare/egl_fence.hpp"
-#include "texshare/egl_import_listener.hpp"
-#include "texshare/frame_protocol.hpp"
+#include "texshare/egl/fence.hpp"
+#include "texshare/egl/import_listener.hpp"
+#include "texshare/frame/protocol.hpp"
 #include "vm/gl_side.hpp"
 
 namespace texshare::egl {

@@ -12,7 +12,7 @@
 
 #include "support/channel_pair.hpp"
 #include "support/syscall_allowlist.hpp"
-#include "texshare/gbm_allocator.hpp"
+#include "texshare/gbm/allocator.hpp"
 #include "texshare/image_wire.hpp"
 #include "texshare/memfd_allocator.hpp"
 #include "texshare/sync_file.hpp"

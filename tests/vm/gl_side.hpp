@@ -6,8 +6,8 @@
 #include <string_view>
 
 #include "support/two_process.hpp"
-#include "texshare/egl_importer.hpp"
-#include "texshare/gbm_allocator.hpp"
+#include "texshare/egl/importer.hpp"
+#include "texshare/gbm/allocator.hpp"
 #include "vm/vgem_fence.hpp"
 
 namespace texshare::testing {

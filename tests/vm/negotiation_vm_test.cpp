@@ -9,8 +9,8 @@
 
 #include "support/fd_count.hpp"
 #include "support/frame_pair.hpp"
-#include "texshare/egl_importer.hpp"
-#include "texshare/gbm_allocator.hpp"
+#include "texshare/egl/importer.hpp"
+#include "texshare/gbm/allocator.hpp"
 #include "texshare/memfd_allocator.hpp"
 #include "texshare/negotiation.hpp"
 

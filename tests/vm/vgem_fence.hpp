@@ -25,7 +25,7 @@
 
 #include <gtest/gtest.h>
 
-#include "texshare/gbm_allocator.hpp"
+#include "texshare/gbm/allocator.hpp"
 #include "texshare/sync_file.hpp"
 
 namespace texshare::testing {

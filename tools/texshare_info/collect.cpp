@@ -17,8 +17,8 @@
 
 #include "kernel_features.hpp"
 #include "round_trip.hpp"
-#include "texshare/egl_importer.hpp"
-#include "texshare/gbm_allocator.hpp"
+#include "texshare/egl/importer.hpp"
+#include "texshare/gbm/allocator.hpp"
 
 #ifndef TEXSHARE_INFO_VERSION
 #define TEXSHARE_INFO_VERSION "unknown"

@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "report.hpp"
-#include "texshare/egl_importer.hpp"
-#include "texshare/gbm_allocator.hpp"
+#include "texshare/egl/importer.hpp"
+#include "texshare/gbm/allocator.hpp"
 
 namespace texshare::info {
 

@@ -17,7 +17,7 @@
 #include <utility>
 
 #include "texshare/detail/poll_wait.hpp"
-#include "texshare/frame_messages.hpp"
+#include "texshare/frame/messages.hpp"
 
 namespace texshare {
 

@@ -40,7 +40,7 @@
 //   itself refuses a closed fence fd, and images are validated once, when shared.
 #pragma once
 
-#include "texshare/frame_endpoint.hpp"
-#include "texshare/frame_messages.hpp"
-#include "texshare/frame_receiver.hpp"
-#include "texshare/frame_sender.hpp"
+#include "texshare/frame/endpoint.hpp"
+#include "texshare/frame/messages.hpp"
+#include "texshare/frame/receiver.hpp"
+#include "texshare/frame/sender.hpp"

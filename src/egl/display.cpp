@@ -13,7 +13,7 @@
 
 #include <fmt/ranges.h>
 
-#include "egl_display_state.hpp"
+#include "display_state.hpp"
 
 namespace texshare::egl {
 namespace {

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <utility>
 
-#include "egl_display_state.hpp"
+#include "display_state.hpp"
 #include "texshare/detail/fd_probe.hpp"
 
 namespace texshare::egl {

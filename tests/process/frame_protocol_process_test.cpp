@@ -10,7 +10,7 @@
 #include "support/fd_count.hpp"
 #include "support/frame_stamp.hpp"
 #include "texshare/child_process.hpp"
-#include "texshare/frame_protocol.hpp"
+#include "texshare/frame/protocol.hpp"
 #include "texshare/memfd_allocator.hpp"
 #include "texshare/sync_file.hpp"
 

@@ -1,10 +1,10 @@
-#include "texshare/egl_fence.hpp"
+#include "texshare/egl/fence.hpp"
 
 #include <fcntl.h>
 
 #include <string>
 
-#include "egl_display_state.hpp"
+#include "display_state.hpp"
 #include "texshare/sync_file.hpp"
 
 namespace texshare::egl {

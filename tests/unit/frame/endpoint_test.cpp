@@ -1,6 +1,6 @@
 // What both frame endpoints share (frame_endpoint.hpp): images added by either side, the
 // listener, keeping a dead producer's last frame, resuming with a new peer, timeouts.
-#include "texshare/frame_endpoint.hpp"
+#include "texshare/frame/endpoint.hpp"
 
 #include <signal.h>
 #include <sys/time.h>

@@ -17,7 +17,7 @@
 #include <utility>
 
 #include "texshare/format_table.hpp"
-#include "texshare/frame_endpoint.hpp"
+#include "texshare/frame/endpoint.hpp"
 
 namespace texshare {
 

@@ -11,8 +11,8 @@
 
 #include <cstdint>
 
-#include "texshare/egl_importer.hpp"
-#include "texshare/frame_endpoint.hpp"
+#include "texshare/egl/importer.hpp"
+#include "texshare/frame/endpoint.hpp"
 
 namespace texshare::egl {
 

@@ -1,4 +1,4 @@
-#include "texshare/frame_protocol.hpp"
+#include "texshare/frame/protocol.hpp"
 
 #include <sys/mman.h>
 #include <sys/syscall.h>

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "support/fd_count.hpp"
-#include "texshare/egl_importer.hpp"
+#include "texshare/egl/importer.hpp"
 #include "texshare/memfd_allocator.hpp"
 
 namespace texshare::egl {

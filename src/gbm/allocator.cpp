@@ -5,7 +5,7 @@
 // - The writable export (drmPrimeHandleToFD with DRM_RDWR) must come before any read-only
 //   one: the kernel caches a buffer's first exported file and hands it back to every later
 //   export, so a gbm_bo_get_fd() first would make every later fd read-only too.
-#include "texshare/gbm_allocator.hpp"
+#include "texshare/gbm/allocator.hpp"
 
 #include <fcntl.h>
 #include <gbm.h>

@@ -1,7 +1,7 @@
 // Host lane: egl_fence.hpp on llvmpipe (Mesa's surfaceless platform, no GPU). Software
 // rendering fences nothing, so SyncMode::finish is what this machine gets: no fence is
 // sent, and a received one is waited on by the CPU. The DMA-BUF modes run in the VM lane.
-#include "texshare/egl_fence.hpp"
+#include "texshare/egl/fence.hpp"
 
 #include <sys/eventfd.h>
 #include <unistd.h>

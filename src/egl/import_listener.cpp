@@ -1,4 +1,4 @@
-#include "texshare/egl_import_listener.hpp"
+#include "texshare/egl/import_listener.hpp"
 
 namespace texshare::egl {
 

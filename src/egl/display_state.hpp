@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "texshare/egl_importer.hpp"
+#include "texshare/egl/importer.hpp"
 
 namespace texshare::egl::detail {
 

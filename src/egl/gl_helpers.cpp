@@ -4,7 +4,7 @@
 #include <optional>
 #include <string>
 
-#include "egl_display_state.hpp"
+#include "display_state.hpp"
 
 namespace texshare::egl {
 

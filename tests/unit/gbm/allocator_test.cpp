@@ -1,6 +1,6 @@
 // Host lane: these machines have no DRM device, so this checks that discovery says so
 // clearly. Real allocation is tested in the VM lane (tests/vm/gbm_vm_test.cpp).
-#include "texshare/gbm_allocator.hpp"
+#include "texshare/gbm/allocator.hpp"
 
 #include "support/fd_count.hpp"
 
