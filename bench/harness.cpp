@@ -55,9 +55,10 @@ std::pair<texshare::UniqueFd, texshare::UniqueFd> socket_pair(int type) {
 
 texshare::ChildProcess spawn_child(std::string_view mode, std::vector<texshare::UniqueFd> fds,
                                    const std::vector<std::string>& args) {
-    std::vector<std::string> argv{"texshare_bench", fmt::format("--child={}", mode)};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return must(texshare::ChildProcess::spawn("/proc/self/exe", argv, fds), fmt::format("spawning the {} child", mode));
+    std::vector<std::string> arguments{fmt::format("--child={}", mode)};
+    arguments.insert(arguments.end(), args.begin(), args.end());
+    return must(texshare::ChildProcess::spawn("/proc/self/exe", arguments, fds, {.argv0 = "texshare_bench"}),
+                fmt::format("spawning the {} child", mode));
 }
 
 void expect_clean_exit(texshare::ChildProcess& child, std::string_view what) {

@@ -154,8 +154,8 @@ Result<void> serve_renderer(Host& host, std::uint64_t frames, SwapchainImages& f
     std::vector<texshare::UniqueFd> inherited;
     inherited.push_back(channel->take_socket());
     inherited.push_back(std::move(*tally_copy));
-    const auto arguments = renderer_arguments(host.program, frames);
-    auto child = texshare::ChildProcess::spawn("/proc/self/exe", arguments, inherited);
+    auto child = texshare::ChildProcess::spawn("/proc/self/exe", renderer_arguments(frames), inherited,
+                                               {.argv0 = host.program});
     if (!child) return std::move(child).error();
     const std::size_t number = ++host.report.renderers;
     const std::uint64_t seen_before = host.seen();

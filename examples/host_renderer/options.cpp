@@ -163,8 +163,8 @@ std::string usage(std::string_view program) {
         program);
 }
 
-std::vector<std::string> renderer_arguments(std::string_view program, std::uint64_t frames) {
-    return {std::string(program), "--renderer", fmt::format("--frames={}", frames)};
+std::vector<std::string> renderer_arguments(std::uint64_t frames) {
+    return {"--renderer", fmt::format("--frames={}", frames)};
 }
 
 }  // namespace host_renderer

@@ -42,7 +42,7 @@ texshare::Result<Options> parse_options(std::span<char* const> arguments);
 
 std::string usage(std::string_view program);
 
-// The arguments the host gives a renderer that is to present `frames` frames (argv[0] included).
-std::vector<std::string> renderer_arguments(std::string_view program, std::uint64_t frames);
+// The arguments the host gives a renderer that is to present `frames` frames (after argv[0]).
+std::vector<std::string> renderer_arguments(std::uint64_t frames);
 
 }  // namespace host_renderer

@@ -71,10 +71,11 @@ texshare::Result<void> write_png_rgba(const std::string& path, std::uint32_t wid
     if (file == nullptr) return make_sys_error(errno, "open {} for writing", path);
     PngFailure failure;
     const bool encoded = encode(file, width, height, rows.data(), failure);
-    const bool write_failed = std::ferror(file) != 0;
+    // stdio keeps the errno of the write that failed only until the next call: take it now.
+    const int write_errno = std::ferror(file) != 0 ? (errno != 0 ? errno : EIO) : 0;
     const int close_errno = std::fclose(file) == 0 ? 0 : errno;
-    if (!encoded) return make_error(Errc::system, "libpng writing {}: {}", path, failure.message);
-    if (write_failed) return make_error(Errc::system, "writing {} failed", path);
+    if (!encoded) return make_error(Errc::library, "libpng writing {}: {}", path, failure.message);
+    if (write_errno != 0) return make_sys_error(write_errno, "writing {}", path);
     if (close_errno != 0) return make_sys_error(close_errno, "close {}", path);
     return {};
 }

@@ -52,6 +52,11 @@ struct ExitStatus {
     }
 };
 
+struct SpawnOptions {
+    // argv[0] the child sees (a name for ps and its own messages); empty: the program's path.
+    std::string argv0;
+};
+
 class ChildProcess {
 public:
     ChildProcess() = default;
@@ -67,11 +72,15 @@ public:
     }
     ~ChildProcess() { kill_and_reap(); }
 
-    // Runs `program` (a path; argv[0] is args[0] if given, else the path) with
-    // inherited[i] on fd first_inherited_fd + i, the host's stdio, default signal handling
-    // and an empty signal mask. Takes the fds: the host keeps no copy.
-    static Result<ChildProcess> spawn(const std::string& program, std::span<const std::string> args,
-                                      std::span<UniqueFd> inherited) {
+    // Runs `program` (a path, not searched in PATH) with `args` as its arguments (argv[1]...)
+    // and argv[0] = options.argv0, or the path when that is empty (what a shell passes);
+    // inherited[i] lands on fd first_inherited_fd + i, with the host's stdio, default signal
+    // handling and an empty signal mask. Takes the inherited fds: the host keeps no copy,
+    // on success and on error alike once the spawn was attempted.
+    // Errors: Errc::invalid_argument for an empty inherited fd; Errc::system (with errno)
+    // when the fds cannot be moved or posix_spawn fails (ENOENT for a missing program).
+    static Result<ChildProcess> spawn(const std::string& program, const std::vector<std::string>& args = {},
+                                      std::span<UniqueFd> inherited = {}, const SpawnOptions& options = {}) {
         const int first_free = first_inherited_fd + static_cast<int>(inherited.size());
         // dup2(a, 3) would clobber a source that is itself 3 or 4..., and dup2(fd, fd) keeps
         // CLOEXEC: so every source moves above every target first (still CLOEXEC here).
@@ -104,8 +113,10 @@ public:
         if (error == 0) error = ::posix_spawnattr_setsigdefault(&attributes, &all);
         if (error == 0) error = ::posix_spawnattr_setsigmask(&attributes, &none);
         if (error == 0) error = ::posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-        std::vector<std::string> argument_copies(args.begin(), args.end());
-        if (argument_copies.empty()) argument_copies.push_back(program);
+        std::vector<std::string> argument_copies;
+        argument_copies.reserve(args.size() + 1);
+        argument_copies.push_back(options.argv0.empty() ? program : options.argv0);
+        argument_copies.insert(argument_copies.end(), args.begin(), args.end());
         std::vector<char*> argv;
         for (std::string& argument : argument_copies) argv.push_back(argument.data());
         argv.push_back(nullptr);

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -26,13 +27,16 @@ enum class Errc {
     invalid_layout,    // an ImageLayout failed a validation check
     unsupported,       // a format, modifier or feature texshare or the system lacks
     fd_not_open,       // an fd handed in for sending is not an open descriptor
-    system,            // a syscall failed; Error::sys_errno says how
+    system,            // a syscall failed; Error::sys_errno says how (never 0 with this code)
+    library,           // a call into a library or driver API (EGL, GL, GBM, libpng) failed; the
+                       // message names the call and the error it gave (no errno)
     would_block,       // non-blocking I/O: nothing to read or no room to write now
     peer_closed,       // the other end of the channel is gone
     truncated,         // the kernel cut a message or its fds (MSG_TRUNC / MSG_CTRUNC)
     protocol,          // a message that does not follow the wire format
     rejected,          // a received descriptor or fd failed validation
     timed_out,         // a peer did not answer within the caller's deadline
+    connection_refused,  // nobody listens at a socket address (ECONNREFUSED; ENOENT: no socket file)
 };
 
 constexpr std::string_view to_string(Errc code) noexcept {
@@ -47,6 +51,8 @@ constexpr std::string_view to_string(Errc code) noexcept {
             return "fd_not_open";
         case Errc::system:
             return "system";
+        case Errc::library:
+            return "library";
         case Errc::would_block:
             return "would_block";
         case Errc::peer_closed:
@@ -59,6 +65,8 @@ constexpr std::string_view to_string(Errc code) noexcept {
             return "rejected";
         case Errc::timed_out:
             return "timed_out";
+        case Errc::connection_refused:
+            return "connection_refused";
     }
     return "unknown";
 }
@@ -92,10 +100,16 @@ template <typename... Args>
 }
 
 namespace detail {
+// Both misuses of a Result are bugs in the caller, found at the first wrong access: taking
+// the value of an error (the error says why there is none), or the error of a value.
 [[noreturn]] inline void report_bad_result_access(const Error& error) noexcept {
     std::fprintf(stderr, "texshare: Result::value() on an error: %.*s: %s\n",
                  static_cast<int>(to_string(error.code).size()), to_string(error.code).data(),
                  error.message.c_str());
+    std::abort();
+}
+[[noreturn]] inline void report_bad_error_access() noexcept {
+    std::fprintf(stderr, "texshare: Result::error() on a value (check has_value() first)\n");
     std::abort();
 }
 }  // namespace detail
@@ -123,8 +137,15 @@ public:
     T* operator->() { return &value(); }
     const T* operator->() const { return &value(); }
 
-    const Error& error() const& { return std::get<1>(state_); }
-    Error&& error() && { return std::get<1>(std::move(state_)); }
+    // Taking the error of a value is a bug too: it aborts with a message.
+    const Error& error() const& {
+        if (has_value()) detail::report_bad_error_access();
+        return *std::get_if<1>(&state_);
+    }
+    Error&& error() && {
+        if (has_value()) detail::report_bad_error_access();
+        return std::move(*std::get_if<1>(&state_));
+    }
 
 private:
     T* checked() const {
@@ -135,22 +156,32 @@ private:
     std::variant<T, Error> state_;
 };
 
+// Success is an empty optional: no Error (and no std::string) is built, moved or destroyed
+// on the path that succeeds, which is the per-frame path.
 template <>
 class [[nodiscard]] Result<void> {
 public:
-    Result() = default;
-    Result(Error error) : error_(std::move(error)), failed_(true) {}  // NOLINT: implicit
+    Result() noexcept = default;
+    Result(Error error) : error_(std::move(error)) {}  // NOLINT: implicit
 
-    bool has_value() const noexcept { return !failed_; }
-    explicit operator bool() const noexcept { return !failed_; }
-    void value() const noexcept {}
+    bool has_value() const noexcept { return !error_.has_value(); }
+    explicit operator bool() const noexcept { return has_value(); }
+    // Asserting success: aborts with the error's message, like Result<T>::value().
+    void value() const {
+        if (error_) detail::report_bad_result_access(*error_);
+    }
 
-    const Error& error() const& { return error_; }
-    Error&& error() && { return std::move(error_); }
+    const Error& error() const& {
+        if (!error_) detail::report_bad_error_access();
+        return *error_;
+    }
+    Error&& error() && {
+        if (!error_) detail::report_bad_error_access();
+        return std::move(*error_);
+    }
 
 private:
-    Error error_;
-    bool failed_ = false;
+    std::optional<Error> error_;
 };
 
 }  // namespace texshare

@@ -6,9 +6,15 @@
 // Neither converts to or from int implicitly, so ownership is always visible at call sites.
 //
 // IO-safety check: with TEXSHARE_FD_SAFETY_CHECKS on (the default when NDEBUG is not
-// defined), closing an fd that is no longer open aborts with a message naming it. That is
-// the check Rust's OwnedFd makes; it turns a silent double close, which can close someone
-// else's freshly opened fd, into a crash at the first wrong close.
+// defined), a UniqueFd whose close() fails with EBADF aborts with a message naming the fd
+// number. That is the check Rust's OwnedFd makes, and it has the same reach: it fires when
+// the number is not open at the moment this owner closes it, i.e. someone closed it behind
+// this owner's back and nothing has reused the number since. If the number WAS reused in
+// between (another open() got it), the wrong close silently closed the new file instead,
+// and the abort comes later, from the NEW owner of that number when it closes, so the
+// message names the later owner's close, not the culprit. Either way a double close
+// crashes a test instead of corrupting an unrelated fd in production; to find the culprit,
+// look for the earlier close of the same number (strace -e close).
 #pragma once
 
 #include <fcntl.h>

@@ -87,6 +87,10 @@ inline Result<void> set_nonblocking(BorrowedFd fd, bool nonblocking) {
     return {};
 }
 
+// A connected SOCK_SEQPACKET socket to `address`, close-on-exec and blocking; the caller owns it.
+// Errors: Errc::connection_refused when nobody listens there (ECONNREFUSED, or ENOENT: no
+// socket file), so a client retrying its connect can tell that from a peer that left
+// (Errc::peer_closed, on a connected socket); Errc::system for any other errno.
 inline Result<UniqueFd> connect_unix(const SocketAddress& address) {
     UniqueFd socket(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
     if (!socket) return make_sys_error(errno, "socket(AF_UNIX, SOCK_SEQPACKET)");
@@ -95,7 +99,8 @@ inline Result<UniqueFd> connect_unix(const SocketAddress& address) {
         rc = ::connect(socket.get(), address.native(), address.native_length());
     } while (rc != 0 && errno == EINTR);
     if (rc != 0) {
-        const Errc code = (errno == ECONNREFUSED || errno == ENOENT) ? Errc::peer_closed : Errc::system;
+        // Nobody to talk to is not a peer that left: a host retrying its connect tells the two apart.
+        const Errc code = (errno == ECONNREFUSED || errno == ENOENT) ? Errc::connection_refused : Errc::system;
         return make_sys_error_as(code, errno, "connect to {}", address.to_string());
     }
     return socket;
@@ -168,9 +173,10 @@ private:
                               "refusing to remove it",
                               address.to_string());
         }
-        if (auto live = connect_unix(address); live || live.error().code != Errc::peer_closed) {
-            return make_error(Errc::system, "bind to {}: another process is listening there",
-                              address.to_string());
+        if (auto live = connect_unix(address); live || live.error().code != Errc::connection_refused) {
+            // bind()'s own EADDRINUSE, now known not to be a stale file.
+            return make_sys_error(EADDRINUSE, "bind to {}: another process is listening there",
+                                  address.to_string());
         }
         // Nobody answers: a stale file from a server that died without cleaning up.
         if (::unlink(address.name().c_str()) != 0 && errno != ENOENT) {

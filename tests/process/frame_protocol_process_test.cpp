@@ -26,10 +26,9 @@ protected:
         auto pair = FrameChannel::create_pair();
         EXPECT_TRUE(pair) << pair.error().message;
         if (!pair) return {};
-        args.insert(args.begin(), "texshare_frame_peer");
         std::vector<UniqueFd> inherited;
         inherited.push_back(pair->second.take_socket());
-        auto spawned = ChildProcess::spawn(TEXSHARE_FRAME_PEER, args, inherited);
+        auto spawned = ChildProcess::spawn(TEXSHARE_FRAME_PEER, args, inherited, {.argv0 = "texshare_frame_peer"});
         EXPECT_TRUE(spawned) << spawned.error().message;
         if (spawned) child = std::move(*spawned);
         return std::move(pair->first);

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -36,8 +37,7 @@ std::string read_all(BorrowedFd fd) {
 }
 
 ChildProcess spawn_shell(const std::string& script, std::span<UniqueFd> inherited = {}) {
-    const std::vector<std::string> args{"sh", "-c", script};
-    auto child = ChildProcess::spawn("/bin/sh", args, inherited);
+    auto child = ChildProcess::spawn("/bin/sh", {"-c", script}, inherited);
     EXPECT_TRUE(child) << child.error().message;
     return child ? std::move(*child) : ChildProcess();
 }
@@ -97,6 +97,39 @@ TEST_F(ChildProcessTest, DestroyingARunningChildKillsAndReapsIt) {
     }
     EXPECT_EQ(::waitpid(pid, nullptr, WNOHANG), -1) << "already reaped: no zombie left";
     EXPECT_EQ(errno, ECHILD);
+}
+
+// The child's stdout goes to a pipe for the length of one spawn (the child inherits the
+// host's stdio), so what it prints can be compared.
+std::string stdout_of(const std::string& program, const std::vector<std::string>& args, SpawnOptions options = {}) {
+    Pipe out;
+    UniqueFd saved(::fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 10));
+    EXPECT_TRUE(saved);
+    std::fflush(stdout);
+    EXPECT_EQ(::dup2(out.write_end.get(), STDOUT_FILENO), STDOUT_FILENO);
+    auto child = ChildProcess::spawn(program, args, {}, options);
+    EXPECT_EQ(::dup2(saved.get(), STDOUT_FILENO), STDOUT_FILENO);
+    out.write_end.reset();
+    EXPECT_TRUE(child) << child.error().message;
+    if (!child) return {};
+    const std::string text = read_all(out.read_end.borrow());
+    EXPECT_TRUE(child->wait(10s));
+    return text;
+}
+
+TEST_F(ChildProcessTest, ArgumentsAreTheArgumentsAfterArgvZero) {
+    // The case a new user hit: the first argument was taken as argv[0] and never seen.
+    EXPECT_EQ(stdout_of("/bin/echo", {"--frames=60"}), "--frames=60\n");
+    EXPECT_EQ(stdout_of("/bin/echo", {"a", "b"}), "a b\n");
+    EXPECT_EQ(stdout_of("/bin/echo", {}), "\n");
+}
+
+TEST_F(ChildProcessTest, ArgvZeroIsTheProgramPathUnlessSet) {
+    // /proc/<pid>/cmdline is the argv the child got, NUL-separated.
+    const std::string script = "cat /proc/$$/cmdline";
+    EXPECT_EQ(stdout_of("/bin/sh", {"-c", script}), std::string("/bin/sh\0-c\0", 11) + script + '\0');
+    EXPECT_EQ(stdout_of("/bin/sh", {"-c", script}, {.argv0 = "my-renderer"}),
+              std::string("my-renderer\0-c\0", 15) + script + '\0');
 }
 
 TEST_F(ChildProcessTest, SpawnOfAMissingProgramIsAnErrorAndKeepsNoFd) {

@@ -57,14 +57,28 @@ TEST(ResultTest, VoidResult) {
 
 TEST(ResultTest, EveryErrcHasAName) {
     for (Errc code :
-         {Errc::invalid_argument, Errc::invalid_layout, Errc::unsupported, Errc::fd_not_open, Errc::system,
-          Errc::would_block, Errc::peer_closed, Errc::truncated, Errc::protocol, Errc::rejected, Errc::timed_out}) {
+         {Errc::invalid_argument, Errc::invalid_layout, Errc::unsupported, Errc::fd_not_open, Errc::system, Errc::library,
+          Errc::would_block, Errc::peer_closed, Errc::truncated, Errc::protocol, Errc::rejected, Errc::timed_out,
+          Errc::connection_refused}) {
         EXPECT_NE(to_string(code), "unknown");
     }
 }
 
 TEST(ResultDeathTest, ValueOfAnErrorAbortsWithItsMessage) {
     EXPECT_DEATH({ (void)*parse_positive(-5); }, "Result::value\\(\\) on an error: invalid_argument: value -5 is not positive");
+}
+
+TEST(ResultDeathTest, ErrorOfAValueAborts) {
+    EXPECT_DEATH({ (void)parse_positive(5).error(); }, "Result::error\\(\\) on a value");
+    Result<void> ok;
+    EXPECT_DEATH({ (void)ok.error(); }, "Result::error\\(\\) on a value");
+}
+
+TEST(ResultDeathTest, ValueOfAVoidErrorAbortsWithItsMessage) {
+    Result<void> failed = make_error(Errc::protocol, "bad {}", "frame");
+    EXPECT_DEATH({ failed.value(); }, "Result::value\\(\\) on an error: protocol: bad frame");
+    Result<void> ok;
+    ok.value();  // success: nothing happens
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <type_traits>
 
 #include "support/fd_count.hpp"
@@ -133,6 +135,24 @@ TEST(UniqueFdDeathTest, ClosingAnFdClosedElsewhereAborts) {
             ::close(fd.get());  // someone else closes what fd owns
         },
         "IO safety violation: UniqueFd closed fd [0-9]+, which was not open");
+}
+
+// What the header documents: when the number was reused between the wrong close and the
+// owner's, the culprit's close hit the new file silently and the abort comes from the later
+// owner of the number, once it closes.
+TEST(UniqueFdDeathTest, AReusedNumberAbortsAtTheLaterOwnersClose) {
+    EXPECT_DEATH(
+        {
+            UniqueFd first(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+            const int number = first.get();
+            ::close(number);  // a wrong close behind first's back
+            UniqueFd later(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+            if (later.get() != number) std::abort();  // the kernel hands out the lowest free number
+            first.reset();  // closes later's file: no error, nothing to see yet
+            std::fprintf(stderr, "first closed fine\n");
+            later.reset();  // the later owner finds its fd gone
+        },
+        "first closed fine\n.*IO safety violation: UniqueFd closed fd [0-9]+, which was not open");
 }
 
 TEST(UniqueFdDeathTest, ResettingToTheOwnedFdAborts) {

@@ -111,11 +111,21 @@ TEST_F(UnixSocketTest, AbstractAddressesWork) {
     EXPECT_TRUE(connect_unix(address));
 }
 
-TEST_F(UnixSocketTest, ConnectingToNobodyIsPeerClosed) {
-    auto result = connect_unix(*SocketAddress::filesystem(path("nobody")));
-    ASSERT_FALSE(result);
-    EXPECT_EQ(result.error().code, Errc::peer_closed);
-    EXPECT_EQ(result.error().sys_errno, ENOENT);
+TEST_F(UnixSocketTest, ConnectingToNobodyIsConnectionRefusedNotAPeerThatLeft) {
+    auto missing = connect_unix(*SocketAddress::filesystem(path("nobody")));
+    ASSERT_FALSE(missing);
+    EXPECT_EQ(missing.error().code, Errc::connection_refused);
+    EXPECT_EQ(missing.error().sys_errno, ENOENT);
+    // A socket file whose server never listened (or is gone): the file is there, nobody listens.
+    UniqueFd stale(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+    auto address = *SocketAddress::filesystem(path("stale"));
+    ASSERT_EQ(::bind(stale.get(), address.native(), address.native_length()), 0);  // bound, never listening
+    auto refused = connect_unix(address);
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code, Errc::connection_refused);
+    EXPECT_EQ(refused.error().sys_errno, ECONNREFUSED);
+    stale.reset();
+    ::unlink(address.name().c_str());
 }
 
 TEST_F(UnixSocketTest, NonBlockingAcceptReportsWouldBlock) {
