@@ -34,7 +34,10 @@ texshare_need_packages $TEXSHARE_CORE_PACKAGES $TEXSHARE_GPU_PACKAGES
 build_dir="${BUILD_DIR:-$repo/build}"
 mkdir -p "$build_dir"
 build_dir="$(cd "$build_dir" && pwd)"
-texshare_configure_and_build "$build_dir"
+# Configured like test.sh (the same cache, so its build reuses this one), but only the
+# example and what it links are built: the demo needs none of the tests.
+texshare_configure "$build_dir" "${TEXSHARE_SHARED_CMAKE_ARGS[@]}"
+texshare_build "$build_dir" texshare_host_renderer
 
 # The PNG goes into the build tree unless the caller chose a path.
 output="$build_dir/host_renderer_last_frame${vm:+_vm}.png"
