@@ -11,7 +11,7 @@ TEXSHARE_CORE_PACKAGES="cmake ninja-build g++ pkg-config libfmt-dev libdrm-dev l
 # shellcheck disable=SC2034  # used by the scripts that source this file
 # Mesa's DRI drivers (kms_swrast) and EGL are what GBM and EGL load at run time, in the VM lane too.
 TEXSHARE_GPU_PACKAGES="libgbm-dev libepoxy-dev libegl-dev libgl1-mesa-dri libegl-mesa0 libgles-dev"
-# texshare-info's tests (built with the GPU layers) parse its --json output.
+# texshare-info (built with the GPU layers) writes its --json with nlohmann-json, and its tests parse it.
 TEXSHARE_GPU_PACKAGES+=" nlohmann-json3-dev"
 
 # The benchmark (bench/, built by default, run by scripts/bench.sh): Google Benchmark, and
