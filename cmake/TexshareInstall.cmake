@@ -44,19 +44,19 @@ set(TEXSHARE_PC_DIR "${CMAKE_INSTALL_LIBDIR}/pkgconfig")
 if(IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}" OR IS_ABSOLUTE "${CMAKE_INSTALL_INCLUDEDIR}")
   set(TEXSHARE_PC_PREFIX "${CMAKE_INSTALL_PREFIX}")
 else()
-  file(RELATIVE_PATH TEXSHARE_PC_UP "/root/${TEXSHARE_PC_DIR}" "/root")
+  file(RELATIVE_PATH TEXSHARE_PC_UP "/root/${TEXSHARE_PC_DIR}" "/root")  # "../.."
+  string(REGEX REPLACE "/$" "" TEXSHARE_PC_UP "${TEXSHARE_PC_UP}")
   set(TEXSHARE_PC_PREFIX "\${pcfiledir}/${TEXSHARE_PC_UP}")
 endif()
-# A static layer's consumers link its private dependencies too, so they are Requires
-# there; a shared one records them itself (DT_NEEDED), so they are only Requires.private.
-if(BUILD_SHARED_LIBS)
-  set(TEXSHARE_PC_PRIVATE_FIELD "Requires.private")
-else()
-  set(TEXSHARE_PC_PRIVATE_FIELD "Requires")
-endif()
-
-# texshare_pkg_config(NAME DESCRIPTION REQUIRES PRIVATE_REQUIRES LIBRARY): writes and installs NAME.pc.
+# texshare_pkg_config(NAME DESCRIPTION REQUIRES PRIVATE_REQUIRES LIBRARY): writes and
+# installs NAME.pc. PRIVATE_REQUIRES are what LIBRARY links privately: a static library's
+# consumers must link them too (Requires), a shared one records them itself (DT_NEEDED),
+# so there they are Requires.private, which only `pkg-config --static` reads.
 function(texshare_pkg_config name description requires private_requires library)
+  if(private_requires AND NOT BUILD_SHARED_LIBS)
+    set(requires "${requires}, ${private_requires}")
+    set(private_requires "")
+  endif()
   set(lines "prefix=${TEXSHARE_PC_PREFIX}"
             "includedir=\${prefix}/${CMAKE_INSTALL_INCLUDEDIR}"
             "libdir=\${prefix}/${CMAKE_INSTALL_LIBDIR}"
@@ -66,7 +66,7 @@ function(texshare_pkg_config name description requires private_requires library)
             "Version: ${PROJECT_VERSION}"
             "Requires: ${requires}")
   if(private_requires)
-    list(APPEND lines "${TEXSHARE_PC_PRIVATE_FIELD}: ${private_requires}")
+    list(APPEND lines "Requires.private: ${private_requires}")
   endif()
   if(library)
     list(APPEND lines "Libs: -L\${libdir} -l${library}")

@@ -2,17 +2,17 @@
 # a scratch directory:
 #   cmake -DMODE=<mode> -DSOURCE_DIR=... -DWORK_DIR=... [-DPREFIX=...] -P run_consumer.cmake
 # readme_install    runs the README's install commands, exactly as written there (the block
-#                   after <!-- texshare-install-commands -->), in a copy of the source, with
+#                   after <!-- texshare-install-commands ...-->), in a copy of the source, with
 #                   its /opt/texshare replaced by PREFIX; then checks what was installed
 # install           the CMake consumer against PREFIX (find_package), core and GPU layers
 # pkg-config        the consumer compiled with the flags of PREFIX's texshare.pc, and the
 #                   GPU consumer with texshare-gbm.pc and texshare-egl.pc
 # add_subdirectory  vendored for the core alone, with pkg-config unable to find libgbm and
 #                   libepoxy: it must configure, build no GPU library and run
-# add_subdirectory_gpu  vendored with TEXSHARE_GPU=ON: texshare::gbm and ::egl link and run
-# shared            BUILD_SHARED_LIBS=ON: the layers install as versioned shared libraries
-#                   (SONAME libtexshare_<layer>.so.<major>.<minor>) that a pkg-config
-#                   consumer links and runs with
+# add_subdirectory_gpu  vendored with TEXSHARE_GPU=ON and BUILD_SHARED_LIBS=ON: texshare::gbm
+#                   and ::egl link and run as shared libraries with their SONAME,
+#                   libtexshare_<layer>.so.<major>.<minor> (one build checks both: each
+#                   build of the layers costs a minute of CPU on a 2-core machine)
 cmake_minimum_required(VERSION 3.25)
 file(REMOVE_RECURSE "${WORK_DIR}")
 file(MAKE_DIRECTORY "${WORK_DIR}")
@@ -43,8 +43,8 @@ function(pkg_config_flags out)
   set(${out} ${flags} PARENT_SCOPE)
 endfunction()
 
-# The repository's files without build trees, so commands run "in the source" touch
-# nothing of the developer's.
+# The repository's files without build trees, so the README's commands, run "in the
+# source", touch nothing of the developer's.
 function(copy_source destination)
   file(COPY "${SOURCE_DIR}/" DESTINATION "${destination}"
        PATTERN ".git" EXCLUDE PATTERN "build" EXCLUDE PATTERN "build-*" EXCLUDE PATTERN "out" EXCLUDE)
@@ -54,7 +54,7 @@ set(consumer "${SOURCE_DIR}/tests/packaging/consumer")
 
 if(MODE STREQUAL "readme_install")
   file(READ "${SOURCE_DIR}/README.md" readme)
-  set(marker "<!-- texshare-install-commands -->")
+  set(marker "<!-- texshare-install-commands")
   string(FIND "${readme}" "${marker}" start)
   if(start EQUAL -1)
     message(FATAL_ERROR "README.md has no ${marker} before its install commands")
@@ -117,6 +117,17 @@ elseif(MODE STREQUAL "pkg-config")
   get_filename_component(pc_dir "${core_pc}" DIRECTORY)
   set(ENV{PKG_CONFIG_PATH} "${pc_dir}")
   pkg_config_flags(core_flags --cflags --libs texshare)
+  # Each layer's .pc alone brings its library, its own dependency and the core's.
+  foreach(expected "texshare-gbm;-ltexshare_gbm;-lgbm;-ldrm;-lfmt" "texshare-egl;-ltexshare_egl;-lepoxy;-ldrm;-lfmt")
+    list(POP_FRONT expected package)
+    pkg_config_flags(flags --cflags --libs ${package})
+    foreach(flag ${expected} "-I${PREFIX}")
+      string(FIND "${flags}" "${flag}" found)
+      if(found EQUAL -1)
+        message(FATAL_ERROR "pkg-config --cflags --libs ${package} lacks ${flag}: ${flags}")
+      endif()
+    endforeach()
+  endforeach()
   pkg_config_flags(gpu_flags --cflags --libs texshare-gbm texshare-egl)
   file(MAKE_DIRECTORY "${WORK_DIR}/build")
   run(c++ -std=c++20 "${consumer}/main.cpp" ${core_flags} -o "${WORK_DIR}/build/consumer")
@@ -140,35 +151,25 @@ elseif(MODE STREQUAL "add_subdirectory")
   run("${WORK_DIR}/build/consumer")
 elseif(MODE STREQUAL "add_subdirectory_gpu")
   run(${CMAKE_COMMAND} -S "${consumer}" -B "${WORK_DIR}/build" -DTEXSHARE_CONSUME=add_subdirectory
-      "-DTEXSHARE_SOURCE_DIR=${SOURCE_DIR}" -DTEXSHARE_GPU=ON -DTEXSHARE_EXPECT_GPU=ON)
+      "-DTEXSHARE_SOURCE_DIR=${SOURCE_DIR}" -DTEXSHARE_GPU=ON -DTEXSHARE_EXPECT_GPU=ON -DBUILD_SHARED_LIBS=ON)
   run(${CMAKE_COMMAND} --build "${WORK_DIR}/build")
   run("${WORK_DIR}/build/consumer")
   run("${WORK_DIR}/build/gpu_consumer")
-elseif(MODE STREQUAL "shared")
-  copy_source("${WORK_DIR}/src")
-  run(${CMAKE_COMMAND} -S "${WORK_DIR}/src" -B "${WORK_DIR}/build" -DBUILD_SHARED_LIBS=ON
-      -DCMAKE_BUILD_TYPE=Release -DTEXSHARE_BUILD_TESTS=OFF -DTEXSHARE_BUILD_EXAMPLES=OFF
-      -DTEXSHARE_BUILD_TOOLS=OFF -DTEXSHARE_BUILD_BENCH=OFF -DCMAKE_INSTALL_LIBDIR=lib)
-  run(${CMAKE_COMMAND} --build "${WORK_DIR}/build")
-  run(${CMAKE_COMMAND} --install "${WORK_DIR}/build" --prefix "${WORK_DIR}/prefix")
   file(STRINGS "${SOURCE_DIR}/CMakeLists.txt" project_line REGEX "^project\\(texshare VERSION")
   string(REGEX MATCH "VERSION ([0-9]+)\\.([0-9]+)\\.([0-9]+)" _ "${project_line}")
   set(soversion "${CMAKE_MATCH_1}.${CMAKE_MATCH_2}")
+  set(version "${soversion}.${CMAKE_MATCH_3}")
   foreach(layer gbm egl)
-    set(library "${WORK_DIR}/prefix/lib/libtexshare_${layer}.so")
-    require_file("${library}.${soversion}")
-    require_file("${library}.${CMAKE_MATCH_1}.${CMAKE_MATCH_2}.${CMAKE_MATCH_3}")
-    execute_process(COMMAND objdump -p "${library}" OUTPUT_VARIABLE dynamic RESULT_VARIABLE result)
+    file(GLOB_RECURSE library "${WORK_DIR}/build/libtexshare_${layer}.so.${version}")
+    if(NOT library)
+      message(FATAL_ERROR "no libtexshare_${layer}.so.${version} was built")
+    endif()
+    execute_process(COMMAND objdump -p "${library}" OUTPUT_VARIABLE dynamic COMMAND_ERROR_IS_FATAL ANY)
     string(REGEX MATCH "SONAME +[^\n]+" soname "${dynamic}")
     if(NOT soname MATCHES "SONAME +libtexshare_${layer}\\.so\\.${soversion}$")
-      message(FATAL_ERROR "libtexshare_${layer}.so has '${soname}', not SONAME libtexshare_${layer}.so.${soversion}")
+      message(FATAL_ERROR "libtexshare_${layer} has '${soname}', not SONAME libtexshare_${layer}.so.${soversion}")
     endif()
   endforeach()
-  set(ENV{PKG_CONFIG_PATH} "${WORK_DIR}/prefix/lib/pkgconfig")
-  pkg_config_flags(gpu_flags --cflags --libs texshare-gbm texshare-egl)
-  run(c++ -std=c++20 "${consumer}/gpu_main.cpp" ${gpu_flags} -o "${WORK_DIR}/gpu_consumer")
-  set(ENV{LD_LIBRARY_PATH} "${WORK_DIR}/prefix/lib")
-  run("${WORK_DIR}/gpu_consumer")
 else()
   message(FATAL_ERROR "unknown MODE=${MODE}")
 endif()

@@ -9,6 +9,6 @@
 #pragma once
 
 #if !defined(__cplusplus) || __cplusplus < 202002L
-#error "texshare needs C++20: compile with -std=c++20 (or newer); CMake's texshare::texshare target sets it"
+#error "texshare needs C++20: compile with -std=c++20 or newer (the CMake target texshare::texshare asks for it)"
 #include <texshare_stops_here_without_cxx20>
 #endif
