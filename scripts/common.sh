@@ -7,7 +7,10 @@
 # purpose: texshare_need_packages $TEXSHARE_CORE_PACKAGES
 # shellcheck disable=SC2034  # used by the scripts that source this file
 TEXSHARE_CORE_PACKAGES="cmake ninja-build g++ pkg-config libfmt-dev libdrm-dev libgtest-dev libpng-dev"
-# What TEXSHARE_GPU=ON (the default) adds: texshare::gbm and texshare::egl.
+# make: the README's install commands (run as written by the packaging tests) use CMake's
+# default generator, and cmake only recommends make, which --no-install-recommends skips.
+TEXSHARE_CORE_PACKAGES+=" make"
+# What TEXSHARE_GPU=ON (the default at top level) adds: texshare::gbm and texshare::egl.
 # shellcheck disable=SC2034  # used by the scripts that source this file
 # Mesa's DRI drivers (kms_swrast) and EGL are what GBM and EGL load at run time, in the VM lane too.
 TEXSHARE_GPU_PACKAGES="libgbm-dev libepoxy-dev libegl-dev libgl1-mesa-dri libegl-mesa0 libgles-dev"
