@@ -7,11 +7,14 @@
 # purpose: texshare_need_packages $TEXSHARE_CORE_PACKAGES
 # shellcheck disable=SC2034  # used by the scripts that source this file
 TEXSHARE_CORE_PACKAGES="cmake ninja-build g++ pkg-config libfmt-dev libdrm-dev libgtest-dev libpng-dev"
-# What TEXSHARE_GPU=ON (the default) adds: texshare::gbm and texshare::egl.
+# make: the README's install commands (run as written by the packaging tests) use CMake's
+# default generator, and cmake only recommends make, which --no-install-recommends skips.
+TEXSHARE_CORE_PACKAGES+=" make"
+# What TEXSHARE_GPU=ON (the default at top level) adds: texshare::gbm and texshare::egl.
 # shellcheck disable=SC2034  # used by the scripts that source this file
 # Mesa's DRI drivers (kms_swrast) and EGL are what GBM and EGL load at run time, in the VM lane too.
 TEXSHARE_GPU_PACKAGES="libgbm-dev libepoxy-dev libegl-dev libgl1-mesa-dri libegl-mesa0 libgles-dev"
-# texshare-info's tests (built with the GPU layers) parse its --json output.
+# texshare-info (built with the GPU layers) writes its --json with nlohmann-json, and its tests parse it.
 TEXSHARE_GPU_PACKAGES+=" nlohmann-json3-dev"
 
 # The benchmark (bench/, built by default, run by scripts/bench.sh): Google Benchmark, and
@@ -63,16 +66,39 @@ texshare_need_packages() {
         apt-get install -y --no-install-recommends "${missing[@]}"
 }
 
-# texshare_configure_and_build BUILD_DIR [CMAKE_ARGS...]: configures the repository with
-# Ninja into BUILD_DIR (re-running cmake on an existing tree applies new arguments) and
-# builds everything.
-texshare_configure_and_build() {
+# What demo.sh and test.sh both configure with, so that test.sh after demo.sh reuses every
+# object the demo compiled: a flag only one of them passed (once -Werror, set by test.sh
+# alone) changes every compile line and made test.sh recompile 134 of 137 targets.
+# tests/packaging/scripts_share_build_test.sh checks that both pass exactly these.
+# shellcheck disable=SC2034  # used by the scripts that source this file
+TEXSHARE_SHARED_CMAKE_ARGS=(-DTEXSHARE_WERROR=ON)
+
+# texshare_configure BUILD_DIR [CMAKE_ARGS...]: configures the repository with Ninja into
+# BUILD_DIR (re-running cmake on an existing tree applies new arguments; the same
+# arguments change nothing, so nothing is rebuilt).
+texshare_configure() {
     if [[ $# -lt 1 || -z "$1" ]]; then
-        texshare_log "usage: texshare_configure_and_build BUILD_DIR [CMAKE_ARGS...]"
+        texshare_log "usage: texshare_configure BUILD_DIR [CMAKE_ARGS...]"
         return 2
     fi
     local build_dir="$1"
     shift
     cmake -S "$TEXSHARE_REPO" -B "$build_dir" -G Ninja "$@"
-    cmake --build "$build_dir"
+}
+
+# texshare_build BUILD_DIR [TARGET...]: builds those targets, or everything without any.
+texshare_build() {
+    local build_dir="$1"
+    shift
+    if [[ $# -gt 0 ]]; then
+        cmake --build "$build_dir" --target "$@"
+    else
+        cmake --build "$build_dir"
+    fi
+}
+
+# texshare_configure_and_build BUILD_DIR [CMAKE_ARGS...]: both, building everything.
+texshare_configure_and_build() {
+    texshare_configure "$@" || return
+    texshare_build "$1"
 }

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Builds texshare and runs its example: a host allocates a 3-image swapchain (GBM DMA-BUFs
-# where a DRM device can allocate, sealed memfds otherwise), shares it once with a renderer
-# child it spawns, and from then on the two exchange only image ids per frame while the
-# host checks every pixel (through EGL where it can import the DMA-BUFs, a CPU mapping
-# otherwise); mid-way the host resizes the swapchain, SIGKILLs the renderer and spawns
-# another, then prints a summary. On a fresh Debian 12 machine it first installs what it
-# needs with apt-get, and only what is missing.
+# Builds texshare's example (its target and what it links, nothing else) and runs it: a
+# host allocates a 3-image swapchain (GBM DMA-BUFs where a DRM device can allocate, sealed
+# memfds otherwise), shares it once with a renderer child it spawns, and from then on the
+# two exchange only image ids per frame while the host checks every pixel (through EGL
+# where it can import the DMA-BUFs, a CPU mapping otherwise); mid-way the host resizes the
+# swapchain, SIGKILLs the renderer and spawns another, then prints a summary. On a fresh
+# Debian 12 machine it first installs what it needs with apt-get, and only what is missing.
 #   scripts/demo.sh [--vm] [host_renderer arguments, e.g. --frames=600 --size=640x480]
 # --vm runs the example inside the qemu guest of the VM test lane (scripts/vm/), whose
 # vgem and virtio-gpu give real DMA-BUFs, so the GBM + EGL path runs on a machine without
@@ -34,7 +34,10 @@ texshare_need_packages $TEXSHARE_CORE_PACKAGES $TEXSHARE_GPU_PACKAGES
 build_dir="${BUILD_DIR:-$repo/build}"
 mkdir -p "$build_dir"
 build_dir="$(cd "$build_dir" && pwd)"
-texshare_configure_and_build "$build_dir"
+# Configured like test.sh (the same cache, so its build reuses this one), but only the
+# example and what it links are built: the demo needs none of the tests.
+texshare_configure "$build_dir" "${TEXSHARE_SHARED_CMAKE_ARGS[@]}"
+texshare_build "$build_dir" texshare_host_renderer
 
 # The PNG goes into the build tree unless the caller chose a path.
 output="$build_dir/host_renderer_last_frame${vm:+_vm}.png"

@@ -13,7 +13,9 @@ source "$repo/scripts/common.sh"
 # shellcheck disable=SC2086  # lists of package names, split on purpose
 texshare_need_packages $TEXSHARE_CORE_PACKAGES $TEXSHARE_GPU_PACKAGES $TEXSHARE_BENCH_PACKAGES
 build_dir="${BUILD_DIR:-$repo/build}"
-texshare_configure_and_build "$build_dir" -DTEXSHARE_WERROR=ON
+# The same arguments as demo.sh, so what the demo built is reused, not recompiled.
+texshare_configure "$build_dir" "${TEXSHARE_SHARED_CMAKE_ARGS[@]}"
+texshare_build "$build_dir"
 cd "$build_dir"
 ctest --output-on-failure --parallel "$(nproc)" "$@"
 

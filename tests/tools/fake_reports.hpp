@@ -18,6 +18,7 @@ inline Report no_drm_report() {
     report.surfaceless.platform = "surfaceless";
     report.surfaceless.version = "1.5";
     report.surfaceless.renderer = "llvmpipe (LLVM 15.0.6, 256 bits)";
+    report.surfaceless.extensions = {"EGL_KHR_image_base", "EGL_MESA_query_driver"};
     report.surfaceless.importer_error = "EGL_EXT_image_dma_buf_import is missing on the surfaceless display";
     report.export_sync_file = {Outcome::untested, "no DMA-BUF to ask"};
     report.import_sync_file = {Outcome::untested, "no DMA-BUF to ask"};

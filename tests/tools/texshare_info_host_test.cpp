@@ -62,7 +62,7 @@ TEST_F(TexshareInfoHost, TextSaysPlainlyWhatThisMachineHas) {
     EXPECT_TRUE(contains(text, "\n  fallback: shared memory: works")) << text;
     EXPECT_TRUE(contains(text, "memfd sealing: works")) << text;
     if (!has_dri()) {
-        EXPECT_TRUE(contains(text, "DRM devices: none. This machine has no DRM device (no /dev/dri)"))
+        EXPECT_TRUE(contains(text, "DRM devices: none: this machine has no DRM device (no /dev/dri)"))
             << text;
         EXPECT_TRUE(contains(text, "\n  zero-copy GBM->EGL: unavailable: this machine has no DRM device"))
             << text;
@@ -81,8 +81,16 @@ TEST_F(TexshareInfoHost, JsonParsesAndAgreesWithTheMachine) {
     EXPECT_EQ(json["shared_memory"]["outcome"], "works");
     ASSERT_EQ(json["verdicts"].size(), 2U);
     EXPECT_EQ(json["verdicts"][1]["works"], true);
+    // The display's extensions once, as a list; the importer's error does not repeat them.
+    EXPECT_TRUE(json["egl_surfaceless"]["extensions"].is_array());
+    if (!json["egl_surfaceless"]["importer_error"].is_null()) {
+        EXPECT_FALSE(contains(json["egl_surfaceless"]["importer_error"].get<std::string>(), "EGL_KHR"));
+    }
     if (!has_dri()) {
+        EXPECT_EQ(json["drm"]["reason"], "this machine has no DRM device (no /dev/dri)");
         EXPECT_EQ(json["best_path"], "shared memory (sealed memfd)");
+    } else {
+        EXPECT_TRUE(json["drm"]["reason"].is_null()) << "/dev/dri exists but no node was reported";
     }
 }
 

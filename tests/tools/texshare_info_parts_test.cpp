@@ -1,75 +1,35 @@
-// Host lane: texshare-info's small parts: JSON string escaping and layout, the round-trip
-// pattern and its mismatch report, and the command line.
+// Host lane: texshare-info's small parts: the EGL extension list, the round-trip pattern
+// and its mismatch report, and the command line.
 #include <gtest/gtest.h>
 
-#include <limits>
+#include <string>
 #include <vector>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
-#include "json_writer.hpp"
+#include "collect.hpp"
 #include "options.hpp"
 #include "pattern.hpp"
 
 namespace texshare::info {
 namespace {
 
-std::string parsed_string(const std::string& quoted) {
-    return nlohmann::json::parse(quoted).get<std::string>();
+TEST(TexshareInfoExtensions, SplitAtSpacesWithoutEmptyNames) {
+    EXPECT_EQ(split_extensions("EGL_KHR_image_base EGL_EXT_image_dma_buf_import "),
+              (std::vector<std::string>{"EGL_KHR_image_base", "EGL_EXT_image_dma_buf_import"}));
+    EXPECT_EQ(split_extensions("  one  two"), (std::vector<std::string>{"one", "two"}));
+    EXPECT_TRUE(split_extensions("").empty());
 }
 
-TEST(TexshareInfoJsonString, EscapesWhatJsonRequires) {
-    EXPECT_EQ(json_string("plain"), "\"plain\"");
-    EXPECT_EQ(json_string("say \"hi\" \\ bye"), R"("say \"hi\" \\ bye")");
-    EXPECT_EQ(json_string("a\nb\tc\rd\x01\x1f"), R"("a\nb\tc\rd\u0001\u001f")");
-    EXPECT_EQ(parsed_string(json_string("a\nb\tc\rd\x01\x1f")), "a\nb\tc\rd\x01\x1f");
-    EXPECT_EQ(json_string(std::string_view("nul\0byte", 8)), R"("nul\u0000byte")");
-}
-
-TEST(TexshareInfoJsonString, KeepsUtf8AndReplacesWhatIsNot) {
-    const std::string utf8 = "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80";  // é, €, an emoji
-    EXPECT_EQ(json_string(utf8), "\"" + utf8 + "\"");
-    EXPECT_EQ(parsed_string(json_string(utf8)), utf8);
-    const std::string replacement = "\xEF\xBF\xBD";
-    // A stray byte, an overlong '/', a surrogate, a cut sequence, past U+10FFFF.
-    for (const std::string bad : {"\xFF", "\xC0\xAF", "\xED\xA0\x80", "\xE2\x82", "\xF4\x90\x80\x80"}) {
-        const std::string quoted = json_string("x" + bad + "y");
-        EXPECT_NE(quoted.find("\\ufffd"), std::string::npos) << quoted;
-        const std::string back = parsed_string(quoted);
-        EXPECT_EQ(back.front(), 'x');
-        EXPECT_EQ(back.back(), 'y');
-        EXPECT_NE(back.find(replacement), std::string::npos);
-    }
-}
-
-TEST(TexshareInfoJsonWriter, PlacesCommasAndIndentation) {
-    JsonWriter json;
-    json.begin_object().field("name", "texshare").field("big", std::numeric_limits<std::uint64_t>::max());
-    json.field("small", std::int32_t{-3}).field("flag", false);
-    json.key("empty_object").begin_object().end_object();
-    json.key("empty_array").begin_array().end_array();
-    json.key("list").begin_array().value(1).null().begin_object().field("k", "v").end_object().end_array();
-    json.end_object();
-    const std::string document = json.finish();
-    EXPECT_EQ(document,
-              "{\n"
-              "  \"name\": \"texshare\",\n"
-              "  \"big\": 18446744073709551615,\n"
-              "  \"small\": -3,\n"
-              "  \"flag\": false,\n"
-              "  \"empty_object\": {},\n"
-              "  \"empty_array\": [],\n"
-              "  \"list\": [\n"
-              "    1,\n"
-              "    null,\n"
-              "    {\n"
-              "      \"k\": \"v\"\n"
-              "    }\n"
-              "  ]\n"
-              "}\n");
-    const auto parsed = nlohmann::json::parse(document);
-    EXPECT_EQ(parsed["big"].get<std::uint64_t>(), std::numeric_limits<std::uint64_t>::max());
+// The importer's error repeats the display's extensions; the report keeps them once.
+TEST(TexshareInfoExtensions, TheImportersListIsCutFromItsError) {
+    EXPECT_EQ(without_extension_list("EGL_EXT_image_dma_buf_import is missing on the surfaceless display, so "
+                                     "EGL cannot import DMA-BUFs there (display extensions: EGL_KHR_a "
+                                     "EGL_KHR_b )"),
+              "EGL_EXT_image_dma_buf_import is missing on the surfaceless display, so EGL cannot import "
+              "DMA-BUFs there");
+    EXPECT_EQ(without_extension_list("GL_OES_EGL_image is missing (llvmpipe)"),
+              "GL_OES_EGL_image is missing (llvmpipe)");
 }
 
 TEST(TexshareInfoPattern, WhatIsWrittenMatchesAndOneWrongByteIsFound) {

@@ -106,7 +106,7 @@ TEST(TexshareInfoVerdict, NothingWorksIsSaid) {
 
 TEST(TexshareInfoText, NoDrmIsSaidPlainlyAndShowsTheSharedMemoryPath) {
     const std::string text = render_text(no_drm_report());
-    EXPECT_TRUE(contains(text, "DRM devices: none. This machine has no DRM device (no /dev/dri)")) << text;
+    EXPECT_TRUE(contains(text, "DRM devices: none: this machine has no DRM device (no /dev/dri), so")) << text;
     EXPECT_TRUE(
         contains(text, "\n  zero-copy GBM->EGL: unavailable: this machine has no DRM device (no /dev/dri)\n"))
         << text;
@@ -153,6 +153,7 @@ TEST(TexshareInfoJson, NoDrmHasEveryField) {
     EXPECT_EQ(json["texshare_version"], "0.1.0");
     EXPECT_EQ(json["kernel_release"], "6.18.0-test");
     EXPECT_EQ(json["drm"]["available"], false);
+    EXPECT_EQ(json["drm"]["reason"], "this machine has no DRM device (no /dev/dri)");
     EXPECT_TRUE(json["drm"]["error"].is_null());
     EXPECT_TRUE(json["drm"]["nodes"].is_array());
     EXPECT_TRUE(json["drm"]["nodes"].empty());
@@ -160,6 +161,8 @@ TEST(TexshareInfoJson, NoDrmHasEveryField) {
     EXPECT_EQ(json["egl_surfaceless"]["opened"], true);
     EXPECT_EQ(json["egl_surfaceless"]["imports"], false);
     EXPECT_TRUE(json["egl_surfaceless"]["importer_error"].is_string());
+    EXPECT_EQ(json["egl_surfaceless"]["extensions"],
+              nlohmann::json::array({"EGL_KHR_image_base", "EGL_MESA_query_driver"}));
     EXPECT_EQ(json["kernel"]["export_sync_file"]["outcome"], "untested");
     EXPECT_EQ(json["kernel"]["memfd_sealing"]["outcome"], "works");
     EXPECT_EQ(json["shared_memory"]["outcome"], "works");
@@ -173,9 +176,25 @@ TEST(TexshareInfoJson, NoDrmHasEveryField) {
     EXPECT_EQ(json["best_path"], "shared memory (sealed memfd)");
 }
 
+// Where DRM cannot be used, the JSON says why, as the text does.
+TEST(TexshareInfoJson, NoUsableDrmGivesTheReason) {
+    Report empty_dri = no_drm_report();
+    empty_dri.dri_directory = true;
+    const nlohmann::json json = parse(render_json(empty_dri));
+    EXPECT_EQ(json["drm"]["reason"],
+              "libdrm lists no DRM node in /dev/dri (in a container, the devices may not be passed in)");
+    EXPECT_TRUE(contains(render_text(empty_dri), "DRM devices: none: libdrm lists no DRM node in /dev/dri"));
+    Report unlisted = no_drm_report();
+    unlisted.drm_error = "drmGetDevices2: Permission denied";
+    const nlohmann::json failed = parse(render_json(unlisted));
+    EXPECT_EQ(failed["drm"]["reason"], "libdrm could not list DRM devices: drmGetDevices2: Permission denied");
+    EXPECT_EQ(failed["drm"]["error"], "drmGetDevices2: Permission denied");
+}
+
 TEST(TexshareInfoJson, TwoDevicesCarryNodesFormatsAndRoundTrips) {
     const nlohmann::json json = parse(render_json(two_device_report()));
     EXPECT_EQ(json["drm"]["available"], true);
+    EXPECT_TRUE(json["drm"]["reason"].is_null());
     const auto& nodes = json["drm"]["nodes"];
     ASSERT_EQ(nodes.size(), 2U);
     EXPECT_EQ(nodes[0]["path"], "/dev/dri/card0");

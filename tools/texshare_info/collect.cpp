@@ -7,6 +7,7 @@
 //   formats would only repeat that refusal (and Mesa's stderr complaint) dozens of times.
 #include "collect.hpp"
 
+#include <sys/stat.h>
 #include <sys/utsname.h>
 
 #include <algorithm>
@@ -64,13 +65,15 @@ EglPlatformReport describe_platform(std::string name, const Result<egl::Display>
     }
     const char* version = eglQueryString(display->native(), EGL_VERSION);
     egl.version = version != nullptr ? version : "?";
+    const char* extensions = eglQueryString(display->native(), EGL_EXTENSIONS);
+    egl.extensions = split_extensions(extensions != nullptr ? extensions : "");
     egl.renderer = display->renderer();
     egl.dma_buf_import = display->has_extension("EGL_EXT_image_dma_buf_import");
     egl.import_modifiers = display->has_extension("EGL_EXT_image_dma_buf_import_modifiers");
     egl.dma_buf_export_listed = display->has_extension("EGL_MESA_image_dma_buf_export");
     auto created = egl::Importer::create(*display);
     if (!created) {
-        egl.importer_error = created.error().message;
+        egl.importer_error = without_extension_list(created.error().message);
         return egl;
     }
     egl.import_formats = to_formats(created->formats());
@@ -141,10 +144,29 @@ std::string kernel_release() {
 
 }  // namespace
 
+std::vector<std::string> split_extensions(std::string_view extensions) {
+    std::vector<std::string> names;
+    while (!extensions.empty()) {
+        const std::size_t end = std::min(extensions.find(' '), extensions.size());
+        if (end > 0) names.emplace_back(extensions.substr(0, end));
+        extensions.remove_prefix(std::min(end + 1, extensions.size()));
+    }
+    return names;
+}
+
+std::string without_extension_list(std::string_view message) {
+    constexpr std::string_view list = " (display extensions: ";
+    const std::size_t start = message.rfind(list);
+    if (start == std::string_view::npos || !message.ends_with(')')) return std::string(message);
+    return std::string(message.substr(0, start));
+}
+
 Report collect_report() {
     Report report;
     report.version = TEXSHARE_INFO_VERSION;
     report.kernel_release = kernel_release();
+    struct stat dri {};
+    report.dri_directory = ::stat("/dev/dri", &dri) == 0;
     auto nodes = gbm::list_drm_nodes();
     if (!nodes) {
         report.drm_error = nodes.error().message;

@@ -9,10 +9,21 @@
 // on a render node); the report is on stdout.
 #pragma once
 
+#include <string>
+#include <string_view>
+#include <vector>
+
 #include "report.hpp"
 
 namespace texshare::info {
 
 Report collect_report();
+
+// EGL_EXTENSIONS split at spaces (the string ends in one on Mesa).
+std::vector<std::string> split_extensions(std::string_view extensions);
+
+// `message` without the " (display extensions: ...)" that texshare::egl::Importer::create
+// appends when an extension is missing: the report lists the extensions once, on their own.
+std::string without_extension_list(std::string_view message);
 
 }  // namespace texshare::info

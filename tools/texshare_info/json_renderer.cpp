@@ -1,8 +1,11 @@
+// The document is built as an nlohmann::json value and dumped once; its dump escapes
+// strings and, told to (error_handler_t::replace), replaces bytes that are not UTF-8 (a
+// driver's name is whatever the driver says) with U+FFFD, so the output always parses.
 #include "json_renderer.hpp"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
-#include "json_writer.hpp"
 #include "names.hpp"
 #include "texshare/format.hpp"
 #include "verdict.hpp"
@@ -10,120 +13,105 @@
 namespace texshare::info {
 namespace {
 
-void text_or_null(JsonWriter& json, std::string_view name, const std::string& text) {
-    json.key(name);
-    if (text.empty()) {
-        json.null();
-    } else {
-        json.value(text);
-    }
+// ordered_json keeps the fields in the order written, which reads like the text output.
+using json = nlohmann::ordered_json;
+
+json text_or_null(const std::string& text) {
+    return text.empty() ? json(nullptr) : json(text);
 }
 
-void write_modifier(JsonWriter& json, const Modifier& modifier) {
-    json.begin_object()
-        .field("name", modifier_name(modifier.value))
-        .field("value", fmt::format("0x{:016x}", modifier.value))
-        .field("external_only", modifier.external_only)
-        .end_object();
+json modifier_json(const Modifier& modifier) {
+    return {{"name", modifier_name(modifier.value)},
+            {"value", fmt::format("0x{:016x}", modifier.value)},
+            {"external_only", modifier.external_only}};
 }
 
-void write_formats(JsonWriter& json, std::string_view name, const std::vector<FormatModifiers>& formats) {
-    json.key(name).begin_array();
+json formats_json(const std::vector<FormatModifiers>& formats) {
+    json list = json::array();
     for (const FormatModifiers& format : formats) {
-        json.begin_object()
-            .field("name", fourcc_label(format.fourcc))
-            .field("fourcc", fourcc_hex(format.fourcc));
-        json.key("modifiers").begin_array();
-        for (const Modifier& modifier : format.modifiers) write_modifier(json, modifier);
-        json.end_array().end_object();
+        json modifiers = json::array();
+        for (const Modifier& modifier : format.modifiers) modifiers.push_back(modifier_json(modifier));
+        list.push_back({{"name", fourcc_label(format.fourcc)},
+                        {"fourcc", fourcc_hex(format.fourcc)},
+                        {"modifiers", std::move(modifiers)}});
     }
-    json.end_array();
+    return list;
 }
 
-void write_platform(JsonWriter& json, const EglPlatformReport& egl) {
-    json.begin_object().field("platform", egl.platform).field("opened", egl.opened());
-    text_or_null(json, "error", egl.error);
-    text_or_null(json, "version", egl.version);
-    text_or_null(json, "renderer", egl.renderer);
-    json.field("dma_buf_import", egl.dma_buf_import)
-        .field("import_modifiers", egl.import_modifiers)
-        .field("dma_buf_export_listed", egl.dma_buf_export_listed)
-        .field("imports", egl.imports());
-    text_or_null(json, "importer_error", egl.importer_error);
-    write_formats(json, "import_formats", egl.import_formats);
-    json.end_object();
+json platform_json(const EglPlatformReport& egl) {
+    return {{"platform", egl.platform},
+            {"opened", egl.opened()},
+            {"error", text_or_null(egl.error)},
+            {"version", text_or_null(egl.version)},
+            {"renderer", text_or_null(egl.renderer)},
+            {"extensions", egl.extensions},
+            {"dma_buf_import", egl.dma_buf_import},
+            {"import_modifiers", egl.import_modifiers},
+            {"dma_buf_export_listed", egl.dma_buf_export_listed},
+            {"imports", egl.imports()},
+            {"importer_error", text_or_null(egl.importer_error)},
+            {"import_formats", formats_json(egl.import_formats)}};
 }
 
-void write_round_trip(JsonWriter& json, const RoundTrip& trip) {
-    json.begin_object()
-        .field("format", fourcc_label(trip.fourcc))
-        .field("fourcc", fourcc_hex(trip.fourcc))
-        .field("modifier", modifier_name(trip.modifier))
-        .field("outcome", to_string(trip.outcome));
-    text_or_null(json, "stage", trip.stage);
-    text_or_null(json, "detail", trip.detail);
-    json.end_object();
+json round_trip_json(const RoundTrip& trip) {
+    return {{"format", fourcc_label(trip.fourcc)},
+            {"fourcc", fourcc_hex(trip.fourcc)},
+            {"modifier", modifier_name(trip.modifier)},
+            {"outcome", to_string(trip.outcome)},
+            {"stage", text_or_null(trip.stage)},
+            {"detail", text_or_null(trip.detail)}};
 }
 
-void write_node(JsonWriter& json, const DrmNodeReport& node) {
-    json.begin_object().field("path", node.path);
-    text_or_null(json, "driver", node.driver);
-    json.field("render_node", node.render_node)
-        .field("dev_t", device_number_label(node.device_number))
-        .field("device_number", node.device_number);
-    json.key("gbm").begin_object().field("allocates", node.gbm_error.empty());
-    text_or_null(json, "error", node.gbm_error);
-    text_or_null(json, "note", node.note);
-    write_formats(json, "formats", node.gbm_formats);
-    json.end_object();
-    json.key("egl");
-    if (node.egl) {
-        write_platform(json, *node.egl);
-    } else {
-        json.null();
-    }
-    json.key("round_trips").begin_array();
-    for (const RoundTrip& trip : node.round_trips) write_round_trip(json, trip);
-    json.end_array().end_object();
+json node_json(const DrmNodeReport& node) {
+    json round_trips = json::array();
+    for (const RoundTrip& trip : node.round_trips) round_trips.push_back(round_trip_json(trip));
+    return {{"path", node.path},
+            {"driver", text_or_null(node.driver)},
+            {"render_node", node.render_node},
+            {"dev_t", device_number_label(node.device_number)},
+            {"device_number", node.device_number},
+            {"gbm",
+             {{"allocates", node.gbm_error.empty()},
+              {"error", text_or_null(node.gbm_error)},
+              {"note", text_or_null(node.note)},
+              {"formats", formats_json(node.gbm_formats)}}},
+            {"egl", node.egl ? platform_json(*node.egl) : json(nullptr)},
+            {"round_trips", std::move(round_trips)}};
 }
 
-void write_feature(JsonWriter& json, std::string_view name, const Feature& feature) {
-    json.key(name).begin_object().field("outcome", to_string(feature.outcome));
-    text_or_null(json, "detail", feature.detail);
-    json.end_object();
+json feature_json(const Feature& feature) {
+    return {{"outcome", to_string(feature.outcome)}, {"detail", text_or_null(feature.detail)}};
 }
 
 }  // namespace
 
 std::string render_json(const Report& report) {
-    JsonWriter json;
-    json.begin_object().field("texshare_version", report.version);
-    text_or_null(json, "kernel_release", report.kernel_release);
-    json.key("drm").begin_object().field("available", !report.nodes.empty());
-    text_or_null(json, "error", report.drm_error);
-    json.key("nodes").begin_array();
-    for (const DrmNodeReport& node : report.nodes) write_node(json, node);
-    json.end_array().end_object();
-    json.key("egl_surfaceless");
-    write_platform(json, report.surfaceless);
-    json.key("kernel").begin_object();
-    write_feature(json, "export_sync_file", report.export_sync_file);
-    write_feature(json, "import_sync_file", report.import_sync_file);
-    write_feature(json, "memfd_sealing", report.memfd_sealing);
-    json.end_object();
-    write_feature(json, "shared_memory", report.shared_memory);
+    json nodes = json::array();
+    for (const DrmNodeReport& node : report.nodes) nodes.push_back(node_json(node));
     const std::vector<Verdict> verdicts = judge(report);
-    json.key("verdicts").begin_array();
+    json verdict_list = json::array();
     for (const Verdict& verdict : verdicts) {
-        json.begin_object()
-            .field("path", verdict.path)
-            .field("fallback", verdict.fallback)
-            .field("works", verdict.works);
-        text_or_null(json, "choice", verdict.choice);
-        json.field("summary", verdict.summary).end_object();
+        verdict_list.push_back({{"path", verdict.path},
+                                {"fallback", verdict.fallback},
+                                {"works", verdict.works},
+                                {"choice", text_or_null(verdict.choice)},
+                                {"summary", verdict.summary}});
     }
-    json.end_array().field("best_path", best_path(verdicts)).end_object();
-    return json.finish();
+    json document;
+    document["texshare_version"] = report.version;
+    document["kernel_release"] = text_or_null(report.kernel_release);
+    document["drm"] = {{"available", !report.nodes.empty()},
+                       {"reason", text_or_null(drm_unavailable_reason(report))},
+                       {"error", text_or_null(report.drm_error)},
+                       {"nodes", std::move(nodes)}};
+    document["egl_surfaceless"] = platform_json(report.surfaceless);
+    document["kernel"] = {{"export_sync_file", feature_json(report.export_sync_file)},
+                          {"import_sync_file", feature_json(report.import_sync_file)},
+                          {"memfd_sealing", feature_json(report.memfd_sealing)}};
+    document["shared_memory"] = feature_json(report.shared_memory);
+    document["verdicts"] = std::move(verdict_list);
+    document["best_path"] = best_path(verdicts);
+    return document.dump(2, ' ', false, json::error_handler_t::replace) + '\n';
 }
 
 }  // namespace texshare::info

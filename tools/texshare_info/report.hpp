@@ -37,10 +37,12 @@ struct EglPlatformReport {
     std::string error;                   // why the display did not open; empty when it did
     std::string version;                 // EGL_VERSION
     std::string renderer;                // GL_RENDERER
+    std::vector<std::string> extensions;  // EGL_EXTENSIONS of the display, in its order
     bool dma_buf_import = false;         // EGL_EXT_image_dma_buf_import
     bool import_modifiers = false;       // EGL_EXT_image_dma_buf_import_modifiers
     bool dma_buf_export_listed = false;  // EGL_MESA_image_dma_buf_export (listed is not working)
     std::string importer_error;          // why no texshare::egl::Importer; empty when one was made
+                                         // (without the extension list: `extensions` has it)
     std::vector<FormatModifiers> import_formats;
 
     bool opened() const noexcept { return error.empty(); }
@@ -104,6 +106,7 @@ struct Report {
     std::string version;         // texshare's
     std::string kernel_release;  // uname -r
     std::string drm_error;       // libdrm could not list devices; empty also when there are none
+    bool dri_directory = false;  // /dev/dri exists (it may still hold no node libdrm lists)
     std::vector<DrmNodeReport> nodes;
     EglPlatformReport surfaceless;
     Feature export_sync_file;  // DMA_BUF_IOCTL_EXPORT_SYNC_FILE

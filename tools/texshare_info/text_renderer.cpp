@@ -120,11 +120,12 @@ std::string render_text(const Report& report) {
     std::string out = fmt::format("texshare-info {} (Linux {})\n\n", report.version,
                                   report.kernel_release.empty() ? "?" : report.kernel_release);
     if (!report.drm_error.empty()) {
-        fmt::format_to(Out(out), "DRM devices: unknown: libdrm could not list them: {}\n", report.drm_error);
+        fmt::format_to(Out(out), "DRM devices: unknown: {}\n", drm_unavailable_reason(report));
     } else if (report.nodes.empty()) {
-        out +=
-            "DRM devices: none. This machine has no DRM device (no /dev/dri), so GPU buffers cannot be\n"
-            "shared here; images are shared through shared memory (sealed memfds) instead.\n";
+        fmt::format_to(Out(out),
+                       "DRM devices: none: {}, so GPU buffers cannot be\n"
+                       "shared here; images are shared through shared memory (sealed memfds) instead.\n",
+                       drm_unavailable_reason(report));
     } else {
         fmt::format_to(Out(out), "DRM devices ({} nodes):\n", report.nodes.size());
         for (const DrmNodeReport& entry : report.nodes) node(out, entry);

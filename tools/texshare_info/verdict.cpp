@@ -53,12 +53,8 @@ const RoundTrip* best_round_trip(const Report& report) {
 
 Verdict judge_zero_copy(const Report& report) {
     Verdict verdict{zero_copy_path, false, false, "", ""};
-    if (!report.drm_error.empty()) {
-        verdict.summary = fmt::format("unavailable: libdrm could not list DRM devices: {}", report.drm_error);
-        return verdict;
-    }
     if (report.nodes.empty()) {
-        verdict.summary = "unavailable: this machine has no DRM device (no /dev/dri)";
+        verdict.summary = fmt::format("unavailable: {}", drm_unavailable_reason(report));
         return verdict;
     }
     std::size_t passed = 0, tried = 0;
@@ -111,6 +107,15 @@ Verdict judge_shared_memory(const Report& report) {
 }
 
 }  // namespace
+
+std::string drm_unavailable_reason(const Report& report) {
+    if (!report.nodes.empty()) return "";
+    if (!report.drm_error.empty()) return fmt::format("libdrm could not list DRM devices: {}", report.drm_error);
+    if (report.dri_directory) {
+        return "libdrm lists no DRM node in /dev/dri (in a container, the devices may not be passed in)";
+    }
+    return "this machine has no DRM device (no /dev/dri)";
+}
 
 std::vector<Verdict> judge(const Report& report) {
     return {judge_zero_copy(report), judge_shared_memory(report)};

@@ -25,6 +25,11 @@ struct Verdict {
     std::string summary;
 };
 
+// Why no DRM device can be used here, e.g. "this machine has no DRM device (no /dev/dri)";
+// empty when the report lists DRM nodes. The JSON's drm.reason, and what the text and the
+// zero-copy verdict say.
+std::string drm_unavailable_reason(const Report& report);
+
 // Zero-copy first, then the fallback: the order a program should try them in.
 std::vector<Verdict> judge(const Report& report);
 
