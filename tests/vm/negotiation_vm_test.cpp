@@ -143,7 +143,20 @@ TEST_F(NegotiationVmTest, AcrossVgemAndVirtioGpuLinearIsTriedThenSharedMemory) {
 TEST_F(NegotiationVmTest, OnOneDeviceTheConsumersModifiersAreKept) {
     const FormatTable table = table_of(*importer_, *virtio_);
     const std::uint32_t wanted[] = {DRM_FORMAT_ARGB8888};
-    auto choice = negotiate(table, capabilities_of(*virtio_), wanted);
+    const ProducerCapabilities producer = capabilities_of(*virtio_);
+    auto choice = negotiate(table, producer, wanted);
+    // What the guest's drivers list, for the record (docs/vm-lane-facts.md).
+    auto names = [](const DrmFormat* format) {
+        std::string listed;
+        for (const FormatModifier& m : format != nullptr ? format->modifiers : std::vector<FormatModifier>{}) {
+            listed += fmt::format(" {}{}", modifier_name(m.modifier), m.flags & format_external_only ? "(external)" : "");
+        }
+        return listed;
+    };
+    std::printf("virtio_gpu AR24: EGL imports%s; GBM allocates%s; %zu formats, %zu pairs importable\n",
+                names(table.formats.find(DRM_FORMAT_ARGB8888)).c_str(),
+                names(producer.formats.find(DRM_FORMAT_ARGB8888)).c_str(), table.formats.size(),
+                table.formats.pair_count());
     ASSERT_TRUE(choice);
     EXPECT_EQ(choice->path, SharingPath::zero_copy) << choice->reason;
     EXPECT_FALSE(choice->modifiers.empty());
