@@ -6,8 +6,17 @@
 #include <string>
 
 #include "support/fd_count.hpp"
+#include "texshare/egl/display.hpp"
+#include "texshare/egl/exporter.hpp"
+#include "texshare/egl/fence.hpp"
 #include "texshare/egl/importer.hpp"
 #include "texshare/memfd_allocator.hpp"
+
+// texshare::egl's public headers spell EGL handles and GL names without <epoxy/...>
+// (display.hpp), so a caller that includes them gets no GL headers (issue 12, item 1).
+#if defined(EGL_NO_DISPLAY) || defined(GL_TEXTURE_2D) || defined(EPOXY_EGL_H) || defined(EPOXY_GL_H)
+#error "a public texshare::egl header includes <epoxy/...>"
+#endif
 
 namespace texshare::egl {
 namespace {
