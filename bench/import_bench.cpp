@@ -20,6 +20,7 @@
 #include "first_share.hpp"
 #include "gbench.hpp"
 #include "harness.hpp"
+#include "support/gl_helpers.hpp"
 #include "texshare/egl/import_listener.hpp"
 #include "texshare/egl/importer.hpp"
 #include "texshare/gbm/allocator.hpp"
@@ -54,7 +55,7 @@ DmaBufImage four_plane_image(const gbm::Device& device, std::vector<DmaBufImage>
 }
 
 void sample(const egl::Display& display, const egl::ImportedTexture& texture) {
-    auto pixels = egl::read_pixels(display, texture.target, texture.texture, 1, 1);
+    auto pixels = texshare::testing::read_pixels(display, texture.target, texture.texture, 1, 1);
     if (!pixels) fail(fmt::format("read_pixels: {}", pixels.error().message));
     benchmark::DoNotOptimize(pixels->data());
 }

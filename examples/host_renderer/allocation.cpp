@@ -58,31 +58,30 @@ Result<SwapchainImages> allocate_gbm(const texshare::gbm::Device& device, Size s
 }
 
 // What the host can read, as the FormatTable a consumer advertises: what its EGL imports
-// (where EGL works on the device), else what its CPU path reads (ARGB8888, ABGR8888). LINEAR
-// only either way: the renderer draws with the CPU.
+// (where EGL works on the device), else what its CPU path reads (LINEAR ARGB8888, ABGR8888).
 texshare::FormatTable host_format_table(const texshare::gbm::Device& device) {
-    texshare::FormatTable table{static_cast<std::uint64_t>(device.node().device_number), {}};
-    std::vector<std::uint32_t> readable{DRM_FORMAT_ARGB8888, DRM_FORMAT_ABGR8888};
+    texshare::FormatTable table{device.node().device_number,
+                                {{DRM_FORMAT_ARGB8888, DRM_FORMAT_MOD_LINEAR}, {DRM_FORMAT_ABGR8888, DRM_FORMAT_MOD_LINEAR}}};
 #if TEXSHARE_EXAMPLE_HAVE_EGL
     auto display = texshare::egl::Display::open_gbm(device.native());
     auto importer = display ? texshare::egl::Importer::create(*display) : display.error();
-    if (importer && !importer->formats().empty()) {
-        readable.clear();
-        for (const auto& format : importer->formats()) readable.push_back(format.fourcc);
-    }
+    if (importer && !importer->formats().empty()) table.formats = importer->formats();
 #endif
-    for (std::uint32_t fourcc : readable) table.entries.push_back({fourcc, 0, DRM_FORMAT_MOD_LINEAR});
     return table;
 }
 
-// Negotiated like two processes would: the host's table against what the device allocates.
+// Negotiated like two processes would: the host's table against what the device allocates
+// and the renderer can write. The renderer draws with the CPU, so only LINEAR: an implicit
+// or tiled layout would need a detiling blit that a CPU renderer does not have.
 Result<std::uint32_t> open_gbm(std::unique_ptr<texshare::gbm::Device>& device, Size size,
                                SwapchainImages& images, std::string& reason) {
     auto opened = texshare::gbm::Device::open_default();
     if (!opened) return std::move(opened).error();
     device = std::make_unique<texshare::gbm::Device>(std::move(*opened));
-    texshare::ProducerCapabilities capabilities{static_cast<std::uint64_t>(device->node().device_number), {}};
-    for (const auto& format : device->allocatable_formats()) capabilities.formats.push_back({format.fourcc, format.modifiers});
+    const texshare::FormatSet cpu_writable{{DRM_FORMAT_ARGB8888, DRM_FORMAT_MOD_LINEAR},
+                                           {DRM_FORMAT_ABGR8888, DRM_FORMAT_MOD_LINEAR}};
+    const texshare::ProducerCapabilities capabilities{device->node().device_number,
+                                                      device->allocatable_formats().intersect(cpu_writable)};
     const std::uint32_t wanted[] = {DRM_FORMAT_ARGB8888, DRM_FORMAT_ABGR8888};  // what the renderer draws
     auto choice = texshare::negotiate(host_format_table(*device), capabilities, wanted);
     if (!choice) return std::move(choice).error();

@@ -11,6 +11,7 @@
 #include "texshare/format.hpp"
 #include "texshare/sync_file.hpp"
 #if TEXSHARE_EXAMPLE_HAVE_EGL
+#include "support/gl_helpers.hpp"
 #include "texshare/egl/fence.hpp"
 #include "texshare/egl/import_listener.hpp"
 #include "texshare/gbm/allocator.hpp"
@@ -124,7 +125,7 @@ Result<std::vector<std::uint8_t>> FrameReader::read_rgba(std::uint64_t id,
     if (gpu_) {
         const texshare::egl::ImportedTexture* texture = gpu_->listener.texture(id);
         if (texture == nullptr) return make_error(Errc::invalid_argument, "image {} was never imported", id);
-        return texshare::egl::read_pixels(gpu_->display, texture->target, texture->texture, image.width(),
+        return texshare::testing::read_pixels(gpu_->display, texture->target, texture->texture, image.width(),
                                           image.height());
     }
 #endif

@@ -1,14 +1,15 @@
-// FormatTable: what a consumer can import (its DRM device and (fourcc, modifier) pairs in
-// preference order), and its wire form, a read-only sealed memfd.
+// FormatTable: what a consumer can import (its DRM device and a FormatSet of (fourcc,
+// modifier) pairs in preference order), and its wire form, a read-only sealed memfd.
 //
 // Use it to stop the most common DMA-BUF failure before it happens: an image the other
-// side cannot import. The consumer builds a table from what its EGL importer reports and
-// advertises it (FrameReceiver::advertise); the producer reads it once per change
-// (FrameSender::peer_formats) and allocates what negotiate() picks (negotiation.hpp). Like
-// Wayland's linux-dmabuf feedback the table travels as a memfd sealed against writes,
-// shrinking and growing, so a table of any size costs one fd and the consumer cannot change
-// it after the producer has checked it. Decoding trusts nothing: seals, exact size, entry
-// count, reserved bits.
+// side cannot import. The consumer builds a table from what its EGL importer reports
+// (FormatTable{device, importer.formats()}) and advertises it (FrameReceiver::advertise);
+// the producer reads it once per change (FrameSender::peer_formats) and allocates what
+// negotiate() picks (negotiation.hpp). Like Wayland's linux-dmabuf feedback the table
+// travels as a memfd sealed against writes, shrinking and growing, so a table of any size
+// costs one fd and the consumer cannot change it after the producer has checked it.
+// Decoding trusts nothing: seals, exact size, entry count, reserved bits, unknown flags,
+// a pair listed twice.
 #pragma once
 
 #include <fcntl.h>
@@ -22,28 +23,22 @@
 
 #include "texshare/detail/fd_probe.hpp"
 #include "texshare/format.hpp"
+#include "texshare/format_set.hpp"
 #include "texshare/result.hpp"
 #include "texshare/unique_fd.hpp"
 
 namespace texshare {
 
-struct FormatTableEntry {
-    std::uint32_t fourcc = 0;
-    std::uint32_t flags = 0;  // format_scanout where known
-    std::uint64_t modifier = 0;
-    friend bool operator==(const FormatTableEntry&, const FormatTableEntry&) = default;
-};
-inline constexpr std::uint32_t format_scanout = 1;  // the consumer can put it on a display plane
-
 struct FormatTable {
-    std::uint64_t device = 0;  // dev_t of the consumer's DRM device; 0: none or unknown
-    std::vector<FormatTableEntry> entries;  // in preference order
+    // st_rdev of a node of the consumer's DRM device: its render node where it has one
+    // (/dev/dri/renderD128), else the node it imports on. negotiate() compares devices, not
+    // node numbers (same_drm_device), so the primary node of the same GPU matches too.
+    // 0: no DRM device, or unknown.
+    std::uint64_t device = 0;
+    FormatSet formats;  // in the consumer's order of preference
 
     bool contains(std::uint32_t fourcc, std::uint64_t modifier) const noexcept {
-        for (const FormatTableEntry& entry : entries) {
-            if (entry.fourcc == fourcc && entry.modifier == modifier) return true;
-        }
-        return false;
+        return formats.contains(fourcc, modifier);
     }
     friend bool operator==(const FormatTable&, const FormatTable&) = default;
 };
@@ -62,22 +57,41 @@ struct FormatTableHeader {
     std::uint32_t reserved2 = 0;
     std::uint64_t device = 0;
 };
+// One (fourcc, modifier) pair; the table lists a format's pairs together, in the set's order.
+struct FormatTableEntry {
+    std::uint32_t fourcc = 0;
+    std::uint32_t flags = 0;  // format_scanout, format_external_only (format_set.hpp)
+    std::uint64_t modifier = 0;
+};
 static_assert(sizeof(FormatTableHeader) == 24 && sizeof(FormatTableEntry) == 16, "wire sizes");
 }  // namespace detail
 
+// The table as a new memfd (owned by the caller), sealed read-only at its exact size.
+// Errc::invalid_argument for more than max_format_table_entries pairs or a flag that
+// format_set.hpp does not define; Errc::system when memfd_create, write or F_ADD_SEALS fail.
 inline Result<UniqueFd> encode_format_table(const FormatTable& table) {
-    if (table.entries.size() > max_format_table_entries) {
-        return make_error(Errc::invalid_argument, "format table of {} entries; at most {}", table.entries.size(),
+    const std::size_t count = table.formats.pair_count();
+    if (count > max_format_table_entries) {
+        return make_error(Errc::invalid_argument, "format table of {} entries; at most {}", count,
                           max_format_table_entries);
     }
-    detail::FormatTableHeader header;
-    header.entry_count = static_cast<std::uint32_t>(table.entries.size());
-    header.device = table.device;
-    std::vector<std::byte> bytes(sizeof header + table.entries.size() * sizeof(FormatTableEntry));
-    std::memcpy(bytes.data(), &header, sizeof header);
-    if (!table.entries.empty()) {
-        std::memcpy(bytes.data() + sizeof header, table.entries.data(), table.entries.size() * sizeof(FormatTableEntry));
+    std::vector<detail::FormatTableEntry> entries;
+    entries.reserve(count);
+    for (const DrmFormat& format : table.formats) {
+        for (const FormatModifier& m : format.modifiers) {
+            if ((m.flags & ~known_format_flags) != 0) {
+                return make_error(Errc::invalid_argument, "format table entry {} {} has unknown flags 0x{:x}",
+                                  format_name(format.fourcc), modifier_name(m.modifier), m.flags);
+            }
+            entries.push_back(detail::FormatTableEntry{format.fourcc, m.flags, m.modifier});
+        }
     }
+    detail::FormatTableHeader header;
+    header.entry_count = static_cast<std::uint32_t>(count);
+    header.device = table.device;
+    std::vector<std::byte> bytes(sizeof header + count * sizeof(detail::FormatTableEntry));
+    std::memcpy(bytes.data(), &header, sizeof header);
+    if (count != 0) std::memcpy(bytes.data() + sizeof header, entries.data(), count * sizeof(detail::FormatTableEntry));
     UniqueFd memfd(::memfd_create("texshare-format-table", MFD_CLOEXEC | MFD_ALLOW_SEALING));
     if (!memfd) return make_sys_error(errno, "memfd_create for a format table");
     std::size_t written = 0;
@@ -93,9 +107,9 @@ inline Result<UniqueFd> encode_format_table(const FormatTable& table) {
     return memfd;
 }
 
-// Reads a table a peer sent. Refuses anything but a memfd sealed read-only at its exact
-// size, a known magic and version, zero reserved fields and at most
-// max_format_table_entries entries.
+// Reads a table a peer sent (`fd` stays the caller's). Errc::rejected for anything but a
+// memfd sealed read-only at its exact size, a known magic and version, zero reserved
+// fields, at most max_format_table_entries entries, known flags and each pair once.
 inline Result<FormatTable> decode_format_table(BorrowedFd fd) {
     if (auto sealed = detail::require_seals(fd, format_table_seals); !sealed) {
         return make_error(Errc::rejected, "format table fd {} is not a memfd sealed read-only ({})", fd.get(),
@@ -114,22 +128,26 @@ inline Result<FormatTable> decode_format_table(BorrowedFd fd) {
                           header.version, header.reserved, header.reserved2);
     }
     if (header.entry_count > max_format_table_entries ||
-        *size != sizeof header + std::uint64_t{header.entry_count} * sizeof(FormatTableEntry)) {
+        *size != sizeof header + std::uint64_t{header.entry_count} * sizeof(detail::FormatTableEntry)) {
         return make_error(Errc::rejected, "format table declares {} entries (at most {}) in {} bytes", header.entry_count,
                           max_format_table_entries, *size);
     }
+    std::vector<detail::FormatTableEntry> entries(header.entry_count);
+    const std::size_t entry_bytes = entries.size() * sizeof(detail::FormatTableEntry);
+    if (entry_bytes != 0 &&
+        ::pread(fd.get(), entries.data(), entry_bytes, sizeof header) != static_cast<ssize_t>(entry_bytes)) {
+        return make_sys_error(errno, "pread of {} format table entries", entries.size());
+    }
     FormatTable table;
     table.device = header.device;
-    table.entries.resize(header.entry_count);
-    const std::size_t entry_bytes = table.entries.size() * sizeof(FormatTableEntry);
-    if (entry_bytes != 0 && ::pread(fd.get(), table.entries.data(), entry_bytes, sizeof header) !=
-                                static_cast<ssize_t>(entry_bytes)) {
-        return make_sys_error(errno, "pread of {} format table entries", table.entries.size());
-    }
-    for (const FormatTableEntry& entry : table.entries) {
-        if ((entry.flags & ~format_scanout) != 0) {
+    for (const detail::FormatTableEntry& entry : entries) {
+        if ((entry.flags & ~known_format_flags) != 0) {
             return make_error(Errc::rejected, "format table entry {} has unknown flags 0x{:x}",
                               format_name(entry.fourcc), entry.flags);
+        }
+        if (!table.formats.add(entry.fourcc, entry.modifier, entry.flags)) {
+            return make_error(Errc::rejected, "format table lists {} {} twice", format_name(entry.fourcc),
+                              modifier_name(entry.modifier));
         }
     }
     return table;

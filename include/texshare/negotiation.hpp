@@ -11,6 +11,10 @@
 // - shared_memory: nothing both sides can do as a DMA-BUF; sealed memfds and a CPU upload.
 #pragma once
 
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+#include <xf86drm.h>
+
 #include <cstdint>
 #include <span>
 #include <string>
@@ -19,19 +23,39 @@
 #include <drm_fourcc.h>
 
 #include "texshare/format.hpp"
+#include "texshare/format_set.hpp"
 #include "texshare/format_table.hpp"
 #include "texshare/result.hpp"
 
 namespace texshare {
 
-// What the producer's allocator makes (e.g. from gbm::Device::allocatable_formats()).
-struct AllocatableFormat {
-    std::uint32_t fourcc = 0;
-    std::vector<std::uint64_t> modifiers;  // DRM_FORMAT_MOD_INVALID: implicit layout
-};
+// Whether two device numbers (st_rdev of /dev/dri nodes) name one DRM device: the primary
+// node /dev/dri/card0 and the render node /dev/dri/renderD128 of one GPU are two numbers,
+// 226:0 and 226:128, and one device. Asks libdrm (drmGetDeviceFromDevId, which reads the
+// node's bus from sysfs, then drmDevicesEqual, which compares bus type and address). Equal
+// numbers are one device without asking; 0 (no device) matches nothing; a number libdrm
+// cannot describe (no such node on this machine) matches only itself.
+inline bool same_drm_device(std::uint64_t a, std::uint64_t b) noexcept {
+    if (a == 0 || b == 0) return false;
+    if (a == b) return true;
+    drmDevicePtr first = nullptr;
+    drmDevicePtr second = nullptr;
+    const bool described = drmGetDeviceFromDevId(static_cast<dev_t>(a), 0, &first) == 0 &&
+                           drmGetDeviceFromDevId(static_cast<dev_t>(b), 0, &second) == 0;
+    const bool same = described && drmDevicesEqual(first, second) != 0;
+    if (first != nullptr) drmFreeDevice(&first);
+    if (second != nullptr) drmFreeDevice(&second);
+    return same;
+}
+
+// How negotiate() tells whether two device numbers are one device: same_drm_device, or a
+// stand-in in tests that describe devices this machine does not have.
+using DeviceIdentity = bool (*)(std::uint64_t, std::uint64_t) noexcept;
+
+// What the producer's allocator makes: gbm::Device::allocatable_formats(), as it is.
 struct ProducerCapabilities {
-    std::uint64_t device = 0;  // dev_t of the allocating DRM device; 0: none
-    std::vector<AllocatableFormat> formats;
+    std::uint64_t device = 0;  // st_rdev of a node of the allocating DRM device; 0: none
+    FormatSet formats;         // DRM_FORMAT_MOD_INVALID: the implicit layout
 };
 
 enum class SharingPath { zero_copy, linear_cross_device, shared_memory };
@@ -56,46 +80,44 @@ struct NegotiatedFormat {
 };
 
 // `wanted`: the fourccs the producer can render, in its order of preference; the consumer's
-// order decides among modifiers, the producer's among formats. Errc::unsupported only when
-// `wanted` is empty.
+// order decides among modifiers, the producer's among formats. Devices are compared with
+// `same_device` (default: libdrm's view, same_drm_device), never by raw number. Errc::unsupported
+// only when `wanted` is empty.
 inline Result<NegotiatedFormat> negotiate(const FormatTable& consumer, const ProducerCapabilities& producer,
-                                          std::span<const std::uint32_t> wanted) {
+                                          std::span<const std::uint32_t> wanted,
+                                          DeviceIdentity same_device = same_drm_device) {
     if (wanted.empty()) return make_error(Errc::unsupported, "negotiate: the producer wants no format at all");
-    const bool same_device = consumer.device != 0 && consumer.device == producer.device;
+    const bool one_device = same_device(consumer.device, producer.device);
+    auto device_name = [](std::uint64_t device) {
+        return fmt::format("{}:{}", major(static_cast<dev_t>(device)), minor(static_cast<dev_t>(device)));
+    };
+    const FormatSet common = consumer.formats.intersect(producer.formats);  // the consumer's order
     for (std::uint32_t fourcc : wanted) {
-        const AllocatableFormat* allocatable = nullptr;
-        for (const AllocatableFormat& format : producer.formats) {
-            if (format.fourcc == fourcc) allocatable = &format;
-        }
-        if (allocatable == nullptr) continue;
-        auto can_allocate = [&](std::uint64_t modifier) {
-            for (std::uint64_t m : allocatable->modifiers) {
-                if (m == modifier) return true;
-            }
-            return false;
-        };
+        const DrmFormat* format = common.find(fourcc);
+        if (format == nullptr) continue;
         NegotiatedFormat choice;
         choice.fourcc = fourcc;
-        for (const FormatTableEntry& entry : consumer.entries) {
-            if (entry.fourcc != fourcc || !can_allocate(entry.modifier)) continue;
-            if (!same_device && entry.modifier != DRM_FORMAT_MOD_LINEAR) continue;
-            choice.modifiers.push_back(entry.modifier);
+        for (const FormatModifier& m : format->modifiers) {
+            // A tiled, compressed or implicit layout means nothing to another GPU.
+            if (one_device || m.modifier == DRM_FORMAT_MOD_LINEAR) choice.modifiers.push_back(m.modifier);
         }
         if (choice.modifiers.empty()) continue;
-        choice.path = same_device ? SharingPath::zero_copy : SharingPath::linear_cross_device;
-        choice.reason = same_device
-                            ? fmt::format("{}: both sides on device {:#x}, {} common modifiers", format_name(fourcc),
-                                          consumer.device, choice.modifiers.size())
-                            : fmt::format("{}: producer on device {:#x}, consumer on {:#x}: LINEAR only",
-                                          format_name(fourcc), producer.device, consumer.device);
+        choice.path = one_device ? SharingPath::zero_copy : SharingPath::linear_cross_device;
+        choice.reason =
+            one_device ? fmt::format("{}: both sides on one device (consumer {}, producer {}), {} common modifiers",
+                                     format_name(fourcc), device_name(consumer.device),
+                                     device_name(producer.device), choice.modifiers.size())
+                       : fmt::format("{}: producer on device {}, consumer on {}: LINEAR only", format_name(fourcc),
+                                     device_name(producer.device), device_name(consumer.device));
         return choice;
     }
     NegotiatedFormat fallback;
     fallback.fourcc = wanted.front();
     fallback.reason = fmt::format(
-        "no DMA-BUF format both sides support among the {} wanted ({} consumer entries, device {:#x} vs {:#x}): "
+        "no DMA-BUF format both sides support among the {} wanted ({} consumer pairs, device {} vs {}{}): "
         "shared memory",
-        wanted.size(), consumer.entries.size(), producer.device, consumer.device);
+        wanted.size(), consumer.formats.pair_count(), device_name(producer.device), device_name(consumer.device),
+        one_device ? ", one device" : "");
     return fallback;
 }
 

@@ -1,5 +1,5 @@
-// texshare::egl's Display (an EGL display with a surfaceless context) and the EGL/GL error
-// names all of texshare::egl reports with. Why it is shaped so:
+// texshare::egl's Display (an EGL display with a surfaceless context), its DMA-BUF format
+// queries, and the EGL/GL error names all of texshare::egl reports with. Why it is shaped so:
 // - eglGetPlatformDisplayEXT returns one EGLDisplay per native display, and eglTerminate is
 //   not reference counted: two Displays on one gbm_device share an EGLDisplay, so a
 //   process-wide count decides which of them terminates it.
@@ -12,8 +12,10 @@
 #include <utility>
 
 #include <fmt/ranges.h>
+#include <drm_fourcc.h>
 
 #include "display_state.hpp"
+#include "texshare/format.hpp"
 
 namespace texshare::egl {
 namespace {
@@ -139,6 +141,43 @@ Result<std::shared_ptr<detail::DisplayState>> open_platform(EGLenum platform, vo
     return state;
 }
 
+// EGL_EXT_image_dma_buf_import_modifiers, asked once per fourcc.
+Result<FormatSet> query_dma_buf_formats(EGLDisplay display) {
+    EGLint count = 0;
+    if (!eglQueryDmaBufFormatsEXT(display, 0, nullptr, &count) || count < 0) {
+        return make_error(Errc::unsupported, "eglQueryDmaBufFormatsEXT failed: {}", egl_error_name(eglGetError()));
+    }
+    std::vector<EGLint> fourccs(static_cast<std::size_t>(count));
+    if (count > 0 && !eglQueryDmaBufFormatsEXT(display, count, fourccs.data(), &count)) {
+        return make_error(Errc::unsupported, "eglQueryDmaBufFormatsEXT({} formats) failed: {}", fourccs.size(),
+                          egl_error_name(eglGetError()));
+    }
+    fourccs.resize(std::min(fourccs.size(), static_cast<std::size_t>(std::max(count, 0))));
+    FormatSet formats;
+    for (EGLint code : fourccs) {
+        const auto fourcc = static_cast<std::uint32_t>(code);
+        EGLint listed = 0;
+        if (!eglQueryDmaBufModifiersEXT(display, code, 0, nullptr, nullptr, &listed) || listed < 0) {
+            return make_error(Errc::unsupported, "eglQueryDmaBufModifiersEXT({}) failed: {}", format_name(fourcc),
+                              egl_error_name(eglGetError()));
+        }
+        std::vector<EGLuint64KHR> modifiers(static_cast<std::size_t>(listed));
+        std::vector<EGLBoolean> external(static_cast<std::size_t>(listed));
+        if (listed > 0 &&
+            !eglQueryDmaBufModifiersEXT(display, code, listed, modifiers.data(), external.data(), &listed)) {
+            return make_error(Errc::unsupported, "eglQueryDmaBufModifiersEXT({}, {} modifiers) failed: {}",
+                              format_name(fourcc), modifiers.size(), egl_error_name(eglGetError()));
+        }
+        const std::size_t written = std::min(modifiers.size(), static_cast<std::size_t>(std::max(listed, 0)));
+        for (std::size_t i = 0; i < written; ++i) {
+            formats.add(fourcc, modifiers[i], external[i] == EGL_TRUE ? format_external_only : 0);
+        }
+        if (written == 0) formats.add(fourcc, DRM_FORMAT_MOD_LINEAR);
+        formats.add(fourcc, DRM_FORMAT_MOD_INVALID);
+    }
+    return formats;
+}
+
 }  // namespace
 
 detail::DisplayState::~DisplayState() {
@@ -169,7 +208,7 @@ Result<void> detail::DisplayState::make_current() const {
     return {};
 }
 
-Result<Display> Display::finish_open(std::shared_ptr<detail::DisplayState> state, EGLContext context) {
+Result<Display> Display::finish_open(std::shared_ptr<detail::DisplayState> state, NativeContext context) {
     const char* extensions = eglQueryString(state->display, EGL_EXTENSIONS);
     if (extensions == nullptr) {
         return make_error(Errc::invalid_argument,
@@ -223,7 +262,7 @@ Result<Display> Display::open(::gbm_device* device) {
                       surfaceless.error().message);
 }
 
-Result<Display> Display::wrap(EGLDisplay display, EGLContext context) {
+Result<Display> Display::wrap(NativeDisplay display, NativeContext context) {
     if (display == EGL_NO_DISPLAY) return make_error(Errc::invalid_argument, "Display::wrap: EGL_NO_DISPLAY");
     auto state = std::make_shared<detail::DisplayState>();
     state->display = display;
@@ -231,10 +270,10 @@ Result<Display> Display::wrap(EGLDisplay display, EGLContext context) {
     return finish_open(std::move(state), context);
 }
 
-EGLDisplay Display::native() const noexcept {
+NativeDisplay Display::native() const noexcept {
     return state_ ? state_->display : EGL_NO_DISPLAY;
 }
-EGLContext Display::context() const noexcept {
+NativeContext Display::context() const noexcept {
     return state_ ? state_->context : EGL_NO_CONTEXT;
 }
 std::string_view Display::platform() const noexcept {
@@ -255,7 +294,25 @@ Result<void> Display::make_current() const {
     return state_->make_current();
 }
 
-std::string egl_error_name(EGLint code) {
+Result<FormatSet> Display::dma_buf_formats() const {
+    if (!state_) return make_error(Errc::invalid_argument, "Display::dma_buf_formats on an empty Display");
+    if (!state_->has_extension("EGL_EXT_image_dma_buf_import_modifiers")) {
+        return make_error(Errc::unsupported,
+                          "the {} display lacks EGL_EXT_image_dma_buf_import_modifiers, so it cannot list "
+                          "the DMA-BUF formats it imports",
+                          state_->platform);
+    }
+    if (auto current = state_->make_current(); !current) return std::move(current).error();
+    return query_dma_buf_formats(state_->display);
+}
+
+Result<FormatSet> Display::render_formats() const {
+    auto formats = dma_buf_formats();
+    if (!formats) return formats;
+    return formats->without(format_external_only);
+}
+
+std::string egl_error_name(std::int32_t code) {
     static constexpr std::pair<EGLint, const char*> names[] = {
         {EGL_SUCCESS, "EGL_SUCCESS"},
         {EGL_NOT_INITIALIZED, "EGL_NOT_INITIALIZED"},
@@ -276,7 +333,7 @@ std::string egl_error_name(EGLint code) {
     return error_name(code, names, "EGL");
 }
 
-std::string gl_error_name(GLenum code) {
+std::string gl_error_name(std::uint32_t code) {
     static constexpr std::pair<GLenum, const char*> names[] = {
         {GL_NO_ERROR, "GL_NO_ERROR"},
         {GL_INVALID_ENUM, "GL_INVALID_ENUM"},

@@ -1,12 +1,24 @@
 // Private to src/: the state a Display shares with the Importers and Exporters made from it,
-// and the GL error draining every file that issues GL calls needs. Defined in
-// egl_display.cpp; kept out of include/ so the public header stays free of EGL internals.
+// and the GL error draining every file that issues GL calls needs. Defined in display.cpp;
+// kept out of include/ so the public headers stay free of EGL internals and <epoxy/...>.
 #pragma once
+
+#include <epoxy/egl.h>
+#include <epoxy/gl.h>
 
 #include <string>
 #include <string_view>
+#include <type_traits>
 
-#include "texshare/egl/importer.hpp"
+#include "texshare/egl/display.hpp"
+
+namespace texshare::egl {
+// The public headers spell EGL's handles and GL's names without <epoxy/...> (display.hpp).
+static_assert(std::is_same_v<NativeDisplay, EGLDisplay> && std::is_same_v<NativeContext, EGLContext> &&
+              std::is_same_v<NativeImage, EGLImage> && std::is_same_v<NativeImage, EGLImageKHR>);
+static_assert(std::is_same_v<std::uint32_t, GLuint> && std::is_same_v<std::uint32_t, GLenum> &&
+              std::is_same_v<std::int32_t, EGLint>);
+}  // namespace texshare::egl
 
 namespace texshare::egl::detail {
 

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "display_state.hpp"
+#include "texshare/egl/exporter.hpp"
 #include "texshare/detail/fd_probe.hpp"
 
 namespace texshare::egl {
@@ -78,7 +79,7 @@ Result<PlaneFds> own_exported_fds(const std::array<int, max_planes>& raw, std::s
 
 }  // namespace
 
-Result<DmaBufImage> Exporter::export_texture(GLuint texture, std::uint32_t width,
+Result<DmaBufImage> Exporter::export_texture(std::uint32_t texture, std::uint32_t width,
                                              std::uint32_t height) const {
     if (!state_) {
         return make_error(Errc::invalid_argument, "Exporter::export_texture on a moved-from Exporter");

@@ -5,45 +5,11 @@
 #include <utility>
 
 #include "display_state.hpp"
+#include "texshare/egl/importer.hpp"
 
 namespace texshare::egl {
 
 namespace {
-
-Result<std::vector<ImportableFormat>> query_formats(EGLDisplay display) {
-    EGLint count = 0;
-    if (!eglQueryDmaBufFormatsEXT(display, 0, nullptr, &count) || count < 0) {
-        return make_error(Errc::unsupported, "eglQueryDmaBufFormatsEXT failed: {}",
-                          egl_error_name(eglGetError()));
-    }
-    std::vector<EGLint> fourccs(static_cast<std::size_t>(count));
-    if (count > 0 && !eglQueryDmaBufFormatsEXT(display, count, fourccs.data(), &count)) {
-        return make_error(Errc::unsupported, "eglQueryDmaBufFormatsEXT({} formats) failed: {}",
-                          fourccs.size(), egl_error_name(eglGetError()));
-    }
-    fourccs.resize(static_cast<std::size_t>(std::max(count, 0)));
-    std::vector<ImportableFormat> formats;
-    for (EGLint fourcc : fourccs) {
-        ImportableFormat format{static_cast<std::uint32_t>(fourcc), {}};
-        EGLint modifiers = 0;
-        if (!eglQueryDmaBufModifiersEXT(display, fourcc, 0, nullptr, nullptr, &modifiers) || modifiers < 0) {
-            return make_error(Errc::unsupported, "eglQueryDmaBufModifiersEXT({}) failed: {}",
-                              format_name(format.fourcc), egl_error_name(eglGetError()));
-        }
-        std::vector<EGLuint64KHR> values(static_cast<std::size_t>(modifiers));
-        std::vector<EGLBoolean> external(static_cast<std::size_t>(modifiers));
-        if (modifiers > 0 && !eglQueryDmaBufModifiersEXT(display, fourcc, modifiers, values.data(),
-                                                         external.data(), &modifiers)) {
-            return make_error(Errc::unsupported, "eglQueryDmaBufModifiersEXT({}, {} modifiers) failed: {}",
-                              format_name(format.fourcc), values.size(), egl_error_name(eglGetError()));
-        }
-        for (std::size_t i = 0; i < values.size() && i < static_cast<std::size_t>(modifiers); ++i) {
-            format.modifiers.push_back({values[i], external[i] == EGL_TRUE});
-        }
-        formats.push_back(std::move(format));
-    }
-    return formats;
-}
 
 // The texture goes with the context and the image with the display if the context cannot
 // be made current: deleting either without it is not possible (and libepoxy might abort).
@@ -139,7 +105,7 @@ Result<Importer> Importer::create(const Display& display) {
     importer.has_modifiers_ = state.has_extension("EGL_EXT_image_dma_buf_import_modifiers");
     importer.has_external_ = epoxy_has_gl_extension("GL_OES_EGL_image_external");
     if (importer.has_modifiers_) {
-        auto formats = query_formats(state.display);
+        auto formats = display.dma_buf_formats();
         if (!formats) return std::move(formats).error();
         importer.formats_ = std::move(*formats);
     }
@@ -169,18 +135,6 @@ Importer::~Importer() {
     release_all();
 }
 
-const ImportableFormat* Importer::find_format(std::uint32_t fourcc) const {
-    auto found = std::ranges::find(formats_, fourcc, &ImportableFormat::fourcc);
-    return found != formats_.end() ? &*found : nullptr;
-}
-
-bool Importer::external_only(std::uint32_t fourcc, std::uint64_t modifier) const {
-    const ImportableFormat* format = find_format(fourcc);
-    if (format == nullptr) return false;
-    auto found = std::ranges::find(format->modifiers, modifier, &ImportableFormat::Modifier::value);
-    return found != format->modifiers.end() && found->external_only;
-}
-
 Result<ImportedTexture> Importer::import(std::uint64_t image_id, const DmaBufImage& image) {
     if (!state_) return make_error(Errc::invalid_argument, "Importer::import on a moved-from Importer");
     const ImageLayout& layout = image.layout();
@@ -200,13 +154,15 @@ Result<ImportedTexture> Importer::import(std::uint64_t image_id, const DmaBufIma
             "of up to 3 planes import",
             image_id, modifier_name(layout.modifier), layout.plane_count, state_->platform);
     }
-    if (!formats_.empty() && find_format(layout.fourcc) == nullptr) {
+    if (!formats_.empty() && formats_.find(layout.fourcc) == nullptr) {
         return make_error(Errc::unsupported,
                           "image {}: EGL on the {} display cannot import {} ({} formats listed)", image_id,
                           state_->platform, format_name(layout.fourcc), formats_.size());
     }
     const FormatInfo* info = texshare::find_format(layout.fourcc);
-    const bool external = (info != nullptr && info->is_yuv) || external_only(layout.fourcc, layout.modifier);
+    const FormatModifier* listed = formats_.find(layout.fourcc, layout.modifier);
+    const bool external =
+        (info != nullptr && info->is_yuv) || (listed != nullptr && (listed->flags & format_external_only) != 0);
     if (external && !has_external_) {
         return make_error(Errc::unsupported,
                           "image {}: {} samples only as an external texture, and the context "

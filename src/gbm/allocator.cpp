@@ -158,8 +158,14 @@ Result<DmaBufImage> Device::allocate(const AllocationRequest& request) const {
     std::uint64_t modifier = DRM_FORMAT_MOD_INVALID;
     std::string attempts;
     if (auto mods = explicit_modifiers(request.modifiers); !mods.empty()) {
+        // The driver picks the best layout among the caller's (the negotiated list).
+#if TEXSHARE_HAVE_GBM_BO_CREATE_WITH_MODIFIERS2
+        bo.reset(gbm_bo_create_with_modifiers2(device_, request.width, request.height, request.fourcc,
+                                               mods.data(), static_cast<unsigned>(mods.size()), usage));
+#else
         bo.reset(gbm_bo_create_with_modifiers(device_, request.width, request.height, request.fourcc,
                                               mods.data(), static_cast<unsigned>(mods.size())));
+#endif
         if (bo) modifier = gbm_bo_get_modifier(bo.get());
         attempts += fmt::format(" with {} modifiers: errno {};", mods.size(), errno);
     }
@@ -194,16 +200,21 @@ Result<DmaBufImage> Device::allocate(const AllocationRequest& request) const {
     return DmaBufImage::adopt(layout, Backing::dma_buf, std::move(fds));
 }
 
-std::vector<FormatSupport> Device::allocatable_formats() const {
-    std::vector<FormatSupport> result;
+FormatSet Device::allocatable_formats(const FormatSet& render_formats) const {
+    FormatSet result;
     for (const FormatInfo& info : known_formats()) {
-        FormatSupport support{info.fourcc, {}};
-        for (std::uint64_t modifier : {DRM_FORMAT_MOD_LINEAR, DRM_FORMAT_MOD_INVALID}) {
-            if (allocate(AllocationRequest{64, 64, info.fourcc, {modifier}, 0})) {
-                support.modifiers.push_back(modifier);
-            }
+        std::vector<std::uint64_t> candidates;
+        if (const DrmFormat* rendered = render_formats.find(info.fourcc); rendered != nullptr) {
+            for (const FormatModifier& m : rendered->modifiers) candidates.push_back(m.modifier);
         }
-        if (!support.modifiers.empty()) result.push_back(std::move(support));
+        for (std::uint64_t modifier : {DRM_FORMAT_MOD_LINEAR, DRM_FORMAT_MOD_INVALID}) {
+            if (std::ranges::find(candidates, modifier) == candidates.end()) candidates.push_back(modifier);
+        }
+        for (std::uint64_t modifier : candidates) {
+            // Exactly this modifier: an allocation that lands on another one does not count.
+            auto probe = allocate(AllocationRequest{64, 64, info.fourcc, {modifier}, 0});
+            if (probe && probe->layout().modifier == modifier) result.add(info.fourcc, modifier);
+        }
     }
     return result;
 }

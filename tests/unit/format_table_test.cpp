@@ -2,6 +2,8 @@
 
 #include <sys/eventfd.h>
 
+#include <algorithm>
+
 #include "support/fd_count.hpp"
 
 namespace texshare {
@@ -11,9 +13,9 @@ class FormatTableTest : public testing::FdLeakTest {
 protected:
     static FormatTable sample() {
         return FormatTable{0xe200,
-                           {{DRM_FORMAT_ARGB8888, format_scanout, I915_FORMAT_MOD_X_TILED},
-                            {DRM_FORMAT_ARGB8888, 0, DRM_FORMAT_MOD_LINEAR},
-                            {DRM_FORMAT_NV12, 0, DRM_FORMAT_MOD_LINEAR}}};
+                           {{DRM_FORMAT_ARGB8888, I915_FORMAT_MOD_X_TILED, format_scanout},
+                            {DRM_FORMAT_ARGB8888, DRM_FORMAT_MOD_LINEAR},
+                            {DRM_FORMAT_NV12, DRM_FORMAT_MOD_LINEAR, format_external_only}}};
     }
     // A memfd holding `bytes`, sealed with `seals`.
     static UniqueFd memfd_with(const std::vector<std::byte>& bytes, unsigned seals = format_table_seals) {
@@ -46,6 +48,32 @@ TEST_F(FormatTableTest, RoundTripsThroughASealedReadOnlyMemfd) {
     EXPECT_EQ(*decoded, sample());
     EXPECT_TRUE(decoded->contains(DRM_FORMAT_NV12, DRM_FORMAT_MOD_LINEAR));
     EXPECT_FALSE(decoded->contains(DRM_FORMAT_NV12, I915_FORMAT_MOD_X_TILED));
+    EXPECT_EQ(decoded->formats.find(DRM_FORMAT_NV12, DRM_FORMAT_MOD_LINEAR)->flags, format_external_only);
+}
+
+// The wire lists pairs one by one; a peer may interleave fourccs. Decoded, each fourcc's
+// modifiers keep the peer's order (its preference), grouped under the fourcc.
+TEST_F(FormatTableTest, InterleavedPairsDecodeGroupedByFourccInTheirOrder) {
+    auto fd = encode_format_table(sample());
+    ASSERT_TRUE(fd);
+    auto bytes = bytes_of(fd->borrow());
+    // Swap entries 1 (ARGB8888 LINEAR) and 2 (NV12 LINEAR): ARGB, NV12, ARGB on the wire.
+    std::swap_ranges(bytes.begin() + 24 + 16, bytes.begin() + 24 + 32, bytes.begin() + 24 + 32);
+    auto decoded = decode_format_table(memfd_with(bytes).borrow());
+    ASSERT_TRUE(decoded) << decoded.error().message;
+    ASSERT_EQ(decoded->formats.size(), 2U);
+    EXPECT_EQ(decoded->formats.formats()[0].fourcc, DRM_FORMAT_ARGB8888);
+    EXPECT_EQ(decoded->formats.formats()[0].modifiers,
+              (std::vector<FormatModifier>{{I915_FORMAT_MOD_X_TILED, format_scanout}, {DRM_FORMAT_MOD_LINEAR, 0}}));
+    EXPECT_EQ(*decoded, sample());
+}
+
+TEST_F(FormatTableTest, RefusesAPairListedTwice) {
+    auto fd = encode_format_table(sample());
+    ASSERT_TRUE(fd);
+    auto bytes = bytes_of(fd->borrow());
+    std::copy(bytes.begin() + 24, bytes.begin() + 40, bytes.begin() + 40);  // entry 1 = entry 0
+    expect_rejected(decode_format_table(memfd_with(bytes).borrow()), "lists AR24");
 }
 
 TEST_F(FormatTableTest, AnEmptyTableIsValid) {
@@ -53,7 +81,7 @@ TEST_F(FormatTableTest, AnEmptyTableIsValid) {
     ASSERT_TRUE(fd);
     auto decoded = decode_format_table(fd->borrow());
     ASSERT_TRUE(decoded);
-    EXPECT_TRUE(decoded->entries.empty());
+    EXPECT_TRUE(decoded->formats.empty());
 }
 
 TEST_F(FormatTableTest, RefusesATableThatCouldStillChange) {
@@ -91,10 +119,21 @@ TEST_F(FormatTableTest, RefusesWrongSizesCountsAndHeaders) {
 
 TEST_F(FormatTableTest, EncodingRefusesAnOversizedTable) {
     FormatTable table;
-    table.entries.resize(max_format_table_entries + 1);
+    for (std::uint64_t modifier = 0; modifier <= max_format_table_entries; ++modifier) {
+        table.formats.add(DRM_FORMAT_ARGB8888, modifier);
+    }
     auto fd = encode_format_table(table);
     ASSERT_FALSE(fd);
     EXPECT_EQ(fd.error().code, Errc::invalid_argument);
+    table.formats.remove(DRM_FORMAT_ARGB8888, 0);
+    EXPECT_TRUE(encode_format_table(table)) << "exactly the limit";
+}
+
+TEST_F(FormatTableTest, EncodingRefusesAFlagTheWireDoesNotDefine) {
+    auto fd = encode_format_table(FormatTable{0, {{DRM_FORMAT_ARGB8888, DRM_FORMAT_MOD_LINEAR, 0x80}}});
+    ASSERT_FALSE(fd);
+    EXPECT_EQ(fd.error().code, Errc::invalid_argument);
+    EXPECT_NE(fd.error().message.find("unknown flags 0x80"), std::string::npos) << fd.error().message;
 }
 
 }  // namespace

@@ -8,9 +8,14 @@ texshare_add_test_binary(gbm_vm_test vm/gbm_vm_test.cpp texshare::gbm)
 texshare_add_test_binary(fence_vm_test vm/fence_vm_test.cpp texshare::gbm)
 # negotiation_vm_test: between vgem and virtio_gpu, the cross-device fallback for real.
 foreach(binary egl_vm_test egl_fence_vm_test frame_import_vm_test negotiation_vm_test)
-  texshare_add_test_binary(${binary} vm/${binary}.cpp texshare::egl texshare::gbm)
+  texshare_add_test_binary(${binary} vm/${binary}.cpp texshare::egl texshare::gbm texshare_gl_support)
   list(APPEND TEXSHARE_VM_TESTS ${binary})
 endforeach()
+# egl/import_listener.hpp's mirror: an ImportListener needs an Importer, which needs EGL
+# DMA-BUF import, which only the guest has (the host's surfaceless llvmpipe has none).
+texshare_add_test_binary(egl_import_listener_test unit/egl/import_listener_test.cpp texshare::egl texshare::gbm
+                         texshare_gl_support)
+list(APPEND TEXSHARE_VM_TESTS egl_import_listener_test)
 if(TARGET texshare_info)
   # texshare-info in the guest: fails unless both DRM devices are listed and zero-copy works.
   find_package(nlohmann_json 3 REQUIRED)

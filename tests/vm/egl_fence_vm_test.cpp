@@ -21,6 +21,7 @@ namespace texshare::egl {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::clear_texture;
 using testing::export_signalled;
 using testing::is_signalled;
 using testing::Peer;

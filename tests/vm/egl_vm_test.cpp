@@ -11,7 +11,9 @@
 #include <optional>
 #include <ranges>
 
+#include "support/gl_helpers.hpp"
 #include "support/two_process.hpp"
+#include "texshare/egl/exporter.hpp"
 #include "texshare/egl/importer.hpp"
 #include "texshare/gbm/allocator.hpp"
 #include "texshare/memfd_allocator.hpp"
@@ -20,7 +22,9 @@
 namespace texshare::egl {
 namespace {
 
+using testing::clear_texture;
 using testing::Peer;
+using testing::read_pixels;
 using testing::run_pair;
 using testing::send_note;
 using testing::value_or_fail;

@@ -18,7 +18,9 @@ namespace texshare::egl {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::clear_texture;
 using testing::Peer;
+using testing::read_pixels;
 using testing::run_pair;
 using testing::send_note;
 using testing::value_or_fail;

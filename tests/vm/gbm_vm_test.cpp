@@ -97,14 +97,37 @@ TEST_F(GbmVmTest, BadRequestsAreErrors) {
 
 TEST_F(GbmVmTest, ReportsAllocatableFormats) {
     gbm::Device device = open_device();
-    const auto formats = device.allocatable_formats();
-    bool abgr_linear = false;
-    for (const auto& format : formats) {
-        if (format.fourcc == DRM_FORMAT_ABGR8888) {
-            abgr_linear = std::ranges::find(format.modifiers, DRM_FORMAT_MOD_LINEAR) != format.modifiers.end();
-        }
-    }
-    EXPECT_TRUE(abgr_linear);
+    const FormatSet formats = device.allocatable_formats();
+    EXPECT_TRUE(formats.contains(DRM_FORMAT_ABGR8888, DRM_FORMAT_MOD_LINEAR));
+    EXPECT_TRUE(formats.contains(DRM_FORMAT_ABGR8888, DRM_FORMAT_MOD_INVALID)) << "implicit";
+    EXPECT_EQ(formats.find(DRM_FORMAT_NV12), nullptr) << "kms_swrast allocates no NV12";
+}
+
+// The render formats (EGL's, in production) are probed one modifier at a time: what the
+// device cannot allocate (kms_swrast tiles nothing) is left out, what it can is listed in
+// the render formats' order, before LINEAR and implicit.
+TEST_F(GbmVmTest, AllocatableFormatsProbeTheRenderModifiers) {
+    gbm::Device device = open_device();
+    const FormatSet render{{DRM_FORMAT_ABGR8888, I915_FORMAT_MOD_Y_TILED},
+                           {DRM_FORMAT_ABGR8888, DRM_FORMAT_MOD_LINEAR},
+                           {DRM_FORMAT_NV12, DRM_FORMAT_MOD_LINEAR}};
+    const FormatSet formats = device.allocatable_formats(render);
+    const DrmFormat* abgr = formats.find(DRM_FORMAT_ABGR8888);
+    ASSERT_NE(abgr, nullptr);
+    EXPECT_FALSE(abgr->has(I915_FORMAT_MOD_Y_TILED)) << "a modifier the probe could not allocate";
+    ASSERT_FALSE(abgr->modifiers.empty());
+    EXPECT_EQ(abgr->modifiers.front().modifier, DRM_FORMAT_MOD_LINEAR);
+    EXPECT_EQ(formats.find(DRM_FORMAT_NV12), nullptr);
+    EXPECT_EQ(formats, device.allocatable_formats()) << "here the render formats add nothing GBM allocates";
+}
+
+// gbm_bo_create_with_modifiers2 chooses among the caller's list: a list with a modifier
+// the driver cannot do and one it can gives the one it can.
+TEST_F(GbmVmTest, AllocationPicksAModifierItCanAmongTheCallers) {
+    gbm::Device device = open_device();
+    auto image = device.allocate({32, 32, DRM_FORMAT_ABGR8888, {I915_FORMAT_MOD_Y_TILED, DRM_FORMAT_MOD_LINEAR}, 0});
+    ASSERT_TRUE(image) << image.error().message;
+    EXPECT_EQ(image->layout().modifier, DRM_FORMAT_MOD_LINEAR);
 }
 
 TEST_F(GbmVmTest, Nv12IsNotAllocatableByKmsSwrast) {

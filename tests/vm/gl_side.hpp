@@ -5,6 +5,7 @@
 #include <optional>
 #include <string_view>
 
+#include "support/gl_helpers.hpp"
 #include "support/two_process.hpp"
 #include "texshare/egl/importer.hpp"
 #include "texshare/gbm/allocator.hpp"

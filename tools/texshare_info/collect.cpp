@@ -7,6 +7,7 @@
 //   formats would only repeat that refusal (and Mesa's stderr complaint) dozens of times.
 #include "collect.hpp"
 
+#include <epoxy/egl.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 
@@ -33,22 +34,13 @@ namespace {
 constexpr std::array round_trip_formats{DRM_FORMAT_ARGB8888, DRM_FORMAT_XRGB8888, DRM_FORMAT_ABGR8888,
                                         DRM_FORMAT_XBGR8888, DRM_FORMAT_NV12};
 
-std::vector<FormatModifiers> to_formats(const std::vector<gbm::FormatSupport>& supported) {
+std::vector<FormatModifiers> to_formats(const FormatSet& set) {
     std::vector<FormatModifiers> formats;
-    for (const gbm::FormatSupport& support : supported) {
-        FormatModifiers format{support.fourcc, {}};
-        for (std::uint64_t modifier : support.modifiers) format.modifiers.push_back({modifier, false});
-        formats.push_back(std::move(format));
-    }
-    return formats;
-}
-
-std::vector<FormatModifiers> to_formats(const std::vector<egl::ImportableFormat>& importable) {
-    std::vector<FormatModifiers> formats;
-    for (const egl::ImportableFormat& entry : importable) {
+    for (const DrmFormat& entry : set) {
         FormatModifiers format{entry.fourcc, {}};
-        for (const auto& modifier : entry.modifiers)
-            format.modifiers.push_back({modifier.value, modifier.external_only});
+        for (const FormatModifier& m : entry.modifiers) {
+            format.modifiers.push_back({m.modifier, (m.flags & format_external_only) != 0});
+        }
         formats.push_back(std::move(format));
     }
     return formats;
@@ -122,8 +114,10 @@ DrmNodeReport probe_node(const gbm::DrmNode& listed, Report& report, std::uint64
         report.export_sync_file = std::move(sync.export_sync_file);
         report.import_sync_file = std::move(sync.import_sync_file);
     }
-    node.gbm_formats = to_formats(device->allocatable_formats());
     const auto display = egl::Display::open_gbm(device->native());
+    // GBM cannot list modifiers: it probes what the device's EGL renders to (issue 12).
+    auto render = display ? display->render_formats() : Result<FormatSet>(display.error());
+    node.gbm_formats = to_formats(device->allocatable_formats(render ? *render : FormatSet{}));
     std::optional<egl::Importer> importer;
     node.egl = describe_platform("gbm", display, importer);
     EglSide side{display ? &*display : nullptr, importer ? &*importer : nullptr, ""};

@@ -6,6 +6,7 @@
 
 #include "names.hpp"
 #include "pattern.hpp"
+#include "support/gl_helpers.hpp"
 #include "texshare/image_wire.hpp"
 #include "texshare/memfd_allocator.hpp"
 
@@ -54,7 +55,7 @@ Result<std::vector<std::uint8_t>> import_and_read(EglSide& egl, const DmaBufImag
     if (!imported) return std::move(imported).error();
     stage = "read back";
     auto pixels =
-        read_pixels(*egl.display, imported->target, imported->texture, image.width(), image.height());
+        testing::read_pixels(*egl.display, imported->target, imported->texture, image.width(), image.height());
     auto released = egl.importer->release(image_id);
     if (pixels && !released) return std::move(released).error();
     return pixels;

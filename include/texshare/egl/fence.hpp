@@ -19,7 +19,7 @@
 #include <string_view>
 
 #include "texshare/dma_buf_image.hpp"
-#include "texshare/egl/importer.hpp"
+#include "texshare/egl/display.hpp"
 #include "texshare/image_mapping.hpp"
 #include "texshare/result.hpp"
 #include "texshare/unique_fd.hpp"

@@ -246,7 +246,7 @@ private:
         if (advertised_->contains(image.fourcc(), image.layout().modifier)) return {};
         return make_error(Errc::rejected, "image {}: {} with modifier {} was never advertised ({} formats advertised)", id,
                           format_name(image.fourcc()), modifier_name(image.layout().modifier),
-                          advertised_->entries.size());
+                          advertised_->formats.pair_count());
     }
 
     void on_peer_gone() noexcept override {

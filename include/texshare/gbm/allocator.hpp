@@ -8,8 +8,11 @@
 // on render nodes). Where no DRM device exists, use MemfdAllocator instead.
 //
 // Allocation falls back the way wlroots' GBM allocator does: the caller's modifier list
-// (gbm_bo_create_with_modifiers), then LINEAR, then implicit (a driver-chosen layout whose
-// modifier is recorded as DRM_FORMAT_MOD_INVALID), each only if the caller accepts it.
+// (gbm_bo_create_with_modifiers2, where the driver picks the best of them, e.g. the
+// negotiated modifiers from negotiation.hpp), then LINEAR, then implicit (a driver-chosen
+// layout whose modifier is recorded as DRM_FORMAT_MOD_INVALID), each only if the caller
+// accepts it. What a device can allocate (allocatable_formats) comes from its EGL
+// display's render formats: GBM itself cannot list modifiers.
 // Planes are exported with drmPrimeHandleToFD(DRM_CLOEXEC | DRM_RDWR) so the image can be
 // written through a CPU mapping; where the kernel refuses a writable export, the
 // read-only gbm_bo_get_fd_for_plane() is used instead. The gbm_bo is released once its
@@ -24,6 +27,7 @@
 #include <vector>
 
 #include "texshare/dma_buf_image.hpp"
+#include "texshare/format_set.hpp"
 #include "texshare/result.hpp"
 #include "texshare/unique_fd.hpp"
 
@@ -41,16 +45,12 @@ struct AllocationRequest {
     std::uint32_t usage = 0;  // GBM_BO_USE_* flags; 0 means GBM_BO_USE_RENDERING
 };
 
-struct FormatSupport {
-    std::uint32_t fourcc = 0;
-    std::vector<std::uint64_t> modifiers;  // those a probe allocation succeeded with
-};
-
 struct DrmNode {
     std::string path;
     std::string driver;  // drmGetVersion's name ("i915", "vgem"...); filled by Device::open
     bool render_node = false;
-    // st_rdev of the node: what a producer sends so the consumer can open the same device.
+    // st_rdev of the node. Nodes of one device differ (card0 226:0, renderD128 226:128):
+    // compare devices with same_drm_device (negotiation.hpp), not these numbers.
     dev_t device_number = 0;
 };
 
@@ -70,9 +70,12 @@ public:
 
     Result<DmaBufImage> allocate(const AllocationRequest& request) const;
 
-    // The known formats (format.hpp) this device allocates, each with the modifiers it
-    // allocated with among LINEAR, implicit (INVALID) and what GBM picks itself.
-    std::vector<FormatSupport> allocatable_formats() const;
+    // The known formats (format.hpp) this device allocates, each with the modifiers a 64x64
+    // probe allocation succeeded with: first those of `render_formats` (the device's EGL
+    // display's Display::render_formats(), in its order; GBM has no modifier query of its
+    // own), then LINEAR, then implicit (INVALID). Without `render_formats` only LINEAR and
+    // implicit are known, so negotiation can never pick a tiled modifier.
+    FormatSet allocatable_formats(const FormatSet& render_formats = {}) const;
 
     const DrmNode& node() const noexcept { return node_; }
     BorrowedFd drm_fd() const noexcept { return drm_fd_.borrow(); }

@@ -1,14 +1,25 @@
-// texshare::egl's test and diagnostics helpers: clear, draw and read back textures through a
-// temporary framebuffer, restoring the GL state they touch so a caller's rendering is unaffected.
+// The GL helpers of gl_helpers.hpp: clear, draw and read back textures through a temporary
+// framebuffer, restoring the GL state they touch so a caller's rendering is unaffected.
+#include "support/gl_helpers.hpp"
+
 #include <algorithm>
 #include <optional>
 #include <string>
 
-#include "display_state.hpp"
+#include <fmt/format.h>
 
-namespace texshare::egl {
+namespace texshare::testing {
+
+using egl::Display;
+using egl::gl_error_name;
 
 namespace {
+
+void drain_gl_errors() {
+    // A lost context may report errors forever; a few reads clear anything a caller left.
+    for (int i = 0; i < 16 && glGetError() != GL_NO_ERROR; ++i) {
+    }
+}
 
 // A framebuffer object with `texture` as its colour attachment; restores the previous binding.
 class ScopedFramebuffer {
@@ -110,7 +121,7 @@ Result<GLuint> blit_program(GLenum target) {
 Result<void> clear_texture(const Display& display, GLuint texture, float red, float green, float blue,
                            float alpha) {
     if (auto current = display.make_current(); !current) return std::move(current).error();
-    detail::drain_gl_errors();
+    drain_gl_errors();
     ScopedFramebuffer framebuffer;
     if (auto attached = framebuffer.attach(texture); !attached) return attached;
     glClearColor(red, green, blue, alpha);
@@ -122,7 +133,7 @@ Result<void> clear_texture(const Display& display, GLuint texture, float red, fl
 Result<void> draw_texture(const Display& display, GLenum source_target, GLuint source, GLuint destination,
                           std::uint32_t width, std::uint32_t height) {
     if (auto current = display.make_current(); !current) return std::move(current).error();
-    detail::drain_gl_errors();
+    drain_gl_errors();
     ScopedFramebuffer framebuffer;
     if (auto attached = framebuffer.attach(destination); !attached) return attached;
     auto program = blit_program(source_target);
@@ -162,7 +173,7 @@ Result<void> draw_texture(const Display& display, GLenum source_target, GLuint s
 Result<std::vector<std::uint8_t>> read_pixels(const Display& display, GLenum target, GLuint texture,
                                               std::uint32_t width, std::uint32_t height) {
     if (auto current = display.make_current(); !current) return std::move(current).error();
-    detail::drain_gl_errors();
+    drain_gl_errors();
     std::optional<ScopedTexture> copy;
     GLuint readable = texture;
     if (target != GL_TEXTURE_2D) {  // external textures cannot be attached to a framebuffer
@@ -193,4 +204,4 @@ Result<std::vector<std::uint8_t>> read_pixels(const Display& display, GLenum tar
     return pixels;
 }
 
-}  // namespace texshare::egl
+}  // namespace texshare::testing
