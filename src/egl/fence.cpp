@@ -28,14 +28,14 @@ bool is_software(const std::string& renderer) {
 Result<UniqueFd> native_fence(const Display& display) {
     EGLSyncKHR sync = eglCreateSyncKHR(display.native(), EGL_SYNC_NATIVE_FENCE_ANDROID, nullptr);
     if (sync == EGL_NO_SYNC_KHR) {
-        return make_error(Errc::system, "eglCreateSyncKHR(EGL_SYNC_NATIVE_FENCE_ANDROID) failed: {}",
+        return make_error(Errc::library, "eglCreateSyncKHR(EGL_SYNC_NATIVE_FENCE_ANDROID) failed: {}",
                           egl_error_name(eglGetError()));
     }
     glFlush();  // the fence fd exists only once the fence command reaches the GPU
     const EGLint fd = eglDupNativeFenceFDANDROID(display.native(), sync);
     eglDestroySyncKHR(display.native(), sync);
     if (fd == EGL_NO_NATIVE_FENCE_FD_ANDROID || fd < 0) {
-        return make_error(Errc::system, "eglDupNativeFenceFDANDROID gave no fd: {}", egl_error_name(eglGetError()));
+        return make_error(Errc::library, "eglDupNativeFenceFDANDROID gave no fd: {}", egl_error_name(eglGetError()));
     }
     UniqueFd fence(fd);
     if (::fcntl(fence.get(), F_SETFD, FD_CLOEXEC) != 0) return make_sys_error(errno, "F_SETFD on a native fence");
@@ -46,13 +46,13 @@ Result<void> gpu_wait(const Display& display, UniqueFd fence) {
     const EGLint attributes[] = {EGL_SYNC_NATIVE_FENCE_FD_ANDROID, fence.get(), EGL_NONE};
     EGLSyncKHR sync = eglCreateSyncKHR(display.native(), EGL_SYNC_NATIVE_FENCE_ANDROID, attributes);
     if (sync == EGL_NO_SYNC_KHR) {
-        return make_error(Errc::system, "eglCreateSyncKHR from fence fd {} failed: {}", fence.get(),
+        return make_error(Errc::library, "eglCreateSyncKHR from fence fd {} failed: {}", fence.get(),
                           egl_error_name(eglGetError()));
     }
     (void)fence.release();  // EGL owns the fd once the sync exists
     const EGLint waited = eglWaitSyncKHR(display.native(), sync, 0);
     eglDestroySyncKHR(display.native(), sync);
-    if (waited != EGL_TRUE) return make_error(Errc::system, "eglWaitSyncKHR failed: {}", egl_error_name(eglGetError()));
+    if (waited != EGL_TRUE) return make_error(Errc::library, "eglWaitSyncKHR failed: {}", egl_error_name(eglGetError()));
     return {};
 }
 
