@@ -1,6 +1,6 @@
 // The per-frame protocol's messages: what FrameSender and FrameReceiver say to each other.
 //
-// Use frame_protocol.hpp for the endpoints; this header is the wire format and its one
+// Use frame/protocol.hpp for the endpoints; this header is the wire format and its one
 // receive-side check, for tests and for anyone writing a compatible peer. Every message is
 // one FrameMessage on one AuxChannel frame (one sendmsg, one recvmsg), with fds in fixed
 // slots: the image's planes in slots 0..3 (add_image only) and a sync fence in slot 4
@@ -12,7 +12,8 @@
 //   producer -> consumer: add_image (descriptor + plane fds), present (+ acquire fence),
 //                         retire, bye
 //   consumer -> producer: release (+ release fence), retired, bye, capabilities (+ table)
-//   either way:           add_image, retire and retired for images the sender added
+//   either way:           add_image, retire and retired for images the sender added;
+//                         refused for an image of the other side whose fds did not arrive
 #pragma once
 
 #include <array>
@@ -35,6 +36,11 @@ enum class FrameKind : std::uint32_t {
     retired = 5,    // the consumer has dropped image_id
     bye = 6,        // orderly goodbye; the peer treats it like a closed channel
     capabilities = 7,  // the consumer's FormatTable (format_table.hpp) as a sealed memfd in slot 0
+    // The receiver of add_image image_id could not take it because the kernel cut its plane
+    // fds (MSG_CTRUNC: the receiver was at its open-file limit). The adding side keeps the
+    // image unshared (present() refuses it; retire() drops it; it is shared again with the
+    // next peer); presents of it that crossed are released back, not blamed.
+    refused = 8,
 };
 
 constexpr std::string_view to_string(FrameKind kind) noexcept {
@@ -53,6 +59,8 @@ constexpr std::string_view to_string(FrameKind kind) noexcept {
             return "bye";
         case FrameKind::capabilities:
             return "capabilities";
+        case FrameKind::refused:
+            return "refused";
     }
     return "unknown";
 }
@@ -98,7 +106,7 @@ constexpr FrameMessage make_frame_message(FrameKind kind, std::uint64_t image_id
 inline Result<FrameKind> check_frame_message(const FrameMessage& m,
                                              const std::array<UniqueFd, frame_fd_slots>& fds) {
     if (m.kind < static_cast<std::uint32_t>(FrameKind::add_image) ||
-        m.kind > static_cast<std::uint32_t>(FrameKind::capabilities)) {
+        m.kind > static_cast<std::uint32_t>(FrameKind::refused)) {
         return make_error(Errc::protocol, "frame message of unknown kind {} (image {})", m.kind, m.image_id);
     }
     const auto kind = static_cast<FrameKind>(m.kind);
@@ -134,53 +142,5 @@ inline Result<FrameKind> check_frame_message(const FrameMessage& m,
     }
     return kind;
 }
-
-namespace detail {
-// Both endpoints' fixed table of per-image slots keyed by image id (0 marks an empty slot,
-// and is never a valid id). Fixed size, so the per-frame path never allocates.
-template <typename Slot>
-class ImageSlots {
-public:
-    Slot* find(std::uint64_t id) noexcept {
-        if (id == 0) return nullptr;
-        for (Slot& slot : slots_) {
-            if (slot.id == id) return &slot;
-        }
-        return nullptr;
-    }
-    const Slot* find(std::uint64_t id) const noexcept { return const_cast<ImageSlots*>(this)->find(id); }
-    Slot* empty_slot() noexcept {
-        for (Slot& slot : slots_) {
-            if (slot.id == 0) return &slot;
-        }
-        return nullptr;
-    }
-    std::size_t count() const noexcept {
-        std::size_t count = 0;
-        for (const Slot& slot : slots_) count += slot.id != 0 ? 1 : 0;
-        return count;
-    }
-
-    Slot& operator[](std::size_t index) noexcept { return slots_[index]; }
-    const Slot& operator[](std::size_t index) const noexcept { return slots_[index]; }
-    std::size_t index_of(const Slot* slot) const noexcept {
-        return static_cast<std::size_t>(slot - slots_.data());
-    }
-    auto begin() noexcept { return slots_.begin(); }
-    auto end() noexcept { return slots_.end(); }
-    auto begin() const noexcept { return slots_.begin(); }
-    auto end() const noexcept { return slots_.end(); }
-
-private:
-    std::array<Slot, max_frame_images> slots_{};
-};
-
-// Sends kind/id with at most a fence in slot 4.
-inline Result<void> send_frame(FrameChannel& channel, const FrameMessage& message, BorrowedFd fence = {}) {
-    std::array<BorrowedFd, frame_fd_slots> fds{};
-    fds[frame_fence_slot] = fence;
-    return channel.send(message, fds);
-}
-}  // namespace detail
 
 }  // namespace texshare
