@@ -246,6 +246,7 @@ private:
     Result<void> handle_message() {
         FrameChannel::Received& in = link_.incoming();
         const FrameMessage& m = in.message;
+        if (in.fds_cut) link_.clear_incoming();  // what did arrive is no use: handled as cut below
         auto kind = check_frame_message(m, in.fds);
         if (!kind) return std::move(kind).error();
         detail::FrameSlot* slot = table_.find(m.image_id);
@@ -254,7 +255,7 @@ private:
             case FrameKind::present:
                 return present(slot, m, in);
             case FrameKind::add_image:
-                if (in.fds_cut) return detail::refuse_cut_image(table_, link_, m);
+                if (in.fds_cut) return detail::refuse_cut_image(table_, link_, m);  // before any fd is used
                 return detail::accept_peer_image(table_, m, in.fds, [this](std::uint64_t id, const DmaBufImage& image) {
                     return vet_peer_image(id, image);
                 });

@@ -222,6 +222,7 @@ private:
     Result<void> handle_message() {
         FrameChannel::Received& in = link_.incoming();
         const FrameMessage& m = in.message;
+        if (in.fds_cut) link_.clear_incoming();  // what did arrive is no use: handled as cut below
         auto kind = check_frame_message(m, in.fds);
         if (!kind) return std::move(kind).error();
         if (in.fds_cut) return handle_cut(*kind, m);
@@ -286,7 +287,6 @@ private:
 
     // A message whose fds the kernel cut (MSG_CTRUNC: this process at its open-file limit).
     Result<void> handle_cut(FrameKind kind, const FrameMessage& m) {
-        link_.clear_incoming();
         if (kind == FrameKind::add_image) return detail::refuse_cut_image(table_, link_, m);
         if (kind == FrameKind::release) {
             detail::FrameSlot* slot = table_.find(m.image_id);
