@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "support/frame_fd_limit.hpp"
 #include "support/frame_pair.hpp"
 
 namespace texshare {
@@ -252,6 +253,93 @@ TEST_F(FrameReceiverTest, AResumedConsumerAdvertisesItsTableToTheNewProducer) {
     EXPECT_EQ(pump_sender(), 1U);
     ASSERT_NE(sender_->peer_formats(), nullptr);
     EXPECT_EQ(*sender_->peer_formats(), table);
+}
+
+// Item 5 (a): a present with a fence arrives while the consumer has no free fd. The frame
+// is never shown unfenced; it is released back at once, so a 1-image swapchain keeps
+// circulating, and the error names the kind, the image and the frame.
+TEST_F(FrameReceiverTest, APresentWhoseFenceWasCutIsReleasedBackUnshown) {
+    const std::uint64_t a = add();
+    pump_receiver();
+    Pipe fence;
+    ASSERT_TRUE(sender_->present(a, fence.read_end.borrow()));
+    Result<std::size_t> handled = std::size_t{0};
+    {
+        testing::AtFdLimit at_limit;
+        handled = receiver_->dispatch();
+    }
+    ASSERT_FALSE(handled);
+    expect_error(handled.error(), Errc::truncated,
+                 fmt::format("present of image {} as frame 1: its acquire fence was cut off (MSG_CTRUNC", a));
+    EXPECT_FALSE(receiver_->current()) << "shown without its fence";
+    EXPECT_FALSE(receiver_->take_acquire_fence().valid());
+    EXPECT_EQ(receiver_->skipped_count(), 1U);
+    EXPECT_EQ(pump_sender(), 1U) << "the release came back";
+    ASSERT_EQ(sender_->state(a), FrameImageState::free);
+    auto again = sender_->present(a, fence.read_end.borrow());
+    ASSERT_TRUE(again) << again.error().message;
+    EXPECT_EQ(pump_receiver(), 1U);
+    EXPECT_EQ(receiver_->current()->frame_number, 2U);
+    EXPECT_TRUE(receiver_->take_acquire_fence().valid());
+}
+
+// Item 5 (b): an add_image whose plane fds were cut, then the producer presents it before it
+// hears of the refusal. The consumer refuses the image and says so (FrameKind::refused); the
+// crossing present is released back, not blamed on the producer.
+TEST_F(FrameReceiverTest, AnImageWhosePlanesWereCutIsRefusedAndTheProducerTold) {
+    const std::uint64_t a = add();
+    Result<std::size_t> handled = std::size_t{0};
+    {
+        testing::AtFdLimit at_limit;
+        handled = receiver_->dispatch();
+    }
+    ASSERT_FALSE(handled);
+    expect_error(handled.error(), Errc::truncated,
+                 fmt::format("add_image of image {}: its plane fds were cut off (MSG_CTRUNC", a));
+    EXPECT_EQ(receiver_->image_count(), 0U);
+    ASSERT_TRUE(sender_->present(a));  // crossed the refusal
+    EXPECT_EQ(pump_receiver(), 1U) << "a present of a refused image is no protocol error";
+    EXPECT_FALSE(receiver_->current());
+    EXPECT_EQ(pump_sender(), 2U) << "refused, then the release of the crossing present";
+    EXPECT_EQ(sender_->state(a), FrameImageState::free);
+    expect_error(sender_->present(a).error(), Errc::invalid_argument, "the consumer refused it");
+    expect_error(sender_->acquire_free_image().error(), Errc::would_block, "no free image");
+    ASSERT_TRUE(sender_->retire(a));
+    EXPECT_EQ(sender_->image_count(), 0U);
+    const std::uint64_t b = add();  // the fd limit is gone: the next image goes through
+    ASSERT_TRUE(sender_->present(b));
+    EXPECT_EQ(pump_receiver(), 2U);
+    EXPECT_EQ(receiver_->current()->image_id, b);
+}
+
+// Item 7: Frame::image is checked at each use; it stays valid while the image is there and
+// aborts with a message once it has left, instead of reading a destroyed image.
+TEST_F(FrameReceiverTest, AFramesImageOutlivingItsImageIsCaught) {
+    const std::uint64_t a = add(), b = add();
+    ASSERT_TRUE(sender_->present(a));
+    pump_receiver();
+    const FrameReceiver::Frame frame = *receiver_->current();
+    ASSERT_TRUE(frame.image);
+    EXPECT_EQ(frame.image->width(), 32U);
+    ASSERT_TRUE(sender_->present(b));
+    pump_receiver();
+    EXPECT_TRUE(frame.image) << "a newer frame does not take the image away";
+    ASSERT_TRUE(sender_->retire(a));
+    pump_receiver();
+    EXPECT_FALSE(frame.image) << "retired: gone";
+    EXPECT_EQ(frame.image.get(), nullptr);
+    EXPECT_DEATH((void)frame.image->width(), "FrameImage of image 1 used after the image left the receiver");
+}
+
+TEST_F(FrameReceiverTest, AFramesImageSurvivesMovingTheReceiver) {
+    const std::uint64_t a = add();
+    ASSERT_TRUE(sender_->present(a));
+    pump_receiver();
+    const FrameReceiver::Frame frame = *receiver_->current();
+    FrameReceiver moved = std::move(*receiver_);
+    EXPECT_EQ(frame.image.get(), moved.image(a));
+    receiver_.reset();
+    receiver_.emplace(std::move(moved));
 }
 
 }  // namespace
