@@ -107,5 +107,32 @@ TEST_F(FrameLinkTest, AWaitReturnsAtTheFirstAnswerAndLeavesTheRestQueued) {
     EXPECT_EQ(sender_->state(a), FrameImageState::free);
 }
 
+// Item 7: the one timeout rule of every wait (> 0 waits, 0 only looks, < 0 is refused).
+TEST_F(FrameLinkTest, ANegativeTimeoutIsRefusedByEveryWait) {
+    const std::uint64_t a = add();
+    pump_receiver();
+    expect_error(sender_->wait_for_free_image(-1ms).error(), Errc::invalid_argument, "timeout -1 ms is negative");
+    expect_error(receiver_->wait_for_frame(0, -5ms).error(), Errc::invalid_argument, "timeout -5 ms is negative");
+    ASSERT_TRUE(sender_->present(a));
+    auto frame = receiver_->wait_for_frame(0, 0ms);
+    ASSERT_TRUE(frame) << "0 handles what is pending: " << frame.error().message;
+    EXPECT_EQ(frame->image_id, a);
+}
+
+TEST_F(FrameLinkTest, AnAnswerToAGonePeerIsNoErrorButASendIs) {
+    auto pair = FrameChannel::create_pair();
+    ASSERT_TRUE(pair);
+    detail::FrameLink link("consumer");
+    ASSERT_TRUE(link.adopt(std::move(pair->first)));
+    pair->second.close();
+    EXPECT_TRUE(link.answer(FrameKind::retired, 4));
+    EXPECT_TRUE(link.hung_up());
+    expect_error(link.send(FrameKind::present, 4, 9).error(), Errc::peer_closed,
+                 "present of image 4: the consumer is gone");
+    EXPECT_TRUE(link.is_open()) << "what the peer sent before is still to be read";
+    auto end = link.receive();
+    expect_error(end.error(), Errc::peer_closed, "closed the channel");
+}
+
 }  // namespace
 }  // namespace texshare

@@ -22,21 +22,25 @@ TEST_F(FrameSharingTest, ARefusedImageStaysWithTheAddingSideUnshared) {
     expect_error(detail::peer_refused(table, 7).error(), Errc::protocol, "refused for image 7, which is unknown");
 }
 
-TEST_F(FrameSharingTest, AProducerTalkingOfARefusedImageIsAnsweredNotBlamed) {
-    // The consumer refused image 1 (as after cut fds); the producer presented and retired
-    // it before hearing so.
+TEST_F(FrameSharingTest, ACutImageIsRefusedRememberedAndThePeerTold) {
     auto pair = FrameChannel::create_pair();
     ASSERT_TRUE(pair);
-    auto receiver = FrameReceiver::create(std::move(pair->second));
-    ASSERT_TRUE(receiver);
-    auto sender = FrameSender::create(std::move(pair->first));
-    ASSERT_TRUE(sender);
-    auto id = sender->add_image(allocate());
-    ASSERT_TRUE(id);
-    ASSERT_TRUE(sender->present(*id));
-    // Stand-in for the cut add_image: drop the image on the consumer's side by hand.
-    ASSERT_EQ(receiver->dispatch().value(), 2U);
-    EXPECT_EQ(receiver->current()->image_id, *id);
+    detail::FrameImageTable table(detail::FrameImageTable::Side::consumer);
+    detail::FrameLink link("producer");
+    ASSERT_TRUE(link.adopt(std::move(pair->first)));
+    const FrameMessage add = make_frame_message(FrameKind::add_image, 5);
+    auto refused = detail::refuse_cut_image(table, link, add);
+    expect_error(refused.error(), Errc::truncated, "add_image of image 5: its plane fds were cut off");
+    EXPECT_TRUE(table.was_refused(5));
+    EXPECT_EQ(table.count(), 0U);
+    auto told = pair->second.receive();
+    ASSERT_TRUE(told) << told.error().message;
+    EXPECT_EQ(told->message.kind, static_cast<std::uint32_t>(FrameKind::refused));
+    EXPECT_EQ(told->message.image_id, 5U);
+    // An id that is no use either way is a protocol error, and nothing is sent.
+    expect_error(detail::refuse_cut_image(table, link, make_frame_message(FrameKind::add_image, consumer_image_id_bit | 1))
+                     .error(),
+                 Errc::protocol, "not in the peer's id space");
 }
 
 }  // namespace
