@@ -202,6 +202,10 @@ public:
 
 private:
     static void close_fds(Received& into) noexcept {
+        // Usually all are empty already (-1): one AND over the numbers says so.
+        int all = -1;
+        for (const UniqueFd& fd : into.fds) all &= fd.get();
+        if (all == -1) return;
         for (UniqueFd& fd : into.fds) {
             if (fd.valid()) fd.reset();
         }
@@ -254,6 +258,7 @@ private:
                                   FdCount);
             }
         }
+        if (record.fd_count == 0 && !record.fds_cut && mask_is_zero(mask)) return ReceiveStatus::message;
         // The fds came in slot order; the slots they belong to are the mask's set bits.
         std::array<std::uint8_t, FdCount == 0 ? 1 : FdCount> slots;
         std::size_t declared = 0;
@@ -289,6 +294,12 @@ public:
     Result<PeerCredentials> peer_credentials() const { return texshare::peer_credentials(socket_.borrow()); }
 
 private:
+    static bool mask_is_zero(const std::byte* mask) noexcept {
+        unsigned any = 0;
+        for (std::size_t i = 0; i < mask_bytes; ++i) any |= std::to_integer<unsigned>(mask[i]);
+        return any == 0;
+    }
+
     static bool slot_set(const std::byte* mask, std::size_t slot) noexcept {
         return ((std::to_integer<unsigned>(mask[slot / 8]) >> (slot % 8)) & 1U) != 0;
     }
@@ -315,7 +326,8 @@ private:
         std::memcpy(head.data() + sizeof magic, &payload_size, sizeof payload_size);
         auto sent = detail::send_message(socket_.borrow(), head, std::as_bytes(std::span(&message, 1)),
                                          std::span<const int>(raw_fds.data(), fd_count), io_flags_);
-        if (!sent && sent.error().sys_errno == EBADF) return name_closed_slot(fds, std::move(sent).error());
+        if (sent) return {};  // a fresh success, not a move of one (Result<void> holds an Error)
+        if (sent.error().sys_errno == EBADF) return name_closed_slot(fds, std::move(sent).error());
         return sent;
     }
 

@@ -7,6 +7,7 @@
 // Applications meet it only through FrameImage (FrameReceiver::Frame::image).
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -91,7 +92,14 @@ public:
 
     explicit FrameImageTable(Side side)
         : slots_(std::make_unique<std::array<FrameSlot, max_frame_images>>()), side_(side) {}
-    FrameImageTable(FrameImageTable&& other) noexcept = default;
+    FrameImageTable(FrameImageTable&& other) noexcept
+        : slots_(std::move(other.slots_)),
+          listener_(std::exchange(other.listener_, nullptr)),
+          side_(other.side_),
+          next_id_(other.next_id_),
+          used_(std::exchange(other.used_, 0)),
+          refused_(other.refused_),
+          refused_next_(other.refused_next_) {}
     FrameImageTable& operator=(FrameImageTable&& other) noexcept {
         if (this != &other) {
             clear();
@@ -101,6 +109,7 @@ public:
             next_id_ = other.next_id_;
             refused_ = other.refused_;
             refused_next_ = other.refused_next_;
+            used_ = std::exchange(other.used_, 0);
         }
         return *this;
     }
@@ -110,10 +119,14 @@ public:
     void set_listener(FrameImageListener* listener) noexcept { listener_ = listener; }
     FrameImageListener* listener() const noexcept { return listener_; }
 
-    // Every slot, empty ones included (none for a moved-from table).
-    std::span<FrameSlot> slots() noexcept { return slots_ ? std::span<FrameSlot>(*slots_) : std::span<FrameSlot>(); }
+    // Every slot that ever held an image, empty ones included (none for a moved-from
+    // table): the slots past the highest ever used are never looked at, so a swapchain of
+    // two images costs two slots per lookup, not max_frame_images.
+    std::span<FrameSlot> slots() noexcept {
+        return slots_ ? std::span<FrameSlot>(slots_->data(), used_) : std::span<FrameSlot>();
+    }
     std::span<const FrameSlot> slots() const noexcept {
-        return slots_ ? std::span<const FrameSlot>(*slots_) : std::span<const FrameSlot>();
+        return slots_ ? std::span<const FrameSlot>(slots_->data(), used_) : std::span<const FrameSlot>();
     }
     FrameSlot* find(std::uint64_t id) noexcept {
         if (id == 0) return nullptr;
@@ -253,13 +266,15 @@ private:
     static std::uint64_t id_space(Side side) noexcept { return side == Side::consumer ? consumer_image_id_bit : 0; }
 
     FrameSlot* empty_slot() noexcept {
-        for (FrameSlot& slot : slots()) {
+        if (!slots_) return nullptr;
+        for (FrameSlot& slot : *slots_) {
             if (slot.id == 0) return &slot;
         }
         return nullptr;
     }
 
-    static void fill(FrameSlot& slot, std::uint64_t id, DmaBufImage&& image) noexcept {
+    void fill(FrameSlot& slot, std::uint64_t id, DmaBufImage&& image) noexcept {
+        used_ = std::max(used_, index_of(slot) + 1);
         const std::uint32_t generation = slot.generation;
         slot = FrameSlot{};
         slot.id = id;
@@ -272,6 +287,7 @@ private:
     FrameImageListener* listener_ = nullptr;
     Side side_ = Side::producer;
     std::uint64_t next_id_ = 1;
+    std::size_t used_ = 0;  // slots ever filled: [0, used_)
     std::array<std::uint64_t, 4> refused_{};
     std::size_t refused_next_ = 0;
 };

@@ -55,9 +55,14 @@ public:
     // before), Errc::protocol when it stopped reading (its socket buffer is full: legitimate
     // traffic never fills it), Errc::fd_not_open for a closed fence fd.
     Result<void> send(FrameKind kind, std::uint64_t id, std::uint64_t frame = 0, BorrowedFd fence = {}) {
+        // Per frame: the kept message has a zero descriptor already; only three fields change.
+        outgoing_.kind = static_cast<std::uint32_t>(kind);
+        outgoing_.image_id = id;
+        outgoing_.frame_number = frame;
+        if (!fence.valid()) return send(outgoing_, std::span<const BorrowedFd>());
         std::array<BorrowedFd, frame_fd_slots> fds{};
         fds[frame_fence_slot] = fence;
-        return send(make_frame_message(kind, id, frame), fds);
+        return send(outgoing_, fds);
     }
     Result<void> send(const FrameMessage& message, std::span<const BorrowedFd> fds) {
         if (!channel_.is_open()) {
@@ -66,7 +71,7 @@ public:
         }
         if (hung_up_) return gone(message);
         auto sent = channel_.send(message, fds);
-        if (sent) return sent;
+        if (sent) return {};  // a fresh success, not a move of one (Result<void> holds an Error)
         if (sent.error().code == Errc::would_block) {
             return make_error(Errc::protocol, "the {} does not read its messages: the socket's send buffer is full",
                               peer_);
@@ -110,6 +115,9 @@ public:
     }
 
     void clear_incoming() noexcept {
+        int all = -1;  // usually every slot is empty (-1): one AND over the numbers says so
+        for (const UniqueFd& fd : incoming_.fds) all &= fd.get();
+        if (all == -1) return;
         for (UniqueFd& fd : incoming_.fds) {
             if (fd.valid()) fd.reset();
         }
@@ -130,6 +138,7 @@ private:
 
     FrameChannel channel_;
     FrameChannel::Received incoming_{};
+    FrameMessage outgoing_{};  // kind, image id and frame number set per send
     const char* peer_;
     bool hung_up_ = false;
 };

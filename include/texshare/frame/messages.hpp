@@ -21,6 +21,7 @@
 #include <cstring>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 
 #include "texshare/aux_channel.hpp"
 #include "texshare/image_wire.hpp"
@@ -100,6 +101,24 @@ constexpr FrameMessage make_frame_message(FrameKind kind, std::uint64_t image_id
     return message;
 }
 
+namespace detail {
+// Unrolled by hand (folds): both run per frame, and -O2 does not unroll loops.
+template <typename T, std::size_t... Word>
+bool any_bits_set(const T& value, std::index_sequence<Word...>) noexcept {
+    const auto* bytes = reinterpret_cast<const unsigned char*>(&value);
+    const auto word = [bytes](std::size_t at) {
+        std::uint64_t w = 0;
+        std::memcpy(&w, bytes + at * sizeof w, sizeof w);
+        return w;
+    };
+    return (word(Word) | ...) != 0;
+}
+template <std::size_t... Slot>
+unsigned valid_slots(const std::array<UniqueFd, frame_fd_slots>& fds, std::index_sequence<Slot...>) noexcept {
+    return ((fds[Slot].valid() ? 1U << Slot : 0U) | ...);
+}
+}  // namespace detail
+
 // Checks the envelope of a received message: known kind, reserved zero, a zero descriptor
 // (and frame number) where the kind has none, and fds only in the slots the kind uses.
 // The endpoints then check the ids against their own state.
@@ -121,8 +140,9 @@ inline Result<FrameKind> check_frame_message(const FrameMessage& m,
                           to_string(kind), m.image_id, m.frame_number);
     }
     if (!has_descriptor) {
-        constexpr FrameMessage zero{};
-        if (std::memcmp(&m.descriptor, &zero.descriptor, sizeof zero.descriptor) != 0) {
+        // OR of its 8-byte words (one pass, no zero copy to compare with): this runs per frame.
+        static_assert(sizeof(ImageDescriptor) % sizeof(std::uint64_t) == 0);
+        if (detail::any_bits_set(m.descriptor, std::make_index_sequence<sizeof(ImageDescriptor) / 8>())) {
             return make_error(Errc::protocol, "{} of image {}: descriptor bytes are not zero",
                               to_string(kind), m.image_id);
         }
@@ -130,11 +150,12 @@ inline Result<FrameKind> check_frame_message(const FrameMessage& m,
         return make_error(Errc::protocol, "add_image of image {}: its descriptor names image {}", m.image_id,
                           m.descriptor.image_id);
     }
-    for (std::size_t slot = 0; slot < frame_fd_slots; ++slot) {
-        const bool allowed = slot == frame_fence_slot ? has_fence
-                             : slot == 0              ? has_descriptor || kind == FrameKind::capabilities
-                                                      : has_descriptor;
-        if (fds[slot].valid() && !allowed) {
+    const unsigned allowed_slots = (has_descriptor ? (1U << max_planes) - 1 : 0U) |
+                                   (kind == FrameKind::capabilities ? 1U : 0U) |
+                                   (has_fence ? 1U << frame_fence_slot : 0U);
+    const unsigned present_slots = detail::valid_slots(fds, std::make_index_sequence<frame_fd_slots>());
+    for (std::size_t slot = 0; (present_slots & ~allowed_slots) != 0 && slot < frame_fd_slots; ++slot) {
+        if (fds[slot].valid() && (allowed_slots >> slot & 1U) == 0) {
             return make_error(Errc::protocol,
                               "{} of image {}: carries an fd in slot {}, which it may not use",
                               to_string(kind), m.image_id, slot);

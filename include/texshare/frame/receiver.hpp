@@ -337,7 +337,7 @@ private:
         slot->state = FrameImageState::presented;
         current_frame_ = m.frame_number;
         current_live_ = true;
-        acquire_fence_ = std::move(in.fds[frame_fence_slot]);
+        if (in.fds[frame_fence_slot].valid()) acquire_fence_ = std::move(in.fds[frame_fence_slot]);
         ++received_;
         return {};
     }
