@@ -18,7 +18,7 @@ namespace {
 
 using namespace texshare;
 
-constexpr auto forever = std::chrono::hours(1);
+constexpr auto forever = std::chrono::milliseconds::max();  // no kernel timer per wait
 
 class TexshareRoundTrip final : public RoundTrip {
 public:

@@ -154,7 +154,13 @@ public:
     // on the socket (take_socket() hands it on with it).
     Result<Received> receive_within(std::chrono::microseconds timeout) {
         Received received;
+        const auto start = std::chrono::steady_clock::now();
         auto status = receive_into_within(received, timeout);
+        while (status && *status == ReceiveStatus::interrupted) {
+            const auto left =
+                timeout - std::chrono::ceil<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
+            status = left.count() > 0 ? receive_into_within(received, left) : receive_into(received);
+        }
         if (!status) return std::move(status).error();
         if (*status != ReceiveStatus::message) {
             return make_error(Errc::timed_out, "AuxChannel: no message within {} us", timeout.count());
@@ -170,35 +176,38 @@ public:
     // ReceiveStatus::nothing when nothing is pending (non-blocking channels).
     Result<ReceiveStatus> receive_into(Received& into) { return receive_with(into, io_flags_, true); }
 
-    // receive_within() in place: ReceiveStatus::nothing when `timeout` passed first.
+    // receive_within() in place: ReceiveStatus::nothing when `timeout` passed first;
+    // ReceiveStatus::interrupted when a signal cut the wait (the caller waits what is left
+    // its own way: the kernel never resumes a socket wait that has a timeout).
+    // std::chrono::microseconds::max() waits without limit (and arms no kernel timer).
     Result<ReceiveStatus> receive_into_within(Received& into, std::chrono::microseconds timeout) {
         if (!socket_) return make_error(Errc::invalid_argument, "AuxChannel::receive on a closed channel");
         if (timeout.count() < 0) {
             return make_error(Errc::invalid_argument, "receive_within: timeout {} us is negative", timeout.count());
         }
         if (timeout.count() == 0) return receive_with(into, MSG_DONTWAIT, true);
-        const auto start = std::chrono::steady_clock::now();
-        std::chrono::microseconds left = timeout;
-        while (true) {
-            if (left != receive_timeout_) {
-                const timeval limit{static_cast<time_t>(left.count() / 1000000),
-                                    static_cast<suseconds_t>(left.count() % 1000000)};
-                if (::setsockopt(socket_.get(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit) != 0) {
-                    return make_sys_error(errno, "setsockopt(SO_RCVTIMEO) on fd {}", socket_.get());
-                }
-                receive_timeout_ = left;
-            }
-            auto status = receive_with(into, 0, false);
-            if (!status || *status != ReceiveStatus::interrupted) return status;
-            left = timeout - std::chrono::ceil<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
-            if (left.count() <= 0) return receive_with(into, MSG_DONTWAIT, true);  // one last look
-        }
+        return wait_once(into, timeout);
     }
 
     // With `on`, every send() and receive() acts as on a non-blocking socket (MSG_DONTWAIT)
     // whatever the socket's own O_NONBLOCK, so the socket itself can stay blocking for
     // receive_within(). Off by default.
     void set_dont_wait(bool on) noexcept { io_flags_ = on ? MSG_DONTWAIT : 0; }
+
+private:
+    // One recvmsg under SO_RCVTIMEO `left` (set only when it changes).
+    Result<ReceiveStatus> wait_once(Received& into, std::chrono::microseconds left) {
+        if (left != receive_timeout_) {
+            const bool forever = left == std::chrono::microseconds::max();
+            const timeval limit{forever ? 0 : static_cast<time_t>(left.count() / 1000000),
+                                forever ? 0 : static_cast<suseconds_t>(left.count() % 1000000)};
+            if (::setsockopt(socket_.get(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit) != 0) {
+                return make_sys_error(errno, "setsockopt(SO_RCVTIMEO) on fd {}", socket_.get());
+            }
+            receive_timeout_ = left;
+        }
+        return receive_with(into, 0, false);
+    }
 
 private:
     static void close_fds(Received& into) noexcept {

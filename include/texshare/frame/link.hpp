@@ -110,8 +110,12 @@ public:
     // One message within `timeout` (> 0), waited for inside the recvmsg. nothing: none came
     // in time; interrupted: a signal cut the wait (wait what is left another way).
     Result<ReceiveStatus> receive_within(std::chrono::milliseconds timeout) {
-        // Clamped as poll() is (about 12 days), so the microseconds cannot overflow.
-        return channel_.receive_into_within(incoming_, std::min(timeout, std::chrono::milliseconds(1 << 30)));
+        // Beyond about 12 days (poll()'s own clamp) a wait has no limit: no kernel timer is
+        // armed per wait then, and the microseconds cannot overflow.
+        if (timeout >= std::chrono::milliseconds(1 << 30)) {
+            return channel_.receive_into_within(incoming_, std::chrono::microseconds::max());
+        }
+        return channel_.receive_into_within(incoming_, timeout);
     }
 
     void clear_incoming() noexcept {

@@ -4,6 +4,8 @@
 // an endpoint's table and link; private to the frame layer.
 #pragma once
 
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <utility>
 
@@ -92,7 +94,9 @@ inline Result<void> peer_refused(FrameImageTable& table, std::uint64_t id) {
 // The first wait happens in the recvmsg itself (no poll): in a frame loop the answer is
 // usually the very next message, and the wait returns as soon as `ready()` holds, leaving
 // later messages for the next dispatch or wait. Should that first message not be enough
-// (or a signal cut it short), it polls and drains with whatever time is left.
+// (or a signal cut it short), it polls and drains with whatever time is left. A timeout of
+// 2^30 ms (about 12 days) or more waits without limit (std::chrono::milliseconds::max()
+// for "forever"), and arms no kernel timer per wait.
 template <typename Ready, typename HandleIncoming, typename Dispatch, typename PeerGone>
 Result<void> wait_until(FrameLink& link, std::chrono::milliseconds timeout, const char* waiting_for,
                         const char* who, Ready&& ready, HandleIncoming&& handle_incoming, Dispatch&& dispatch,
@@ -113,7 +117,7 @@ Result<void> wait_until(FrameLink& link, std::chrono::milliseconds timeout, cons
             if (ready()) return {};
         }
     }
-    const auto deadline = start + timeout;
+    const auto deadline = start + std::min(timeout, std::chrono::milliseconds(1 << 30));  // no overflow
     while (true) {
         if (auto handled = dispatch(); !handled) return std::move(handled).error();
         if (ready()) return {};

@@ -134,5 +134,18 @@ TEST_F(FrameLinkTest, AnAnswerToAGonePeerIsNoErrorButASendIs) {
     expect_error(end.error(), Errc::peer_closed, "closed the channel");
 }
 
+// A wait "forever" (milliseconds::max()) arms no kernel timer and still returns at the answer.
+TEST_F(FrameLinkTest, AWaitForeverReturnsAtTheAnswer) {
+    const std::uint64_t a = add();
+    pump_receiver();
+    ASSERT_TRUE(sender_->present(a));
+    auto frame = receiver_->wait_for_frame(0, std::chrono::milliseconds::max());
+    ASSERT_TRUE(frame) << frame.error().message;
+    ASSERT_TRUE(receiver_->release(a));
+    auto free_image = sender_->wait_for_free_image(std::chrono::milliseconds::max());
+    ASSERT_TRUE(free_image) << free_image.error().message;
+    EXPECT_EQ(free_image->id, a);
+}
+
 }  // namespace
 }  // namespace texshare
