@@ -55,11 +55,11 @@ Table round_trip_section(double scale, bool pinned) {
         table.rows.push_back({std::move(what), format_seconds(t.median_of(i)), t.ratio(i, baseline), std::move(of), target});
     };
     row(fmt::format("raw SOCK_SEQPACKET ping-pong, {} B each way (the limit)", frame_wire_bytes), 0, 0, "");
-    row("texshare: present -> FrameReceiver -> release -> sender sees it free", 1, 0, "of raw", Target{1.10, true});
+    row("texshare: present -> FrameReceiver -> release -> sender sees it free", 1, 0, "of raw", Target{1.05, true});
     row("libwayland: wl_display_roundtrip", 2, 0, "of raw");
     row("texshare against libwayland's wl_display_roundtrip", 1, 2, "of libwayland", Target{1.0, true});
     row(fmt::format("raw ping-pong, {} B + 1 fd each ping (the limit)", frame_wire_bytes), 3, 3, "");
-    row("texshare: present with an acquire fence fd -> release", 4, 3, "of raw + fd", Target{1.10, true});
+    row("texshare: present with an acquire fence fd -> release", 4, 3, "of raw + fd", Target{1.05, true});
     row("libwayland: request carrying an fd -> event (wayland-scanner protocol)", 5, 3, "of raw + fd");
     row("texshare against libwayland's request with an fd", 4, 5, "of libwayland", Target{1.0, true});
     table.notes.push_back(fmt::format(
