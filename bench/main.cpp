@@ -4,13 +4,18 @@
 // asserts a time.
 //
 //   texshare_bench [--sections=1234] [--scale=F]
+//   texshare_bench --cost=raw|raw_fd|texshare|texshare_fd --iterations=N
 //   texshare_bench --child=MODE ARGS...   (how it runs its own other processes)
 //
 // --scale multiplies iteration counts and durations (default 1; 0.1 to try it quickly).
+// --cost runs one round trip N times, pinned, and nothing else: for counting instructions
+// (scripts/bench.sh runs it under valgrind --tool=callgrind --trace-children=yes at two N
+// and divides the difference, so setup cancels out).
 #include <string>
 #include <string_view>
 
 #include "children.hpp"
+#include "round_trip.hpp"
 #include "sections.hpp"
 
 namespace {
@@ -31,16 +36,34 @@ int run_child(std::string_view mode, const ChildArgs& args) {
 
 int main(int argc, char** argv) {
     std::string sections = "1234";
+    std::string cost;
+    std::size_t iterations = 1000;
     double scale = 1;
     for (int i = 1; i < argc; ++i) {
         const std::string_view arg(argv[i]);
         if (arg.rfind("--child=", 0) == 0) return run_child(arg.substr(8), ChildArgs(argv + i + 1, argv + argc));
         if (arg.rfind("--sections=", 0) == 0) sections = arg.substr(11);
         else if (arg.rfind("--scale=", 0) == 0) scale = std::stod(std::string(arg.substr(8)));
+        else if (arg.rfind("--cost=", 0) == 0) cost = arg.substr(7);
+        else if (arg.rfind("--iterations=", 0) == 0) iterations = std::stoul(std::string(arg.substr(13)));
         else fail(fmt::format("unknown argument {} (see the top of bench/main.cpp)", arg));
     }
+    if (!cost.empty()) {
+        PinnedToOneCpu pin;
+        auto round_trip = cost == "raw"           ? make_raw_round_trip(false)
+                          : cost == "raw_fd"      ? make_raw_round_trip(true)
+                          : cost == "texshare"    ? make_texshare_round_trip(false, 64, 64)
+                          : cost == "texshare_fd" ? make_texshare_round_trip(true, 64, 64)
+                                                  : nullptr;
+        if (!round_trip) fail(fmt::format("unknown --cost={}", cost));
+        round_trip->run(iterations);
+        return 0;
+    }
     print_machine("texshare benchmark");
-    if (sections.find('1') != std::string::npos) print_table(round_trip_section(scale));
+    if (sections.find('1') != std::string::npos) {
+        print_table(round_trip_section(scale, true));
+        print_table(round_trip_section(scale, false));
+    }
     if (sections.find('2') != std::string::npos) print_table(first_share_section(scale));
     if (sections.find('3') != std::string::npos) print_table(zero_copy_section(scale));
     if (sections.find('4') != std::string::npos) print_table(throughput_section(scale));

@@ -2,14 +2,32 @@
 // `scale` multiplies iteration counts and durations (1 for the real run, less to try it out).
 #pragma once
 
+#include <sched.h>
+
 #include "report.hpp"
 
 namespace bench {
 
-Table round_trip_section(double scale);   // 1: texshare against raw sockets and libwayland
+// 1: texshare against raw sockets and libwayland; pinned: this process and its children on one CPU.
+Table round_trip_section(double scale, bool pinned);
 Table first_share_section(double scale);  // 2: sharing an image once, validation included
 Table zero_copy_section(double scale);    // 3: a 4K frame by id against copying its pixels
 Table throughput_section(double scale);   // 4: one pipelined channel, and 64 renderer children
+
+// This process (and the children it spawns meanwhile) on the first CPU it may use, for the
+// scope; the affinity it had comes back afterwards.
+class PinnedToOneCpu {
+public:
+    PinnedToOneCpu();
+    ~PinnedToOneCpu();
+    PinnedToOneCpu(const PinnedToOneCpu&) = delete;
+    PinnedToOneCpu& operator=(const PinnedToOneCpu&) = delete;
+    int cpu() const noexcept { return cpu_; }
+
+private:
+    cpu_set_t previous_{};
+    int cpu_ = 0;
+};
 
 // Section 4's two halves (throughput.cpp, scale.cpp).
 void measure_one_channel(Table& table, double scale);

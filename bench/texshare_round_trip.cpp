@@ -1,8 +1,10 @@
 // texshare's per-frame round trip: the parent is a FrameSender with one image it shared
 // once; each round trip presents it (optionally with an acquire fence), the child's
 // FrameReceiver sees the frame, releases it, and the sender waits until it is free again.
-// Both endpoints are used as an application uses them: non-blocking, waiting through
-// wait_for_free_image() / wait_for_frame() (poll, then dispatch until drained).
+// Both endpoints are used as an application uses them, waiting through
+// wait_for_free_image() / wait_for_frame(): each wait is one recvmsg that blocks under the
+// socket's SO_RCVTIMEO and returns with the answer (no poll; the answer is handled as it
+// arrives, later messages wait for the next call).
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 
@@ -16,7 +18,7 @@ namespace {
 
 using namespace texshare;
 
-constexpr auto forever = std::chrono::hours(1);
+constexpr auto forever = std::chrono::milliseconds::max();  // no kernel timer per wait
 
 class TexshareRoundTrip final : public RoundTrip {
 public:

@@ -58,17 +58,20 @@ class AuxChannel {
     static constexpr std::size_t mask_bytes = (FdCount + 7) / 8;
     static constexpr std::size_t header_bytes = 2 * sizeof(std::uint32_t);
     static constexpr std::size_t frame_bytes = header_bytes + mask_bytes + sizeof(T);
+    // Room for FdCount fds (CMSG_SPACE pads it to 8 bytes, so an odd count has room for one
+    // more: that one is refused as "more fds than the channel takes").
     static constexpr std::size_t control_bytes = FdCount == 0 ? 0 : CMSG_SPACE(sizeof(int) * FdCount);
-    // CMSG_SPACE pads to 8 bytes, so the buffer can hold one fd more than FdCount.
-    static constexpr std::size_t fd_room = FdCount == 0 ? 0 : (control_bytes - CMSG_LEN(0)) / sizeof(int);
 
 public:
-    using Message = T;
     static constexpr std::size_t fd_capacity = FdCount;
 
     struct Received {
         T message;
         std::array<UniqueFd, FdCount> fds;  // slot i is empty when the sender sent no fd there
+        // receive_into() only: the kernel could not pass every fd (MSG_CTRUNC: this process
+        // is at its open-file limit). The message is intact; the fds that did arrive are in
+        // their slots, the rest are missing. receive() refuses such a message instead.
+        bool fds_cut = false;
     };
 
     AuxChannel() = default;  // closed; every call fails with invalid_argument
@@ -127,28 +130,63 @@ public:
         return send_checked(message, std::span<const BorrowedFd>(fds.begin(), fds.size()));
     }
 
-    // Errc::would_block on a non-blocking channel with nothing pending; Errc::peer_closed
-    // once the peer is gone.
-    Result<Received> receive() { return receive_with(io_flags_); }
+    // One message. Errc::would_block on a non-blocking channel with nothing pending;
+    // Errc::peer_closed once the peer is gone; Errc::truncated when the kernel cut the
+    // message (MSG_TRUNC) or its fds (MSG_CTRUNC; the message is consumed and the fds that
+    // did arrive are closed); Errc::protocol for anything that breaks the wire format,
+    // including a zero-length record from a live peer.
+    Result<Received> receive() {
+        Received received;
+        auto status = receive_into(received);
+        if (!status) return std::move(status).error();
+        if (*status != ReceiveStatus::message) return detail::would_block_error(true);
+        if (received.fds_cut) return fds_cut_error();
+        return received;
+    }
 
-    // Waits at most `timeout` (> 0) for one message inside the recvmsg that receives it (the
+    // Waits at most `timeout` for one message, inside the recvmsg that receives it (the
     // socket's SO_RCVTIMEO, set only when it changes), so a wait costs no poll() of its own.
-    // Needs a socket without O_NONBLOCK; Errc::would_block when nothing came in time, or
-    // when a signal cut the wait short (sys_errno EINTR: wait what is left some other way,
-    // since the kernel never resumes a socket wait that has a timeout). The timeout stays set
+    // The timeout rule every texshare wait keeps: > 0 waits that long, 0 only looks (one
+    // non-blocking recvmsg), < 0 is Errc::invalid_argument. Needs a socket without O_NONBLOCK
+    // for a wait. Errc::timed_out when nothing came in time; a signal neither ends the wait
+    // early nor stretches it (the kernel never resumes a socket wait that has a timeout, so
+    // the wait goes on with what is left). Other errors as receive(). The timeout stays set
     // on the socket (take_socket() hands it on with it).
     Result<Received> receive_within(std::chrono::microseconds timeout) {
-        if (!socket_) return make_error(Errc::invalid_argument, "AuxChannel::receive on a closed channel");
-        if (timeout.count() <= 0) return make_error(Errc::invalid_argument, "receive_within: timeout must be > 0");
-        if (timeout != receive_timeout_) {
-            const timeval limit{static_cast<time_t>(timeout.count() / 1000000),
-                                static_cast<suseconds_t>(timeout.count() % 1000000)};
-            if (::setsockopt(socket_.get(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit) != 0) {
-                return make_sys_error(errno, "setsockopt(SO_RCVTIMEO) on fd {}", socket_.get());
-            }
-            receive_timeout_ = timeout;
+        Received received;
+        const auto start = std::chrono::steady_clock::now();
+        auto status = receive_into_within(received, timeout);
+        while (status && *status == ReceiveStatus::interrupted) {
+            const auto left =
+                timeout - std::chrono::ceil<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
+            status = left.count() > 0 ? receive_into_within(received, left) : receive_into(received);
         }
-        return receive_with(0, false);
+        if (!status) return std::move(status).error();
+        if (*status != ReceiveStatus::message) {
+            return make_error(Errc::timed_out, "AuxChannel: no message within {} us", timeout.count());
+        }
+        if (received.fds_cut) return fds_cut_error();
+        return received;
+    }
+
+    // The per-frame form of receive(): fills `into` in place (the message is received
+    // straight into into.message, fds into their slots; fds left in `into` from before are
+    // closed first) and delivers a message whose fds were cut (into.fds_cut) instead of
+    // refusing it, for callers that must act on such a message (the frame endpoints).
+    // ReceiveStatus::nothing when nothing is pending (non-blocking channels).
+    Result<ReceiveStatus> receive_into(Received& into) { return receive_with(into, io_flags_, true); }
+
+    // receive_within() in place: ReceiveStatus::nothing when `timeout` passed first;
+    // ReceiveStatus::interrupted when a signal cut the wait (the caller waits what is left
+    // its own way: the kernel never resumes a socket wait that has a timeout).
+    // std::chrono::microseconds::max() waits without limit (and arms no kernel timer).
+    Result<ReceiveStatus> receive_into_within(Received& into, std::chrono::microseconds timeout) {
+        if (!socket_) return make_error(Errc::invalid_argument, "AuxChannel::receive on a closed channel");
+        if (timeout.count() < 0) {
+            return make_error(Errc::invalid_argument, "receive_within: timeout {} us is negative", timeout.count());
+        }
+        if (timeout.count() == 0) return receive_with(into, MSG_DONTWAIT, true);
+        return wait_once(into, timeout);
     }
 
     // With `on`, every send() and receive() acts as on a non-blocking socket (MSG_DONTWAIT)
@@ -157,50 +195,98 @@ public:
     void set_dont_wait(bool on) noexcept { io_flags_ = on ? MSG_DONTWAIT : 0; }
 
 private:
-    Result<Received> receive_with(int flags, bool restart_on_signal = true) {
+    // One recvmsg under SO_RCVTIMEO `left` (set only when it changes).
+    Result<ReceiveStatus> wait_once(Received& into, std::chrono::microseconds left) {
+        if (left != receive_timeout_) {
+            const bool forever = left == std::chrono::microseconds::max();
+            const timeval limit{forever ? 0 : static_cast<time_t>(left.count() / 1000000),
+                                forever ? 0 : static_cast<suseconds_t>(left.count() % 1000000)};
+            if (::setsockopt(socket_.get(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit) != 0) {
+                return make_sys_error(errno, "setsockopt(SO_RCVTIMEO) on fd {}", socket_.get());
+            }
+            receive_timeout_ = left;
+        }
+        return receive_with(into, 0, false);
+    }
+
+private:
+    static void close_fds(Received& into) noexcept {
+        // Usually all are empty already (-1): one AND over the numbers says so.
+        int all = -1;
+        for (const UniqueFd& fd : into.fds) all &= fd.get();
+        if (all == -1) return;
+        for (UniqueFd& fd : into.fds) {
+            if (fd.valid()) fd.reset();
+        }
+    }
+
+    Error fds_cut_error() const {
+        return make_error(Errc::truncated,
+                          "AuxChannel: fds were cut off (MSG_CTRUNC): this process is at its open-file limit, "
+                          "or the peer sent more than the channel's {} fd slots",
+                          FdCount);
+    }
+
+    Result<ReceiveStatus> receive_with(Received& into, int flags, bool restart_on_signal) {
         if (!socket_) return make_error(Errc::invalid_argument, "AuxChannel::receive on a closed channel");
-        alignas(std::max_align_t) std::array<std::byte, frame_bytes> frame{};
-        alignas(cmsghdr) std::array<std::byte, control_bytes> control{};
-        std::array<UniqueFd, fd_room> fds;
-        std::size_t fd_count = 0;
-        auto received = detail::receive_message(socket_.borrow(), frame, control, fds, fd_count, flags,
-                                                restart_on_signal);
-        if (!received) return std::move(received).error();
-        if (*received != frame_bytes) {
-            return make_error(Errc::protocol, "AuxChannel: message of {} bytes, expected {}", *received,
+        close_fds(into);
+        into.fds_cut = false;
+        // Neither buffer is cleared: the kernel writes what it reports, and nothing past
+        // that is read.
+        std::array<std::byte, header_bytes + mask_bytes> head;
+        alignas(cmsghdr) std::array<std::byte, control_bytes> control;
+        detail::ReceivedRecord record;
+        auto status = detail::receive_message(socket_.borrow(), head,
+                                              std::as_writable_bytes(std::span(&into.message, 1)), control,
+                                              into.fds, record, flags, restart_on_signal);
+        if (!status) {
+            close_fds(into);  // what arrived with a refused record
+            return status;
+        }
+        if (*status != ReceiveStatus::message) return status;
+        if (record.bytes != frame_bytes) {
+            for (std::size_t i = 0; i < record.fd_count; ++i) into.fds[i].reset();
+            return make_error(Errc::protocol, "AuxChannel: message of {} bytes, expected {}", record.bytes,
                               frame_bytes);
         }
         std::uint32_t magic = 0, payload_size = 0;
-        std::memcpy(&magic, frame.data(), sizeof magic);
-        std::memcpy(&payload_size, frame.data() + sizeof magic, sizeof payload_size);
+        std::memcpy(&magic, head.data(), sizeof magic);
+        std::memcpy(&payload_size, head.data() + sizeof magic, sizeof payload_size);
         if (magic != aux_channel_magic || payload_size != sizeof(T)) {
+            for (std::size_t i = 0; i < record.fd_count; ++i) into.fds[i].reset();
             return make_error(Errc::protocol,
                               "AuxChannel: header magic 0x{:08x} payload {} bytes, expected "
                               "0x{:08x} and {} bytes",
                               magic, payload_size, aux_channel_magic, sizeof(T));
         }
-        const std::byte* mask = frame.data() + header_bytes;
+        const std::byte* mask = head.data() + header_bytes;
+        if constexpr (FdCount % 8 != 0) {
+            if ((std::to_integer<unsigned>(mask[mask_bytes - 1]) >> (FdCount % 8)) != 0) {
+                for (std::size_t i = 0; i < record.fd_count; ++i) into.fds[i].reset();
+                return make_error(Errc::protocol, "AuxChannel: slot mask names slots beyond the {} this channel has",
+                                  FdCount);
+            }
+        }
+        if (record.fd_count == 0 && !record.fds_cut && mask_is_zero(mask)) return ReceiveStatus::message;
+        // The fds came in slot order; the slots they belong to are the mask's set bits.
+        std::array<std::uint8_t, FdCount == 0 ? 1 : FdCount> slots;
         std::size_t declared = 0;
-        for (std::size_t i = 0; i < mask_bytes; ++i) {
-            declared += static_cast<std::size_t>(std::popcount(std::to_integer<unsigned>(mask[i])));
-        }
-        if (FdCount % 8 != 0 && (std::to_integer<unsigned>(mask[mask_bytes - 1]) >> (FdCount % 8)) != 0) {
-            return make_error(Errc::protocol,
-                              "AuxChannel: slot mask names slots beyond the {} this "
-                              "channel has",
-                              FdCount);
-        }
-        if (declared != fd_count) {
-            return make_error(Errc::protocol, "AuxChannel: message declares {} fds but carried {}", declared,
-                              fd_count);
-        }
-        Received result{};
-        std::memcpy(&result.message, frame.data() + header_bytes + mask_bytes, sizeof(T));
-        std::size_t next = 0;
         for (std::size_t slot = 0; slot < FdCount; ++slot) {
-            if (slot_set(mask, slot)) result.fds[slot] = std::move(fds[next++]);
+            if (slot_set(mask, slot)) slots[declared++] = static_cast<std::uint8_t>(slot);
         }
-        return result;
+        // A cut message carries fewer fds than it declares (the kernel stops at the first it
+        // cannot install), never more.
+        if (record.fds_cut ? record.fd_count > declared : record.fd_count != declared) {
+            for (std::size_t i = 0; i < record.fd_count; ++i) into.fds[i].reset();
+            return make_error(Errc::protocol, "AuxChannel: message declares {} fds but carried {}", declared,
+                              record.fd_count);
+        }
+        // Arrival index i goes to slot slots[i] >= i; from the last down nothing is overwritten.
+        for (std::size_t i = record.fd_count; i-- > 0;) {
+            if (slots[i] != i) into.fds[slots[i]] = std::move(into.fds[i]);
+        }
+        into.fds_cut = record.fds_cut;
+        return ReceiveStatus::message;
     }
 
 public:
@@ -217,6 +303,12 @@ public:
     Result<PeerCredentials> peer_credentials() const { return texshare::peer_credentials(socket_.borrow()); }
 
 private:
+    static bool mask_is_zero(const std::byte* mask) noexcept {
+        unsigned any = 0;
+        for (std::size_t i = 0; i < mask_bytes; ++i) any |= std::to_integer<unsigned>(mask[i]);
+        return any == 0;
+    }
+
     static bool slot_set(const std::byte* mask, std::size_t slot) noexcept {
         return ((std::to_integer<unsigned>(mask[slot / 8]) >> (slot % 8)) & 1U) != 0;
     }
@@ -229,21 +321,22 @@ private:
                               "channel takes at most {}",
                               fds.size(), FdCount);
         }
-        std::array<std::byte, frame_bytes> frame{};
-        std::array<int, FdCount> raw_fds{};
+        std::array<std::byte, header_bytes + mask_bytes> head{};
+        std::array<int, FdCount == 0 ? 1 : FdCount> raw_fds;
         std::size_t fd_count = 0;
         for (std::size_t slot = 0; slot < fds.size(); ++slot) {
             if (!fds[slot].valid()) continue;  // an empty slot: skipped, not sent
-            frame[header_bytes + slot / 8] |= std::byte{static_cast<unsigned char>(1U << (slot % 8))};
+            head[header_bytes + slot / 8] |= std::byte{static_cast<unsigned char>(1U << (slot % 8))};
             raw_fds[fd_count++] = fds[slot].get();
         }
         const std::uint32_t magic = aux_channel_magic;
         const std::uint32_t payload_size = sizeof(T);
-        std::memcpy(frame.data(), &magic, sizeof magic);
-        std::memcpy(frame.data() + sizeof magic, &payload_size, sizeof payload_size);
-        std::memcpy(frame.data() + header_bytes + mask_bytes, &message, sizeof(T));
-        auto sent = detail::send_message(socket_.borrow(), frame, std::span<const int>(raw_fds.data(), fd_count), io_flags_);
-        if (!sent && sent.error().sys_errno == EBADF) return name_closed_slot(fds, std::move(sent).error());
+        std::memcpy(head.data(), &magic, sizeof magic);
+        std::memcpy(head.data() + sizeof magic, &payload_size, sizeof payload_size);
+        auto sent = detail::send_message(socket_.borrow(), head, std::as_bytes(std::span(&message, 1)),
+                                         std::span<const int>(raw_fds.data(), fd_count), io_flags_);
+        if (sent) return {};  // a fresh success, not a move of one (Result<void> holds an Error)
+        if (sent.error().sys_errno == EBADF) return name_closed_slot(fds, std::move(sent).error());
         return sent;
     }
 

@@ -39,6 +39,9 @@ constexpr std::string_view to_string(Backing backing) noexcept {
 }
 
 using PlaneFds = std::array<UniqueFd, max_planes>;
+struct ImageDescriptor;
+class DmaBufImage;
+inline Result<DmaBufImage> import_image(const ImageDescriptor& d, PlaneFds fds);
 
 class DmaBufImage {
 public:
@@ -49,10 +52,7 @@ public:
     // here: images from a peer go through receive-side validation (image_wire.hpp) instead.
     static Result<DmaBufImage> adopt(const ImageLayout& layout, Backing backing, PlaneFds plane_fds) {
         if (auto valid = validate_layout(layout); !valid) return std::move(valid).error();
-        if (backing != Backing::dma_buf && layout.modifier != DRM_FORMAT_MOD_LINEAR) {
-            return make_error(Errc::invalid_layout, "a {} image is linear, but has modifier {}",
-                              to_string(backing), modifier_name(layout.modifier));
-        }
+        if (auto linear = check_linear(layout, backing); !linear) return std::move(linear).error();
         const bool wants_fds = backing != Backing::cpu_only;
         for (std::size_t i = 0; i < max_planes; ++i) {
             const bool should_have = wants_fds && i < layout.plane_count;
@@ -61,11 +61,16 @@ public:
                                   should_have ? "needs" : "must not have");
             }
         }
-        DmaBufImage image;
-        image.layout_ = layout;
-        image.backing_ = backing;
-        image.fds_ = std::move(plane_fds);
-        return image;
+        return DmaBufImage(layout, backing, std::move(plane_fds));
+    }
+
+    // Only dma_buf images may have a modifier other than LINEAR.
+    static Result<void> check_linear(const ImageLayout& layout, Backing backing) {
+        if (backing != Backing::dma_buf && layout.modifier != DRM_FORMAT_MOD_LINEAR) {
+            return make_error(Errc::invalid_layout, "a {} image is linear, but has modifier {}", to_string(backing),
+                              modifier_name(layout.modifier));
+        }
+        return {};
     }
 
     // A cpu_only image with zeroed pixels of the given (linear) layout.
@@ -110,6 +115,12 @@ public:
     }
 
 private:
+    // import_image (image_wire.hpp) has checked everything adopt() checks, and more: it
+    // builds the image without validating the layout a second time.
+    friend Result<DmaBufImage> import_image(const ImageDescriptor& d, PlaneFds fds);
+    DmaBufImage(const ImageLayout& layout, Backing backing, PlaneFds plane_fds) noexcept
+        : layout_(layout), backing_(backing), fds_(std::move(plane_fds)) {}
+
     ImageLayout layout_{};
     Backing backing_ = Backing::cpu_only;
     PlaneFds fds_{};

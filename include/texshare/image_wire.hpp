@@ -140,6 +140,9 @@ inline Result<DmaBufImage> import_image(const ImageDescriptor& d, PlaneFds fds) 
         error.message = fmt::format("image {}: {}", d.image_id, error.message);
         return error;
     }
+    if (auto linear = DmaBufImage::check_linear(layout, backing); !linear) {
+        return make_error(Errc::rejected, "image {}: {}", d.image_id, linear.error().message);
+    }
     const auto expected_mask =
         static_cast<std::uint8_t>(backing == Backing::cpu_only ? 0U : (1U << layout.plane_count) - 1U);
     if (d.fd_plane_mask != expected_mask) {
@@ -155,14 +158,9 @@ inline Result<DmaBufImage> import_image(const ImageDescriptor& d, PlaneFds fds) 
                                                         : std::move(checked).error();
         }
     }
-    auto image = DmaBufImage::adopt(layout, backing, std::move(fds));
-    if (!image) {
-        Error error = std::move(image).error();
-        error.message = fmt::format("image {}: {}", d.image_id, error.message);
-        error.code = Errc::rejected;
-        return error;
-    }
-    return image;
+    // Everything DmaBufImage::adopt() checks is checked above (the layout, and each plane's
+    // fd against the backing through the fd mask), so the layout is validated once.
+    return DmaBufImage(layout, backing, std::move(fds));
 }
 
 // One message: the descriptor plus each plane's fd (none for a cpu_only image).

@@ -149,7 +149,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         check(consumer.endpoint->image_count() <= max_frame_images, "consumer table size");
         check(producer.endpoint->image_count() <= max_frame_images, "producer table size");
         if (auto current = consumer.endpoint->current()) {
-            check(consumer.endpoint->image(current->image_id) == current->image, "current frame is in the table");
+            check(consumer.endpoint->image(current->image_id) == current->image.get() && current->image, "current frame is in the table");
             check(consumer.endpoint->state(current->image_id) == FrameImageState::presented, "current is held");
         }
     }

@@ -13,10 +13,19 @@ using Framing = ConsumerUnderAttack;
 
 std::vector<std::byte> bytes_of_size(std::size_t size) { return std::vector<std::byte>(size, std::byte{0x5a}); }
 
-TEST_F(Framing, EmptyMessageReadsAsAClosedPeer) {
-    // A zero-byte SEQPACKET message is indistinguishable from EOF to recvmsg: the peer can
-    // only end its own session with it.
+// Item 6: a zero-length SEQPACKET record reads like EOF (recvmsg returns 0), and a host that
+// respawns on peer_closed would start a second renderer while the first lives. A live peer
+// sending one is a protocol error; the session goes on.
+TEST_F(Framing, ZeroLengthRecordFromALivePeerIsAProtocolErrorNotEOF) {
     ASSERT_EQ(send_raw(attacker_.get(), {}), 0);
+    expect_refused(Errc::protocol, "zero-length record from a peer that is still connected");
+    EXPECT_TRUE(victim_->is_open());
+    expect_still_usable();
+}
+
+TEST_F(Framing, ZeroLengthRecordThenCloseIsTheEndOfThePeer) {
+    ASSERT_EQ(send_raw(attacker_.get(), {}), 0);
+    attacker_.reset();
     expect_refused(Errc::peer_closed, "closed");
     EXPECT_FALSE(victim_->is_open());
 }
@@ -97,7 +106,7 @@ TEST_F(Framing, SixFdsOnAFiveSlotChannel) {
     UniqueFd memory = sealed_memfd(1024);
     const int fd = memory.get();
     send(add_image_message(1), 0b11111, {fd, fd, fd, fd, fd, fd});
-    expect_refused(Errc::protocol, "declares 5 fds but carried 6");
+    expect_refused(Errc::protocol, "more fds than the 5 this channel takes");
     expect_still_usable();
 }
 

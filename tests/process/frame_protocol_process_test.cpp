@@ -182,7 +182,12 @@ TEST_F(FrameProcessTest, ConsumerDeathReclaimsImagesAndAHostCanResumeWithANewOne
     Result<FrameSender::FreeImage> free_image = make_error(Errc::invalid_argument, "not yet");
     while ((free_image = sender->wait_for_free_image(5s))) {
         ASSERT_TRUE(testing::stamp_image(*sender->image(free_image->id), sender->next_frame_number()));
-        if (!sender->present(free_image->id)) break;
+        if (auto presented = sender->present(free_image->id); !presented) {
+            // A send never reads: the dispatch after it reads the consumer's end.
+            EXPECT_EQ(presented.error().code, Errc::peer_closed) << presented.error().message;
+            EXPECT_EQ(sender->dispatch().error().code, Errc::peer_closed);
+            break;
+        }
     }
     if (!free_image) {
         EXPECT_EQ(free_image.error().code, Errc::peer_closed) << free_image.error().message;

@@ -9,6 +9,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "support/fd_count.hpp"
 #include "texshare/frame/protocol.hpp"
@@ -43,6 +44,21 @@ inline void expect_error(const Error& error, Errc code, const std::string& needl
     EXPECT_NE(error.message.find(needle), std::string::npos)
         << "\"" << error.message << "\" lacks \"" << needle << "\"";
 }
+
+// Records what it hears; refuses images while `refuse` is set.
+struct RecordingListener : FrameImageListener {
+    std::vector<std::string> events;
+    bool refuse = false;
+    Result<void> image_added(std::uint64_t id, const DmaBufImage& image, bool by_peer) override {
+        if (refuse) return make_error(Errc::unsupported, "format {} not wanted", image.fourcc());
+        events.push_back(fmt::format("add {:x}{}", id, by_peer ? " peer" : ""));
+        return {};
+    }
+    void image_removed(std::uint64_t id) noexcept override { events.push_back(fmt::format("remove {:x}", id)); }
+    void image_renamed(std::uint64_t from, std::uint64_t to) noexcept override {
+        events.push_back(fmt::format("rename {:x} {:x}", from, to));
+    }
+};
 
 // A FrameSender on one end of a fresh socket pair and a FrameReceiver on the other; which end
 // allocates is the test's choice (both directions use the same endpoints).
@@ -83,6 +99,22 @@ protected:
         auto handled = sender_->dispatch();
         EXPECT_TRUE(handled) << handled.error().message;
         return handled ? *handled : 0;
+    }
+    std::uint64_t add_to_receiver() {
+        auto id = receiver_->add_image(allocate());
+        EXPECT_TRUE(id) << id.error().message;
+        return id ? *id : 0;
+    }
+    // A fresh channel: the surviving endpoint resumes on one end, `peer` is made on the other.
+    template <typename Survivor, typename Peer>
+    void reconnect(Survivor& survivor, std::optional<Peer>& peer) {
+        auto pair = FrameChannel::create_pair();
+        ASSERT_TRUE(pair);
+        auto resumed = survivor.resume(std::move(pair->first));
+        ASSERT_TRUE(resumed) << resumed.error().message;
+        auto created = Peer::create(std::move(pair->second));
+        ASSERT_TRUE(created);
+        peer.emplace(std::move(*created));
     }
 
     std::optional<FrameSender> sender_;

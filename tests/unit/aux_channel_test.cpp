@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "support/channel_pair.hpp"
+#include "support/frame_fd_limit.hpp"
 #include "support/raw_peer.hpp"
 
 namespace texshare {
@@ -180,6 +181,79 @@ TEST_F(AuxChannelTest, ReceiveRetriesWhenASignalInterruptsIt) {
     ::sigaction(SIGUSR1, &previous, nullptr);
     ASSERT_TRUE(received) << received.error().message;
     EXPECT_EQ(received->message.sequence, 12U);
+}
+
+// Item 7: one timeout rule for every wait: > 0 waits, 0 only looks, < 0 is refused.
+TEST_F(AuxChannelTest, ReceiveWithinKeepsTheOneTimeoutRule) {
+    using namespace std::chrono_literals;
+    auto refused = receiver_.receive_within(-1us);
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code, Errc::invalid_argument) << refused.error().message;
+    const auto start = std::chrono::steady_clock::now();
+    auto looked = receiver_.receive_within(0us);
+    ASSERT_FALSE(looked);
+    EXPECT_EQ(looked.error().code, Errc::timed_out) << looked.error().message;
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 1s) << "0 must not block (SO_RCVTIMEO 0 is forever)";
+    ASSERT_TRUE(sender_.send(Ping{3, 0, 0}));
+    auto received = receiver_.receive_within(0us);
+    ASSERT_TRUE(received) << received.error().message;
+    EXPECT_EQ(received->message.sequence, 3U);
+    auto waited = receiver_.receive_within(20ms);
+    ASSERT_FALSE(waited);
+    EXPECT_EQ(waited.error().code, Errc::timed_out) << waited.error().message;
+}
+
+// Item 7: EINTR is not would_block: a signal during receive_within neither ends the wait
+// early nor is reported as "nothing pending".
+TEST_F(AuxChannelTest, ASignalDuringReceiveWithinIsNotWouldBlock) {
+    using namespace std::chrono_literals;
+    struct sigaction action {}, previous {};
+    action.sa_handler = [](int) {};
+    action.sa_flags = 0;
+    ASSERT_EQ(::sigaction(SIGUSR1, &action, &previous), 0);
+    const pthread_t receiving_thread = ::pthread_self();
+    std::thread peer([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(30));
+        ::pthread_kill(receiving_thread, SIGUSR1);
+        std::this_thread::sleep_for(std::chrono::milliseconds(30));
+        (void)sender_.send(Ping{13, 0, 0});
+    });
+    auto received = receiver_.receive_within(2s);
+    peer.join();
+    ::sigaction(SIGUSR1, &previous, nullptr);
+    ASSERT_TRUE(received) << received.error().message;
+    EXPECT_EQ(received->message.sequence, 13U);
+}
+
+// Item 6 at the channel: a zero-length record from a live peer is not EOF.
+TEST_F(AuxChannelTest, AZeroLengthRecordIsAProtocolErrorWhileThePeerLives) {
+    send_raw({});
+    expect_receive_error(Errc::protocol, "zero-length record");
+    expect_still_usable();
+    sender_.close();
+    expect_receive_error(Errc::peer_closed, "closed");
+}
+
+// Item 5 at the channel: receive_into hands over a message whose fds were cut, with the fds
+// that arrived in their slots; receive() refuses it naming the channel's slot count.
+TEST_F(AuxChannelTest, ACutMessageIsDeliveredByReceiveIntoAndRefusedByReceive) {
+    UniqueFd fd = make_memfd();
+    ASSERT_TRUE(sender_.send(Ping{21, 0, 0}, {fd.borrow(), BorrowedFd(), fd.borrow()}));
+    PingChannel::Received into;
+    Result<ReceiveStatus> status = ReceiveStatus::nothing;
+    {
+        testing::AtFdLimit at_limit;
+        status = receiver_.receive_into(into);
+    }
+    ASSERT_TRUE(status) << status.error().message;
+    EXPECT_EQ(*status, ReceiveStatus::message);
+    EXPECT_TRUE(into.fds_cut);
+    EXPECT_EQ(into.message.sequence, 21U) << "the bytes are intact";
+    for (const UniqueFd& slot : into.fds) EXPECT_FALSE(slot.valid());
+    std::vector<int> many(40, fd.get());
+    send_raw(testing::frame_bytes(Ping{22, 0, 0}, aux_channel_magic, sizeof(Ping), {0b111}), many);
+    expect_receive_error(Errc::truncated, "the channel's 3 fd slots");
+    expect_still_usable();
 }
 
 TEST_F(AuxChannelTest, AdoptRefusesWhatIsNotASeqpacketUnixSocket) {

@@ -2,11 +2,13 @@
 // Private to texshare: callers use AuxChannel.
 #pragma once
 
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <array>
 #include <cerrno>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <span>
 #include <utility>
@@ -18,6 +20,13 @@ namespace texshare {
 
 // The kernel's SCM_MAX_FD: more fds than this in one message fail with EINVAL.
 inline constexpr std::size_t max_fds_per_message = 253;
+
+// How one receive ended when it did not fail.
+enum class ReceiveStatus : std::uint8_t {
+    message,      // a record arrived
+    nothing,      // nothing pending (EAGAIN), or SO_RCVTIMEO ran out
+    interrupted,  // a signal cut the wait short (EINTR) and restarting was not asked for
+};
 
 namespace detail {
 
@@ -40,25 +49,32 @@ inline Error would_block_error(bool receiving) {
     return Error{Errc::would_block, EAGAIN, receiving ? "recvmsg: EAGAIN" : "sendmsg: EAGAIN"};
 }
 
-// `flags` adds to MSG_NOSIGNAL (e.g. MSG_DONTWAIT).
-inline Result<void> send_message(BorrowedFd socket, std::span<const std::byte> bytes,
+// One record made of `head` then `body` (gathered by the kernel, so a message is never
+// copied into a frame buffer first). `flags` adds to MSG_NOSIGNAL (e.g. MSG_DONTWAIT). A
+// signal restarts the sendmsg (a SEQPACKET send is all or nothing, so nothing was sent).
+inline Result<void> send_message(BorrowedFd socket, std::span<const std::byte> head, std::span<const std::byte> body,
                                  std::span<const int> fds, int flags = 0) {
-    iovec data{const_cast<std::byte*>(bytes.data()), bytes.size()};
+    iovec data[2] = {{const_cast<std::byte*>(head.data()), head.size()},
+                     {const_cast<std::byte*>(body.data()), body.size()}};
+    const std::size_t total = head.size() + body.size();
     msghdr message{};
-    message.msg_iov = &data;
-    message.msg_iovlen = 1;
-    // Room for the largest message, but only the part used is cleared: this runs per frame,
-    // and zeroing ~1 KiB for a one-fence message is work for nothing.
+    message.msg_iov = data;
+    message.msg_iovlen = body.empty() ? 1 : 2;
+    // Room for the largest message, but only the part used is written: this runs per frame,
+    // and zeroing ~1 KiB for a one-fence message is work for nothing. CMSG_SPACE pads the
+    // header (already 8-aligned on LP64) and the fd array; the pad bytes are cleared.
     alignas(cmsghdr) std::array<std::byte, CMSG_SPACE(sizeof(int) * max_fds_per_message)> control;
     if (!fds.empty()) {
-        std::memset(control.data(), 0, CMSG_SPACE(sizeof(int) * fds.size()));
+        const std::size_t used = CMSG_SPACE(sizeof(int) * fds.size());
         message.msg_control = control.data();
-        message.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
-        cmsghdr* header = CMSG_FIRSTHDR(&message);
+        message.msg_controllen = used;
+        cmsghdr* header = reinterpret_cast<cmsghdr*>(control.data());
         header->cmsg_level = SOL_SOCKET;
         header->cmsg_type = SCM_RIGHTS;
         header->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
         std::memcpy(CMSG_DATA(header), fds.data(), sizeof(int) * fds.size());
+        const std::size_t filled = CMSG_LEN(sizeof(int) * fds.size());
+        if (used > filled) std::memset(control.data() + filled, 0, used - filled);
     }
     ssize_t sent = 0;
     do {
@@ -67,97 +83,117 @@ inline Result<void> send_message(BorrowedFd socket, std::span<const std::byte> b
     if (sent < 0 && errno == EAGAIN) return would_block_error(false);
     if (sent < 0) {
         return make_sys_error_as(classify_socket_errno(errno), errno,
-                                 "sendmsg of {} bytes with {} fds on fd {}", bytes.size(), fds.size(),
-                                 socket.get());
+                                 "sendmsg of {} bytes with {} fds on fd {}", total, fds.size(), socket.get());
     }
-    if (static_cast<std::size_t>(sent) != bytes.size()) {  // SEQPACKET is all or nothing
-        return make_error(Errc::system, "sendmsg sent {} of {} bytes", sent, bytes.size());
+    if (static_cast<std::size_t>(sent) != total) {  // SEQPACKET is all or nothing
+        return make_error(Errc::protocol, "sendmsg sent {} of {} bytes of one record", sent, total);
     }
     return {};
 }
 
-// Receives one message into `buffer` and every fd it carried into `fds` (owned at once, so
-// all error paths close them). `fds` must hold at least the control buffer's capacity.
-// Returns the byte count; fd_count says how many of `fds` were filled. `flags` adds to
-// MSG_CMSG_CLOEXEC (e.g. MSG_DONTWAIT). A signal restarts the recvmsg, unless
-// `restart_on_signal` is false: then it ends as Errc::would_block with sys_errno EINTR (a
-// wait under SO_RCVTIMEO restarted would wait its whole timeout again, forever under a
-// periodic signal such as a profiler's SIGPROF).
-inline Result<std::size_t> receive_message(BorrowedFd socket, std::span<std::byte> buffer,
-                                           std::span<std::byte> control, std::span<UniqueFd> fds,
-                                           std::size_t& fd_count, int flags = 0,
-                                           bool restart_on_signal = true) {
-    fd_count = 0;
-    iovec data{buffer.data(), buffer.size()};
+struct ReceivedRecord {
+    std::size_t bytes = 0;
+    std::size_t fd_count = 0;  // how many of `fds` were filled, in arrival order
+    // MSG_CTRUNC: the kernel could not pass every fd (this process at its open-file limit,
+    // or more fds than the control buffer holds). The bytes are intact.
+    bool fds_cut = false;
+};
+
+// True when the peer has closed its sending side (EOF follows once the queue is read).
+// Asked only after a recvmsg returned 0, to tell EOF from a zero-length record.
+inline bool peer_hung_up(BorrowedFd socket) noexcept {
+    pollfd entry{socket.get(), POLLRDHUP, 0};
+    return ::poll(&entry, 1, 0) == 1 && (entry.revents & (POLLRDHUP | POLLHUP)) != 0;
+}
+
+// Receives one record into `head` then `body` (scattered by the kernel) and every fd it carried into `fds` (owned at once, so
+// all error paths close them; `fds` must hold at least the control buffer's capacity).
+// `flags` adds to MSG_CMSG_CLOEXEC (e.g. MSG_DONTWAIT). A signal restarts the recvmsg,
+// unless `restart_on_signal` is false: then it ends as ReceiveStatus::interrupted (a wait
+// under SO_RCVTIMEO restarted would wait its whole timeout again, forever under a periodic
+// signal such as a profiler's SIGPROF). Errors: Errc::peer_closed at EOF (the peer closed
+// the socket or shut down its sending side) or on EPIPE/ECONNRESET/ENOTCONN;
+// Errc::protocol for a zero-length record from a live peer (SEQPACKET lets a peer send
+// one, and it reads like EOF: telling them apart keeps a live peer from being reported
+// dead), a control message other than SCM_RIGHTS or more fds than `fds` holds;
+// Errc::truncated when the record was longer than head + body (MSG_TRUNC); Errc::system for
+// any other errno. MSG_CTRUNC is not an error here: record.fds_cut says so, and the caller
+// decides (AuxChannel::receive refuses the message, the frame endpoints act on it).
+inline Result<ReceiveStatus> receive_message(BorrowedFd socket, std::span<std::byte> head, std::span<std::byte> body,
+                                             std::span<std::byte> control, std::span<UniqueFd> fds,
+                                             ReceivedRecord& record, int flags = 0,
+                                             bool restart_on_signal = true) {
+    record = ReceivedRecord{};
+    iovec data[2] = {{head.data(), head.size()}, {body.data(), body.size()}};
     msghdr message{};
-    message.msg_iov = &data;
-    message.msg_iovlen = 1;
+    message.msg_iov = data;
+    message.msg_iovlen = body.empty() ? 1 : 2;
     message.msg_control = control.empty() ? nullptr : control.data();
     message.msg_controllen = control.size();
     ssize_t received = 0;
     for (bool reset_seen = false;;) {
         received = ::recvmsg(socket.get(), &message, MSG_CMSG_CLOEXEC | flags);
-        if (received < 0 && errno == EINTR) {
-            if (!restart_on_signal) return Error{Errc::would_block, EINTR, "recvmsg: interrupted by a signal"};
+        if (received >= 0) break;
+        if (errno == EINTR) {
+            if (!restart_on_signal) return ReceiveStatus::interrupted;
             continue;
         }
         // A peer that dies with messages of ours unread makes the kernel report ECONNRESET
         // once, ahead of the messages it sent before dying, which are still queued (EOF
         // follows them). They are the peer's last words (a killed renderer's last
         // presents): read on rather than drop them.
-        if (received < 0 && errno == ECONNRESET && !reset_seen) {
+        if (errno == ECONNRESET && !reset_seen) {
             reset_seen = true;
             continue;
         }
-        break;
-    }
-    if (received < 0 && errno == EAGAIN) return would_block_error(true);
-    if (received < 0) {
+        if (errno == EAGAIN) return ReceiveStatus::nothing;
         return make_sys_error_as(classify_socket_errno(errno), errno, "recvmsg on fd {}", socket.get());
     }
     bool foreign_control = false;
     bool too_many_fds = false;
-    for (cmsghdr* header = CMSG_FIRSTHDR(&message); header != nullptr;
-         header = CMSG_NXTHDR(&message, header)) {
-        if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) {
-            foreign_control = true;
-            continue;
-        }
-        const std::size_t count = (header->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        const std::byte* raw = reinterpret_cast<const std::byte*>(CMSG_DATA(header));
-        for (std::size_t i = 0; i < count; ++i) {
-            int fd = -1;
-            std::memcpy(&fd, raw + i * sizeof(int), sizeof fd);
-            UniqueFd owned(fd);
-            if (fd_count < fds.size()) {
-                fds[fd_count++] = std::move(owned);
-            } else {
-                too_many_fds = true;  // cannot happen with a matching control buffer; close it
+    if (message.msg_controllen != 0) {
+        for (cmsghdr* header = CMSG_FIRSTHDR(&message); header != nullptr;
+             header = CMSG_NXTHDR(&message, header)) {
+            if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) {
+                foreign_control = true;
+                continue;
+            }
+            const std::size_t count = (header->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            const std::byte* raw = reinterpret_cast<const std::byte*>(CMSG_DATA(header));
+            for (std::size_t i = 0; i < count; ++i) {
+                int fd = -1;
+                std::memcpy(&fd, raw + i * sizeof(int), sizeof fd);
+                UniqueFd owned(fd);
+                if (record.fd_count < fds.size()) {
+                    fds[record.fd_count++] = std::move(owned);
+                } else {
+                    too_many_fds = true;  // cannot happen with a matching control buffer; close it
+                }
             }
         }
     }
-    if (message.msg_flags & MSG_CTRUNC) {
-        return make_error(Errc::truncated,
-                          "recvmsg: fds were cut off (MSG_CTRUNC): the peer sent more than {} "
-                          "fds, or this process is at its open-file limit",
-                          fds.size());
-    }
+    record.bytes = static_cast<std::size_t>(received);
+    record.fds_cut = (message.msg_flags & MSG_CTRUNC) != 0;
     if (message.msg_flags & MSG_TRUNC) {
-        return make_error(Errc::truncated,
-                          "recvmsg: message longer than the {} bytes expected "
-                          "(MSG_TRUNC)",
-                          buffer.size());
+        return make_error(Errc::truncated, "recvmsg: record longer than the {} bytes expected (MSG_TRUNC)",
+                          head.size() + body.size());
     }
-    if (too_many_fds) {
+    if (too_many_fds && !record.fds_cut) {  // a cut message is the caller's to judge
         return make_error(Errc::protocol, "recvmsg: more fds than the {} this channel takes", fds.size());
     }
     if (foreign_control) {
         return make_error(Errc::protocol, "recvmsg: control message other than SCM_RIGHTS");
     }
-    if (received == 0) {
-        return make_error(Errc::peer_closed, "recvmsg on fd {}: the peer closed the channel", socket.get());
+    if (received == 0 && record.fd_count == 0 && !record.fds_cut) {
+        if (peer_hung_up(socket)) {
+            return make_error(Errc::peer_closed, "recvmsg on fd {}: the peer closed the channel", socket.get());
+        }
+        return make_error(Errc::protocol,
+                          "recvmsg on fd {}: a zero-length record from a peer that is still connected "
+                          "(not EOF; no message is empty)",
+                          socket.get());
     }
-    return static_cast<std::size_t>(received);
+    return ReceiveStatus::message;
 }
 
 }  // namespace detail

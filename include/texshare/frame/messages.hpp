@@ -1,6 +1,6 @@
 // The per-frame protocol's messages: what FrameSender and FrameReceiver say to each other.
 //
-// Use frame_protocol.hpp for the endpoints; this header is the wire format and its one
+// Use frame/protocol.hpp for the endpoints; this header is the wire format and its one
 // receive-side check, for tests and for anyone writing a compatible peer. Every message is
 // one FrameMessage on one AuxChannel frame (one sendmsg, one recvmsg), with fds in fixed
 // slots: the image's planes in slots 0..3 (add_image only) and a sync fence in slot 4
@@ -12,7 +12,8 @@
 //   producer -> consumer: add_image (descriptor + plane fds), present (+ acquire fence),
 //                         retire, bye
 //   consumer -> producer: release (+ release fence), retired, bye, capabilities (+ table)
-//   either way:           add_image, retire and retired for images the sender added
+//   either way:           add_image, retire and retired for images the sender added;
+//                         refused for an image of the other side whose fds did not arrive
 #pragma once
 
 #include <array>
@@ -20,6 +21,7 @@
 #include <cstring>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 
 #include "texshare/aux_channel.hpp"
 #include "texshare/image_wire.hpp"
@@ -35,6 +37,11 @@ enum class FrameKind : std::uint32_t {
     retired = 5,    // the consumer has dropped image_id
     bye = 6,        // orderly goodbye; the peer treats it like a closed channel
     capabilities = 7,  // the consumer's FormatTable (format_table.hpp) as a sealed memfd in slot 0
+    // The receiver of add_image image_id could not take it because the kernel cut its plane
+    // fds (MSG_CTRUNC: the receiver was at its open-file limit). The adding side keeps the
+    // image unshared (present() refuses it; retire() drops it; it is shared again with the
+    // next peer); presents of it that crossed are released back, not blamed.
+    refused = 8,
 };
 
 constexpr std::string_view to_string(FrameKind kind) noexcept {
@@ -53,6 +60,8 @@ constexpr std::string_view to_string(FrameKind kind) noexcept {
             return "bye";
         case FrameKind::capabilities:
             return "capabilities";
+        case FrameKind::refused:
+            return "refused";
     }
     return "unknown";
 }
@@ -92,13 +101,31 @@ constexpr FrameMessage make_frame_message(FrameKind kind, std::uint64_t image_id
     return message;
 }
 
+namespace detail {
+// Unrolled by hand (folds): both run per frame, and -O2 does not unroll loops.
+template <typename T, std::size_t... Word>
+bool any_bits_set(const T& value, std::index_sequence<Word...>) noexcept {
+    const auto* bytes = reinterpret_cast<const unsigned char*>(&value);
+    const auto word = [bytes](std::size_t at) {
+        std::uint64_t w = 0;
+        std::memcpy(&w, bytes + at * sizeof w, sizeof w);
+        return w;
+    };
+    return (word(Word) | ...) != 0;
+}
+template <std::size_t... Slot>
+unsigned valid_slots(const std::array<UniqueFd, frame_fd_slots>& fds, std::index_sequence<Slot...>) noexcept {
+    return ((fds[Slot].valid() ? 1U << Slot : 0U) | ...);
+}
+}  // namespace detail
+
 // Checks the envelope of a received message: known kind, reserved zero, a zero descriptor
 // (and frame number) where the kind has none, and fds only in the slots the kind uses.
 // The endpoints then check the ids against their own state.
 inline Result<FrameKind> check_frame_message(const FrameMessage& m,
                                              const std::array<UniqueFd, frame_fd_slots>& fds) {
     if (m.kind < static_cast<std::uint32_t>(FrameKind::add_image) ||
-        m.kind > static_cast<std::uint32_t>(FrameKind::capabilities)) {
+        m.kind > static_cast<std::uint32_t>(FrameKind::refused)) {
         return make_error(Errc::protocol, "frame message of unknown kind {} (image {})", m.kind, m.image_id);
     }
     const auto kind = static_cast<FrameKind>(m.kind);
@@ -113,8 +140,9 @@ inline Result<FrameKind> check_frame_message(const FrameMessage& m,
                           to_string(kind), m.image_id, m.frame_number);
     }
     if (!has_descriptor) {
-        constexpr FrameMessage zero{};
-        if (std::memcmp(&m.descriptor, &zero.descriptor, sizeof zero.descriptor) != 0) {
+        // OR of its 8-byte words (one pass, no zero copy to compare with): this runs per frame.
+        static_assert(sizeof(ImageDescriptor) % sizeof(std::uint64_t) == 0);
+        if (detail::any_bits_set(m.descriptor, std::make_index_sequence<sizeof(ImageDescriptor) / 8>())) {
             return make_error(Errc::protocol, "{} of image {}: descriptor bytes are not zero",
                               to_string(kind), m.image_id);
         }
@@ -122,11 +150,12 @@ inline Result<FrameKind> check_frame_message(const FrameMessage& m,
         return make_error(Errc::protocol, "add_image of image {}: its descriptor names image {}", m.image_id,
                           m.descriptor.image_id);
     }
-    for (std::size_t slot = 0; slot < frame_fd_slots; ++slot) {
-        const bool allowed = slot == frame_fence_slot ? has_fence
-                             : slot == 0              ? has_descriptor || kind == FrameKind::capabilities
-                                                      : has_descriptor;
-        if (fds[slot].valid() && !allowed) {
+    const unsigned allowed_slots = (has_descriptor ? (1U << max_planes) - 1 : 0U) |
+                                   (kind == FrameKind::capabilities ? 1U : 0U) |
+                                   (has_fence ? 1U << frame_fence_slot : 0U);
+    const unsigned present_slots = detail::valid_slots(fds, std::make_index_sequence<frame_fd_slots>());
+    for (std::size_t slot = 0; (present_slots & ~allowed_slots) != 0 && slot < frame_fd_slots; ++slot) {
+        if (fds[slot].valid() && (allowed_slots >> slot & 1U) == 0) {
             return make_error(Errc::protocol,
                               "{} of image {}: carries an fd in slot {}, which it may not use",
                               to_string(kind), m.image_id, slot);
@@ -134,53 +163,5 @@ inline Result<FrameKind> check_frame_message(const FrameMessage& m,
     }
     return kind;
 }
-
-namespace detail {
-// Both endpoints' fixed table of per-image slots keyed by image id (0 marks an empty slot,
-// and is never a valid id). Fixed size, so the per-frame path never allocates.
-template <typename Slot>
-class ImageSlots {
-public:
-    Slot* find(std::uint64_t id) noexcept {
-        if (id == 0) return nullptr;
-        for (Slot& slot : slots_) {
-            if (slot.id == id) return &slot;
-        }
-        return nullptr;
-    }
-    const Slot* find(std::uint64_t id) const noexcept { return const_cast<ImageSlots*>(this)->find(id); }
-    Slot* empty_slot() noexcept {
-        for (Slot& slot : slots_) {
-            if (slot.id == 0) return &slot;
-        }
-        return nullptr;
-    }
-    std::size_t count() const noexcept {
-        std::size_t count = 0;
-        for (const Slot& slot : slots_) count += slot.id != 0 ? 1 : 0;
-        return count;
-    }
-
-    Slot& operator[](std::size_t index) noexcept { return slots_[index]; }
-    const Slot& operator[](std::size_t index) const noexcept { return slots_[index]; }
-    std::size_t index_of(const Slot* slot) const noexcept {
-        return static_cast<std::size_t>(slot - slots_.data());
-    }
-    auto begin() noexcept { return slots_.begin(); }
-    auto end() noexcept { return slots_.end(); }
-    auto begin() const noexcept { return slots_.begin(); }
-    auto end() const noexcept { return slots_.end(); }
-
-private:
-    std::array<Slot, max_frame_images> slots_{};
-};
-
-// Sends kind/id with at most a fence in slot 4.
-inline Result<void> send_frame(FrameChannel& channel, const FrameMessage& message, BorrowedFd fence = {}) {
-    std::array<BorrowedFd, frame_fd_slots> fds{};
-    fds[frame_fence_slot] = fence;
-    return channel.send(message, fds);
-}
-}  // namespace detail
 
 }  // namespace texshare

@@ -18,7 +18,7 @@
 //   A consumer that samples asynchronously calls release(id, fence) itself as soon as its
 //   reads of the current image are submitted, and the producer waits on that fence.
 // - Fences: present carries an optional acquire fence, release an optional release fence
-//   (sync_file fds, see sync_file.hpp and egl_fence.hpp for where they come from and the
+//   (sync_file fds, see sync_file.hpp and egl/fence.hpp for where they come from and the
 //   fallback without them). A release fence stays with the producer's image until taken
 //   (acquire_free_image() or take_release_fence()); presenting an image whose fence was
 //   never taken is refused, so a fence cannot be dropped silently.
@@ -30,17 +30,39 @@
 //   everything pending. wait_for_free_image() / wait_for_frame() wait with a timeout
 //   (Errc::timed_out names the stuck peer), inside the recvmsg that receives the answer,
 //   and return as soon as it is there; a signal (a profiler's timer) neither ends a wait
-//   early nor stretches it.
-// - Peer death (closed socket or bye): dispatch() returns Errc::peer_closed at once. The
-//   peer's images are dropped; this side's images stay, free again ("reclaimed" on the
-//   producer), and resume(new channel) shares them with a new peer. The consumer may keep
-//   its last frame (Options::keep_last_frame) until the new producer presents.
+//   early nor stretches it. One timeout rule everywhere (these waits and
+//   AuxChannel::receive_within): > 0 waits that long, 0 only handles what is pending,
+//   < 0 is Errc::invalid_argument.
+// - Each endpoint owns an image table and a link to its peer (image_table.hpp, link.hpp) and
+//   handles messages top to bottom in dispatch(); a send never receives.
+// - Ending a session cleanly: either side calls close(), which sends bye and closes the
+//   channel; the other side's dispatch() (or wait) then returns Errc::peer_closed "the
+//   producer/consumer said bye" and drops the peer's images. A producer closes after its
+//   last present has been released (wait_for_free_image) if the consumer should see it;
+//   a consumer closes when it wants no more frames. Destroying an endpoint without close()
+//   reads to the peer as a crash (EOF, no bye), with the same effect.
+// - Peer death (closed socket, exit, or bye): dispatch() returns Errc::peer_closed once it
+//   has read what the peer sent before. A send to a gone peer (present, release, ...)
+//   returns Errc::peer_closed ("the producer is gone") and changes nothing; the next
+//   dispatch() reads the peer's last words and its end. The peer's images are dropped;
+//   this side's images stay, free again ("reclaimed" on the producer), and
+//   resume(new channel) shares them with a new peer. The consumer may keep its last frame
+//   (Options::keep_last_frame) until the new producer presents.
+// - The fd limit: when this process cannot take the fds of a message (MSG_CTRUNC, at its
+//   RLIMIT_NOFILE), the message is still handled safely and dispatch() returns
+//   Errc::truncated naming its kind and image: a present whose acquire fence was cut is
+//   released back unshown (never shown unfenced); an add_image whose plane fds were cut is
+//   refused and the adding side told with FrameKind::refused (it keeps the image unshared;
+//   presents of it that crossed are released back); a release whose fence was cut frees
+//   the image and says the fence is lost.
+// - A zero-length record from a live peer is Errc::protocol, never taken for EOF.
 // - Per frame (present, release): one sendmsg and one recvmsg, no heap allocation (images
 //   live in fixed arrays of max_frame_images) and no fd validation syscalls: the kernel
 //   itself refuses a closed fence fd, and images are validated once, when shared.
 #pragma once
 
-#include "texshare/frame/endpoint.hpp"
+#include "texshare/frame/image_listener.hpp"
+#include "texshare/frame/image_table.hpp"
 #include "texshare/frame/messages.hpp"
 #include "texshare/frame/receiver.hpp"
 #include "texshare/frame/sender.hpp"

@@ -1,4 +1,4 @@
-// FrameReceiver: the consumer's end of the frame protocol (see frame_protocol.hpp for the rules).
+// FrameReceiver: the consumer's end of the frame protocol (see frame/protocol.hpp for the rules).
 //
 // Use it in the process that shows the frames. It imports each image the producer shares
 // once (every check of import_image), or shares images it allocated itself (add_image: a
@@ -17,7 +17,9 @@
 #include <utility>
 
 #include "texshare/format_table.hpp"
-#include "texshare/frame/endpoint.hpp"
+#include "texshare/frame/image_table.hpp"
+#include "texshare/frame/link.hpp"
+#include "texshare/frame/sharing.hpp"
 
 namespace texshare {
 
@@ -27,30 +29,56 @@ struct FrameReceiverOptions {
     bool keep_last_frame = false;
 };
 
-class FrameReceiver final : public detail::FrameEndpoint {
+class FrameReceiver {
 public:
     using Options = FrameReceiverOptions;
 
-    // Takes one end of a FrameChannel and makes it non-blocking.
+    // Takes one end of a connected FrameChannel. The socket is made blocking (O_NONBLOCK
+    // cleared) and every call on it non-blocking (MSG_DONTWAIT), so that waits happen inside
+    // recvmsg under SO_RCVTIMEO; dispatch() and sends never block. Errc::system if fcntl fails.
     static Result<FrameReceiver> create(FrameChannel channel, Options options = {}) {
         FrameReceiver receiver(options);
-        if (auto adopted = receiver.adopt_channel(std::move(channel)); !adopted) {
-            return std::move(adopted).error();
-        }
+        if (auto adopted = receiver.link_.adopt(std::move(channel)); !adopted) return std::move(adopted).error();
         return receiver;
     }
+
+    bool is_open() const noexcept { return link_.is_open(); }
+    // Readable (poll/epoll) means dispatch() has work: a message, or a producer that is gone.
+    BorrowedFd native_handle() const noexcept { return link_.native_handle(); }
+    // Not owned; must outlive this receiver or be unset (nullptr) first.
+    void set_listener(FrameImageListener* listener) noexcept { table_.set_listener(listener); }
+
+    // The image under id (nullptr for an unknown id); valid until it leaves this receiver.
+    const DmaBufImage* image(std::uint64_t id) const {
+        const detail::FrameSlot* slot = table_.find(id);
+        return slot != nullptr ? &slot->image : nullptr;
+    }
+    std::optional<FrameImageState> state(std::uint64_t id) const {
+        const detail::FrameSlot* slot = table_.find(id);
+        return slot != nullptr ? std::optional(slot->state) : std::nullopt;
+    }
+    // Whether this side allocated image id (false for the producer's images and unknown ids).
+    bool is_local(std::uint64_t id) const {
+        const detail::FrameSlot* slot = table_.find(id);
+        return slot != nullptr && slot->local;
+    }
+    std::size_t image_count() const noexcept { return table_.count(); }
 
     struct Frame {
         std::uint64_t image_id = 0;
         std::uint64_t frame_number = 0;
-        const DmaBufImage* image = nullptr;  // valid until the next dispatch() or release()
-        bool producer_gone = false;          // a kept last frame of a dead producer (keep_last_frame)
+        // The image, checked at each use: it stays usable while the image is in this
+        // receiver (through later frames too) and aborts with a message once it has left
+        // (see FrameImage); it must not outlive the receiver.
+        FrameImage image;
+        bool producer_gone = false;  // a kept last frame of a dead producer (keep_last_frame)
     };
 
     // The image this receiver holds (the latest presented one), if any.
     std::optional<Frame> current() const {
         if (current_ == no_slot) return std::nullopt;
-        return Frame{slots_[current_].id, current_frame_, &slots_[current_].image, !current_live_};
+        const detail::FrameSlot& slot = table_[current_];
+        return Frame{slot.id, current_frame_, FrameImage(slot), !current_live_};
     }
 
     // The acquire fence that came with the current frame (empty if none or already taken):
@@ -59,7 +87,9 @@ public:
 
     // Shares an image this side allocated with the producer, which may then render into
     // it; the id has consumer_image_id_bit set. On error the image stays with the caller.
-    Result<std::uint64_t> add_image(DmaBufImage&& image) { return add_local(std::move(image)); }
+    Result<std::uint64_t> add_image(DmaBufImage&& image) {
+        return detail::add_local_image(table_, link_, std::move(image));
+    }
 
     // Tells the producer what this side can import (once, and again whenever it changes).
     // From then on a DMA-BUF image whose (fourcc, modifier) the table lacks is refused
@@ -70,9 +100,7 @@ public:
         if (!fd) return std::move(fd).error();
         std::array<BorrowedFd, frame_fd_slots> fds{};
         fds[0] = fd->borrow();
-        if (auto sent = checked(channel_.send(make_frame_message(FrameKind::capabilities, 0), fds)); !sent) {
-            return sent;
-        }
+        if (auto sent = link_.send(make_frame_message(FrameKind::capabilities, 0), fds); !sent) return sent;
         advertised_ = std::move(table);
         return {};
     }
@@ -80,140 +108,199 @@ public:
     // Drops an image this side added (e.g. on resize), at once here, even while shown; the
     // producer stops using it and answers `retired`, after which the slot is free.
     Result<void> retire(std::uint64_t id) {
-        Slot* slot = slots_.find(id);
+        detail::FrameSlot* slot = table_.find(id);
         if (slot == nullptr || !slot->local || slot->state == FrameImageState::retiring) {
             return make_error(Errc::invalid_argument, "retire: image {} is {}", id,
                               slot == nullptr    ? "unknown"
                               : !slot->local     ? "the producer's; only the producer retires it"
                                                  : "already being retired");
         }
-        if (is_current(slot)) forget_current();
         if (slot->unshared) {
-            drop(*slot);
+            if (is_current(*slot)) forget_current();
+            table_.drop(*slot);
             return {};
         }
-        if (auto sent = send(FrameKind::retire, id); !sent) return sent;
+        if (auto sent = link_.send(FrameKind::retire, id); !sent) return sent;
+        if (is_current(*slot)) forget_current();
         slot->state = FrameImageState::retiring;
         return {};
     }
 
     // Gives the current image back early, with an optional release fence that signals when
-    // this side's reads are done. Errc::invalid_argument for an id this receiver does not hold.
+    // this side's reads are done. Errc::invalid_argument for an id this receiver does not
+    // hold; Errc::peer_closed ("the producer is gone") after the producer exited, with
+    // nothing changed (dispatch() then reads its end and drops its images).
     Result<void> release(std::uint64_t id, BorrowedFd release_fence = {}) {
-        if (current_ == no_slot || slots_[current_].id != id || id == 0) {
+        if (current_ == no_slot || table_[current_].id != id || id == 0) {
             return make_error(
                 Errc::invalid_argument, "release: image {} is {}", id,
-                slots_.find(id) == nullptr ? "unknown" : "not held (never presented or already released)");
+                table_.find(id) == nullptr ? "unknown" : "not held (never presented or already released)");
         }
-        return release_current(release_fence);
+        return release_current(release_fence, false);
     }
 
-    // Handles every pending message; returns how many. Errc::peer_closed once the producer is
-    // gone: its images are dropped (but for a kept last frame), this side's are kept.
-    Result<std::size_t> dispatch() { return dispatch_pending(); }
+    // Handles every pending message; returns how many. Errc::peer_closed once the producer
+    // is gone (closed, exited or said bye; after a send found it gone, once what it sent
+    // before is read): its images are dropped (but for a kept last frame), this side's kept.
+    Result<std::size_t> dispatch() {
+        if (!link_.is_open()) return link_.closed("dispatch");
+        std::size_t handled = 0;
+        while (true) {
+            auto received = link_.receive();
+            if (!received) {
+                if (received.error().code == Errc::peer_closed) end_session();
+                return std::move(received).error();
+            }
+            if (*received == ReceiveStatus::nothing) return handled;
+            if (auto done = handle_incoming(); !done) return std::move(done).error();
+            ++handled;
+        }
+    }
 
-    // Dispatches until a frame newer than `after_frame` is current; Errc::timed_out when the
-    // producer presents nothing for `timeout` (a stuck peer), Errc::peer_closed if it dies.
-    // Returns as soon as there is one: presents queued behind it wait for the next call (or
-    // dispatch(), which handles everything pending and so shows only the newest).
+    // Handles the producer's messages until a frame newer than `after_frame` is current.
+    // timeout > 0 waits at most that long, 0 only handles what is pending, < 0 is
+    // Errc::invalid_argument. Errc::timed_out when the producer presents nothing in time (a
+    // stuck peer), Errc::peer_closed if it is gone. Returns as soon as there is one: presents
+    // queued behind it wait for the next call (or dispatch(), which handles everything
+    // pending and so shows only the newest).
     Result<Frame> wait_for_frame(std::uint64_t after_frame, std::chrono::milliseconds timeout) {
-        auto waited = dispatch_until(
-            timeout, [&] { return current_ != no_slot && current_live_ && current_frame_ > after_frame; },
-            "present");
+        auto waited = detail::wait_until(
+            link_, timeout, "present", "wait_for_frame",
+            [&] { return current_ != no_slot && current_live_ && current_frame_ > after_frame; },
+            [this] { return handle_incoming(); }, [this] { return dispatch(); }, [this] { end_session(); });
         if (!waited) return std::move(waited).error();
         return *current();
     }
 
-    // Takes a new producer after the previous one died: shares this side's images with it
-    // (a kept frame of this side's once it is released), advertises the format table again
-    // if there is one, and accepts frame numbers afresh.
+    // Takes a new producer after the previous one is gone: shares this side's images with
+    // it (a kept frame of this side's once it is released), advertises the format table
+    // again if there is one, and accepts frame numbers afresh.
     Result<void> resume(FrameChannel channel) {
-        if (auto adopted = adopt_channel(std::move(channel)); !adopted) return adopted;
+        if (link_.hung_up()) end_session();
+        if (auto adopted = link_.adopt(std::move(channel)); !adopted) return adopted;
         last_frame_ = 0;
-        if (auto shared = share_unshared(); !shared) return shared;
+        if (auto shared = detail::share_unshared(table_, link_); !shared) return shared;
         if (!advertised_) return {};
         return advertise(*advertised_);  // a copy: the new producer has not heard it
     }
 
     std::size_t received_count() const noexcept { return received_; }
-    // Presents of an image this side was retiring at the time (a race, not an error).
+    // Presents not shown: of an image this side was retiring at the time (a race), or of
+    // an image this side refused or whose acquire fence was cut (released back at once).
     std::size_t skipped_count() const noexcept { return skipped_; }
 
-    // Says bye (best effort), closes the channel and drops the producer's images.
+    // Ends the session cleanly: says bye (best effort; the producer's dispatch() then
+    // reports peer_closed "the consumer said bye"), closes the channel and drops the
+    // producer's images (a kept frame stays with keep_last_frame).
     void close() noexcept {
-        say_bye();
-        on_peer_gone();
+        link_.say_bye();
+        end_session();
     }
 
 private:
-    explicit FrameReceiver(Options options) : FrameEndpoint(Role::consumer), options_(options) {}
+    explicit FrameReceiver(Options options)
+        : table_(detail::FrameImageTable::Side::consumer), link_("producer"), options_(options) {}
 
     static constexpr std::size_t no_slot = max_frame_images;
 
-    bool is_current(const Slot* slot) const noexcept { return current_ != no_slot && slot == &slots_[current_]; }
-
-    void forget_current() noexcept {
-        slots_[current_].state = FrameImageState::free;
-        current_ = no_slot;
-        acquire_fence_.reset();
+    bool is_current(const detail::FrameSlot& slot) const noexcept {
+        return current_ != no_slot && &slot == &table_[current_];
     }
 
-    Result<void> release_current(BorrowedFd release_fence) {
-        Slot& slot = slots_[current_];
+    void forget_current() noexcept {
+        table_[current_].state = FrameImageState::free;
+        current_ = no_slot;
+        if (acquire_fence_.valid()) acquire_fence_.reset();
+    }
+
+    // answering: inside dispatch, where a gone producer is no error (the drain reads on).
+    Result<void> release_current(BorrowedFd release_fence, bool answering) {
+        detail::FrameSlot& slot = table_[current_];
         if (slot.id == retained_image_id) {  // a dead producer's frame: nobody to give it back to
             forget_current();
-            drop(slot);
+            table_.drop(slot);
             return {};
         }
         if (slot.unshared) {  // this side's kept frame: the new producer may have it now
             forget_current();
-            return send_add(slot);
+            return detail::share_image(link_, slot);
         }
-        if (auto sent = send(FrameKind::release, slot.id, 0, release_fence); !sent) return sent;
+        auto sent = link_.send(FrameKind::release, slot.id, 0, release_fence);
+        if (!sent && !(answering && sent.error().code == Errc::peer_closed)) return sent;
         const bool retiring = slot.held_while_retiring;
         forget_current();
         if (!retiring) return {};
         const std::uint64_t id = slot.id;
-        drop(slot);
-        return send(FrameKind::retired, id);
+        table_.drop(slot);
+        return link_.answer(FrameKind::retired, id);
     }
 
-    Result<void> handle(FrameKind kind, const FrameMessage& m, std::array<UniqueFd, frame_fd_slots>& fds) override {
-        Slot* slot = slots_.find(m.image_id);
+    // The message link_.incoming() holds; its fds nobody took are closed at once. A refused
+    // message changes nothing here.
+    Result<void> handle_incoming() {
+        auto handled = handle_message();
+        link_.clear_incoming();
+        return handled;
+    }
+
+    Result<void> handle_message() {
+        FrameChannel::Received& in = link_.incoming();
+        const FrameMessage& m = in.message;
+        if (in.fds_cut) link_.clear_incoming();  // what did arrive is no use: handled as cut below
+        auto kind = check_frame_message(m, in.fds);
+        if (!kind) return std::move(kind).error();
+        detail::FrameSlot* slot = table_.find(m.image_id);
         if (slot != nullptr && slot->unshared) slot = nullptr;  // the producer cannot know it yet
-        switch (kind) {
-            case FrameKind::add_image:
-                return accept_peer_image(m, fds);
+        switch (*kind) {
             case FrameKind::present:
-                return present(slot, m, fds);
+                return present(slot, m, in);
+            case FrameKind::add_image:
+                if (in.fds_cut) return detail::refuse_cut_image(table_, link_, m);  // before any fd is used
+                return detail::accept_peer_image(table_, m, in.fds, [this](std::uint64_t id, const DmaBufImage& image) {
+                    return vet_peer_image(id, image);
+                });
             case FrameKind::retire:  // the producer drops an image it added
+                if (slot == nullptr && table_.was_refused(m.image_id)) {
+                    table_.forget_refused(m.image_id);
+                    return link_.answer(FrameKind::retired, m.image_id);
+                }
                 if (slot == nullptr || slot->local || slot->held_while_retiring) {
                     return make_error(Errc::protocol, "retire of image {}, which is {}", m.image_id,
                                       slot == nullptr ? "unknown"
                                       : slot->local   ? "the consumer's own"
                                                       : "already retiring");
                 }
-                if (is_current(slot)) {
+                if (is_current(*slot)) {
                     slot->held_while_retiring = true;
                     return {};
                 }
-                drop(*slot);
-                return send(FrameKind::retired, m.image_id);
+                table_.drop(*slot);
+                return link_.answer(FrameKind::retired, m.image_id);
             case FrameKind::retired:
                 if (slot == nullptr || !slot->local || slot->state != FrameImageState::retiring) {
                     return make_error(Errc::protocol, "retired for image {}, which this side was not retiring",
                                       m.image_id);
                 }
-                drop(*slot);
+                table_.drop(*slot);
                 return {};
+            case FrameKind::refused:
+                return detail::peer_refused(table_, m.image_id);
+            case FrameKind::bye:
+                end_session();
+                return make_error(Errc::peer_closed, "the producer said bye");
             default:
-                return make_error(Errc::protocol, "{} of image {} sent to a consumer", to_string(kind),
+                if (in.fds_cut) {
+                    return make_error(Errc::truncated, "{} of image {}: its fds were cut off (MSG_CTRUNC); ignored",
+                                      to_string(*kind), m.image_id);
+                }
+                return make_error(Errc::protocol, "{} of image {} sent to a consumer", to_string(*kind),
                                   m.image_id);
         }
     }
 
-    Result<void> present(Slot* slot, const FrameMessage& m, std::array<UniqueFd, frame_fd_slots>& fds) {
-        if (slot == nullptr || slot->held_while_retiring) {
+    Result<void> present(detail::FrameSlot* slot, const FrameMessage& m, FrameChannel::Received& in) {
+        const bool refused = slot == nullptr && table_.was_refused(m.image_id);
+        if ((slot == nullptr && !refused) || (slot != nullptr && slot->held_while_retiring)) {
             return make_error(Errc::protocol, "present of image {}, which is {}", m.image_id,
                               slot == nullptr ? "unknown" : "retiring");
         }
@@ -221,55 +308,71 @@ private:
             return make_error(Errc::protocol, "present of image {} as frame {}, not after frame {}", m.image_id,
                               m.frame_number, last_frame_);
         }
-        last_frame_ = m.frame_number;
-        if (slot->state == FrameImageState::retiring) {  // ours, retired before the present crossed
+        if (slot != nullptr && is_current(*slot)) {
+            return make_error(Errc::protocol, "present of image {}, which this side still holds", m.image_id);
+        }
+        if (slot != nullptr && slot->state == FrameImageState::retiring) {  // ours, retired before it crossed
+            last_frame_ = m.frame_number;
             ++skipped_;
             return {};
         }
-        if (is_current(slot)) {
-            return make_error(Errc::protocol, "present of image {}, which this side still holds", m.image_id);
+        if (refused || in.fds_cut) {
+            // Not shown: an image this side never had, or one whose acquire fence is lost
+            // (showing it unfenced could show a half-rendered frame). Given back at once,
+            // so it keeps circulating.
+            if (auto released = link_.answer(FrameKind::release, m.image_id); !released) return released;
+            last_frame_ = m.frame_number;
+            ++skipped_;
+            if (refused) return {};
+            return make_error(Errc::truncated,
+                              "present of image {} as frame {}: its acquire fence was cut off (MSG_CTRUNC: this "
+                              "process is at its open-file limit); released back unshown",
+                              m.image_id, m.frame_number);
         }
         if (current_ != no_slot) {
-            if (auto released = release_current({}); !released) return released;
+            if (auto released = release_current({}, true); !released) return released;
         }
-        current_ = slots_.index_of(slot);
+        last_frame_ = m.frame_number;
+        current_ = table_.index_of(*slot);
         slot->state = FrameImageState::presented;
         current_frame_ = m.frame_number;
         current_live_ = true;
-        acquire_fence_ = std::move(fds[frame_fence_slot]);
+        if (in.fds[frame_fence_slot].valid()) acquire_fence_ = std::move(in.fds[frame_fence_slot]);
         ++received_;
         return {};
     }
 
-    Result<void> vet_peer_image(std::uint64_t id, const DmaBufImage& image) override {
+    Result<void> vet_peer_image(std::uint64_t id, const DmaBufImage& image) const {
         if (!advertised_ || image.backing() != Backing::dma_buf) return {};
         if (advertised_->contains(image.fourcc(), image.layout().modifier)) return {};
-        return make_error(Errc::rejected, "image {}: {} with modifier {} was never advertised ({} formats advertised)", id,
-                          format_name(image.fourcc()), modifier_name(image.layout().modifier),
+        return make_error(Errc::rejected, "image {}: {} with modifier {} was never advertised ({} formats advertised)",
+                          id, format_name(image.fourcc()), modifier_name(image.layout().modifier),
                           advertised_->formats.pair_count());
     }
 
-    void on_peer_gone() noexcept override {
+    void end_session() noexcept {
         const bool keep = options_.keep_last_frame && current_ != no_slot;
+        link_.close();
         current_live_ = false;
-        (void)forget_peer(keep ? current_ : no_slot);
+        (void)table_.forget_peer(keep ? current_ : no_slot);
         if (!keep) {
             current_ = no_slot;
-            acquire_fence_.reset();
+            if (acquire_fence_.valid()) acquire_fence_.reset();
             return;
         }
-        Slot& kept = slots_[current_];
+        detail::FrameSlot& kept = table_[current_];
         kept.held_while_retiring = false;
         if (kept.local) {
             kept.unshared = true;
         } else if (kept.id != retained_image_id) {
-            const std::uint64_t old_id = std::exchange(kept.id, retained_image_id);
-            if (listener_ != nullptr) listener_->image_renamed(old_id, retained_image_id);
+            table_.rename(kept, retained_image_id);
         }
     }
 
+    detail::FrameImageTable table_;
+    detail::FrameLink link_;
     Options options_;
-    std::size_t current_ = no_slot;  // index of the held image in slots_
+    std::size_t current_ = no_slot;  // index of the held image in table_
     std::uint64_t current_frame_ = 0;
     bool current_live_ = false;  // presented by the current producer (not a kept frame)
     std::uint64_t last_frame_ = 0;

@@ -1,4 +1,4 @@
-// FrameSender: the producer's end of the frame protocol (see frame_protocol.hpp for the rules).
+// FrameSender: the producer's end of the frame protocol (see frame/protocol.hpp for the rules).
 //
 // Use it in the process that renders the frames. It presents images by id and gets each
 // back by a release message; it tracks every image as free, presented (the consumer holds
@@ -14,28 +14,58 @@
 #include <utility>
 
 #include "texshare/format_table.hpp"
-#include "texshare/frame/endpoint.hpp"
+#include "texshare/frame/image_table.hpp"
+#include "texshare/frame/link.hpp"
+#include "texshare/frame/sharing.hpp"
 
 namespace texshare {
 
-class FrameSender final : public detail::FrameEndpoint {
+class FrameSender {
 public:
-    // Takes one end of a FrameChannel and makes it non-blocking.
+    // Takes one end of a connected FrameChannel. The socket is made blocking (O_NONBLOCK
+    // cleared) and every call on it non-blocking (MSG_DONTWAIT), so that waits happen inside
+    // recvmsg under SO_RCVTIMEO; dispatch() and sends never block. Errc::system if fcntl fails.
     static Result<FrameSender> create(FrameChannel channel) {
         FrameSender sender;
-        if (auto adopted = sender.adopt_channel(std::move(channel)); !adopted) return std::move(adopted).error();
+        if (auto adopted = sender.link_.adopt(std::move(channel)); !adopted) return std::move(adopted).error();
         return sender;
     }
 
+    bool is_open() const noexcept { return link_.is_open(); }
+    // Readable (poll/epoll) means dispatch() has work: a message, or a consumer that is gone.
+    BorrowedFd native_handle() const noexcept { return link_.native_handle(); }
+    // Not owned; must outlive this sender or be unset (nullptr) first.
+    void set_listener(FrameImageListener* listener) noexcept { table_.set_listener(listener); }
+
+    // The image under id (nullptr for an unknown id); valid until it leaves this sender.
+    const DmaBufImage* image(std::uint64_t id) const {
+        const detail::FrameSlot* slot = table_.find(id);
+        return slot != nullptr ? &slot->image : nullptr;
+    }
+    std::optional<FrameImageState> state(std::uint64_t id) const {
+        const detail::FrameSlot* slot = table_.find(id);
+        return slot != nullptr ? std::optional(slot->state) : std::nullopt;
+    }
+    // Whether this side allocated image id (false for the consumer's images and unknown ids).
+    bool is_local(std::uint64_t id) const {
+        const detail::FrameSlot* slot = table_.find(id);
+        return slot != nullptr && slot->local;
+    }
+    std::size_t image_count() const noexcept { return table_.count(); }
+
     // Shares an image this side allocated under a fresh id and keeps it. On error the image
-    // stays with the caller (it is moved from only on success). Without a peer (gone, not
-    // yet resumed) the image is kept and shared on resume().
-    Result<std::uint64_t> add_image(DmaBufImage&& image) { return add_local(std::move(image)); }
+    // stays with the caller (it is moved from only on success). Without a consumer (gone,
+    // not yet resumed) the image is kept and shared on resume().
+    Result<std::uint64_t> add_image(DmaBufImage&& image) {
+        return detail::add_local_image(table_, link_, std::move(image));
+    }
 
     // Shows image id as the next frame; returns its frame number. acquire_fence (optional)
-    // signals when the producer's writes are done; it is sent, not taken.
+    // signals when the producer's writes are done; it is sent, not taken. Errors:
+    // invalid_argument (unknown id, held, retiring, an untaken release fence, no consumer
+    // has it), fd_not_open (a closed fence fd), peer_closed (the consumer is gone).
     Result<std::uint64_t> present(std::uint64_t id, BorrowedFd acquire_fence = {}) {
-        Slot* slot = slots_.find(id);
+        detail::FrameSlot* slot = table_.find(id);
         if (slot == nullptr) return make_error(Errc::invalid_argument, "present: unknown image id {}", id);
         if (slot->state != FrameImageState::free) {
             return make_error(Errc::invalid_argument, "present: image {} is {}; it cannot be presented", id,
@@ -50,10 +80,14 @@ public:
                               id);
         }
         if (slot->unshared) {
-            return make_error(Errc::invalid_argument, "present: image {}: no consumer to present to", id);
+            return make_error(Errc::invalid_argument, "present: image {}: {}", id,
+                              slot->refused ? "the consumer refused it (its fds did not arrive); retire it"
+                                            : "no consumer to present to");
         }
         const std::uint64_t frame = next_frame_;
-        if (auto sent = send(FrameKind::present, id, frame, acquire_fence); !sent) return std::move(sent).error();
+        if (auto sent = link_.send(FrameKind::present, id, frame, acquire_fence); !sent) {
+            return std::move(sent).error();
+        }
         ++next_frame_;
         ++presented_;
         slot->state = FrameImageState::presented;
@@ -69,35 +103,34 @@ public:
     // A free image to render into next (the least recently presented), or Errc::would_block
     // when the consumer holds them all.
     Result<FreeImage> acquire_free_image() {
-        Slot* best = nullptr;
-        for (Slot& slot : slots_) {
-            if (slot.id == 0 || slot.state != FrameImageState::free || slot.unshared) continue;
-            if (best == nullptr || slot.last_frame < best->last_frame) best = &slot;
-        }
+        detail::FrameSlot* best = free_image();
         if (best == nullptr) {
             return make_error(Errc::would_block, "acquire_free_image: no free image (all presented or retiring)");
         }
         return FreeImage{best->id, std::move(best->fence)};
     }
 
-    // Like acquire_free_image(), but dispatches until one is free; Errc::timed_out when the
-    // consumer releases nothing for `timeout` (a stuck peer), Errc::peer_closed if it dies.
+    // Like acquire_free_image(), but handles the consumer's messages until one is free.
+    // timeout > 0 waits at most that long, 0 only handles what is pending, < 0 is
+    // Errc::invalid_argument. Errc::timed_out when the consumer releases nothing in time (a
+    // stuck peer), Errc::peer_closed if it is gone.
     Result<FreeImage> wait_for_free_image(std::chrono::milliseconds timeout) {
-        auto waited = dispatch_until(
-            timeout, [this] { return has_free_image(); }, "release");
+        auto waited = detail::wait_until(
+            link_, timeout, "release", "wait_for_free_image", [this] { return free_image() != nullptr; },
+            [this] { return handle_incoming(); }, [this] { return dispatch(); }, [this] { end_session(); });
         if (!waited) return std::move(waited).error();
         return acquire_free_image();
     }
 
     UniqueFd take_release_fence(std::uint64_t id) {
-        Slot* slot = slots_.find(id);
+        detail::FrameSlot* slot = table_.find(id);
         return slot != nullptr ? std::move(slot->fence) : UniqueFd();
     }
 
     // Starts dropping image id (one this side added); it leaves this sender when the
-    // consumer answers `retired`, or at once when no consumer has seen it.
+    // consumer answers `retired`, or at once when no consumer has it.
     Result<void> retire(std::uint64_t id) {
-        Slot* slot = slots_.find(id);
+        detail::FrameSlot* slot = table_.find(id);
         if (slot == nullptr) return make_error(Errc::invalid_argument, "retire: unknown image id {}", id);
         if (!slot->local) {
             return make_error(Errc::invalid_argument,
@@ -106,26 +139,43 @@ public:
         if (slot->state == FrameImageState::retiring) {
             return make_error(Errc::invalid_argument, "retire: image {} is already being retired", id);
         }
-        if (slot->unshared) {
-            drop(*slot);
+        if (slot->unshared && slot->state == FrameImageState::free) {
+            table_.drop(*slot);
             return {};
         }
-        if (auto sent = send(FrameKind::retire, id); !sent) return sent;
+        if (auto sent = link_.send(FrameKind::retire, id); !sent) return sent;
         slot->held_while_retiring = slot->state == FrameImageState::presented;
         slot->state = FrameImageState::retiring;
         return {};
     }
 
-    // Handles every pending message; returns how many. Errc::peer_closed once the consumer is
-    // gone: every image of this side it held is free again (counted in reclaimed_count()),
-    // and its own images are dropped.
-    Result<std::size_t> dispatch() { return dispatch_pending(); }
+    // Handles every pending message; returns how many. Errc::peer_closed once the consumer
+    // is gone (closed, exited or said bye; after a send found it gone, once what it sent
+    // before is read): every image of this side it held is free again (counted in
+    // reclaimed_count()), and its own images are dropped.
+    Result<std::size_t> dispatch() {
+        if (!link_.is_open()) return link_.closed("dispatch");
+        std::size_t handled = 0;
+        while (true) {
+            auto received = link_.receive();
+            if (!received) {
+                if (received.error().code == Errc::peer_closed) end_session();
+                return std::move(received).error();
+            }
+            if (*received == ReceiveStatus::nothing) return handled;
+            if (auto done = handle_incoming(); !done) return std::move(done).error();
+            ++handled;
+        }
+    }
 
-    // Takes a new consumer after the previous one died: shares this side's images with it
-    // (all free) and goes on presenting; frame numbers keep increasing.
+    // Takes a new consumer after the previous one is gone: shares this side's images with
+    // it (all free) and goes on presenting; frame numbers keep increasing. If a send found
+    // the old consumer gone and dispatch() has not read its end yet, its unread messages
+    // are dropped.
     Result<void> resume(FrameChannel channel) {
-        if (auto adopted = adopt_channel(std::move(channel)); !adopted) return adopted;
-        return share_unshared();
+        if (link_.hung_up()) end_session();
+        if (auto adopted = link_.adopt(std::move(channel)); !adopted) return adopted;
+        return detail::share_unshared(table_, link_);
     }
 
     // What the consumer said it can import (FrameReceiver::advertise), if it said so; feed it
@@ -141,31 +191,47 @@ public:
     std::size_t released_count() const noexcept { return released_; }
     std::size_t reclaimed_count() const noexcept { return reclaimed_; }
 
-    // Says bye (best effort) and closes the channel; this side's images stay.
+    // Ends the session cleanly: says bye (best effort; the consumer's dispatch() then
+    // reports peer_closed "the producer said bye") and closes the channel. This side's
+    // images stay, free, for resume().
     void close() noexcept {
-        say_bye();
-        on_peer_gone();
+        link_.say_bye();
+        end_session();
     }
 
 private:
-    FrameSender() : FrameEndpoint(Role::producer) {}
+    FrameSender() : table_(detail::FrameImageTable::Side::producer), link_("consumer") {}
 
-    bool has_free_image() const noexcept {
-        for (const Slot& slot : slots_) {
-            if (slot.id != 0 && slot.state == FrameImageState::free && !slot.unshared) return true;
+    detail::FrameSlot* free_image() noexcept {
+        detail::FrameSlot* best = nullptr;
+        for (detail::FrameSlot& slot : table_.slots()) {
+            if (slot.id == 0 || slot.state != FrameImageState::free || slot.unshared) continue;
+            if (best == nullptr || slot.last_frame < best->last_frame) best = &slot;
         }
-        return false;
+        return best;
     }
 
-    Result<void> handle(FrameKind kind, const FrameMessage& m, std::array<UniqueFd, frame_fd_slots>& fds) override {
-        Slot* slot = slots_.find(m.image_id);
-        switch (kind) {
-            case FrameKind::add_image:
-                return accept_peer_image(m, fds);
+    // The message link_.incoming() holds; its fds nobody took are closed at once. A refused
+    // message changes nothing here.
+    Result<void> handle_incoming() {
+        auto handled = handle_message();
+        link_.clear_incoming();
+        return handled;
+    }
+
+    Result<void> handle_message() {
+        FrameChannel::Received& in = link_.incoming();
+        const FrameMessage& m = in.message;
+        if (in.fds_cut) link_.clear_incoming();  // what did arrive is no use: handled as cut below
+        auto kind = check_frame_message(m, in.fds);
+        if (!kind) return std::move(kind).error();
+        if (in.fds_cut) return handle_cut(*kind, m);
+        detail::FrameSlot* slot = table_.find(m.image_id);
+        switch (*kind) {
             case FrameKind::release:
                 if (slot != nullptr && slot->state == FrameImageState::presented) {
                     slot->state = FrameImageState::free;
-                    slot->fence = std::move(fds[frame_fence_slot]);
+                    slot->fence = std::move(in.fds[frame_fence_slot]);
                     ++released_;
                     return {};
                 }
@@ -176,43 +242,83 @@ private:
                 }
                 return make_error(Errc::protocol, "release of image {}, which the consumer does not hold",
                                   m.image_id);
+            case FrameKind::add_image:
+                return detail::accept_peer_image(table_, m, in.fds,
+                                                 [](std::uint64_t, const DmaBufImage&) { return Result<void>(); });
             case FrameKind::retire:  // the consumer drops an image it added, held or not
+                if (slot == nullptr && table_.was_refused(m.image_id)) {
+                    table_.forget_refused(m.image_id);
+                    return link_.answer(FrameKind::retired, m.image_id);
+                }
                 if (slot == nullptr || slot->local) {
                     return make_error(Errc::protocol, "retire of image {}, which is {}", m.image_id,
                                       slot == nullptr ? "unknown" : "the producer's own");
                 }
-                drop(*slot);
-                return send(FrameKind::retired, m.image_id);
+                table_.drop(*slot);
+                return link_.answer(FrameKind::retired, m.image_id);
+            case FrameKind::retired:
+                if (slot == nullptr || !slot->local || slot->state != FrameImageState::retiring ||
+                    slot->held_while_retiring) {
+                    return make_error(Errc::protocol,
+                                      "retired for image {}, which was not retiring or not released first",
+                                      m.image_id);
+                }
+                table_.drop(*slot);
+                return {};
             case FrameKind::capabilities: {
-                if (!fds[0]) return make_error(Errc::protocol, "capabilities without a format table fd");
-                auto table = decode_format_table(fds[0].borrow());
+                if (!in.fds[0]) return make_error(Errc::protocol, "capabilities without a format table fd");
+                auto table = decode_format_table(in.fds[0].borrow());
+                in.fds[0].reset();
                 if (!table) return std::move(table).error();
                 if (!peer_formats_ || *peer_formats_ != *table) formats_changed_ = true;
                 peer_formats_ = std::move(*table);
                 return {};
             }
-            case FrameKind::retired:
-                if (slot == nullptr || !slot->local || slot->state != FrameImageState::retiring ||
-                    slot->held_while_retiring) {
-                    return make_error(Errc::protocol,
-                                      "retired for image {}, which was not retiring or not "
-                                      "released first",
-                                      m.image_id);
-                }
-                drop(*slot);
-                return {};
+            case FrameKind::refused:
+                return detail::peer_refused(table_, m.image_id);
+            case FrameKind::bye:
+                end_session();
+                return make_error(Errc::peer_closed, "the consumer said bye");
             default:
-                return make_error(Errc::protocol, "{} of image {} sent to a producer", to_string(kind),
+                return make_error(Errc::protocol, "{} of image {} sent to a producer", to_string(*kind),
                                   m.image_id);
         }
     }
 
-    void on_peer_gone() noexcept override {
-        reclaimed_ += forget_peer();
+    // A message whose fds the kernel cut (MSG_CTRUNC: this process at its open-file limit).
+    Result<void> handle_cut(FrameKind kind, const FrameMessage& m) {
+        if (kind == FrameKind::add_image) return detail::refuse_cut_image(table_, link_, m);
+        if (kind == FrameKind::release) {
+            detail::FrameSlot* slot = table_.find(m.image_id);
+            if (slot == nullptr || slot->state != FrameImageState::presented) {
+                return make_error(Errc::protocol, "release of image {}, which the consumer does not hold",
+                                  m.image_id);
+            }
+            // The consumer let go, but its release fence is lost: the image is free again
+            // (holding it back would stall the swapchain for good), and the caller is told.
+            slot->state = FrameImageState::free;
+            ++released_;
+            return make_error(Errc::truncated,
+                              "release of image {}: its release fence was cut off (MSG_CTRUNC: this process is at "
+                              "its open-file limit); the image is free, but the consumer's reads may still be "
+                              "in flight",
+                              m.image_id);
+        }
+        return make_error(Errc::truncated,
+                          "{} of image {}: its fds were cut off (MSG_CTRUNC: this process is at its open-file "
+                          "limit); ignored",
+                          to_string(kind), m.image_id);
+    }
+
+    void end_session() noexcept {
+        link_.close();
+        reclaimed_ += table_.forget_peer();
         peer_formats_.reset();  // the next consumer may be on another device
         formats_changed_ = false;
     }
 
+    detail::FrameImageTable table_;
+    detail::FrameLink link_;
     std::uint64_t next_frame_ = 1;
     std::size_t presented_ = 0;
     std::size_t released_ = 0;

@@ -1,0 +1,160 @@
+// The link of a frame endpoint to its peer: the channel, and what is known of the peer.
+//
+// Each FrameSender and FrameReceiver owns one. It sends the protocol's messages (mapping a
+// gone or stuck peer to errors that say so), receives one message at a time into a buffer
+// it keeps (no message is built and moved per frame), and waits for the next one. It never
+// handles a message: the endpoint reads them from incoming() and decides. Sending never
+// receives: a send that finds the peer gone marks the link hung up and leaves what the
+// peer sent before it died in the socket, for the endpoint's next dispatch to read.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+
+#include "texshare/detail/poll_wait.hpp"
+#include "texshare/frame/messages.hpp"
+
+namespace texshare::detail {
+
+class FrameLink {
+public:
+    explicit FrameLink(const char* peer_name) noexcept : peer_(peer_name) {}
+
+    bool is_open() const noexcept { return channel_.is_open(); }
+    // A send found the peer gone; its last messages may still be unread.
+    bool hung_up() const noexcept { return hung_up_; }
+    BorrowedFd native_handle() const noexcept { return channel_.native_handle(); }
+    const char* peer() const noexcept { return peer_; }
+
+    // Takes the channel of a new peer. The socket itself is made blocking (create() and
+    // resume() clear O_NONBLOCK) and every call on it non-blocking (MSG_DONTWAIT): waits then
+    // happen inside the recvmsg that receives (SO_RCVTIMEO), one syscall per message as in
+    // a hand-written blocking loop, instead of a poll() plus a recvmsg plus the drain's EAGAIN.
+    Result<void> adopt(FrameChannel channel) {
+        if (channel_.is_open()) {
+            return make_error(Errc::invalid_argument, "the endpoint still has a peer; resume only after it is gone");
+        }
+        if (auto blocking = channel.set_nonblocking(false); !blocking) return blocking;
+        channel.set_dont_wait(true);
+        channel_ = std::move(channel);
+        hung_up_ = false;
+        return {};
+    }
+    void close() noexcept {
+        channel_.close();
+        hung_up_ = false;
+        clear_incoming();
+    }
+
+    // A message of this side's own. Errc::peer_closed ("the consumer is gone") when the peer
+    // closed the channel or exited (the link is then hung up: dispatch to read what it said
+    // before), Errc::protocol when it stopped reading (its socket buffer is full: legitimate
+    // traffic never fills it), Errc::fd_not_open for a closed fence fd.
+    Result<void> send(FrameKind kind, std::uint64_t id, std::uint64_t frame = 0, BorrowedFd fence = {}) {
+        // Per frame: the kept message has a zero descriptor already; only three fields change.
+        outgoing_.kind = static_cast<std::uint32_t>(kind);
+        outgoing_.image_id = id;
+        outgoing_.frame_number = frame;
+        if (!fence.valid()) return send(outgoing_, std::span<const BorrowedFd>());
+        std::array<BorrowedFd, frame_fd_slots> fds{};
+        fds[frame_fence_slot] = fence;
+        return send(outgoing_, fds);
+    }
+    Result<void> send(const FrameMessage& message, std::span<const BorrowedFd> fds) {
+        if (!channel_.is_open()) {
+            return make_error(Errc::peer_closed, "{} of image {}: the channel to the {} is closed",
+                              to_string(static_cast<FrameKind>(message.kind)), message.image_id, peer_);
+        }
+        if (hung_up_) return gone(message);
+        auto sent = channel_.send(message, fds);
+        if (sent) return {};  // a fresh success, not a move of one (Result<void> holds an Error)
+        if (sent.error().code == Errc::would_block) {
+            return make_error(Errc::protocol, "the {} does not read its messages: the socket's send buffer is full",
+                              peer_);
+        }
+        if (sent.error().code == Errc::peer_closed) {
+            hung_up_ = true;
+            return gone(message);
+        }
+        return sent;
+    }
+    // An answer sent while handling the peer's messages (a release, a `retired`): a gone
+    // peer is no error there, since the drain reads on to the peer's end anyway.
+    Result<void> answer(FrameKind kind, std::uint64_t id) {
+        auto sent = send(kind, id);
+        if (!sent && sent.error().code == Errc::peer_closed) return {};
+        return sent;
+    }
+    Result<void> send_add(std::uint64_t id, const DmaBufImage& image) {
+        FrameMessage message = make_frame_message(FrameKind::add_image, id);
+        message.descriptor = describe_image(id, image);
+        std::array<BorrowedFd, frame_fd_slots> fds{};
+        for (std::size_t i = 0; i < max_planes; ++i) fds[i] = image.plane_fd(i);
+        return send(message, fds);
+    }
+    void say_bye() noexcept {
+        if (channel_.is_open() && !hung_up_) (void)send(FrameKind::bye, 0);
+    }
+
+    // The message receive() or receive_within() last delivered (fds in their slots; fds_cut
+    // when the kernel could not pass them all).
+    FrameChannel::Received& incoming() noexcept { return incoming_; }
+
+    // One message if one is pending: ReceiveStatus::nothing when none is.
+    Result<ReceiveStatus> receive() { return channel_.receive_into(incoming_); }
+
+    // One message within `timeout` (> 0), waited for inside the recvmsg. nothing: none came
+    // in time; interrupted: a signal cut the wait (wait what is left another way).
+    Result<ReceiveStatus> receive_within(std::chrono::milliseconds timeout) {
+        // Beyond about 12 days (poll()'s own clamp) a wait has no limit: no kernel timer is
+        // armed per wait then, and the microseconds cannot overflow.
+        if (timeout >= std::chrono::milliseconds(1 << 30)) {
+            return channel_.receive_into_within(incoming_, std::chrono::microseconds::max());
+        }
+        return channel_.receive_into_within(incoming_, timeout);
+    }
+
+    void clear_incoming() noexcept {
+        int all = -1;  // usually every slot is empty (-1): one AND over the numbers says so
+        for (const UniqueFd& fd : incoming_.fds) all &= fd.get();
+        if (all == -1) return;
+        for (UniqueFd& fd : incoming_.fds) {
+            if (fd.valid()) fd.reset();
+        }
+    }
+
+    Error closed(const char* doing) const {
+        return make_error(Errc::peer_closed, "{}: the channel to the {} is closed", doing, peer_);
+    }
+    Error timed_out(std::chrono::milliseconds timeout, const char* waiting_for) const {
+        return make_error(Errc::timed_out, "no {} from the {} within {} ms", waiting_for, peer_, timeout.count());
+    }
+
+private:
+    Error gone(const FrameMessage& message) const {
+        return make_error(Errc::peer_closed, "{} of image {}: the {} is gone (it closed the channel or exited)",
+                          to_string(static_cast<FrameKind>(message.kind)), message.image_id, peer_);
+    }
+
+    FrameChannel channel_;
+    FrameChannel::Received incoming_{};
+    FrameMessage outgoing_{};  // kind, image id and frame number set per send
+    const char* peer_;
+    bool hung_up_ = false;
+};
+
+// The one timeout rule of every frame wait: > 0 waits that long, 0 only handles what is
+// pending (no wait), < 0 is Errc::invalid_argument.
+inline Result<void> check_wait_timeout(std::chrono::milliseconds timeout, const char* who) {
+    if (timeout.count() < 0) {
+        return make_error(Errc::invalid_argument, "{}: timeout {} ms is negative (0 only looks, > 0 waits)", who,
+                          timeout.count());
+    }
+    return {};
+}
+
+}  // namespace texshare::detail

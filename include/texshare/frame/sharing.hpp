@@ -1,0 +1,130 @@
+// Sharing images between the two frame endpoints, which both may do: adding a local image
+// (add_image), taking a peer's (import_image and the table's checks), refusing one whose
+// fds the kernel cut, and hearing that the peer refused one of ours. Free functions over
+// an endpoint's table and link; private to the frame layer.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <utility>
+
+#include "texshare/frame/image_table.hpp"
+#include "texshare/frame/link.hpp"
+
+namespace texshare::detail {
+
+// Shares an image this side allocated under a fresh id and keeps it. On error the image
+// stays with the caller (moved from only on success). Without a peer it is kept and shared
+// with the next one.
+inline Result<std::uint64_t> add_local_image(FrameImageTable& table, FrameLink& link, DmaBufImage&& image) {
+    auto id = table.reserve_local(image);
+    if (!id) return id;
+    const bool shared = link.is_open() && !link.hung_up();
+    if (shared) {
+        if (auto sent = link.send_add(*id, image); !sent) {
+            table.unreserve(*id);
+            return std::move(sent).error();
+        }
+    }
+    table.insert_local(*id, std::move(image), shared);
+    return id;
+}
+
+inline Result<void> share_image(FrameLink& link, FrameSlot& slot) {
+    if (auto sent = link.send_add(slot.id, slot.image); !sent) return sent;
+    slot.unshared = false;
+    slot.refused = false;
+    return {};
+}
+
+// Shares every local image the new peer has not seen, except ones this side holds (the
+// consumer's kept frame: shared once released).
+inline Result<void> share_unshared(FrameImageTable& table, FrameLink& link) {
+    for (FrameSlot& slot : table.slots()) {
+        if (slot.id == 0 || !slot.unshared || slot.state == FrameImageState::presented) continue;
+        if (auto sent = share_image(link, slot); !sent) return sent;
+    }
+    return {};
+}
+
+// add_image from the peer: checks the id, then every check of import_image, then `vet`
+// (the consumer's advertised formats), then the listener's. The fds are closed on refusal.
+template <typename Vet>
+Result<void> accept_peer_image(FrameImageTable& table, const FrameMessage& m,
+                               std::array<UniqueFd, frame_fd_slots>& fds, Vet&& vet) {
+    if (auto id_ok = table.check_peer_id(m.image_id); !id_ok) return id_ok;
+    PlaneFds planes;
+    for (std::size_t i = 0; i < max_planes; ++i) planes[i] = std::move(fds[i]);
+    auto image = import_image(m.descriptor, std::move(planes));
+    if (!image) return std::move(image).error();
+    if (auto vetted = vet(m.image_id, *image); !vetted) return vetted;
+    return table.insert_peer(m.image_id, std::move(*image));
+}
+
+// add_image whose plane fds the kernel cut (this process at its open-file limit): the
+// image cannot be imported. Refused, and the peer told (FrameKind::refused), so it neither
+// presents it in vain nor is blamed when a present of it crossed the refusal.
+inline Result<void> refuse_cut_image(FrameImageTable& table, FrameLink& link, const FrameMessage& m) {
+    if (auto id_ok = table.check_peer_id(m.image_id); !id_ok) return id_ok;
+    if (auto told = link.answer(FrameKind::refused, m.image_id); !told) return told;
+    table.remember_refused(m.image_id);
+    return make_error(Errc::truncated,
+                      "add_image of image {}: its plane fds were cut off (MSG_CTRUNC: this process is at its "
+                      "open-file limit); refused, and the {} told so",
+                      m.image_id, link.peer());
+}
+
+// The peer refused one of this side's images: it stays here, unshared.
+inline Result<void> peer_refused(FrameImageTable& table, std::uint64_t id) {
+    FrameSlot* slot = table.find(id);
+    if (slot == nullptr || !slot->local || slot->unshared) {
+        return make_error(Errc::protocol, "refused for image {}, which {}", id,
+                          slot == nullptr  ? "is unknown"
+                          : !slot->local   ? "this side did not add"
+                                           : "the peer never had");
+    }
+    slot->unshared = true;
+    slot->refused = true;
+    return {};
+}
+
+// The wait both endpoints make (wait_for_free_image, wait_for_frame): handles messages
+// until `ready()` or the timeout (the one rule: > 0 waits, 0 only looks, < 0 is an error).
+// The first wait happens in the recvmsg itself (no poll): in a frame loop the answer is
+// usually the very next message, and the wait returns as soon as `ready()` holds, leaving
+// later messages for the next dispatch or wait. Should that first message not be enough
+// (or a signal cut it short), it polls and drains with whatever time is left. A timeout of
+// 2^30 ms (about 12 days) or more waits without limit (std::chrono::milliseconds::max()
+// for "forever"), and arms no kernel timer per wait.
+template <typename Ready, typename HandleIncoming, typename Dispatch, typename PeerGone>
+Result<void> wait_until(FrameLink& link, std::chrono::milliseconds timeout, const char* waiting_for,
+                        const char* who, Ready&& ready, HandleIncoming&& handle_incoming, Dispatch&& dispatch,
+                        PeerGone&& peer_gone) {
+    if (auto valid = check_wait_timeout(timeout, who); !valid) return valid;
+    if (ready()) return {};
+    if (!link.is_open()) return link.closed(who);
+    const auto start = Clock::now();
+    if (timeout.count() > 0) {
+        auto received = link.receive_within(timeout);
+        if (!received) {
+            if (received.error().code == Errc::peer_closed) peer_gone();
+            return std::move(received).error();
+        }
+        if (*received == ReceiveStatus::nothing) return link.timed_out(timeout, waiting_for);
+        if (*received == ReceiveStatus::message) {
+            if (auto done = handle_incoming(); !done) return done;
+            if (ready()) return {};
+        }
+    }
+    const auto deadline = start + std::min(timeout, std::chrono::milliseconds(1 << 30));  // no overflow
+    while (true) {
+        if (auto handled = dispatch(); !handled) return std::move(handled).error();
+        if (ready()) return {};
+        auto readable = wait_readable(link.native_handle(), deadline);
+        if (!readable) return std::move(readable).error();
+        if (!*readable) return link.timed_out(timeout, waiting_for);
+    }
+}
+
+}  // namespace texshare::detail
