@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "allocation.hpp"
-#include "texshare/frame/endpoint.hpp"
+#include "texshare/frame/image_listener.hpp"
 #include "texshare/result.hpp"
 #include "texshare/unique_fd.hpp"
 

@@ -22,6 +22,8 @@
 //   u32 magic 'TXSC' | u32 sizeof(T) | ceil(FdCount/8) bytes slot mask | T
 #pragma once
 
+#include "texshare/detail/require_cxx20.hpp"
+
 #include <sys/socket.h>
 #include <sys/time.h>
 

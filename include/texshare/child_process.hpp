@@ -13,6 +13,8 @@
 // renderers, no zombies.
 #pragma once
 
+#include "texshare/detail/require_cxx20.hpp"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>

@@ -10,6 +10,8 @@
 // Each plane owns its own fd; planes that share one buffer hold duplicates of one fd.
 #pragma once
 
+#include "texshare/detail/require_cxx20.hpp"
+
 #include <array>
 #include <cstddef>
 #include <memory>

@@ -5,6 +5,8 @@
 // Names come from libdrm so they match what drm_info, Mesa and the kernel print.
 #pragma once
 
+#include "texshare/detail/require_cxx20.hpp"
+
 #include <xf86drm.h>
 #include <drm_fourcc.h>
 

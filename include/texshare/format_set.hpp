@@ -14,6 +14,8 @@
 // a vector keeps the preference order that a map would lose.
 #pragma once
 
+#include "texshare/detail/require_cxx20.hpp"
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>

@@ -12,6 +12,8 @@
 // a pair listed twice.
 #pragma once
 
+#include "texshare/detail/require_cxx20.hpp"
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/types.h>

@@ -12,6 +12,8 @@
 // up to 4 memory planes (compression metadata), checking only that those start inside.
 #pragma once
 
+#include "texshare/detail/require_cxx20.hpp"
+
 #include <drm_fourcc.h>
 
 #include <array>

@@ -7,6 +7,8 @@
 // hardware. A mapping borrows the image's fds: it must not outlive the image.
 #pragma once
 
+#include "texshare/detail/require_cxx20.hpp"
+
 #include <linux/dma-buf.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>

@@ -12,6 +12,8 @@
 // A CPU-only image is described but carries no fds and arrives without pixels.
 #pragma once
 
+#include "texshare/detail/require_cxx20.hpp"
+
 #include <sys/stat.h>
 
 #include <array>

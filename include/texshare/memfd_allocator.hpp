@@ -6,6 +6,8 @@
 // so a receiver can map it without fear of a peer truncating it underneath (SIGBUS).
 #pragma once
 
+#include "texshare/detail/require_cxx20.hpp"
+
 #include <sys/mman.h>
 
 #include <algorithm>

@@ -11,6 +11,8 @@
 // - shared_memory: nothing both sides can do as a DMA-BUF; sealed memfds and a CPU upload.
 #pragma once
 
+#include "texshare/detail/require_cxx20.hpp"
+
 #include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <xf86drm.h>

@@ -6,6 +6,8 @@
 // names the failed check and the values involved, ready to log as is.
 #pragma once
 
+#include "texshare/detail/require_cxx20.hpp"
+
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>

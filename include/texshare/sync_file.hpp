@@ -8,6 +8,8 @@
 // DMA_BUF_IOCTL_SYNC around CPU access, or a full GPU finish (glFinish) before signalling.
 #pragma once
 
+#include "texshare/detail/require_cxx20.hpp"
+
 #include <linux/dma-buf.h>
 #include <sys/ioctl.h>
 

@@ -1,6 +1,8 @@
 // Everything in texshare's header-only core, for code that would include most of it anyway.
 #pragma once
 
+#include "texshare/detail/require_cxx20.hpp"
+
 #include "texshare/aux_channel.hpp"
 #include "texshare/child_process.hpp"
 #include "texshare/dma_buf_image.hpp"

@@ -17,6 +17,8 @@
 // look for the earlier close of the same number (strace -e close).
 #pragma once
 
+#include "texshare/detail/require_cxx20.hpp"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -79,7 +81,9 @@ class UniqueFd {
 public:
     constexpr UniqueFd() noexcept = default;
     explicit UniqueFd(int fd) noexcept : fd_(fd < 0 ? -1 : fd) {}
-    ~UniqueFd() { reset(); }
+    ~UniqueFd() {
+        if (fd_ >= 0) close_keeping_errno();
+    }
 
     UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
     UniqueFd& operator=(UniqueFd&& other) noexcept {
@@ -105,10 +109,9 @@ public:
             std::fprintf(stderr, "texshare: UniqueFd::reset(%d) given the fd it already owns\n", new_fd);
             std::abort();
         }
-        const int saved_errno = errno;
-        if (fd_ >= 0) detail::close_owned(fd_);
+        // Resetting an empty owner (most fd slots of most messages) touches nothing, errno included.
+        if (fd_ >= 0) close_keeping_errno();
         fd_ = new_fd;
-        errno = saved_errno;
     }
 
     // A new owner of the same open file, close-on-exec, numbered 3 or above so it never
@@ -122,6 +125,12 @@ public:
     }
 
 private:
+    void close_keeping_errno() noexcept {
+        const int saved_errno = errno;
+        detail::close_owned(fd_);
+        errno = saved_errno;
+    }
+
     int fd_ = -1;
 };
 

@@ -7,6 +7,8 @@
 // socket file left by a crashed server is replaced; a live server's is never touched.
 #pragma once
 
+#include "texshare/detail/require_cxx20.hpp"
+
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>

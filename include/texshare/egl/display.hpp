@@ -24,6 +24,8 @@
 // checking the extension itself and with its context current.
 #pragma once
 
+#include "texshare/detail/require_cxx20.hpp"
+
 #include <cstdint>
 #include <memory>
 #include <string>

@@ -8,6 +8,8 @@
 // import instead (importer.hpp): that path works on more drivers.
 #pragma once
 
+#include "texshare/detail/require_cxx20.hpp"
+
 #include <cstdint>
 #include <memory>
 

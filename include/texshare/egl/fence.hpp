@@ -15,6 +15,8 @@
 //   received fence is waited on by the CPU. Slower, never torn.
 #pragma once
 
+#include "texshare/detail/require_cxx20.hpp"
+
 #include <chrono>
 #include <string_view>
 

@@ -9,10 +9,12 @@
 // refused, so the peer is told at add time, not at the first frame.
 #pragma once
 
+#include "texshare/detail/require_cxx20.hpp"
+
 #include <cstdint>
 
 #include "texshare/egl/importer.hpp"
-#include "texshare/frame/endpoint.hpp"
+#include "texshare/frame/image_listener.hpp"
 
 namespace texshare::egl {
 

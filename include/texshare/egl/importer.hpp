@@ -11,6 +11,8 @@
 // display and context (display.hpp says how long they live and on which thread to call).
 #pragma once
 
+#include "texshare/detail/require_cxx20.hpp"
+
 #include <cstdint>
 #include <map>
 #include <memory>

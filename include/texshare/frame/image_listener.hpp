@@ -6,6 +6,8 @@
 // once per image, never per frame. Set it with set_listener() on the endpoint.
 #pragma once
 
+#include "texshare/detail/require_cxx20.hpp"
+
 #include <cstdint>
 
 #include "texshare/dma_buf_image.hpp"

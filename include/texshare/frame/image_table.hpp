@@ -7,6 +7,8 @@
 // Applications meet it only through FrameImage (FrameReceiver::Frame::image).
 #pragma once
 
+#include "texshare/detail/require_cxx20.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cstddef>

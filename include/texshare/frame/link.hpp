@@ -8,6 +8,8 @@
 // peer sent before it died in the socket, for the endpoint's next dispatch to read.
 #pragma once
 
+#include "texshare/detail/require_cxx20.hpp"
+
 #include <algorithm>
 #include <array>
 #include <chrono>

@@ -16,6 +16,8 @@
 //                         refused for an image of the other side whose fds did not arrive
 #pragma once
 
+#include "texshare/detail/require_cxx20.hpp"
+
 #include <array>
 #include <cstdint>
 #include <cstring>

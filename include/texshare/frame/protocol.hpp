@@ -61,6 +61,8 @@
 //   itself refuses a closed fence fd, and images are validated once, when shared.
 #pragma once
 
+#include "texshare/detail/require_cxx20.hpp"
+
 #include "texshare/frame/image_listener.hpp"
 #include "texshare/frame/image_table.hpp"
 #include "texshare/frame/messages.hpp"

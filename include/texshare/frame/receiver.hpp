@@ -10,6 +10,8 @@
 // producer (resume()) presents one.
 #pragma once
 
+#include "texshare/detail/require_cxx20.hpp"
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>

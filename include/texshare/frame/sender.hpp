@@ -7,6 +7,8 @@
 // the consumer's FrameReceiver::add_image: a UI host allocating its renderer's swapchain).
 #pragma once
 
+#include "texshare/detail/require_cxx20.hpp"
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>

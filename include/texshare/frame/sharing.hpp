@@ -4,6 +4,8 @@
 // an endpoint's table and link; private to the frame layer.
 #pragma once
 
+#include "texshare/detail/require_cxx20.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdint>

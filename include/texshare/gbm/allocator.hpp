@@ -19,6 +19,8 @@
 // planes are exported: the DMA-BUF fds keep the memory alive.
 #pragma once
 
+#include "texshare/detail/require_cxx20.hpp"
+
 #include <sys/types.h>
 
 #include <cstdint>

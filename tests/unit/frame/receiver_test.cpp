@@ -238,14 +238,14 @@ TEST_F(FrameReceiverTest, AResumedConsumerSharesItsKeptImageOnlyOnceItIsReleased
 }
 
 TEST_F(FrameReceiverTest, SharedMemoryImagesPassAnAdvertisedTable) {
-    ASSERT_TRUE(receiver_->advertise(FormatTable{0xe200, {{DRM_FORMAT_XRGB8888, 0, DRM_FORMAT_MOD_LINEAR}}}));
+    ASSERT_TRUE(receiver_->advertise(FormatTable{0xe200, {{DRM_FORMAT_XRGB8888, DRM_FORMAT_MOD_LINEAR}}}));
     const std::uint64_t a = add();  // ARGB8888 in a memfd: the CPU path, always acceptable
     EXPECT_EQ(pump_receiver(), 1U);
     EXPECT_NE(receiver_->image(a), nullptr);
 }
 
 TEST_F(FrameReceiverTest, AResumedConsumerAdvertisesItsTableToTheNewProducer) {
-    const FormatTable table{0xe200, {{DRM_FORMAT_ARGB8888, 0, DRM_FORMAT_MOD_LINEAR}}};
+    const FormatTable table{0xe200, {{DRM_FORMAT_ARGB8888, DRM_FORMAT_MOD_LINEAR}}};
     ASSERT_TRUE(receiver_->advertise(table));
     sender_.reset();
     EXPECT_FALSE(receiver_->dispatch());

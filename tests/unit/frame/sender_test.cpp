@@ -166,7 +166,7 @@ TEST_F(FrameSenderTest, AClosedFenceFdIsRefusedNamingItsSlotAndNothingIsSent) {
 }
 
 TEST_F(FrameSenderTest, AdvertisedFormatsReachTheProducerOncePerChange) {
-    const FormatTable table{0xe200, {{DRM_FORMAT_ARGB8888, 0, DRM_FORMAT_MOD_LINEAR}}};
+    const FormatTable table{0xe200, {{DRM_FORMAT_ARGB8888, DRM_FORMAT_MOD_LINEAR}}};
     ASSERT_TRUE(receiver_->advertise(table));
     EXPECT_EQ(pump_sender(), 1U);
     ASSERT_NE(sender_->peer_formats(), nullptr);
