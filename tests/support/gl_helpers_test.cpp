@@ -3,31 +3,20 @@
 #include <array>
 #include <string>
 
+#include "support/egl_display.hpp"
 #include "support/fd_count.hpp"
 #include "support/gl_helpers.hpp"
 
 namespace texshare::testing {
 namespace {
 
+
 using egl::Display;
 using GlHelpersTest = FdLeakTest;
 
-bool contains(const std::string& text, std::string_view part) {
-    return text.find(part) != std::string::npos;
-}
-
-Display open_or_fail() {
-    auto display = Display::open_surfaceless();
-    if (!display) {
-        ADD_FAILURE() << "surfaceless display: " << display.error().message;
-        return Display();
-    }
-    return std::move(*display);
-}
-
 // The FBO helpers the VM lane reads images back with, on a plain texture.
 TEST_F(GlHelpersTest, ClearDrawAndReadBackThroughFramebuffers) {
-    Display display = open_or_fail();
+    Display display = open_surfaceless_or_fail();
     ASSERT_NE(display.native(), EGL_NO_DISPLAY);
     constexpr std::uint32_t size = 8;
     std::array<GLuint, 2> textures{};
@@ -60,7 +49,7 @@ TEST_F(GlHelpersTest, ClearDrawAndReadBackThroughFramebuffers) {
 }
 
 TEST_F(GlHelpersTest, ReadingANonTextureIsAGlError) {
-    Display display = open_or_fail();
+    Display display = open_surfaceless_or_fail();
     ASSERT_NE(display.native(), EGL_NO_DISPLAY);
     auto pixels = read_pixels(display, GL_TEXTURE_2D, 12345, 4, 4);
     ASSERT_FALSE(pixels);

@@ -8,6 +8,7 @@
 #include <array>
 #include <string>
 
+#include "support/egl_display.hpp"
 #include "support/fd_count.hpp"
 #include "support/gl_helpers.hpp"
 #include "texshare/egl/display.hpp"
@@ -15,26 +16,16 @@
 namespace texshare::egl {
 namespace {
 
-using EglTest = testing::FdLeakTest;
+using testing::contains;
+using testing::open_surfaceless_or_fail;
 
-bool contains(const std::string& text, std::string_view part) {
-    return text.find(part) != std::string::npos;
-}
+using EglTest = testing::FdLeakTest;
 
 // Mesa's EGL vendor file: with it installed, a surfaceless display must open (software
 // rendering at worst); without it, there is no EGL driver and the failure must say so.
 bool mesa_egl_installed() {
     struct stat info {};
     return ::stat("/usr/share/glvnd/egl_vendor.d/50_mesa.json", &info) == 0;
-}
-
-Display open_or_fail() {
-    auto display = Display::open_surfaceless();
-    if (!display) {
-        ADD_FAILURE() << "surfaceless display: " << display.error().message;
-        return Display();
-    }
-    return std::move(*display);
 }
 
 TEST_F(EglTest, SurfacelessDisplayHasACurrentContext) {
@@ -66,10 +57,10 @@ TEST_F(EglTest, OpenWithoutGbmDeviceFallsBackToSurfaceless) {
 }
 
 TEST_F(EglTest, DisplaysOnOneEglDisplayTerminateItOnlyWhenTheLastGoes) {
-    Display first = open_or_fail();
+    Display first = open_surfaceless_or_fail();
     ASSERT_NE(first.native(), EGL_NO_DISPLAY);
     {
-        Display second = open_or_fail();
+        Display second = open_surfaceless_or_fail();
         EXPECT_EQ(second.native(), first.native()) << "EGL hands out one EGLDisplay per platform display";
         auto wrapped = Display::wrap(first.native());  // the caller's: never terminated by us
         ASSERT_TRUE(wrapped) << wrapped.error().message;
@@ -82,7 +73,7 @@ TEST_F(EglTest, DisplaysOnOneEglDisplayTerminateItOnlyWhenTheLastGoes) {
 }
 
 TEST_F(EglTest, WrapUsesTheCallersContextWithoutDestroyingIt) {
-    Display owner = open_or_fail();
+    Display owner = open_surfaceless_or_fail();
     ASSERT_NE(owner.native(), EGL_NO_DISPLAY);
     {
         auto wrapped = Display::wrap(owner.native(), owner.context());
@@ -104,7 +95,7 @@ TEST_F(EglTest, EmptyAndBadDisplaysAreErrors) {
 // llvmpipe on the surfaceless platform imports no DMA-BUF and so cannot list formats: an
 // error naming the extension, never an empty set that would read as "imports nothing".
 TEST_F(EglTest, DmaBufFormatsNeedTheModifiersExtension) {
-    Display display = open_or_fail();
+    Display display = open_surfaceless_or_fail();
     ASSERT_NE(display.native(), EGL_NO_DISPLAY);
     auto formats = display.dma_buf_formats();
     auto render = display.render_formats();

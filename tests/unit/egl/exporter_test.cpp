@@ -5,6 +5,7 @@
 #include <array>
 #include <string>
 
+#include "support/egl_display.hpp"
 #include "support/fd_count.hpp"
 #include "support/gl_helpers.hpp"
 #include "texshare/egl/exporter.hpp"
@@ -12,27 +13,17 @@
 namespace texshare::egl {
 namespace {
 
+using testing::contains;
+using testing::open_surfaceless_or_fail;
+
 using EglExporterTest = testing::FdLeakTest;
-
-bool contains(const std::string& text, std::string_view part) {
-    return text.find(part) != std::string::npos;
-}
-
-Display open_or_fail() {
-    auto display = Display::open_surfaceless();
-    if (!display) {
-        ADD_FAILURE() << "surfaceless display: " << display.error().message;
-        return Display();
-    }
-    return std::move(*display);
-}
 
 TEST_F(EglExporterTest, AnEmptyDisplayIsAnError) {
     EXPECT_EQ(Exporter::create(Display()).error().code, Errc::invalid_argument);
 }
 
 TEST_F(EglExporterTest, ExporterNeedsMesaDmaBufExport) {
-    Display display = open_or_fail();
+    Display display = open_surfaceless_or_fail();
     ASSERT_NE(display.native(), EGL_NO_DISPLAY);
     auto exporter = Exporter::create(display);
     if (display.has_extension("EGL_MESA_image_dma_buf_export")) {
@@ -46,7 +37,7 @@ TEST_F(EglExporterTest, ExporterNeedsMesaDmaBufExport) {
 }
 
 TEST_F(EglExporterTest, WhatIsNotATextureOrNotReallyExportedIsRefused) {
-    Display display = open_or_fail();
+    Display display = open_surfaceless_or_fail();
     ASSERT_NE(display.native(), EGL_NO_DISPLAY);
     auto exporter = Exporter::create(display);
     if (!exporter) {

@@ -5,6 +5,7 @@
 #include <array>
 #include <string>
 
+#include "support/egl_display.hpp"
 #include "support/fd_count.hpp"
 #include "texshare/egl/display.hpp"
 #include "texshare/egl/exporter.hpp"
@@ -21,27 +22,17 @@
 namespace texshare::egl {
 namespace {
 
+using testing::contains;
+using testing::open_surfaceless_or_fail;
+
 using EglImporterTest = testing::FdLeakTest;
-
-bool contains(const std::string& text, std::string_view part) {
-    return text.find(part) != std::string::npos;
-}
-
-Display open_or_fail() {
-    auto display = Display::open_surfaceless();
-    if (!display) {
-        ADD_FAILURE() << "surfaceless display: " << display.error().message;
-        return Display();
-    }
-    return std::move(*display);
-}
 
 TEST_F(EglImporterTest, AnEmptyDisplayIsAnError) {
     EXPECT_EQ(Importer::create(Display()).error().code, Errc::invalid_argument);
 }
 
 TEST_F(EglImporterTest, ImporterNeedsDmaBufImport) {
-    Display display = open_or_fail();
+    Display display = open_surfaceless_or_fail();
     ASSERT_NE(display.native(), nullptr);
     auto importer = Importer::create(display);
     if (display.has_extension("EGL_EXT_image_dma_buf_import")) {  // a machine with a GPU driver
