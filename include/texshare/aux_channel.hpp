@@ -74,6 +74,18 @@ public:
         // is at its open-file limit). The message is intact; the fds that did arrive are in
         // their slots, the rest are missing. receive() refuses such a message instead.
         bool fds_cut = false;
+
+        // Closes the fds nobody took. Runs per message, and usually every slot is empty
+        // already (-1): one unrolled AND over the numbers says so, not a test per slot.
+        void close_fds() noexcept {
+            const int all = [this]<std::size_t... Slot>(std::index_sequence<Slot...>) {
+                return (-1 & ... & fds[Slot].get());
+            }(std::make_index_sequence<FdCount>());
+            if (all == -1) return;
+            for (UniqueFd& fd : fds) {
+                if (fd.valid()) fd.reset();
+            }
+        }
     };
 
     AuxChannel() = default;  // closed; every call fails with invalid_argument
@@ -212,16 +224,6 @@ private:
     }
 
 private:
-    static void close_fds(Received& into) noexcept {
-        // Usually all are empty already (-1): one AND over the numbers says so.
-        int all = -1;
-        for (const UniqueFd& fd : into.fds) all &= fd.get();
-        if (all == -1) return;
-        for (UniqueFd& fd : into.fds) {
-            if (fd.valid()) fd.reset();
-        }
-    }
-
     Error fds_cut_error() const {
         return make_error(Errc::truncated,
                           "AuxChannel: fds were cut off (MSG_CTRUNC): this process is at its open-file limit, "
@@ -231,7 +233,7 @@ private:
 
     Result<ReceiveStatus> receive_with(Received& into, int flags, bool restart_on_signal) {
         if (!socket_) return make_error(Errc::invalid_argument, "AuxChannel::receive on a closed channel");
-        close_fds(into);
+        into.close_fds();
         into.fds_cut = false;
         // Neither buffer is cleared: the kernel writes what it reports, and nothing past
         // that is read.
@@ -242,7 +244,7 @@ private:
                                               std::as_writable_bytes(std::span(&into.message, 1)), control,
                                               into.fds, record, flags, restart_on_signal);
         if (!status) {
-            close_fds(into);  // what arrived with a refused record
+            into.close_fds();  // what arrived with a refused record
             return status;
         }
         if (*status != ReceiveStatus::message) return status;

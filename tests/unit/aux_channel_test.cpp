@@ -89,6 +89,36 @@ TEST_F(AuxChannelTest, FdsArriveInTheirSlotsCloexec) {
     EXPECT_EQ(sent.st_ino, got.st_ino);
 }
 
+// receive_into closes what the previous message left in any slot (nobody took it), and
+// Received::close_fds does the same: checked per slot, the last one included, since the
+// "all slots empty" test is one unrolled AND over the slots (issue 12 item 11).
+TEST_F(AuxChannelTest, FdsNobodyTookAreClosedWhateverTheirSlot) {
+    const int baseline = testing::open_fd_count();
+    for (std::size_t slot = 0; slot < PingChannel::fd_capacity; ++slot) {
+        PingChannel::Received into;
+        {
+            UniqueFd memfd = make_memfd();
+            std::array<BorrowedFd, PingChannel::fd_capacity> fds{};
+            fds[slot] = memfd.borrow();
+            ASSERT_TRUE(sender_.send(Ping{slot, 0, 0}, fds));
+            ASSERT_TRUE(sender_.send(Ping{slot + 100, 0, 0}));
+        }
+        auto first = receiver_.receive_into(into);
+        ASSERT_TRUE(first && *first == ReceiveStatus::message);
+        ASSERT_TRUE(into.fds[slot].valid()) << "slot " << slot;
+        EXPECT_EQ(testing::open_fd_count(), baseline + 1);
+        auto second = receiver_.receive_into(into);  // no fds: the one left in `slot` is closed
+        ASSERT_TRUE(second && *second == ReceiveStatus::message);
+        EXPECT_EQ(testing::open_fd_count(), baseline) << "the fd left in slot " << slot << " stayed open";
+
+        UniqueFd memfd = make_memfd();
+        into.fds[slot] = std::move(memfd);
+        into.close_fds();
+        EXPECT_FALSE(into.fds[slot].valid()) << "close_fds skipped slot " << slot;
+        EXPECT_EQ(testing::open_fd_count(), baseline);
+    }
+}
+
 TEST_F(AuxChannelTest, EmptySlotsAreSkippedBeforeSend) {
     ASSERT_TRUE(sender_.send(Ping{3, 0, 0}, {BorrowedFd(), BorrowedFd(-1), UniqueFd().borrow()}));
     auto received = receiver_.receive();

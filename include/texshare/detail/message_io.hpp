@@ -52,8 +52,11 @@ inline Error would_block_error(bool receiving) {
 // One record made of `head` then `body` (gathered by the kernel, so a message is never
 // copied into a frame buffer first). `flags` adds to MSG_NOSIGNAL (e.g. MSG_DONTWAIT). A
 // signal restarts the sendmsg (a SEQPACKET send is all or nothing, so nothing was sent).
-inline Result<void> send_message(BorrowedFd socket, std::span<const std::byte> head, std::span<const std::byte> body,
-                                 std::span<const int> fds, int flags = 0) {
+// Always inlined (as receive_message): it runs per message, and its one caller's frame
+// already holds what a call would save and restore.
+[[gnu::always_inline]] inline Result<void> send_message(BorrowedFd socket, std::span<const std::byte> head,
+                                                        std::span<const std::byte> body, std::span<const int> fds,
+                                                        int flags = 0) {
     iovec data[2] = {{const_cast<std::byte*>(head.data()), head.size()},
                      {const_cast<std::byte*>(body.data()), body.size()}};
     const std::size_t total = head.size() + body.size();
@@ -119,10 +122,11 @@ inline bool peer_hung_up(BorrowedFd socket) noexcept {
 // Errc::truncated when the record was longer than head + body (MSG_TRUNC); Errc::system for
 // any other errno. MSG_CTRUNC is not an error here: record.fds_cut says so, and the caller
 // decides (AuxChannel::receive refuses the message, the frame endpoints act on it).
-inline Result<ReceiveStatus> receive_message(BorrowedFd socket, std::span<std::byte> head, std::span<std::byte> body,
-                                             std::span<std::byte> control, std::span<UniqueFd> fds,
-                                             ReceivedRecord& record, int flags = 0,
-                                             bool restart_on_signal = true) {
+[[gnu::always_inline]] inline Result<ReceiveStatus> receive_message(BorrowedFd socket, std::span<std::byte> head,
+                                                                    std::span<std::byte> body,
+                                                                    std::span<std::byte> control,
+                                                                    std::span<UniqueFd> fds, ReceivedRecord& record,
+                                                                    int flags = 0, bool restart_on_signal = true) {
     record = ReceivedRecord{};
     iovec data[2] = {{head.data(), head.size()}, {body.data(), body.size()}};
     msghdr message{};

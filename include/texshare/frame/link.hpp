@@ -120,14 +120,7 @@ public:
         return channel_.receive_into_within(incoming_, timeout);
     }
 
-    void clear_incoming() noexcept {
-        int all = -1;  // usually every slot is empty (-1): one AND over the numbers says so
-        for (const UniqueFd& fd : incoming_.fds) all &= fd.get();
-        if (all == -1) return;
-        for (UniqueFd& fd : incoming_.fds) {
-            if (fd.valid()) fd.reset();
-        }
-    }
+    void clear_incoming() noexcept { incoming_.close_fds(); }
 
     Error closed(const char* doing) const {
         return make_error(Errc::peer_closed, "{}: the channel to the {} is closed", doing, peer_);

@@ -117,11 +117,15 @@ public:
     // Errc::invalid_argument. Errc::timed_out when the consumer releases nothing in time (a
     // stuck peer), Errc::peer_closed if it is gone.
     Result<FreeImage> wait_for_free_image(std::chrono::milliseconds timeout) {
+        // The slot ready() found is the one handed out: nothing runs between that check and
+        // the return, so the table is not scanned a second time.
+        detail::FrameSlot* best = nullptr;
         auto waited = detail::wait_until(
-            link_, timeout, "release", "wait_for_free_image", [this] { return free_image() != nullptr; },
+            link_, timeout, "release", "wait_for_free_image",
+            [this, &best] { return (best = free_image()) != nullptr; },
             [this] { return handle_incoming(); }, [this] { return dispatch(); }, [this] { end_session(); });
         if (!waited) return std::move(waited).error();
-        return acquire_free_image();
+        return FreeImage{best->id, std::move(best->fence)};
     }
 
     UniqueFd take_release_fence(std::uint64_t id) {

@@ -106,7 +106,10 @@ Result<void> wait_until(FrameLink& link, std::chrono::milliseconds timeout, cons
     if (auto valid = check_wait_timeout(timeout, who); !valid) return valid;
     if (ready()) return {};
     if (!link.is_open()) return link.closed(who);
-    const auto start = Clock::now();
+    // An unbounded wait reads no clock: its deadline is "never", and a frame loop waiting
+    // forever pays no clock read per frame (under a hypervisor that is a paravirtual clock read).
+    const bool unbounded = timeout >= std::chrono::milliseconds(1 << 30);
+    const auto start = unbounded ? Clock::time_point() : Clock::now();
     if (timeout.count() > 0) {
         auto received = link.receive_within(timeout);
         if (!received) {
@@ -119,7 +122,7 @@ Result<void> wait_until(FrameLink& link, std::chrono::milliseconds timeout, cons
             if (ready()) return {};
         }
     }
-    const auto deadline = start + std::min(timeout, std::chrono::milliseconds(1 << 30));  // no overflow
+    const auto deadline = unbounded ? Clock::time_point::max() : start + timeout;  // no overflow either way
     while (true) {
         if (auto handled = dispatch(); !handled) return std::move(handled).error();
         if (ready()) return {};
