@@ -138,6 +138,19 @@ public:
         return nullptr;
     }
     const FrameSlot* find(std::uint64_t id) const noexcept { return const_cast<FrameImageTable*>(this)->find(id); }
+    // What both endpoints answer about an id (FrameSender/FrameReceiver::image, state, is_local).
+    const DmaBufImage* image(std::uint64_t id) const noexcept {
+        const FrameSlot* slot = find(id);
+        return slot != nullptr ? &slot->image : nullptr;
+    }
+    std::optional<FrameImageState> state(std::uint64_t id) const noexcept {
+        const FrameSlot* slot = find(id);
+        return slot != nullptr ? std::optional(slot->state) : std::nullopt;
+    }
+    bool is_local(std::uint64_t id) const noexcept {
+        const FrameSlot* slot = find(id);
+        return slot != nullptr && slot->local;
+    }
     std::size_t count() const noexcept {
         std::size_t count = 0;
         for (const FrameSlot& slot : slots()) count += slot.id != 0 ? 1 : 0;

@@ -40,19 +40,10 @@ public:
     void set_listener(FrameImageListener* listener) noexcept { table_.set_listener(listener); }
 
     // The image under id (nullptr for an unknown id); valid until it leaves this sender.
-    const DmaBufImage* image(std::uint64_t id) const {
-        const detail::FrameSlot* slot = table_.find(id);
-        return slot != nullptr ? &slot->image : nullptr;
-    }
-    std::optional<FrameImageState> state(std::uint64_t id) const {
-        const detail::FrameSlot* slot = table_.find(id);
-        return slot != nullptr ? std::optional(slot->state) : std::nullopt;
-    }
+    const DmaBufImage* image(std::uint64_t id) const { return table_.image(id); }
+    std::optional<FrameImageState> state(std::uint64_t id) const { return table_.state(id); }
     // Whether this side allocated image id (false for the consumer's images and unknown ids).
-    bool is_local(std::uint64_t id) const {
-        const detail::FrameSlot* slot = table_.find(id);
-        return slot != nullptr && slot->local;
-    }
+    bool is_local(std::uint64_t id) const { return table_.is_local(id); }
     std::size_t image_count() const noexcept { return table_.count(); }
 
     // Shares an image this side allocated under a fresh id and keeps it. On error the image
