@@ -3,25 +3,36 @@
 //
 // Use spawn() in a host that starts its renderers itself: the channel ends land on fds 3,
 // 4, ... in the child (posix_spawn file actions), every other fd of the host is closed
-// there, and the host keeps no copy of the child's ends, so the child's death shows up at
-// once as the channel closing. The child finds its ends with take_inherited_fd(). For a
-// renderer that connects to a named socket instead, check_peer() compares SO_PEERCRED with
-// the process the host expects (a socketpair's credentials name its creator, so it is only
-// meaningful for accepted connections).
+// there, and the host keeps no copy of the child's ends. The child finds its ends with
+// take_inherited_fd(). For a renderer that connects to a named socket instead, check_peer()
+// compares SO_PEERCRED with the process the host expects (a socketpair's credentials name
+// its creator, so it is only meaningful for accepted connections).
+//
+// Peer death: the channel alone tells the host only that every copy of the child's end is
+// closed. A child that forked (a helper, a crash reporter, a daemon it started) or that
+// passed its end on keeps the channel open after it exits, for as long as the other holder
+// likes. The child's pidfd tells the truth about the child itself: it becomes readable when
+// the child exits, whoever holds its fds, and it names that process, never a later one that
+// got the same pid. So a host waits on both (wait_for_event(), or its own poll/epoll on
+// pidfd() beside the channel) and treats the child's exit as the peer's death at once.
 //
 // A ChildProcess still running when destroyed is killed (SIGKILL) and reaped: no orphan
-// renderers, no zombies.
+// renderers, no zombies. Its grandchildren are not its business: a host that must be rid of
+// them runs renderers in their own cgroup or PID namespace.
 #pragma once
 
 #include "texshare/detail/require_cxx20.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -128,33 +139,99 @@ public:
         ::posix_spawnattr_destroy(&attributes);
         if (error != 0) return make_sys_error(error, "posix_spawn of {}", program);
         for (UniqueFd& fd : inherited) fd.reset();
+        // Safe from pid reuse: the child cannot be reaped before this process waits for it.
+        // pidfds are close-on-exec from birth (pidfd_open(2)).
+        const long pidfd = ::syscall(SYS_pidfd_open, pid, 0);
+        if (pidfd < 0) {
+            // Without it the host could learn of the child's death only from the channel,
+            // which a grandchild can hold open: refuse rather than promise that. The pid is
+            // still ours (not reaped), so kill() cannot hit another process.
+            const int err = errno;
+            (void)::kill(pid, SIGKILL);
+            while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+            }
+            return make_sys_error_as(err == ENOSYS ? Errc::unsupported : Errc::system, err,
+                                     "pidfd_open of child {} (Linux 5.3+; the host watches its renderer's exit "
+                                     "through it); the child was killed",
+                                     pid);
+        }
         ChildProcess child;
         child.pid_ = pid;
-        // Safe from pid reuse: the child cannot be reaped before this process waits for it.
-        const long pidfd = ::syscall(SYS_pidfd_open, pid, 0);
-        if (pidfd >= 0) {
-            child.pidfd_.reset(static_cast<int>(pidfd));
-            (void)::fcntl(child.pidfd_.get(), F_SETFD, FD_CLOEXEC);
-        }
+        child.pidfd_.reset(static_cast<int>(pidfd));
         return child;
     }
 
     pid_t pid() const noexcept { return pid_; }
+    // Not yet reaped (wait()): true also for a child that has exited but was not waited for.
     bool running() const noexcept { return pid_ > 0; }
-    // Readable once the child has exited (Linux 5.3+; empty where pidfds are unavailable):
-    // put it in the same epoll set as the child's channel.
+    // Readable (POLLIN) once the child has exited, whoever still holds its channel ends, and
+    // from then on until it is reaped (pidfd_open(2)). Put it beside the child's channel in
+    // the host's poll/epoll set; after wait() reaps the child it is closed (take it out of
+    // an epoll set first). Empty for a ChildProcess without a child.
     BorrowedFd pidfd() const noexcept { return pidfd_.borrow(); }
+
+    // Whether the child has exited (or was reaped): one poll of the pidfd, no wait.
+    bool has_exited() const noexcept {
+        if (pid_ <= 0) return true;
+        pollfd entry{pidfd_.get(), POLLIN, 0};
+        int ready = 0;
+        do {
+            ready = ::poll(&entry, 1, 0);
+        } while (ready < 0 && errno == EINTR);
+        return ready > 0;
+    }
+
+    // What wait_for_event() saw; both may be true.
+    struct Event {
+        bool channel = false;  // the channel is readable: a message, or every copy of the child's end closed
+        bool exited = false;   // the child exited: its peer is dead, whether or not the channel says so yet
+    };
+
+    // The host's wait on a renderer: until `channel` is readable or the child exits, at most
+    // `timeout` (> 0 waits that long, 0 only looks, < 0 is Errc::invalid_argument; a signal
+    // neither ends the wait early nor stretches it). On `exited`, read what the child sent
+    // before (the kernel queued it before the pidfd turned readable: dispatch() once), then
+    // treat the peer as dead (FrameReceiver/FrameSender::close()) even if the channel is
+    // still open. Errc::timed_out when neither happened in time (a stuck renderer);
+    // Errc::invalid_argument without a child; Errc::system if poll fails.
+    Result<Event> wait_for_event(BorrowedFd channel, std::chrono::milliseconds timeout) const {
+        if (pid_ <= 0) return make_error(Errc::invalid_argument, "wait_for_event: no child (never spawned, or reaped)");
+        if (timeout.count() < 0) {
+            return make_error(Errc::invalid_argument, "wait_for_event: timeout {} ms is negative", timeout.count());
+        }
+        const auto deadline = detail::Clock::now() + timeout;
+        while (true) {
+            const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - detail::Clock::now());
+            const int timeout_ms = static_cast<int>(std::clamp<std::chrono::milliseconds::rep>(left.count(), 0, 1 << 30));
+            std::array<pollfd, 2> entries{{{channel.get(), POLLIN, 0}, {pidfd_.get(), POLLIN, 0}}};
+            const int ready = ::poll(entries.data(), entries.size(), timeout_ms);
+            if (ready < 0 && errno == EINTR) continue;
+            if (ready < 0) return make_sys_error(errno, "poll of channel fd {} and child {}'s pidfd", channel.get(), pid_);
+            if ((entries[0].revents & POLLNVAL) != 0) {
+                return make_error(Errc::invalid_argument, "wait_for_event: channel fd {} is not open", channel.get());
+            }
+            if (ready > 0) return Event{entries[0].revents != 0, entries[1].revents != 0};
+            if (timeout_ms == 0) {
+                return make_error(Errc::timed_out, "child {} neither wrote to fd {} nor exited within {} ms", pid_,
+                                  channel.get(), timeout.count());
+            }
+        }
+    }
 
     Result<void> signal(int number) const {
         if (pid_ <= 0) return make_error(Errc::invalid_argument, "signal {}: no child", number);
-        // Through the pidfd where there is one: it cannot hit a recycled pid.
-        const long sent = pidfd_ ? ::syscall(SYS_pidfd_send_signal, pidfd_.get(), number, nullptr, 0)
-                                 : ::kill(pid_, number);
-        if (sent != 0) return make_sys_error(errno, "signal {} to child {}", number, pid_);
+        // Through the pidfd, never kill(pid): if something else in this process reaped the
+        // child (a SIGCHLD handler's waitpid(-1)) and its pid went to a new process, the
+        // pidfd still names the old one (ESRCH) and the new one is left alone.
+        if (::syscall(SYS_pidfd_send_signal, pidfd_.get(), number, nullptr, 0) != 0) {
+            return make_sys_error(errno, "signal {} to child {}", number, pid_);
+        }
         return {};
     }
 
-    // Reaps the child; Errc::timed_out if it is still running after `timeout`.
+    // Reaps the child and says how it ended; Errc::timed_out if it is still running after
+    // `timeout` (milliseconds). Errc::system with ECHILD if something else in this process
+    // reaped it first; the ChildProcess then holds no child.
     Result<ExitStatus> wait(std::chrono::milliseconds timeout) {
         if (pid_ <= 0) return make_error(Errc::invalid_argument, "wait: no child");
         const auto deadline = detail::Clock::now() + timeout;
@@ -167,27 +244,38 @@ public:
             if (detail::Clock::now() >= deadline) {
                 return make_error(Errc::timed_out, "child {} still running after {} ms", pid_, timeout.count());
             }
-            if (pidfd_) {
-                if (auto ready = detail::wait_readable(pidfd_.borrow(), deadline); !ready) return std::move(ready).error();
-            } else {
-                ::usleep(1000);
-            }
+            if (auto ready = detail::wait_readable(pidfd_.borrow(), deadline); !ready) return std::move(ready).error();
         }
     }
 
 private:
+    // Waits on the pidfd (waitid P_PIDFD, Linux 5.4), not on the pid: if the child was
+    // reaped elsewhere and its pid went to another child of this process, waitpid(pid)
+    // would reap (or wait for) that one.
     Result<std::optional<ExitStatus>> reap(int flags) {
-        int status = 0;
-        pid_t waited = -1;
+        siginfo_t info{};
+        int rc = 0;
         do {
-            waited = ::waitpid(pid_, &status, flags);
-        } while (waited < 0 && errno == EINTR);
-        if (waited < 0) return make_sys_error(errno, "waitpid({})", pid_);
-        if (waited == 0) return std::optional<ExitStatus>();
+            rc = ::waitid(P_PIDFD, static_cast<id_t>(pidfd_.get()), &info, WEXITED | flags);
+        } while (rc < 0 && errno == EINTR);
+        if (rc < 0) {
+            const int err = errno;
+            const pid_t pid = pid_;
+            if (err == ECHILD) forget();  // gone for good: nothing left to signal or wait for
+            return make_sys_error(err, "waitid of child {}{}", pid,
+                                  err == ECHILD ? " (reaped elsewhere: a waitpid(-1) or SIGCHLD set to SIG_IGN in "
+                                                  "this process; its exit status is lost)"
+                                                : "");
+        }
+        if (info.si_pid == 0) return std::optional<ExitStatus>();  // WNOHANG, still running
+        forget();
+        if (info.si_code == CLD_EXITED) return std::optional(ExitStatus{true, info.si_status});
+        return std::optional(ExitStatus{false, info.si_status});  // CLD_KILLED or CLD_DUMPED
+    }
+
+    void forget() noexcept {
         pid_ = -1;
         pidfd_.reset();
-        if (WIFSIGNALED(status)) return std::optional(ExitStatus{false, WTERMSIG(status)});
-        return std::optional(ExitStatus{true, WEXITSTATUS(status)});
     }
 
     void kill_and_reap() noexcept {

@@ -39,6 +39,7 @@ enum class Errc {
     rejected,          // a received descriptor or fd failed validation
     timed_out,         // a peer did not answer within the caller's deadline
     connection_refused,  // nobody listens at a socket address (ECONNREFUSED; ENOENT: no socket file)
+    fds_in_flight_limit,  // a send of fds hit the kernel's per-user limit of fds in flight (ETOOMANYREFS)
 };
 
 constexpr std::string_view to_string(Errc code) noexcept {
@@ -69,6 +70,8 @@ constexpr std::string_view to_string(Errc code) noexcept {
             return "timed_out";
         case Errc::connection_refused:
             return "connection_refused";
+        case Errc::fds_in_flight_limit:
+            return "fds_in_flight_limit";
     }
     return "unknown";
 }

@@ -2,19 +2,28 @@
 //
 // Use these to set up the socket an AuxChannel runs on when the two processes are not
 // parent and child (a socketpair needs no address). SEQPACKET keeps message boundaries and
-// reports a dead peer, which is what a per-frame protocol with fds wants.
+// reports EOF once every copy of the peer's end is closed (not when the peer process dies:
+// a process it forked may hold a copy; see child_process.hpp for what tells a host that).
 // A filesystem socket is created with mode 0600 (only this user may connect) and a stale
-// socket file left by a crashed server is replaced; a live server's is never touched.
+// socket file left by a crashed server is replaced; a live server's is never touched, nor
+// a file of another user, nor anything that is not a socket. Finding out never waits on
+// whoever holds the address (UnixListener::listen says how long it may take).
 #pragma once
 
 #include "texshare/detail/require_cxx20.hpp"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include <poll.h>
+#include <unistd.h>
+
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -108,6 +117,63 @@ inline Result<UniqueFd> connect_unix(const SocketAddress& address) {
     return socket;
 }
 
+// How long UnixListener::listen() may spend finding out whether a process listens at an
+// address it found taken. An AF_UNIX connect does not wait for its listener: a
+// non-blocking one connects (someone listens), fails with EAGAIN (someone listens with a
+// full backlog) or with ECONNREFUSED (nobody does) at once; the bound covers a kernel that
+// would report EINPROGRESS instead.
+inline constexpr std::chrono::milliseconds listener_probe_timeout{100};
+
+namespace detail {
+
+// What one non-blocking connect found at an address.
+struct ListenerProbe {
+    enum class Found { nobody, listening, backlog_full, unreachable } found = Found::nobody;
+    int sys_errno = 0;                        // why the connect failed (unreachable)
+    std::optional<PeerCredentials> listener;  // SO_PEERCRED of the listener (listening)
+};
+
+inline Result<ListenerProbe> probe_listener(const SocketAddress& address, std::chrono::milliseconds bound) {
+    UniqueFd socket(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!socket) return make_sys_error(errno, "socket(AF_UNIX, SOCK_SEQPACKET)");
+    int rc = ::connect(socket.get(), address.native(), address.native_length());
+    int err = rc == 0 ? 0 : errno;
+    if (err == EINPROGRESS || err == EINTR) {  // the connect goes on without us: wait for its end
+        pollfd entry{socket.get(), POLLOUT, 0};
+        const int ready = ::poll(&entry, 1, static_cast<int>(bound.count()));
+        if (ready == 0) return ListenerProbe{ListenerProbe::Found::backlog_full, EINPROGRESS, {}};
+        socklen_t length = sizeof err;
+        if (ready < 0 || ::getsockopt(socket.get(), SOL_SOCKET, SO_ERROR, &err, &length) != 0) {
+            return make_sys_error(errno, "waiting for a connect to {}", address.to_string());
+        }
+    }
+    switch (err) {
+        case 0: {
+            auto credentials = peer_credentials(socket.borrow());  // the listener's, from its listen()
+            if (!credentials) return std::move(credentials).error();
+            return ListenerProbe{ListenerProbe::Found::listening, 0, *credentials};
+        }
+        case EAGAIN:
+            return ListenerProbe{ListenerProbe::Found::backlog_full, EAGAIN, {}};
+        case ECONNREFUSED:
+        case ENOENT:
+            return ListenerProbe{ListenerProbe::Found::nobody, err, {}};
+        default:  // EACCES (not ours to connect to), EPROTOTYPE (another socket type), ...
+            return ListenerProbe{ListenerProbe::Found::unreachable, err, {}};
+    }
+}
+
+inline std::string describe_file_type(mode_t mode) {
+    if (S_ISLNK(mode)) return "a symbolic link";
+    if (S_ISREG(mode)) return "a regular file";
+    if (S_ISDIR(mode)) return "a directory";
+    if (S_ISFIFO(mode)) return "a FIFO";
+    if (S_ISCHR(mode) || S_ISBLK(mode)) return "a device node";
+    return "not a socket";
+}
+
+}  // namespace detail
+
 class UnixListener {
 public:
     UnixListener() = default;
@@ -123,6 +189,18 @@ public:
     }
     ~UnixListener() { remove_socket_file(); }
 
+    // A listening socket at `address`, close-on-exec. A filesystem socket gets mode 0600.
+    // When the address is taken: a socket file nobody listens on (a crashed server's), of
+    // this user, in a directory where no other user can swap it (ours or root's, and not
+    // writable by others unless sticky), is replaced; anything else is refused without
+    // touching it. Finding out is one non-blocking connect, so listen() never waits on
+    // whoever holds the address (a squatter with a full backlog included): it returns
+    // within listener_probe_timeout at most. Errors: Errc::system with EADDRINUSE when
+    // someone holds the address (the message names the listener's uid and pid where the
+    // kernel tells them, SO_PEERCRED, else the socket file's owner), or a stale socket of
+    // another user or in an unsafe directory is in the way; Errc::invalid_argument when the
+    // path is not a socket (a symlink, a regular file, ...: never removed); Errc::system
+    // for any other failed syscall.
     static Result<UnixListener> listen(const SocketAddress& address, int backlog = 16) {
         UnixListener listener;
         listener.socket_.reset(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
@@ -165,22 +243,28 @@ private:
     Result<void> bind_replacing_stale(const SocketAddress& address) {
         address_ = address;
         if (::bind(socket_.get(), address.native(), address.native_length()) == 0) return remember_file();
-        if (errno != EADDRINUSE || address.is_abstract()) {
-            return make_sys_error(errno, "bind to {}", address.to_string());
-        }
+        if (errno != EADDRINUSE) return make_sys_error(errno, "bind to {}", address.to_string());
+        auto probe = detail::probe_listener(address, listener_probe_timeout);
+        if (!probe) return std::move(probe).error();
+        if (address.is_abstract()) return taken(*probe, std::nullopt);  // abstract names are never stale
         struct stat existing {};
-        if (::lstat(address.name().c_str(), &existing) != 0 || !S_ISSOCK(existing.st_mode)) {
+        if (::lstat(address.name().c_str(), &existing) != 0) {
+            return make_sys_error(errno, "bind to {}: the address is in use but lstat of it failed", address.to_string());
+        }
+        if (!S_ISSOCK(existing.st_mode)) {
             return make_error(Errc::invalid_argument,
-                              "bind to {}: the path exists and is not a socket; "
-                              "refusing to remove it",
-                              address.to_string());
+                              "bind to {}: the path exists and is {} (owner uid {}), not a socket; refusing to remove it",
+                              address.to_string(), detail::describe_file_type(existing.st_mode), existing.st_uid);
         }
-        if (auto live = connect_unix(address); live || live.error().code != Errc::connection_refused) {
-            // bind()'s own EADDRINUSE, now known not to be a stale file.
-            return make_sys_error(EADDRINUSE, "bind to {}: another process is listening there",
-                                  address.to_string());
+        if (probe->found != detail::ListenerProbe::Found::nobody) return taken(*probe, existing.st_uid);
+        if (existing.st_uid != ::geteuid()) {
+            return make_sys_error(EADDRINUSE,
+                                  "bind to {}: a socket of uid {} that nobody listens on is in the way; "
+                                  "refusing to remove another user's file",
+                                  address.to_string(), existing.st_uid);
         }
-        // Nobody answers: a stale file from a server that died without cleaning up.
+        if (auto safe = check_directory(); !safe) return safe;
+        // Nobody answers: a stale file from a server of ours that died without cleaning up.
         if (::unlink(address.name().c_str()) != 0 && errno != ENOENT) {
             return make_sys_error(errno, "unlink of stale socket {}", address.to_string());
         }
@@ -188,6 +272,51 @@ private:
             return make_sys_error(errno, "bind to {} after removing a stale socket", address.to_string());
         }
         return remember_file();
+    }
+
+    // bind()'s own EADDRINUSE, now known to be someone's live (or unreachable) socket.
+    Error taken(const detail::ListenerProbe& probe, std::optional<uid_t> file_owner) const {
+        using Found = detail::ListenerProbe::Found;
+        const std::string owner = file_owner ? fmt::format("the socket file's owner: uid {}", *file_owner)
+                                             : std::string("no file to say whose (abstract name)");
+        if (probe.found == Found::listening) {
+            return make_sys_error(EADDRINUSE, "bind to {}: another process is listening there (uid {}, pid {})",
+                                  address_.to_string(), probe.listener->uid, probe.listener->pid);
+        }
+        if (probe.found == Found::backlog_full) {
+            return make_sys_error(EADDRINUSE,
+                                  "bind to {}: another process is listening there with its backlog full ({}); "
+                                  "not waiting for it",
+                                  address_.to_string(), owner);
+        }
+        return make_sys_error(EADDRINUSE, "bind to {}: someone holds it and a connect there fails with {} ({}); "
+                              "refusing to touch it",
+                              address_.to_string(), std::strerror(probe.sys_errno), owner);
+    }
+
+    // A stale file is removed by path, so nobody else may be able to swap the path between
+    // the probe and the unlink: the directory must be ours or root's, and others may write
+    // it only where the sticky bit keeps them off our files.
+    Result<void> check_directory() const {
+        const std::string& path = address_.name();
+        const std::size_t slash = path.rfind('/');
+        const std::string directory = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+        struct stat info {};
+        if (::stat(directory.c_str(), &info) != 0) return make_sys_error(errno, "stat of {}", directory);
+        if (info.st_uid != ::geteuid() && info.st_uid != 0) {
+            return make_sys_error(EADDRINUSE,
+                                  "bind to {}: a stale socket is in the way, in directory {} of uid {}, who could "
+                                  "swap it for another file; refusing to remove it (remove it yourself)",
+                                  address_.to_string(), directory, info.st_uid);
+        }
+        if ((info.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (info.st_mode & S_ISVTX) == 0) {
+            return make_sys_error(EADDRINUSE,
+                                  "bind to {}: a stale socket is in the way, in directory {} (mode {:04o}) that "
+                                  "others may write without the sticky bit, so another user could swap it; "
+                                  "refusing to remove it (remove it yourself)",
+                                  address_.to_string(), directory, info.st_mode & 07777);
+        }
+        return {};
     }
 
     Result<void> remember_file() {

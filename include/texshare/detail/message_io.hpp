@@ -3,7 +3,9 @@
 #pragma once
 
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <array>
 #include <cerrno>
@@ -11,6 +13,7 @@
 #include <cstdint>
 #include <cstring>
 #include <span>
+#include <string>
 #include <utility>
 
 #include "texshare/result.hpp"
@@ -49,6 +52,24 @@ inline Error would_block_error(bool receiving) {
     return Error{Errc::would_block, EAGAIN, receiving ? "recvmsg: EAGAIN" : "sendmsg: EAGAIN"};
 }
 
+// ETOOMANYREFS: the kernel counts every fd sent with SCM_RIGHTS and not yet received
+// against the sending user (all its processes together), and refuses more once that count
+// exceeds the sender's RLIMIT_NOFILE, unless it has CAP_SYS_RESOURCE or CAP_SYS_ADMIN
+// (too_many_unix_fds() in net/unix/). Any process of the same uid can hold the count
+// there by sending fds nobody reads, so the error must say whose quota it is. Cold path.
+[[gnu::cold]] inline Error fds_in_flight_error(std::size_t count, BorrowedFd socket) {
+    rlimit limit{};
+    const bool known = ::getrlimit(RLIMIT_NOFILE, &limit) == 0;
+    return make_sys_error_as(
+        Errc::fds_in_flight_limit, ETOOMANYREFS,
+        "sendmsg of {} fds on fd {}: uid {} has more fds in flight (sent with SCM_RIGHTS, not yet received, by "
+        "all its processes together) than this process's RLIMIT_NOFILE ({}), the kernel's per-user limit; "
+        "nothing was sent. A process of the same uid holds them (a peer that does not read, or one filling "
+        "the quota on purpose): run renderers under a uid of their own (check_peer() checks it) so no "
+        "renderer can use up the host's quota",
+        count, socket.get(), ::getuid(), known ? fmt::format("{}", limit.rlim_cur) : std::string("unknown"));
+}
+
 // One record made of `head` then `body` (gathered by the kernel, so a message is never
 // copied into a frame buffer first). `flags` adds to MSG_NOSIGNAL (e.g. MSG_DONTWAIT). A
 // signal restarts the sendmsg (a SEQPACKET send is all or nothing, so nothing was sent).
@@ -84,6 +105,7 @@ inline Error would_block_error(bool receiving) {
         sent = ::sendmsg(socket.get(), &message, MSG_NOSIGNAL | flags);
     } while (sent < 0 && errno == EINTR);
     if (sent < 0 && errno == EAGAIN) return would_block_error(false);
+    if (sent < 0 && errno == ETOOMANYREFS) return fds_in_flight_error(fds.size(), socket);
     if (sent < 0) {
         return make_sys_error_as(classify_socket_errno(errno), errno,
                                  "sendmsg of {} bytes with {} fds on fd {}", total, fds.size(), socket.get());
