@@ -99,6 +99,71 @@ TEST_F(ChildProcessTest, DestroyingARunningChildKillsAndReapsIt) {
     EXPECT_EQ(errno, ECHILD);
 }
 
+TEST_F(ChildProcessTest, HasExitedFollowsTheChildNotItsReaping) {
+    ChildProcess child = spawn_shell("exec sleep 30");
+    EXPECT_FALSE(child.has_exited());
+    ASSERT_TRUE(child.signal(SIGKILL));
+    auto readable = detail::wait_readable(child.pidfd(), detail::Clock::now() + 5s);
+    ASSERT_TRUE(readable && *readable);
+    EXPECT_TRUE(child.has_exited()) << "exited, not yet reaped";
+    EXPECT_TRUE(child.running());
+    ASSERT_TRUE(child.wait(1s));
+    EXPECT_TRUE(child.has_exited());
+    EXPECT_FALSE(child.pidfd().valid()) << "closed once reaped";
+}
+
+TEST_F(ChildProcessTest, WaitForEventSeesTheExitWhileAGrandchildHoldsTheChannel) {
+    auto channel = AuxChannel<int, 0>::create_pair();
+    ASSERT_TRUE(channel);
+    Pipe hold;  // the grandchild keeps the channel end until this pipe's write end closes
+    std::vector<UniqueFd> inherited;
+    inherited.push_back(channel->second.take_socket());
+    inherited.push_back(std::move(hold.read_end));
+    ChildProcess child = spawn_shell("cat <&4 >/dev/null & exit 0", inherited);
+    auto event = child.wait_for_event(channel->first.native_handle(), 5s);
+    ASSERT_TRUE(event) << event.error().message;
+    EXPECT_TRUE(event->exited);
+    EXPECT_FALSE(event->channel) << "the grandchild still holds the channel end";
+    auto status = child.wait(1s);
+    ASSERT_TRUE(status && status->ok());
+    EXPECT_FALSE(child.wait_for_event(channel->first.native_handle(), 0ms)) << "no child after the reap";
+    hold.write_end.reset();  // the grandchild lets go: now the channel says so too
+    ASSERT_TRUE(detail::wait_readable(channel->first.native_handle(), detail::Clock::now() + 5s));
+}
+
+TEST_F(ChildProcessTest, WaitForEventKeepsTheTimeoutRule) {
+    auto channel = AuxChannel<int, 0>::create_pair();
+    ASSERT_TRUE(channel);
+    ChildProcess child = spawn_shell("exec sleep 30");
+    auto looked = child.wait_for_event(channel->first.native_handle(), 0ms);
+    ASSERT_FALSE(looked);
+    EXPECT_EQ(looked.error().code, Errc::timed_out);
+    const auto start = detail::Clock::now();
+    auto waited = child.wait_for_event(channel->first.native_handle(), 50ms);
+    ASSERT_FALSE(waited);
+    EXPECT_EQ(waited.error().code, Errc::timed_out);
+    EXPECT_GE(detail::Clock::now() - start, 50ms);
+    EXPECT_EQ(child.wait_for_event(channel->first.native_handle(), -1ms).error().code, Errc::invalid_argument);
+    ASSERT_TRUE(channel->second.send(1));
+    auto message = child.wait_for_event(channel->first.native_handle(), 5s);
+    ASSERT_TRUE(message);
+    EXPECT_TRUE(message->channel);
+    EXPECT_FALSE(message->exited);
+}
+
+TEST_F(ChildProcessTest, AChildReapedElsewhereIsReportedAndForgotten) {
+    ChildProcess child = spawn_shell("exit 3");
+    int status = 0;
+    ASSERT_EQ(::waitpid(child.pid(), &status, 0), child.pid());  // a host's SIGCHLD handler, say
+    EXPECT_TRUE(child.has_exited());
+    auto lost = child.wait(1s);
+    ASSERT_FALSE(lost);
+    EXPECT_EQ(lost.error().sys_errno, ECHILD);
+    EXPECT_NE(lost.error().message.find("reaped elsewhere"), std::string::npos) << lost.error().message;
+    EXPECT_FALSE(child.running());
+    EXPECT_EQ(child.signal(SIGKILL).error().code, Errc::invalid_argument);
+}
+
 // The child's stdout goes to a pipe for the length of one spawn (the child inherits the
 // host's stdio), so what it prints can be compared.
 std::string stdout_of(const std::string& program, const std::vector<std::string>& args, SpawnOptions options = {}) {
