@@ -1,10 +1,9 @@
 // One renderer's life as the host sees it: spawn it on a fresh channel, show its frames as
-// they come (poll on the channel and the renderer's pidfd), resize or kill it on cue, and
-// account for every present it made.
-#include <poll.h>
+// they come (a wait on the channel and the renderer's pidfd: the pidfd tells its death at
+// once, the channel only when every copy of its end is closed), resize or kill it on cue,
+// and account for every present it made.
 #include <signal.h>
 
-#include <cerrno>
 #include <chrono>
 #include <span>
 
@@ -68,25 +67,29 @@ struct Kill {
     Clock::time_point at;
     std::uint64_t seen = 0;  // presents received when the signal went out
     Clock::time_point seen_gone;
+    const char* seen_by = "";  // what told the host: the pidfd or the channel
 };
 
 // Until the renderer is gone: show the newest frame after each dispatch and carry out the
-// plan. Returns when dispatch() reports peer_closed (its bye, or its death), with the kill
-// if this renderer was the one killed.
+// plan. Gone is its bye, its end of the channel closed (every copy of it), or its exit,
+// which its pidfd reports at once even while a process it forked still holds its end: the
+// host reads what it sent before, then closes its side (a grandchild's copy is not a
+// renderer). Returns the kill if this renderer was the one killed.
 Result<std::optional<Kill>> serve(Host& host, texshare::ChildProcess& child) {
     std::optional<Kill> kill;
     std::uint64_t shown_frame = 0;  // frame numbers start at 1 with every renderer
     while (true) {
-        std::array<pollfd, 2> fds{
-            {{host.receiver->native_handle().get(), POLLIN, 0}, {child.pidfd().get(), POLLIN, 0}}};
-        const int ready = ::poll(fds.data(), fds.size(), 10'000);
-        if (ready < 0 && errno == EINTR) continue;
-        if (ready < 0) return texshare::make_sys_error(errno, "poll");
-        if (ready == 0) return make_error(Errc::timed_out, "renderer {} sent nothing for 10 s", child.pid());
-        auto handled = host.receiver->dispatch();
-        const bool gone = !handled && handled.error().code == Errc::peer_closed;
-        if (!handled && !gone) return std::move(handled).error();  // a broken protocol: the caller kills it
-        if (gone && kill) kill->seen_gone = Clock::now();
+        auto ready = child.wait_for_event(host.receiver->native_handle(), std::chrono::seconds(10));
+        if (!ready) return std::move(ready).error();  // timed_out: a stuck renderer (the caller kills it)
+        auto handled = host.receiver->dispatch();  // its messages, its last ones too
+        const bool closed = !handled && handled.error().code == Errc::peer_closed;
+        if (!handled && !closed) return std::move(handled).error();  // a broken protocol: the caller kills it
+        const bool gone = closed || ready->exited;
+        if (gone && !closed) host.receiver->close();  // it exited; whoever holds its end is not heard
+        if (gone && kill) {
+            kill->seen_gone = Clock::now();
+            kill->seen_by = ready->exited ? "its pidfd" : "the channel";
+        }
         // Presents that arrived together leave only the newest current (the others were
         // released unseen, as a compositor drops frames it has no vsync for). A dead
         // renderer's last frame stays current (keep_last_frame): it is shown like any other.
@@ -180,11 +183,10 @@ Result<void> serve_renderer(Host& host, std::uint64_t frames, SwapchainImages& f
         for (const std::uint64_t id : host.ids)
             host.report.images_reclaimed += host.receiver->is_local(id) ? 1 : 0;
         what += fmt::format(
-            "; SIGKILLed when the host had received {} presents, peer_closed seen {:.2f} ms later; {} in "
-            "flight at the "
-            "kill, {} received after it; its last frame stays on screen",
-            (*kill)->seen,
-            std::chrono::duration<double, std::milli>((*kill)->seen_gone - (*kill)->at).count(), in_flight,
+            "; SIGKILLed when the host had received {} presents, its death seen {:.2f} ms later (by {}); {} in "
+            "flight at the kill, {} received after it; its last frame stays on screen",
+            (*kill)->seen, std::chrono::duration<double, std::milli>((*kill)->seen_gone - (*kill)->at).count(),
+            (*kill)->seen_by, in_flight,
             host.seen() - (*kill)->seen);
     }
     const bool as_planned = *kill ? !status->exited && status->code == SIGKILL : status->ok();
