@@ -41,8 +41,13 @@
 //   last present has been released (wait_for_free_image) if the consumer should see it;
 //   a consumer closes when it wants no more frames. Destroying an endpoint without close()
 //   reads to the peer as a crash (EOF, no bye), with the same effect.
-// - Peer death (closed socket, exit, or bye): dispatch() returns Errc::peer_closed once it
-//   has read what the peer sent before. A send to a gone peer (present, release, ...)
+// - Peer death: the socket says only that every copy of the peer's end is closed (or the
+//   peer said bye); dispatch() then returns Errc::peer_closed once it has read what the
+//   peer sent before. A peer process that exits while a process it forked (or passed its
+//   end to) holds the end is not seen through the socket at all: a host watches its
+//   child's pidfd beside the channel (ChildProcess::wait_for_event) and, on the child's
+//   exit, calls dispatch() once (the child's last messages are queued by then) and then
+//   close(), which ends the session the same way. A send to a gone peer (present, release, ...)
 //   returns Errc::peer_closed ("the producer is gone") and changes nothing; the next
 //   dispatch() reads the peer's last words and its end. The peer's images are dropped;
 //   this side's images stay, free again ("reclaimed" on the producer), and
