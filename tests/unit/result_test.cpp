@@ -59,7 +59,7 @@ TEST(ResultTest, EveryErrcHasAName) {
     for (Errc code :
          {Errc::invalid_argument, Errc::invalid_layout, Errc::unsupported, Errc::fd_not_open, Errc::system, Errc::library,
           Errc::would_block, Errc::peer_closed, Errc::truncated, Errc::protocol, Errc::rejected, Errc::timed_out,
-          Errc::connection_refused}) {
+          Errc::connection_refused, Errc::fds_in_flight_limit}) {
         EXPECT_NE(to_string(code), "unknown");
     }
 }
