@@ -17,17 +17,16 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
-#include <poll.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 
+#include "texshare/detail/listener_probe.hpp"
 #include "texshare/result.hpp"
 #include "texshare/unique_fd.hpp"
 
@@ -124,56 +123,6 @@ inline Result<UniqueFd> connect_unix(const SocketAddress& address) {
 // would report EINPROGRESS instead.
 inline constexpr std::chrono::milliseconds listener_probe_timeout{100};
 
-namespace detail {
-
-// What one non-blocking connect found at an address.
-struct ListenerProbe {
-    enum class Found { nobody, listening, backlog_full, unreachable } found = Found::nobody;
-    int sys_errno = 0;                        // why the connect failed (unreachable)
-    std::optional<PeerCredentials> listener;  // SO_PEERCRED of the listener (listening)
-};
-
-inline Result<ListenerProbe> probe_listener(const SocketAddress& address, std::chrono::milliseconds bound) {
-    UniqueFd socket(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-    if (!socket) return make_sys_error(errno, "socket(AF_UNIX, SOCK_SEQPACKET)");
-    int rc = ::connect(socket.get(), address.native(), address.native_length());
-    int err = rc == 0 ? 0 : errno;
-    if (err == EINPROGRESS || err == EINTR) {  // the connect goes on without us: wait for its end
-        pollfd entry{socket.get(), POLLOUT, 0};
-        const int ready = ::poll(&entry, 1, static_cast<int>(bound.count()));
-        if (ready == 0) return ListenerProbe{ListenerProbe::Found::backlog_full, EINPROGRESS, {}};
-        socklen_t length = sizeof err;
-        if (ready < 0 || ::getsockopt(socket.get(), SOL_SOCKET, SO_ERROR, &err, &length) != 0) {
-            return make_sys_error(errno, "waiting for a connect to {}", address.to_string());
-        }
-    }
-    switch (err) {
-        case 0: {
-            auto credentials = peer_credentials(socket.borrow());  // the listener's, from its listen()
-            if (!credentials) return std::move(credentials).error();
-            return ListenerProbe{ListenerProbe::Found::listening, 0, *credentials};
-        }
-        case EAGAIN:
-            return ListenerProbe{ListenerProbe::Found::backlog_full, EAGAIN, {}};
-        case ECONNREFUSED:
-        case ENOENT:
-            return ListenerProbe{ListenerProbe::Found::nobody, err, {}};
-        default:  // EACCES (not ours to connect to), EPROTOTYPE (another socket type), ...
-            return ListenerProbe{ListenerProbe::Found::unreachable, err, {}};
-    }
-}
-
-inline std::string describe_file_type(mode_t mode) {
-    if (S_ISLNK(mode)) return "a symbolic link";
-    if (S_ISREG(mode)) return "a regular file";
-    if (S_ISDIR(mode)) return "a directory";
-    if (S_ISFIFO(mode)) return "a FIFO";
-    if (S_ISCHR(mode) || S_ISBLK(mode)) return "a device node";
-    return "not a socket";
-}
-
-}  // namespace detail
-
 class UnixListener {
 public:
     UnixListener() = default;
@@ -244,7 +193,7 @@ private:
         address_ = address;
         if (::bind(socket_.get(), address.native(), address.native_length()) == 0) return remember_file();
         if (errno != EADDRINUSE) return make_sys_error(errno, "bind to {}", address.to_string());
-        auto probe = detail::probe_listener(address, listener_probe_timeout);
+        auto probe = detail::probe_listener(address.native(), address.native_length(), address.to_string(), listener_probe_timeout);
         if (!probe) return std::move(probe).error();
         if (address.is_abstract()) return taken(*probe, std::nullopt);  // abstract names are never stale
         struct stat existing {};
