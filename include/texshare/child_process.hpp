@@ -91,7 +91,9 @@ public:
     // handling and an empty signal mask. Takes the inherited fds: the host keeps no copy,
     // on success and on error alike once the spawn was attempted.
     // Errors: Errc::invalid_argument for an empty inherited fd; Errc::system (with errno)
-    // when the fds cannot be moved or posix_spawn fails (ENOENT for a missing program).
+    // when the fds cannot be moved or posix_spawn fails (ENOENT for a missing program);
+    // Errc::unsupported (ENOSYS, before Linux 5.3) or Errc::system when pidfd_open fails:
+    // the child is killed and reaped then, since its exit could not be watched.
     static Result<ChildProcess> spawn(const std::string& program, const std::vector<std::string>& args = {},
                                       std::span<UniqueFd> inherited = {}, const SpawnOptions& options = {}) {
         const int first_free = first_inherited_fd + static_cast<int>(inherited.size());
