@@ -3,7 +3,9 @@
 # so the example's own exit status is not the only witness.
 #   cmake -DEXAMPLE=<texshare_host_renderer> -DOUTPUT=<png> -P check_summary.cmake
 cmake_minimum_required(VERSION 3.18)  # cmake_language(EVAL)
-execute_process(COMMAND ${EXAMPLE} --output=${OUTPUT} OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE status)
+# --helper-hold=5: every renderer leaves a process holding its channel end 5 s after it is
+# gone; the host must see the killed one's death at once all the same (its pidfd).
+execute_process(COMMAND ${EXAMPLE} --output=${OUTPUT} --helper-hold=5 OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE status)
 message("${out}${err}")
 if(NOT status EQUAL 0)
   message(FATAL_ERROR "texshare_host_renderer exited with ${status}")
@@ -35,6 +37,10 @@ expect("${renderers} EQUAL 2" "one renderer killed, one respawned")
 expect("${images_added} EQUAL 6 AND ${images_retired} EQUAL 3" "3 images, resized once")
 expect("${images_reclaimed} EQUAL 3" "the killed renderer's images all came back")
 expect("${fds_before} EQUAL ${fds_after}" "the host's open-fd count is unchanged")
+if(NOT out MATCHES "its death seen ([0-9]+)\\.[0-9]+ ms later \\(by ([a-z ]+)\\)")
+  message(FATAL_ERROR "no 'its death seen ... ms later (by ...)' in the killed renderer's line")
+endif()
+expect("${CMAKE_MATCH_1} LESS 1000" "the killed renderer's death was seen within 1 s (by ${CMAKE_MATCH_2}), though its helper held the channel")
 if(NOT summary MATCHES " result=ok$")
   message(FATAL_ERROR "summary check failed: result is not ok\n  ${summary}")
 endif()

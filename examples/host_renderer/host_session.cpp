@@ -157,7 +157,7 @@ Result<void> serve_renderer(Host& host, std::uint64_t frames, SwapchainImages& f
     std::vector<texshare::UniqueFd> inherited;
     inherited.push_back(channel->take_socket());
     inherited.push_back(std::move(*tally_copy));
-    auto child = texshare::ChildProcess::spawn("/proc/self/exe", renderer_arguments(frames), inherited,
+    auto child = texshare::ChildProcess::spawn("/proc/self/exe", renderer_arguments(frames, host.options.helper_hold_s), inherited,
                                                {.argv0 = host.program});
     if (!child) return std::move(child).error();
     const std::size_t number = ++host.report.renderers;

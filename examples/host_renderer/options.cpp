@@ -63,8 +63,8 @@ Result<AllocatorChoice> parse_allocator(std::string_view text) {
 // Applies one --key[=value] to options; `has_value` tells "--frames" from "--frames=".
 Result<void> apply(Options& options, std::string_view key, std::string_view value, bool has_value) {
     constexpr std::array<std::string_view, 3> flags{"--help", "-h", "--renderer"};
-    constexpr std::array<std::string_view, 7> keys{"--frames",  "--size",      "--resize-at", "--resize-to",
-                                                   "--kill-at", "--allocator", "--output"};
+    constexpr std::array<std::string_view, 8> keys{"--frames",  "--size",      "--resize-at", "--resize-to",
+                                                   "--kill-at", "--allocator", "--output",    "--helper-hold"};
     const bool is_flag = std::ranges::find(flags, key) != flags.end();
     if (!is_flag && std::ranges::find(keys, key) == keys.end()) {
         return make_error(Errc::invalid_argument, "unknown argument \"{}\"", key);
@@ -90,6 +90,8 @@ Result<void> apply(Options& options, std::string_view key, std::string_view valu
     if (key == "--size") store(parse_size(key, value), options.size);
     if (key == "--resize-to") store(parse_size(key, value), options.resize_to);
     if (key == "--allocator") store(parse_allocator(value), options.allocator);
+    if (key == "--helper-hold") store(parse_count(key, value, true), options.helper_hold_s);
+    if (options.helper_hold_s > 60) return make_error(Errc::invalid_argument, "--helper-hold: at most 60 s");
     return parsed;
 }
 
@@ -124,9 +126,9 @@ Result<Options> parse_options(std::span<char* const> arguments) {
     if (options.help) return options;
     if (options.renderer) {
         for (const std::string& key : seen) {
-            if (key != "--renderer" && key != "--frames") {
+            if (key != "--renderer" && key != "--frames" && key != "--helper-hold") {
                 return make_error(Errc::invalid_argument,
-                                  "{} is for the host; a renderer takes only --frames", key);
+                                  "{} is for the host; a renderer takes only --frames and --helper-hold", key);
             }
         }
         return options;
@@ -148,7 +150,7 @@ Result<Options> parse_options(std::span<char* const> arguments) {
 std::string usage(std::string_view program) {
     return fmt::format(
         "usage: {0} [--frames=N] [--size=WxH] [--resize-at=N] [--resize-to=WxH] [--kill-at=N]\n"
-        "          [--allocator=auto|gbm|memfd] [--output=PATH]\n"
+        "          [--allocator=auto|gbm|memfd] [--output=PATH] [--helper-hold=S]\n"
         "The host allocates a 3-image swapchain (GBM DMA-BUFs where a DRM device allocates,\n"
         "else sealed memfds; --allocator forces one, gbm fails without a device) and spawns a\n"
         "renderer child that draws N frames (default 300) into it. The host checks every frame\n"
@@ -158,13 +160,17 @@ std::string usage(std::string_view program) {
         "(default 200) it SIGKILLs the renderer and spawns another, which presents the rest\n"
         "(0 turns either off). Prints a summary; writes the last frame to PATH (default\n"
         "host_renderer_last_frame.png). Exit 0 only if nothing was lost but presents in flight\n"
-        "at the kill, every pixel matched and no fd leaked.\n"
-        "       {0} --renderer [--frames=N]   (the child's mode; the host starts it)\n",
+        "at the kill, every pixel matched and no fd leaked. With --helper-hold, each renderer\n"
+        "forks a helper that holds its channel end S seconds longer than the renderer lives\n"
+        "(as a crash reporter might): the host still sees the renderer's death at once.\n"
+        "       {0} --renderer [--frames=N] [--helper-hold=S]   (the child's mode; the host starts it)\n",
         program);
 }
 
-std::vector<std::string> renderer_arguments(std::uint64_t frames) {
-    return {"--renderer", fmt::format("--frames={}", frames)};
+std::vector<std::string> renderer_arguments(std::uint64_t frames, std::uint64_t helper_hold_s) {
+    std::vector<std::string> arguments{"--renderer", fmt::format("--frames={}", frames)};
+    if (helper_hold_s != 0) arguments.push_back(fmt::format("--helper-hold={}", helper_hold_s));
+    return arguments;
 }
 
 }  // namespace host_renderer

@@ -34,6 +34,9 @@ struct Options {
     std::uint64_t kill_at = 200;  // then SIGKILL the renderer and spawn another (0: never)
     AllocatorChoice allocator = AllocatorChoice::automatic;
     std::string output = "host_renderer_last_frame.png";
+    // Both modes: each renderer forks a helper that keeps its channel end open this many
+    // seconds after the renderer is gone (0: none), so only the pidfd tells its death.
+    std::uint64_t helper_hold_s = 0;
 };
 
 // Parses the arguments after argv[0]. Any argument that is unknown, repeated, malformed,
@@ -43,6 +46,6 @@ texshare::Result<Options> parse_options(std::span<char* const> arguments);
 std::string usage(std::string_view program);
 
 // The arguments the host gives a renderer that is to present `frames` frames (after argv[0]).
-std::vector<std::string> renderer_arguments(std::uint64_t frames);
+std::vector<std::string> renderer_arguments(std::uint64_t frames, std::uint64_t helper_hold_s);
 
 }  // namespace host_renderer

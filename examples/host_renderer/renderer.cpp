@@ -5,6 +5,7 @@
 // presents it. The host retires and adds images as it likes; dispatch() keeps up.
 #include "modes.hpp"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -25,6 +26,20 @@ using texshare::Errc;
 using texshare::make_error;
 using texshare::Result;
 using namespace std::chrono_literals;
+
+// A helper process (a crash reporter, say) that this renderer forks: it holds every fd the
+// renderer has, its channel end included, until `seconds` after the renderer is gone. Its
+// output goes nowhere, so nobody waits on it but the channel.
+void fork_helper(std::uint64_t seconds) {
+    if (seconds == 0) return;
+    if (::fork() != 0) return;  // the renderer goes on (a failed fork: without a helper)
+    const int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    for (int fd = 0; fd <= 2 && null >= 0; ++fd) ::dup2(null, fd);
+    const pid_t renderer = ::getppid();
+    while (::getppid() == renderer) ::usleep(10'000);
+    ::sleep(static_cast<unsigned>(seconds));
+    ::_exit(0);
+}
 
 // Where ChildProcess::spawn put the host's fds: the channel, then the tally page.
 constexpr int channel_fd = texshare::first_inherited_fd;
@@ -93,6 +108,7 @@ int run_renderer(const Options& options) {
         }
     }
     auto socket = texshare::take_inherited_fd(channel_fd);
+    fork_helper(options.helper_hold_s);
     auto channel = socket ? texshare::FrameChannel::adopt(std::move(*socket))
                           : Result<texshare::FrameChannel>(socket.error());
     auto sender = channel ? texshare::FrameSender::create(std::move(*channel))
