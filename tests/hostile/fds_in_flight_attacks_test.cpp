@@ -103,8 +103,12 @@ void reap(pid_t attacker) {
 
 class FdsInFlight : public testing::FdLeakTest {};
 
+// One uid per test: the quota is per uid, and ctest runs tests in parallel.
+constexpr uid_t aux_channel_uid = victim_uid + 101;
+constexpr uid_t resume_uid = victim_uid + 102;
+
 TEST_F(FdsInFlight, FullQuotaFailsAnAuxChannelSendClearlyAndFreesAgain) {
-    run_as(victim_uid, [] {
+    run_as(aux_channel_uid, [] {
         set_fd_limit();
         const int fds_before = testing::open_fd_count();
         {
@@ -133,7 +137,7 @@ TEST_F(FdsInFlight, FullQuotaFailsAnAuxChannelSendClearlyAndFreesAgain) {
 TEST_F(FdsInFlight, FullQuotaFailsResumeClearlyAndTheHostKeepsItsImages) {
     // The case: the renderer died, and the host's resume() must share its images
     // again with the next one while another process of the host's uid holds the quota.
-    run_as(victim_uid, [] {
+    run_as(resume_uid, [] {
         set_fd_limit();
         const int fds_before = testing::open_fd_count();
         {
