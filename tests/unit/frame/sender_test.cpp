@@ -55,7 +55,8 @@ TEST_F(FrameSenderTest, RetireDuringFlightDropsOnlyAfterRelease) {
     EXPECT_EQ(receiver_->current()->image_id, b);
     EXPECT_EQ(receiver_->image(a), nullptr);
     EXPECT_EQ(receiver_->image_count(), 1U);
-    EXPECT_EQ(pump_sender(), 2U) << "release, then retired";
+    EXPECT_EQ(pump_sender(), 1U) << "retired alone: released and dropped in one message";
+    EXPECT_EQ(sender_->released_count(), 1U);
     EXPECT_FALSE(sender_->state(a));
     EXPECT_EQ(sender_->image_count(), 1U);
     EXPECT_EQ(sender_->image(a), nullptr);
