@@ -219,6 +219,8 @@ struct RefusalCase {
     std::string needle;
     bool peer_gone = false;  // the attack closed the peer: no probe afterwards
     std::function<void(Fixture&)> before_probe = {};  // makes room for the probe's image
+
+    friend void PrintTo(const RefusalCase& test, std::ostream* out) { *out << test.name; }
 };
 
 template <typename Fixture>
