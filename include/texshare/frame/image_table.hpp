@@ -184,7 +184,9 @@ public:
     // whose present releases it.
     std::size_t peer_count() const noexcept {
         std::size_t count = 0;
-        for (const FrameSlot& slot : slots()) count += slot.id != 0 && !slot.local && slot.id != retained_image_id;
+        for (const FrameSlot& slot : slots()) {
+            count += slot.id != 0 && !slot.local && slot.id != retained_image_id ? 1 : 0;
+        }
         return count;
     }
 
@@ -234,11 +236,13 @@ public:
         const std::size_t peer_images = peer_count();
         if (peer_images >= peer_quota_) {
             return make_error(Errc::rejected,
-                              "add_image of image {}: the {} already has {} images here, its quota ({}) is {}", id,
-                              peer_name(), peer_images, peer_quota_option(), peer_quota_);
+                              "add_image of image {}: the {} already has {} images here, "
+                              "its quota ({}) is {}",
+                              id, peer_name(), peer_images, peer_quota_option(), peer_quota_);
         }
         if (const_cast<FrameImageTable*>(this)->empty_slot() == nullptr) {
-            return make_error(Errc::rejected, "add_image of image {}: all {} image slots are in use ({} of them the {}'s)",
+            return make_error(Errc::rejected,
+                              "add_image of image {}: all {} image slots are in use ({} of them the {}'s)",
                               id, max_frame_images, peer_images, peer_name());
         }
         return {};

@@ -48,7 +48,8 @@ public:
     // Errc::invalid_argument for a max_producer_images above max_frame_images.
     static Result<FrameReceiver> create(FrameChannel channel, Options options = {}) {
         if (options.max_producer_images > max_frame_images) {
-            return make_error(Errc::invalid_argument, "max_producer_images {} is more than the table's {} slots",
+            return make_error(Errc::invalid_argument,
+                              "max_producer_images {} is more than the table's {} slots",
                               options.max_producer_images, max_frame_images);
         }
         FrameReceiver receiver(options);
@@ -134,7 +135,8 @@ public:
     // Gives the current image back early, with an optional release fence that signals when
     // this side's reads are done. Errc::invalid_argument for an id this receiver does not
     // hold; Errc::peer_closed ("the producer is gone") after the producer exited, with
-    // nothing changed (dispatch() then reads its end and drops its images).
+    // nothing changed (dispatch() then reads its end and drops its images). An image the
+    // producer retired meanwhile goes at once (answered `retired`; the fence is not sent).
     Result<void> release(std::uint64_t id, BorrowedFd release_fence = {}) {
         if (current_ == no_slot || table_[current_].id != id || id == 0) {
             return make_error(
@@ -187,7 +189,7 @@ public:
         if (link_.hung_up()) end_session();
         if (auto adopted = link_.adopt(std::move(channel)); !adopted) return adopted;
         auto greeted = detail::share_unshared(table_, link_);
-        if (greeted && advertised_) greeted = advertise(*advertised_);  // a copy: the new producer has not heard it
+        if (greeted && advertised_) greeted = advertise(*advertised_);  // a copy: the new producer lacks it
         if (!greeted) {
             detail::abandon_peer(table_, link_);
             return greeted;

@@ -40,7 +40,8 @@ public:
     // Errc::invalid_argument for a max_consumer_images above max_frame_images.
     static Result<FrameSender> create(FrameChannel channel, Options options = {}) {
         if (options.max_consumer_images > max_frame_images) {
-            return make_error(Errc::invalid_argument, "max_consumer_images {} is more than the table's {} slots",
+            return make_error(Errc::invalid_argument,
+                              "max_consumer_images {} is more than the table's {} slots",
                               options.max_consumer_images, max_frame_images);
         }
         FrameSender sender;
@@ -90,8 +91,9 @@ public:
         }
         if (slot->unshared) {
             return make_error(Errc::invalid_argument, "present: image {}: {}", id,
-                              slot->refused ? "the consumer refused it (its fds did not arrive, or its quota); retire it"
-                                            : "no consumer to present to");
+                              slot->refused
+                                  ? "the consumer refused it (fds cut off, or beyond its quota); retire it"
+                                  : "no consumer to present to");
         }
         const std::uint64_t frame = next_frame_;
         if (auto sent = link_.send(FrameKind::present, id, frame, acquire_fence); !sent) {
@@ -280,7 +282,8 @@ private:
             case FrameKind::retired:
                 // For an image the consumer held when it was retired, `retired` says released too.
                 if (slot == nullptr || !slot->local || slot->state != FrameImageState::retiring) {
-                    return make_error(Errc::protocol, "retired for image {}, which was not retiring", m.image_id);
+                    return make_error(Errc::protocol, "retired for image {}, which was not retiring",
+                                      m.image_id);
                 }
                 if (slot->held_while_retiring) ++released_;
                 table_.drop(*slot);
@@ -310,7 +313,9 @@ private:
         if (kind == FrameKind::add_image) return detail::refuse_cut_image(table_, link_, m);
         if (kind == FrameKind::release) {
             detail::FrameSlot* slot = table_.find(m.image_id);
-            if (slot == nullptr || (slot->state != FrameImageState::presented && !slot->held_while_retiring)) {
+            const bool held = slot != nullptr &&
+                              (slot->state == FrameImageState::presented || slot->held_while_retiring);
+            if (!held) {
                 return make_error(Errc::protocol, "release of image {}, which the consumer does not hold",
                                   m.image_id);
             }
