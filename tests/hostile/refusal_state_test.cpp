@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "hostile/hostile_peer.hpp"
+#include "support/frame_fd_limit.hpp"
 #include "support/frame_state.hpp"
 
 namespace texshare::hostile {
@@ -755,6 +756,28 @@ TEST_F(ProducerStateAttacks, RetiredAloneLetsGoOfAHeldRetiringImage) {
     pump();
     EXPECT_EQ(victim_->image_count(), 0U);
     EXPECT_EQ(victim_->released_count(), 2U);
+}
+
+// An older consumer lets go of a held retiring image with release, then retired. When that
+// release's fence is cut (this process at its fd limit) the image is still let go (the fence
+// was moot), not refused as a release of an image the consumer does not hold.
+TEST_F(ProducerStateAttacks, ACutReleaseOfAHeldRetiringImageLetsGoOfIt) {
+    const std::uint64_t a = victim_->add_image(small_image()).value();
+    ASSERT_TRUE(victim_->present(a));
+    ASSERT_TRUE(victim_->retire(a));
+    testing::Pipe fence;
+    send(make_frame_message(FrameKind::release, a), fence_slot, {fence.read_end.get()});
+    {
+        testing::AtFdLimit at_limit;
+        auto handled = dispatched();
+        ASSERT_FALSE(handled);
+        testing::expect_error(handled.error(), Errc::truncated, "its release fence was cut off");
+    }
+    EXPECT_EQ(victim_->released_count(), 1U);
+    send(make_frame_message(FrameKind::retired, a));
+    pump();
+    EXPECT_EQ(victim_->image(a), nullptr);
+    EXPECT_EQ(victim_->released_count(), 1U) << "released once";
 }
 
 // keep_last_frame: the consumer's own image, shown when the producer died, is shared with the
