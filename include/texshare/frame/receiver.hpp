@@ -149,10 +149,11 @@ public:
     // Handles every pending message; returns how many. Errc::peer_closed once the producer
     // is gone (closed, exited or said bye; after a send found it gone, once what it sent
     // before is read): its images are dropped (but for a kept last frame), this side's kept.
-    // It stops at the first message it refuses, which changes nothing (protocol.hpp):
-    // Errc::protocol (a broken or stuck producer: drop it), Errc::rejected (an image that
-    // failed import_image's checks, the advertised formats or the listener; or, told to the
-    // producer, one beyond max_producer_images), Errc::truncated (fds cut; see protocol.hpp).
+    // It stops at the first message that fails: Errc::protocol (a broken or stuck producer:
+    // drop it) or Errc::rejected (an image failing import_image's checks, the advertised
+    // formats or the listener) refused it and changed nothing; Errc::truncated (fds cut)
+    // and Errc::rejected for an image beyond max_producer_images report messages handled
+    // safely and answered (protocol.hpp).
     Result<std::size_t> dispatch() {
         if (!link_.is_open()) return link_.closed("dispatch");
         std::size_t handled = 0;

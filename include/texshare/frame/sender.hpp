@@ -167,10 +167,11 @@ public:
     // Handles every pending message; returns how many. Errc::peer_closed once the consumer
     // is gone (closed, exited or said bye; after a send found it gone, once what it sent
     // before is read): every image of this side it held is free again (counted in
-    // reclaimed_count()), and its own images are dropped. It stops at the first message it
-    // refuses, which changes nothing (protocol.hpp): Errc::protocol (a broken or stuck
-    // consumer), Errc::rejected (an image that failed import_image's checks or a bad format
-    // table; or, told to the consumer, one beyond max_consumer_images), Errc::truncated.
+    // reclaimed_count()), and its own images are dropped. It stops at the first message that
+    // fails: Errc::protocol (a broken or stuck consumer) or Errc::rejected (an image failing
+    // import_image's checks, a bad format table) refused it and changed nothing;
+    // Errc::truncated and Errc::rejected for an image beyond max_consumer_images report
+    // messages handled safely and answered (protocol.hpp).
     Result<std::size_t> dispatch() {
         if (!link_.is_open()) return link_.closed("dispatch");
         std::size_t handled = 0;
