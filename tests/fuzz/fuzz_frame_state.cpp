@@ -2,12 +2,16 @@
 // either a raw message from a hostile peer (to a FrameReceiver or to a FrameSender) or a
 // call of the endpoint's own API; after every step the endpoints are dispatched and their
 // invariants checked. Errors are expected; crashes, broken invariants and leaks are not.
+// One invariant is that a refusal leaves no trace: a call that fails, and a message refused
+// as a protocol error, leave the endpoint's whole state summary (support/frame_state.hpp)
+// as it was.
 //   input: a sequence of steps: u8 op | u8 id | u8 arg
 #include <sys/socket.h>
 
 #include <optional>
 
 #include "fuzz/fuzz_support.hpp"
+#include "support/frame_state.hpp"
 #include "support/raw_peer.hpp"
 #include "texshare/frame/protocol.hpp"
 #include "texshare/memfd_allocator.hpp"
@@ -111,6 +115,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     Arena<FrameSender> producer;    // attacked by a hostile consumer
     std::uint64_t frame = 0;
     bool read_replies = true;
+    bool consumer_drained = true, producer_drained = true;  // its last dispatch handled all pending
     for (int step = 0; step < 256 && !input.empty(); ++step) {
         const auto op = input.take<std::uint8_t>();
         const auto raw_id = input.take<std::uint8_t>();
@@ -118,36 +123,65 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         // Small ids collide often; the top bit of raw_id moves it into the consumer's space.
         const std::uint64_t id = (raw_id & 0x0f) | ((raw_id & 0x80) != 0 ? consumer_image_id_bit : 0);
         frame = (arg & 0x80) != 0 ? frame - (arg & 3) : frame + (arg & 3);
+        std::string consumer_before = testing::state_of(*consumer.endpoint);
+        std::string producer_before = testing::state_of(*producer.endpoint);
+        const auto unless_refused = [](const auto& result, const auto& endpoint, const std::string& before) {
+            if (!result) check(testing::state_of(endpoint) == before, "a refused call left no trace");
+        };
+        bool to_consumer = false, to_producer = false;
         switch (op % 16) {
-            case 0: consumer.send(FrameKind::add_image, id, 0, arg); break;
-            case 1: consumer.send(FrameKind::present, id, frame, arg); break;
-            case 2: consumer.send(FrameKind::retire, id, 0, arg); break;
-            case 3: consumer.send(FrameKind::retired, id, 0, arg); break;
-            case 4: consumer.send(static_cast<FrameKind>(arg % 8), id, arg, arg); break;
-            case 5: (void)consumer.endpoint->add_image(small_image()); break;
-            case 6: (void)consumer.endpoint->release(id); break;
-            case 7: (void)consumer.endpoint->retire(id); break;
-            case 8: producer.send(FrameKind::release, id, 0, arg); break;
-            case 9: producer.send(static_cast<FrameKind>(arg % 8), id, 0, arg); break;
-            case 10: (void)producer.endpoint->add_image(small_image()); break;
+            case 0: consumer.send(FrameKind::add_image, id, 0, arg); to_consumer = true; break;
+            case 1: consumer.send(FrameKind::present, id, frame, arg); to_consumer = true; break;
+            case 2: consumer.send(FrameKind::retire, id, 0, arg); to_consumer = true; break;
+            case 3: consumer.send(FrameKind::retired, id, 0, arg); to_consumer = true; break;
+            case 4: consumer.send(static_cast<FrameKind>(arg % 8), id, arg, arg); to_consumer = true; break;
+            case 5: unless_refused(consumer.endpoint->add_image(small_image()), *consumer.endpoint, consumer_before); break;
+            case 6: unless_refused(consumer.endpoint->release(id), *consumer.endpoint, consumer_before); break;
+            case 7: unless_refused(consumer.endpoint->retire(id), *consumer.endpoint, consumer_before); break;
+            case 8: producer.send(FrameKind::release, id, 0, arg); to_producer = true; break;
+            case 9: producer.send(static_cast<FrameKind>(arg % 8), id, 0, arg); to_producer = true; break;
+            case 10: unless_refused(producer.endpoint->add_image(small_image()), *producer.endpoint, producer_before); break;
             case 11: {
-                auto free_image = producer.endpoint->acquire_free_image();
-                (void)producer.endpoint->present(free_image ? free_image->id : id);
+                auto free_image = producer.endpoint->acquire_free_image();  // takes its fence: a change
+                producer_before = testing::state_of(*producer.endpoint);
+                unless_refused(producer.endpoint->present(free_image ? free_image->id : id), *producer.endpoint,
+                               producer_before);
                 break;
             }
-            case 12: (void)producer.endpoint->retire(id); break;
+            case 12: unless_refused(producer.endpoint->retire(id), *producer.endpoint, producer_before); break;
             case 13: (void)producer.endpoint->take_release_fence(id); break;
             case 14: read_replies = !read_replies; break;
             case 15: (void)consumer.endpoint->take_acquire_fence(); break;
         }
-        (void)consumer.endpoint->dispatch();
-        (void)producer.endpoint->dispatch();
+        // A protocol error for the one message this step sent (nothing else was pending):
+        // it changed nothing. (Errc::truncated and a quota's Errc::rejected report messages
+        // that took effect.)
+        auto consumer_handled = consumer.endpoint->dispatch();
+        if (to_consumer && consumer_drained && !consumer_handled && consumer_handled.error().code == Errc::protocol) {
+            check(testing::state_of(*consumer.endpoint) == consumer_before, "a refused message left no trace (consumer)");
+        }
+        consumer_drained = consumer_handled.has_value();
+        auto producer_handled = producer.endpoint->dispatch();
+        if (to_producer && producer_drained && !producer_handled && producer_handled.error().code == Errc::protocol) {
+            check(testing::state_of(*producer.endpoint) == producer_before, "a refused message left no trace (producer)");
+        }
+        producer_drained = producer_handled.has_value();
         if (read_replies) {
             consumer.read_replies();
             producer.read_replies();
         }
         check(consumer.endpoint->image_count() <= max_frame_images, "consumer table size");
         check(producer.endpoint->image_count() <= max_frame_images, "producer table size");
+        // Each side's quota of the peer's images (half the table by default): the ids the
+        // script can reach are 1..15 in either space.
+        std::size_t producer_images = 0, consumer_images = 0;
+        for (std::uint64_t n = 1; n < 16; ++n) {
+            producer_images += consumer.endpoint->image(n) != nullptr && !consumer.endpoint->is_local(n);
+            consumer_images += producer.endpoint->image(n | consumer_image_id_bit) != nullptr &&
+                               !producer.endpoint->is_local(n | consumer_image_id_bit);
+        }
+        check(producer_images <= max_frame_images / 2, "the producer's images within its quota");
+        check(consumer_images <= max_frame_images / 2, "the consumer's images within its quota");
         if (auto current = consumer.endpoint->current()) {
             check(consumer.endpoint->image(current->image_id) == current->image.get() && current->image, "current frame is in the table");
             check(consumer.endpoint->state(current->image_id) == FrameImageState::presented, "current is held");

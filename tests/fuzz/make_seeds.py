@@ -71,6 +71,12 @@ def main(root):
     write(d, "seed-both-directions", bytes(b for step in steps for b in step))
     write(d, "seed-backwards-frames", bytes([0, 1, 4, 1, 1, 3, 1, 1, 0x81, 1, 1, 0x82]))
     write(d, "seed-stop-reading", bytes([14, 0, 0] + [1, 1, 1, 1, 2, 1] * 20))
+    # A refused present (of the held image, with a later frame) must not move the frame
+    # counter: the next present, of another image with an earlier frame, is taken.
+    write(d, "seed-refused-present-keeps-last-frame", bytes([0, 1, 0, 0, 2, 0, 1, 1, 2, 1, 1, 3, 1, 2, 0x81]))
+    # The producer fills its quota of the consumer's table and retires one to add another.
+    steps = [(0, n, 4) for n in range(1, 12)] + [(2, 3, 0), (0, 12, 4), (5, 0, 0), (5, 0, 0)]
+    write(d, "seed-producer-quota", bytes(b for step in steps for b in step))
 
 
 if __name__ == "__main__":

@@ -31,6 +31,10 @@ enum class FrameImageState { free, presented, retiring };
 
 namespace detail {
 
+// Reads an endpoint's private state for tests (a comparable summary: a refused message must
+// leave it as it was). Declared here, defined by the tests (tests/support/frame_state.hpp).
+struct FrameStateProbe;
+
 struct FrameSlot {
     std::uint64_t id = 0;  // 0: empty slot
     DmaBufImage image;
@@ -101,7 +105,8 @@ public:
           next_id_(other.next_id_),
           used_(std::exchange(other.used_, 0)),
           refused_(other.refused_),
-          refused_next_(other.refused_next_) {}
+          refused_next_(other.refused_next_),
+          peer_quota_(other.peer_quota_) {}
     FrameImageTable& operator=(FrameImageTable&& other) noexcept {
         if (this != &other) {
             clear();
@@ -111,6 +116,7 @@ public:
             next_id_ = other.next_id_;
             refused_ = other.refused_;
             refused_next_ = other.refused_next_;
+            peer_quota_ = other.peer_quota_;
             used_ = std::exchange(other.used_, 0);
         }
         return *this;
@@ -164,6 +170,26 @@ public:
 
     const char* peer_name() const noexcept { return side_ == Side::producer ? "consumer" : "producer"; }
 
+    // How many images the peer may add to this table (0: none), so that it can never take
+    // the slots of this side's own images. The endpoint's option sets it (its name is in the
+    // refusal); at most max_frame_images.
+    void set_peer_quota(std::size_t quota) noexcept { peer_quota_ = std::min(quota, max_frame_images); }
+    std::size_t peer_quota() const noexcept { return peer_quota_; }
+    const char* peer_quota_option() const noexcept {
+        return side_ == Side::consumer ? "FrameReceiverOptions::max_producer_images"
+                                       : "FrameSenderOptions::max_consumer_images";
+    }
+    // The images the current peer added. A dead producer's kept frame (retained_image_id)
+    // is nobody's now and does not count: a new producer must be able to add the image
+    // whose present releases it.
+    std::size_t peer_count() const noexcept {
+        std::size_t count = 0;
+        for (const FrameSlot& slot : slots()) {
+            count += slot.id != 0 && !slot.local && slot.id != retained_image_id ? 1 : 0;
+        }
+        return count;
+    }
+
     // The id the next local image gets, once the caller has a slot and the listener's
     // consent (reserve_local); Errc::invalid_argument for an empty image or a full table.
     Result<std::uint64_t> reserve_local(const DmaBufImage& image) {
@@ -192,8 +218,8 @@ public:
         return slot;
     }
 
-    // add_image from the peer, before its fds are looked at: an id from the peer's space,
-    // not in use, and a free slot. Errc::protocol otherwise, naming the id.
+    // add_image from the peer, before its fds are looked at: an id from the peer's space and
+    // not in use. Errc::protocol otherwise, naming the id.
     Result<void> check_peer_id(std::uint64_t id) const {
         const Side peer = side_ == Side::producer ? Side::consumer : Side::producer;
         const bool in_use = find(id) != nullptr;
@@ -201,14 +227,28 @@ public:
             return make_error(Errc::protocol, "add_image from the {} with image id {}, which is {}", peer_name(), id,
                               in_use ? "already in use" : "not in the peer's id space");
         }
+        return {};
+    }
+    // Then whether there is room for it: the peer below its quota, and a free slot.
+    // Errc::rejected otherwise, naming the quota and the counts (a policy, not a broken peer:
+    // the endpoint tells the peer `refused`).
+    Result<void> check_peer_room(std::uint64_t id) const {
+        const std::size_t peer_images = peer_count();
+        if (peer_images >= peer_quota_) {
+            return make_error(Errc::rejected,
+                              "add_image of image {}: the {} already has {} images here, "
+                              "its quota ({}) is {}",
+                              id, peer_name(), peer_images, peer_quota_option(), peer_quota_);
+        }
         if (const_cast<FrameImageTable*>(this)->empty_slot() == nullptr) {
-            return make_error(Errc::protocol, "add_image of image {}: all {} image slots are in use", id,
-                              max_frame_images);
+            return make_error(Errc::rejected,
+                              "add_image of image {}: all {} image slots are in use ({} of them the {}'s)",
+                              id, max_frame_images, peer_images, peer_name());
         }
         return {};
     }
-    // Takes a peer's image that passed check_peer_id() and import_image(), if the listener
-    // accepts it (Errc::rejected otherwise; nothing changes).
+    // Takes a peer's image that passed check_peer_id(), check_peer_room() and import_image(),
+    // if the listener accepts it (Errc::rejected otherwise; nothing changes).
     Result<void> insert_peer(std::uint64_t id, DmaBufImage&& image) {
         if (listener_ != nullptr) {
             if (auto accepted = listener_->image_added(id, image, true); !accepted) {
@@ -305,6 +345,9 @@ private:
     std::size_t used_ = 0;  // slots ever filled: [0, used_)
     std::array<std::uint64_t, 4> refused_{};
     std::size_t refused_next_ = 0;
+    std::size_t peer_quota_ = max_frame_images;
+
+    friend struct FrameStateProbe;
 };
 
 }  // namespace detail

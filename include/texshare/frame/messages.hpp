@@ -13,7 +13,8 @@
 //                         retire, bye
 //   consumer -> producer: release (+ release fence), retired, bye, capabilities (+ table)
 //   either way:           add_image, retire and retired for images the sender added;
-//                         refused for an image of the other side whose fds did not arrive
+//                         refused for an image of the other side it did not take (its
+//                         fds did not arrive, or the other side is at its quota)
 #pragma once
 
 #include "texshare/detail/require_cxx20.hpp"
@@ -39,10 +40,11 @@ enum class FrameKind : std::uint32_t {
     retired = 5,    // the consumer has dropped image_id
     bye = 6,        // orderly goodbye; the peer treats it like a closed channel
     capabilities = 7,  // the consumer's FormatTable (format_table.hpp) as a sealed memfd in slot 0
-    // The receiver of add_image image_id could not take it because the kernel cut its plane
-    // fds (MSG_CTRUNC: the receiver was at its open-file limit). The adding side keeps the
-    // image unshared (present() refuses it; retire() drops it; it is shared again with the
-    // next peer); presents of it that crossed are released back, not blamed.
+    // The receiver of add_image image_id did not take it: the kernel cut its plane fds
+    // (MSG_CTRUNC: the receiver was at its open-file limit), or the adding side is at the
+    // quota of images the receiver lets it add. The adding side keeps the image unshared
+    // (present() refuses it; retire() drops it; it is shared again with the next peer);
+    // presents of it that crossed are released back, not blamed.
     refused = 8,
 };
 

@@ -23,9 +23,21 @@
 //   (acquire_free_image() or take_release_fence()); presenting an image whose fence was
 //   never taken is refused, so a fence cannot be dropped silently.
 // - Only the side that added an image retires it (e.g. on resize). The producer's retire
-//   waits for the consumer to let go (release, if it held it, then retired); the consumer's
-//   retire takes effect at once on its side, and a present of it that crossed the retire is
-//   skipped, not an error.
+//   waits for the consumer to let go (`retired` once it no longer holds it, which for a held
+//   image means released too); the consumer's retire takes effect at once on its side, and a
+//   present of it that crossed the retire is skipped, not an error.
+// - Each side decides how many images the other may add to its table
+//   (FrameReceiverOptions::max_producer_images, FrameSenderOptions::max_consumer_images;
+//   half the table by default, 0 for none), so a peer can never take the slots of this
+//   side's own images. An add_image beyond that is refused: dispatch() returns
+//   Errc::rejected naming the quota and the count, and the peer is told (FrameKind::refused,
+//   as for cut fds). Retiring one of its images frees a place.
+// - A refused message leaves no trace: each message and each call either takes effect
+//   whole or changes nothing (every check, and every send that can fail, comes before the
+//   first change; a `retired` or `release` answer is sent before the image goes). What the
+//   peer is told is always what this side did. Errors that report a message which did take
+//   effect say so (Errc::truncated: released back; Errc::rejected for an add_image: refused
+//   and told).
 // - Both endpoints are non-blocking: poll native_handle() and call dispatch(), which handles
 //   everything pending. wait_for_free_image() / wait_for_frame() wait with a timeout
 //   (Errc::timed_out names the stuck peer), inside the recvmsg that receives the answer,

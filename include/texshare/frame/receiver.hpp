@@ -29,6 +29,13 @@ struct FrameReceiverOptions {
     // Keep showing the current frame when the producer dies (its image is kept, under
     // retained_image_id if the producer allocated it) instead of dropping it.
     bool keep_last_frame = false;
+    // How many images the producer may add to this receiver at a time (its add_image), at
+    // most max_frame_images; 0: none (only this side allocates). The rest of the table stays
+    // this side's: a producer cannot take the slots of the consumer's own images. Beyond it
+    // an add_image is refused (Errc::rejected from dispatch(), naming quota and count) and
+    // the producer told (FrameKind::refused); a retired image frees its place. The default,
+    // half the table, fits a triple-buffered swapchain and its replacement during a resize.
+    std::size_t max_producer_images = max_frame_images / 2;
 };
 
 class FrameReceiver {
@@ -37,8 +44,14 @@ public:
 
     // Takes one end of a connected FrameChannel. The socket is made blocking (O_NONBLOCK
     // cleared) and every call on it non-blocking (MSG_DONTWAIT), so that waits happen inside
-    // recvmsg under SO_RCVTIMEO; dispatch() and sends never block. Errc::system if fcntl fails.
+    // recvmsg under SO_RCVTIMEO; dispatch() and sends never block. Errc::system if fcntl fails,
+    // Errc::invalid_argument for a max_producer_images above max_frame_images.
     static Result<FrameReceiver> create(FrameChannel channel, Options options = {}) {
+        if (options.max_producer_images > max_frame_images) {
+            return make_error(Errc::invalid_argument,
+                              "max_producer_images {} is more than the table's {} slots",
+                              options.max_producer_images, max_frame_images);
+        }
         FrameReceiver receiver(options);
         if (auto adopted = receiver.link_.adopt(std::move(channel)); !adopted) return std::move(adopted).error();
         return receiver;
@@ -122,7 +135,8 @@ public:
     // Gives the current image back early, with an optional release fence that signals when
     // this side's reads are done. Errc::invalid_argument for an id this receiver does not
     // hold; Errc::peer_closed ("the producer is gone") after the producer exited, with
-    // nothing changed (dispatch() then reads its end and drops its images).
+    // nothing changed (dispatch() then reads its end and drops its images). An image the
+    // producer retired meanwhile goes at once (answered `retired`; the fence is not sent).
     Result<void> release(std::uint64_t id, BorrowedFd release_fence = {}) {
         if (current_ == no_slot || table_[current_].id != id || id == 0) {
             return make_error(
@@ -135,6 +149,11 @@ public:
     // Handles every pending message; returns how many. Errc::peer_closed once the producer
     // is gone (closed, exited or said bye; after a send found it gone, once what it sent
     // before is read): its images are dropped (but for a kept last frame), this side's kept.
+    // It stops at the first message that fails: Errc::protocol (a broken or stuck producer:
+    // drop it) or Errc::rejected (an image failing import_image's checks, the advertised
+    // formats or the listener) refused it and changed nothing; Errc::truncated (fds cut)
+    // and Errc::rejected for an image beyond max_producer_images report messages handled
+    // safely and answered (protocol.hpp).
     Result<std::size_t> dispatch() {
         if (!link_.is_open()) return link_.closed("dispatch");
         std::size_t handled = 0;
@@ -168,13 +187,20 @@ public:
     // Takes a new producer after the previous one is gone: shares this side's images with
     // it (a kept frame of this side's once it is released), advertises the format table
     // again if there is one, and accepts frame numbers afresh.
+    // If a send to it fails (it is gone already, or the kernel refuses the fds in flight:
+    // ETOOMANYREFS) the new channel is closed and this side is as it was, without a
+    // producer: resume again with another channel.
     Result<void> resume(FrameChannel channel) {
         if (link_.hung_up()) end_session();
         if (auto adopted = link_.adopt(std::move(channel)); !adopted) return adopted;
+        auto greeted = detail::share_unshared(table_, link_);
+        if (greeted && advertised_) greeted = advertise(*advertised_);  // a copy: the new producer lacks it
+        if (!greeted) {
+            detail::abandon_peer(table_, link_);
+            return greeted;
+        }
         last_frame_ = 0;
-        if (auto shared = detail::share_unshared(table_, link_); !shared) return shared;
-        if (!advertised_) return {};
-        return advertise(*advertised_);  // a copy: the new producer has not heard it
+        return {};
     }
 
     std::size_t received_count() const noexcept { return received_; }
@@ -192,7 +218,10 @@ public:
 
 private:
     explicit FrameReceiver(Options options)
-        : table_(detail::FrameImageTable::Side::consumer), link_("producer"), options_(options) {}
+        : table_(detail::FrameImageTable::Side::consumer), link_("producer"), options_(options) {
+        table_.set_peer_quota(options.max_producer_images);
+    }
+    friend struct detail::FrameStateProbe;
 
     static constexpr std::size_t no_slot = max_frame_images;
 
@@ -207,6 +236,9 @@ private:
     }
 
     // answering: inside dispatch, where a gone producer is no error (the drain reads on).
+    // One send at most, and nothing changes unless it succeeds: an image the producer
+    // retired while this side held it is answered by `retired` alone (it means released
+    // too; a release fence is moot for an image that goes away).
     Result<void> release_current(BorrowedFd release_fence, bool answering) {
         detail::FrameSlot& slot = table_[current_];
         if (slot.id == retained_image_id) {  // a dead producer's frame: nobody to give it back to
@@ -215,17 +247,18 @@ private:
             return {};
         }
         if (slot.unshared) {  // this side's kept frame: the new producer may have it now
+            auto shared = detail::share_image(link_, slot);
+            if (!shared && !(answering && shared.error().code == Errc::peer_closed)) return shared;
             forget_current();
-            return detail::share_image(link_, slot);
+            return {};
         }
-        auto sent = link_.send(FrameKind::release, slot.id, 0, release_fence);
-        if (!sent && !(answering && sent.error().code == Errc::peer_closed)) return sent;
         const bool retiring = slot.held_while_retiring;
+        auto sent = retiring ? link_.send(FrameKind::retired, slot.id)
+                             : link_.send(FrameKind::release, slot.id, 0, release_fence);
+        if (!sent && !(answering && sent.error().code == Errc::peer_closed)) return sent;
         forget_current();
-        if (!retiring) return {};
-        const std::uint64_t id = slot.id;
-        table_.drop(slot);
-        return link_.answer(FrameKind::retired, id);
+        if (retiring) table_.drop(slot);
+        return {};
     }
 
     // The message link_.incoming() holds; its fds nobody took are closed at once. A refused
@@ -249,13 +282,15 @@ private:
                 return present(slot, m, in);
             case FrameKind::add_image:
                 if (in.fds_cut) return detail::refuse_cut_image(table_, link_, m);  // before any fd is used
-                return detail::accept_peer_image(table_, m, in.fds, [this](std::uint64_t id, const DmaBufImage& image) {
-                    return vet_peer_image(id, image);
-                });
-            case FrameKind::retire:  // the producer drops an image it added
+                return detail::accept_peer_image(table_, link_, m, in.fds,
+                                                 [this](std::uint64_t id, const DmaBufImage& image) {
+                                                     return vet_peer_image(id, image);
+                                                 });
+            case FrameKind::retire:  // the producer drops an image it added; answered before anything changes
                 if (slot == nullptr && table_.was_refused(m.image_id)) {
+                    if (auto told = link_.answer(FrameKind::retired, m.image_id); !told) return told;
                     table_.forget_refused(m.image_id);
-                    return link_.answer(FrameKind::retired, m.image_id);
+                    return {};
                 }
                 if (slot == nullptr || slot->local || slot->held_while_retiring) {
                     return make_error(Errc::protocol, "retire of image {}, which is {}", m.image_id,
@@ -267,8 +302,9 @@ private:
                     slot->held_while_retiring = true;
                     return {};
                 }
+                if (auto told = link_.answer(FrameKind::retired, m.image_id); !told) return told;
                 table_.drop(*slot);
-                return link_.answer(FrameKind::retired, m.image_id);
+                return {};
             case FrameKind::retired:
                 if (slot == nullptr || !slot->local || slot->state != FrameImageState::retiring) {
                     return make_error(Errc::protocol, "retired for image {}, which this side was not retiring",
@@ -277,6 +313,10 @@ private:
                 table_.drop(*slot);
                 return {};
             case FrameKind::refused:
+                if (slot != nullptr && is_current(*slot)) {  // it presented the image, so it had it
+                    return make_error(Errc::protocol, "refused for image {}, which the producer presented",
+                                      m.image_id);
+                }
                 return detail::peer_refused(table_, m.image_id);
             case FrameKind::bye:
                 end_session();

@@ -22,13 +22,30 @@
 
 namespace texshare {
 
+struct FrameSenderOptions {
+    // How many images the consumer may add to this sender at a time (its add_image: a host
+    // allocating its renderer's swapchain), at most max_frame_images; 0: none. The rest of
+    // the table stays this side's own. Beyond it an add_image is refused (Errc::rejected
+    // from dispatch(), naming quota and count) and the consumer told (FrameKind::refused).
+    std::size_t max_consumer_images = max_frame_images / 2;
+};
+
 class FrameSender {
 public:
+    using Options = FrameSenderOptions;
+
     // Takes one end of a connected FrameChannel. The socket is made blocking (O_NONBLOCK
     // cleared) and every call on it non-blocking (MSG_DONTWAIT), so that waits happen inside
-    // recvmsg under SO_RCVTIMEO; dispatch() and sends never block. Errc::system if fcntl fails.
-    static Result<FrameSender> create(FrameChannel channel) {
+    // recvmsg under SO_RCVTIMEO; dispatch() and sends never block. Errc::system if fcntl fails,
+    // Errc::invalid_argument for a max_consumer_images above max_frame_images.
+    static Result<FrameSender> create(FrameChannel channel, Options options = {}) {
+        if (options.max_consumer_images > max_frame_images) {
+            return make_error(Errc::invalid_argument,
+                              "max_consumer_images {} is more than the table's {} slots",
+                              options.max_consumer_images, max_frame_images);
+        }
         FrameSender sender;
+        sender.table_.set_peer_quota(options.max_consumer_images);
         if (auto adopted = sender.link_.adopt(std::move(channel)); !adopted) return std::move(adopted).error();
         return sender;
     }
@@ -74,8 +91,9 @@ public:
         }
         if (slot->unshared) {
             return make_error(Errc::invalid_argument, "present: image {}: {}", id,
-                              slot->refused ? "the consumer refused it (its fds did not arrive); retire it"
-                                            : "no consumer to present to");
+                              slot->refused
+                                  ? "the consumer refused it (fds cut off, or beyond its quota); retire it"
+                                  : "no consumer to present to");
         }
         const std::uint64_t frame = next_frame_;
         if (auto sent = link_.send(FrameKind::present, id, frame, acquire_fence); !sent) {
@@ -149,7 +167,11 @@ public:
     // Handles every pending message; returns how many. Errc::peer_closed once the consumer
     // is gone (closed, exited or said bye; after a send found it gone, once what it sent
     // before is read): every image of this side it held is free again (counted in
-    // reclaimed_count()), and its own images are dropped.
+    // reclaimed_count()), and its own images are dropped. It stops at the first message that
+    // fails: Errc::protocol (a broken or stuck consumer) or Errc::rejected (an image failing
+    // import_image's checks, a bad format table) refused it and changed nothing;
+    // Errc::truncated and Errc::rejected for an image beyond max_consumer_images report
+    // messages handled safely and answered (protocol.hpp).
     Result<std::size_t> dispatch() {
         if (!link_.is_open()) return link_.closed("dispatch");
         std::size_t handled = 0;
@@ -169,10 +191,15 @@ public:
     // it (all free) and goes on presenting; frame numbers keep increasing. If a send found
     // the old consumer gone and dispatch() has not read its end yet, its unread messages
     // are dropped.
+    // If a send to it fails (it is gone already, or the kernel refuses the fds in flight:
+    // ETOOMANYREFS) the new channel is closed and this side is as it was, without a
+    // consumer: resume again with another channel.
     Result<void> resume(FrameChannel channel) {
         if (link_.hung_up()) end_session();
         if (auto adopted = link_.adopt(std::move(channel)); !adopted) return adopted;
-        return detail::share_unshared(table_, link_);
+        auto shared = detail::share_unshared(table_, link_);
+        if (!shared) detail::abandon_peer(table_, link_);
+        return shared;
     }
 
     // What the consumer said it can import (FrameReceiver::advertise), if it said so; feed it
@@ -198,6 +225,7 @@ public:
 
 private:
     FrameSender() : table_(detail::FrameImageTable::Side::producer), link_("consumer") {}
+    friend struct detail::FrameStateProbe;
 
     detail::FrameSlot* free_image() noexcept {
         detail::FrameSlot* best = nullptr;
@@ -240,26 +268,28 @@ private:
                 return make_error(Errc::protocol, "release of image {}, which the consumer does not hold",
                                   m.image_id);
             case FrameKind::add_image:
-                return detail::accept_peer_image(table_, m, in.fds,
+                return detail::accept_peer_image(table_, link_, m, in.fds,
                                                  [](std::uint64_t, const DmaBufImage&) { return Result<void>(); });
-            case FrameKind::retire:  // the consumer drops an image it added, held or not
+            case FrameKind::retire:  // the consumer drops an image it added, held or not; answered first
                 if (slot == nullptr && table_.was_refused(m.image_id)) {
+                    if (auto told = link_.answer(FrameKind::retired, m.image_id); !told) return told;
                     table_.forget_refused(m.image_id);
-                    return link_.answer(FrameKind::retired, m.image_id);
+                    return {};
                 }
                 if (slot == nullptr || slot->local) {
                     return make_error(Errc::protocol, "retire of image {}, which is {}", m.image_id,
                                       slot == nullptr ? "unknown" : "the producer's own");
                 }
+                if (auto told = link_.answer(FrameKind::retired, m.image_id); !told) return told;
                 table_.drop(*slot);
-                return link_.answer(FrameKind::retired, m.image_id);
+                return {};
             case FrameKind::retired:
-                if (slot == nullptr || !slot->local || slot->state != FrameImageState::retiring ||
-                    slot->held_while_retiring) {
-                    return make_error(Errc::protocol,
-                                      "retired for image {}, which was not retiring or not released first",
+                // For an image the consumer held when it was retired, `retired` says released too.
+                if (slot == nullptr || !slot->local || slot->state != FrameImageState::retiring) {
+                    return make_error(Errc::protocol, "retired for image {}, which was not retiring",
                                       m.image_id);
                 }
+                if (slot->held_while_retiring) ++released_;
                 table_.drop(*slot);
                 return {};
             case FrameKind::capabilities: {
@@ -287,13 +317,19 @@ private:
         if (kind == FrameKind::add_image) return detail::refuse_cut_image(table_, link_, m);
         if (kind == FrameKind::release) {
             detail::FrameSlot* slot = table_.find(m.image_id);
-            if (slot == nullptr || slot->state != FrameImageState::presented) {
+            const bool held = slot != nullptr &&
+                              (slot->state == FrameImageState::presented || slot->held_while_retiring);
+            if (!held) {
                 return make_error(Errc::protocol, "release of image {}, which the consumer does not hold",
                                   m.image_id);
             }
             // The consumer let go, but its release fence is lost: the image is free again
             // (holding it back would stall the swapchain for good), and the caller is told.
-            slot->state = FrameImageState::free;
+            if (slot->held_while_retiring) {
+                slot->held_while_retiring = false;  // retiring: the fence was moot anyway
+            } else {
+                slot->state = FrameImageState::free;
+            }
             ++released_;
             return make_error(Errc::truncated,
                               "release of image {}: its release fence was cut off (MSG_CTRUNC: this process is at "

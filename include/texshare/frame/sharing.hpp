@@ -50,12 +50,39 @@ inline Result<void> share_unshared(FrameImageTable& table, FrameLink& link) {
     return {};
 }
 
-// add_image from the peer: checks the id, then every check of import_image, then `vet`
+// A well-formed add_image this side will not take (no room for it: the peer's quota, or its
+// fds cut): the peer is told (FrameKind::refused) so that it neither presents it in vain nor
+// is blamed when a present of it crossed the refusal, and the id is remembered for that.
+// Returns `why` once the peer is told; if telling fails (its socket full), that error, and
+// nothing is remembered.
+inline Result<void> refuse_peer_image(FrameImageTable& table, FrameLink& link, std::uint64_t id, Error why) {
+    if (auto told = link.answer(FrameKind::refused, id); !told) return told;
+    table.remember_refused(id);
+    return why;
+}
+
+// A resume whose greeting failed (a share or the format table could not be sent): the new
+// peer is let go and every local image is unshared again, as before the resume (with no
+// peer, none was shared).
+inline void abandon_peer(FrameImageTable& table, FrameLink& link) noexcept {
+    link.close();
+    for (FrameSlot& slot : table.slots()) {
+        if (slot.id != 0 && slot.local) slot.unshared = true;
+    }
+}
+
+// add_image from the peer: checks the id, then that the peer has room (its quota, a free
+// slot: if not, refused and the peer told), then every check of import_image, then `vet`
 // (the consumer's advertised formats), then the listener's. The fds are closed on refusal.
 template <typename Vet>
-Result<void> accept_peer_image(FrameImageTable& table, const FrameMessage& m,
+Result<void> accept_peer_image(FrameImageTable& table, FrameLink& link, const FrameMessage& m,
                                std::array<UniqueFd, frame_fd_slots>& fds, Vet&& vet) {
     if (auto id_ok = table.check_peer_id(m.image_id); !id_ok) return id_ok;
+    if (auto room = table.check_peer_room(m.image_id); !room) {
+        Error why = std::move(room).error();
+        why.message += fmt::format("; refused, and the {} told so", link.peer());
+        return refuse_peer_image(table, link, m.image_id, std::move(why));
+    }
     PlaneFds planes;
     for (std::size_t i = 0; i < max_planes; ++i) planes[i] = std::move(fds[i]);
     auto image = import_image(m.descriptor, std::move(planes));
@@ -65,16 +92,14 @@ Result<void> accept_peer_image(FrameImageTable& table, const FrameMessage& m,
 }
 
 // add_image whose plane fds the kernel cut (this process at its open-file limit): the
-// image cannot be imported. Refused, and the peer told (FrameKind::refused), so it neither
-// presents it in vain nor is blamed when a present of it crossed the refusal.
+// image cannot be imported. Refused, and the peer told (refuse_peer_image).
 inline Result<void> refuse_cut_image(FrameImageTable& table, FrameLink& link, const FrameMessage& m) {
     if (auto id_ok = table.check_peer_id(m.image_id); !id_ok) return id_ok;
-    if (auto told = link.answer(FrameKind::refused, m.image_id); !told) return told;
-    table.remember_refused(m.image_id);
-    return make_error(Errc::truncated,
-                      "add_image of image {}: its plane fds were cut off (MSG_CTRUNC: this process is at its "
-                      "open-file limit); refused, and the {} told so",
-                      m.image_id, link.peer());
+    return refuse_peer_image(table, link, m.image_id,
+                             make_error(Errc::truncated,
+                                        "add_image of image {}: its plane fds were cut off (MSG_CTRUNC: this "
+                                        "process is at its open-file limit); refused, and the {} told so",
+                                        m.image_id, link.peer()));
 }
 
 // The peer refused one of this side's images: it stays here, unshared.

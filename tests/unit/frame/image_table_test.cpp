@@ -37,7 +37,38 @@ TEST_F(FrameImageTableTest, AFullTableRefusesLocalAndPeerImages) {
         table.insert_local(*id, std::move(image), true);
     }
     expect_error(table.reserve_local(allocate(4, 4)).error(), Errc::invalid_argument, "all 16 image slots are in use");
-    expect_error(table.check_peer_id(consumer_image_id_bit | 1).error(), Errc::protocol, "all 16 image slots");
+    EXPECT_TRUE(table.check_peer_id(consumer_image_id_bit | 1)) << "the id is fine; there is no room";
+    expect_error(table.check_peer_room(consumer_image_id_bit | 1).error(), Errc::rejected,
+                 "all 16 image slots are in use (0 of them the consumer's)");
+}
+
+TEST_F(FrameImageTableTest, ThePeerAddsAtMostItsQuota) {
+    FrameImageTable table(FrameImageTable::Side::consumer);
+    EXPECT_EQ(table.peer_quota(), max_frame_images) << "a bare table: the endpoint sets the quota";
+    table.set_peer_quota(2);
+    for (std::uint64_t id = 1; id <= 2; ++id) {
+        ASSERT_TRUE(table.check_peer_room(id));
+        ASSERT_TRUE(table.insert_peer(id, allocate(4, 4)));
+    }
+    EXPECT_EQ(table.peer_count(), 2U);
+    expect_error(table.check_peer_room(3).error(), Errc::rejected,
+                 "add_image of image 3: the producer already has 2 images here, its quota "
+                 "(FrameReceiverOptions::max_producer_images) is 2");
+    DmaBufImage mine = allocate(4, 4);
+    table.insert_local(table.reserve_local(mine).value(), std::move(mine), true);
+    EXPECT_EQ(table.peer_count(), 2U) << "this side's images are not the peer's";
+    table.drop(*table.find(1));
+    EXPECT_TRUE(table.check_peer_room(3)) << "a dropped image frees its place";
+    table.rename(*table.find(2), retained_image_id);
+    EXPECT_EQ(table.peer_count(), 0U) << "a dead producer's kept frame is not the next one's";
+    table.set_peer_quota(0);
+    expect_error(table.check_peer_room(3).error(), Errc::rejected, "is 0");
+    table.set_peer_quota(99);
+    EXPECT_EQ(table.peer_quota(), max_frame_images) << "clamped to the table";
+    FrameImageTable producer(FrameImageTable::Side::producer);
+    producer.set_peer_quota(0);
+    expect_error(producer.check_peer_room(consumer_image_id_bit | 1).error(), Errc::rejected,
+                 "the consumer already has 0 images here, its quota (FrameSenderOptions::max_consumer_images) is 0");
 }
 
 TEST_F(FrameImageTableTest, ForgettingThePeerKeepsLocalImagesFreeAndUnshared) {

@@ -342,5 +342,39 @@ TEST_F(FrameReceiverTest, AFramesImageSurvivesMovingTheReceiver) {
     receiver_.emplace(std::move(moved));
 }
 
+// Options::max_producer_images: beyond it the producer's image is refused and the producer
+// hears so; its own image stays with it, unshared, until it retires it.
+TEST_F(FrameReceiverTest, TheProducerAddsAtMostItsQuotaAndHearsOfTheRefusal) {
+    make_endpoints(false, {.max_producer_images = 1});
+    const std::uint64_t a = add(), b = add();
+    auto refused = receiver_->dispatch();
+    ASSERT_FALSE(refused);
+    expect_error(refused.error(), Errc::rejected,
+                 fmt::format("add_image of image {}: the producer already has 1 images here, its quota "
+                             "(FrameReceiverOptions::max_producer_images) is 1; refused, and the producer told so",
+                             b));
+    EXPECT_EQ(receiver_->image_count(), 1U);
+    pump_sender();
+    expect_error(sender_->present(b).error(), Errc::invalid_argument, "the consumer refused it");
+    ASSERT_TRUE(sender_->present(a));
+    ASSERT_TRUE(sender_->retire(b));
+    EXPECT_FALSE(sender_->state(b)) << "never shared: dropped at once";
+    pump_receiver();
+    EXPECT_EQ(receiver_->current()->image_id, a);
+    for (std::size_t i = 1; i < max_frame_images; ++i) {
+        ASSERT_TRUE(receiver_->add_image(allocate(4, 4))) << "the consumer's own slot " << i;
+    }
+}
+
+TEST_F(FrameReceiverTest, AQuotaAboveTheTableIsAnError) {
+    auto pair = FrameChannel::create_pair();
+    ASSERT_TRUE(pair);
+    EXPECT_EQ(FrameReceiverOptions{}.max_producer_images, max_frame_images / 2) << "the documented default";
+    auto receiver = FrameReceiver::create(std::move(pair->first), {.max_producer_images = 17});
+    ASSERT_FALSE(receiver);
+    expect_error(receiver.error(), Errc::invalid_argument, "max_producer_images 17 is more than the table's 16 slots");
+    EXPECT_TRUE(FrameReceiver::create(std::move(pair->second), {.max_producer_images = 16}));
+}
+
 }  // namespace
 }  // namespace texshare

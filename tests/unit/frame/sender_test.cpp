@@ -55,7 +55,8 @@ TEST_F(FrameSenderTest, RetireDuringFlightDropsOnlyAfterRelease) {
     EXPECT_EQ(receiver_->current()->image_id, b);
     EXPECT_EQ(receiver_->image(a), nullptr);
     EXPECT_EQ(receiver_->image_count(), 1U);
-    EXPECT_EQ(pump_sender(), 2U) << "release, then retired";
+    EXPECT_EQ(pump_sender(), 1U) << "retired alone: released and dropped in one message";
+    EXPECT_EQ(sender_->released_count(), 1U);
     EXPECT_FALSE(sender_->state(a));
     EXPECT_EQ(sender_->image_count(), 1U);
     EXPECT_EQ(sender_->image(a), nullptr);
@@ -191,6 +192,32 @@ TEST_F(FrameSenderTest, AProducerForgetsADeadConsumersTable) {
     receiver_.reset();
     EXPECT_FALSE(sender_->dispatch());
     EXPECT_EQ(sender_->peer_formats(), nullptr);
+}
+
+// FrameSenderOptions::max_consumer_images: a consumer allocating the swapchain shares at
+// most that many; beyond it the image stays with the consumer, unshared, and it hears so.
+TEST_F(FrameSenderTest, TheConsumerAddsAtMostItsQuota) {
+    EXPECT_EQ(FrameSenderOptions{}.max_consumer_images, max_frame_images / 2) << "the documented default";
+    std::vector<std::uint64_t> ids;
+    for (std::size_t i = 0; i <= max_frame_images / 2; ++i) ids.push_back(add_to_receiver());
+    auto refused = sender_->dispatch();
+    ASSERT_FALSE(refused);
+    expect_error(refused.error(), Errc::rejected,
+                 "the consumer already has 8 images here, its quota (FrameSenderOptions::max_consumer_images) is 8");
+    pump_receiver();  // refused
+    ASSERT_TRUE(receiver_->retire(ids.back()));
+    EXPECT_FALSE(receiver_->state(ids.back())) << "never shared: dropped at once";
+    EXPECT_EQ(sender_->dispatch().value(), 0U);
+    for (std::size_t i = 0; i < max_frame_images / 2; ++i) ASSERT_TRUE(sender_->add_image(allocate(4, 4)));
+}
+
+TEST_F(FrameSenderTest, AQuotaAboveTheTableIsAnError) {
+    auto pair = FrameChannel::create_pair();
+    ASSERT_TRUE(pair);
+    auto sender = FrameSender::create(std::move(pair->first), {.max_consumer_images = 17});
+    ASSERT_FALSE(sender);
+    expect_error(sender.error(), Errc::invalid_argument, "max_consumer_images 17 is more than the table's 16 slots");
+    EXPECT_TRUE(FrameSender::create(std::move(pair->second), {.max_consumer_images = 0}));
 }
 
 }  // namespace

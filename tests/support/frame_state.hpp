@@ -1,0 +1,69 @@
+// Test support: a comparable summary of a frame endpoint's whole state (counters, frame
+// numbers, the current frame, every slot's id, state, generation, ownership, fence and
+// sharing, the refused ids, the quota), read through detail::FrameStateProbe, the one
+// friend the endpoints grant tests. A refused message or a failed call must leave it equal.
+// One line per field group, so that gtest's diff of two summaries names what moved.
+#pragma once
+
+#include <string>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "texshare/frame/protocol.hpp"
+
+namespace texshare::detail {
+
+struct FrameStateProbe {
+    static std::string table(const FrameImageTable& table) {
+        std::string out = fmt::format("table: next id {}, used {}, peer quota {}, refused [{}] next {}\n",
+                                      table.next_id_, table.used_, table.peer_quota_,
+                                      fmt::join(table.refused_, " "), table.refused_next_);
+        for (const FrameSlot& slot : table.slots()) {
+            out += fmt::format(
+                "slot {}: id {:x} gen {} {} state {} last frame {} fence {} held-while-retiring {} unshared {} "
+                "refused {} image {}x{} fd {}\n",
+                table.index_of(slot), slot.id, slot.generation, slot.local ? "local" : "peer's",
+                static_cast<int>(slot.state), slot.last_frame, slot.fence.valid() ? slot.fence.get() : -1,
+                slot.held_while_retiring, slot.unshared, slot.refused, slot.image.width(), slot.image.height(),
+                slot.image.empty() ? -1 : slot.image.plane_fd(0).get());
+        }
+        return out;
+    }
+    static std::string link(const FrameLink& link) { return fmt::format("link: open {}\n", link.is_open()); }
+
+    static std::string summary(const FrameSender& s) {
+        return fmt::format(
+                   "producer: next frame {}, presented {}, released {}, reclaimed {}, peer formats {}, "
+                   "formats changed {}\n",
+                   s.next_frame_, s.presented_, s.released_, s.reclaimed_, s.peer_formats_.has_value(),
+                   s.formats_changed_) +
+               link(s.link_) + table(s.table_);
+    }
+    static std::string summary(const FrameReceiver& r) {
+        return fmt::format(
+                   "consumer: current slot {}, current frame {}, live {}, last frame {}, acquire fence {}, "
+                   "received {}, skipped {}, advertised {}\n",
+                   r.current_, r.current_frame_, r.current_live_, r.last_frame_,
+                   r.acquire_fence_.valid() ? r.acquire_fence_.get() : -1, r.received_, r.skipped_,
+                   r.advertised_.has_value()) +
+               link(r.link_) + table(r.table_);
+    }
+    // Whether the link thinks its peer hung up (a failed send records that: it is a fact
+    // learned, not a change the call made, so summary() leaves it out).
+    template <typename Endpoint>
+    static bool hung_up(const Endpoint& endpoint) {
+        return endpoint.link_.hung_up();
+    }
+};
+
+}  // namespace texshare::detail
+
+namespace texshare::testing {
+
+template <typename Endpoint>
+std::string state_of(const Endpoint& endpoint) {
+    return detail::FrameStateProbe::summary(endpoint);
+}
+
+}  // namespace texshare::testing
