@@ -18,7 +18,7 @@ class FdKindAttack : public ImageAttack {
 protected:
     void send_with(int fd) { send(add_image_message(1), 0b1, {fd}); }
     void expect_not_a_memfd() {
-        expect_refused(Errc::rejected, "is declared shared_memory but its fd is not a memfd sealed against shrinking");
+        expect_refused(Errc::rejected, "is not a memfd of the kernel's shm mount");
         EXPECT_EQ(victim_->image(1), nullptr);
         expect_still_usable();
     }
