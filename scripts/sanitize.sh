@@ -29,7 +29,7 @@ case "$kind" in
     tsan)
         flags="-fsanitize=thread -fno-omit-frame-pointer"
         export TSAN_OPTIONS="halt_on_error=1:die_after_fork=0"
-        tests=(-R "Frame|ChildProcess|AuxChannel|Hostile|Framing|ImageAttack|FdKind|Descriptor")
+        tests=(-R "Frame|ChildProcess|AuxChannel|Hostile|Framing|ImageAttack|FdKind|Descriptor|MemoryAttack|BlockingFdAttack|FdCloser|FdProbe")
         # Those tests are all in the core: the GPU layers, tools and example add build time only.
         extra=(-DTEXSHARE_GPU=OFF -DTEXSHARE_BUILD_TOOLS=OFF -DTEXSHARE_BUILD_EXAMPLES=OFF)
         ;;

@@ -12,8 +12,11 @@
 //
 // Receiving trusts nothing: fds land in UniqueFds first (MSG_CMSG_CLOEXEC), then the
 // message is checked: truncation (MSG_TRUNC/MSG_CTRUNC), size, magic, and that the fds match
-// the declared slots. A rejected message is consumed and its fds closed; the channel stays
-// usable and the caller decides whether to drop the peer.
+// the declared slots. A rejected message is consumed and its fds closed, on texshare's closer
+// thread rather than the caller's (detail/fd_closer.hpp: the close of a peer's fd can block);
+// the channel stays usable and the caller decides whether to drop the peer. An fd the
+// caller takes out of Received is the caller's: close it the same way unless its kind is
+// proven (import_image proves planes; the frame endpoints prove fences).
 //
 // T is copied byte for byte, padding included: give message types explicit fields for
 // every byte (see ImageDescriptor) so no stack garbage reaches the peer.
@@ -75,16 +78,16 @@ public:
         // their slots, the rest are missing. receive() refuses such a message instead.
         bool fds_cut = false;
 
-        // Closes the fds nobody took. Runs per message, and usually every slot is empty
-        // already (-1): one unrolled AND over the numbers says so, not a test per slot.
+        // Closes the fds nobody took, off this thread (detail::close_peer_fd: a peer's fd of
+        // unproven kind may block in close(), a lingering socket, a FUSE file). Runs per
+        // message, and usually every slot is empty already (-1): one unrolled AND over the
+        // numbers says so, not a test per slot.
         void close_fds() noexcept {
             const int all = [this]<std::size_t... Slot>(std::index_sequence<Slot...>) {
                 return (-1 & ... & fds[Slot].get());
             }(std::make_index_sequence<FdCount>());
             if (all == -1) return;
-            for (UniqueFd& fd : fds) {
-                if (fd.valid()) fd.reset();
-            }
+            for (UniqueFd& fd : fds) detail::close_peer_fd(fd);
         }
     };
 
@@ -154,7 +157,10 @@ public:
         auto status = receive_into(received);
         if (!status) return std::move(status).error();
         if (*status != ReceiveStatus::message) return detail::would_block_error(true);
-        if (received.fds_cut) return fds_cut_error();
+        if (received.fds_cut) {
+            received.close_fds();
+            return fds_cut_error();
+        }
         return received;
     }
 
@@ -179,7 +185,10 @@ public:
         if (*status != ReceiveStatus::message) {
             return make_error(Errc::timed_out, "AuxChannel: no message within {} us", timeout.count());
         }
-        if (received.fds_cut) return fds_cut_error();
+        if (received.fds_cut) {
+            received.close_fds();
+            return fds_cut_error();
+        }
         return received;
     }
 
@@ -249,7 +258,7 @@ private:
         }
         if (*status != ReceiveStatus::message) return status;
         if (record.bytes != frame_bytes) {
-            for (std::size_t i = 0; i < record.fd_count; ++i) into.fds[i].reset();
+            into.close_fds();
             return make_error(Errc::protocol, "AuxChannel: message of {} bytes, expected {}", record.bytes,
                               frame_bytes);
         }
@@ -257,7 +266,7 @@ private:
         std::memcpy(&magic, head.data(), sizeof magic);
         std::memcpy(&payload_size, head.data() + sizeof magic, sizeof payload_size);
         if (magic != aux_channel_magic || payload_size != sizeof(T)) {
-            for (std::size_t i = 0; i < record.fd_count; ++i) into.fds[i].reset();
+            into.close_fds();
             return make_error(Errc::protocol,
                               "AuxChannel: header magic 0x{:08x} payload {} bytes, expected "
                               "0x{:08x} and {} bytes",
@@ -266,7 +275,7 @@ private:
         const std::byte* mask = head.data() + header_bytes;
         if constexpr (FdCount % 8 != 0) {
             if ((std::to_integer<unsigned>(mask[mask_bytes - 1]) >> (FdCount % 8)) != 0) {
-                for (std::size_t i = 0; i < record.fd_count; ++i) into.fds[i].reset();
+                into.close_fds();
                 return make_error(Errc::protocol, "AuxChannel: slot mask names slots beyond the {} this channel has",
                                   FdCount);
             }
@@ -281,7 +290,7 @@ private:
         // A cut message carries fewer fds than it declares (the kernel stops at the first it
         // cannot install), never more.
         if (record.fds_cut ? record.fd_count > declared : record.fd_count != declared) {
-            for (std::size_t i = 0; i < record.fd_count; ++i) into.fds[i].reset();
+            into.close_fds();
             return make_error(Errc::protocol, "AuxChannel: message declares {} fds but carried {}", declared,
                               record.fd_count);
         }

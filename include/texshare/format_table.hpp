@@ -8,8 +8,9 @@
 // negotiate() picks (negotiation.hpp). Like Wayland's linux-dmabuf feedback the table
 // travels as a memfd sealed against writes, shrinking and growing, so a table of any size
 // costs one fd and the consumer cannot change it after the producer has checked it.
-// Decoding trusts nothing: seals, exact size, entry count, reserved bits, unknown flags,
-// a pair listed twice.
+// Decoding trusts nothing: the kind of file (a memfd of the kernel's shm mount, asked
+// without a probe that could block), seals, exact size, entry count, reserved bits,
+// unknown flags, a pair listed twice.
 #pragma once
 
 #include "texshare/detail/require_cxx20.hpp"
@@ -109,15 +110,14 @@ inline Result<UniqueFd> encode_format_table(const FormatTable& table) {
     return memfd;
 }
 
-// Reads a table a peer sent (`fd` stays the caller's). Errc::rejected for anything but a
-// memfd sealed read-only at its exact size, a known magic and version, zero reserved
+// Reads a table a peer sent (`fd` stays the caller's; close it off the dispatching thread
+// unless this proved it a memfd). Errc::rejected for anything but a memfd of the kernel's
+// shm mount (not a MFD_HUGETLB one, not a tmpfs or disk file) sealed read-only at its exact size, a known magic and version, zero reserved
 // fields, at most max_format_table_entries entries, known flags and each pair once.
 inline Result<FormatTable> decode_format_table(BorrowedFd fd) {
-    if (auto sealed = detail::require_seals(fd, format_table_seals); !sealed) {
-        return make_error(Errc::rejected, "format table fd {} is not a memfd sealed read-only ({})", fd.get(),
-                          sealed.error().message);
-    }
-    auto size = detail::regular_file_size(fd);
+    // Only a memfd of the kernel's shm mount: its reads never wait on another process and
+    // never fault (detail/fd_probe.hpp), where a FUSE file's pread waits for its daemon.
+    auto size = detail::require_shm_memfd(fd, format_table_seals, "format table");
     if (!size) return std::move(size).error();
     detail::FormatTableHeader header;
     if (*size < sizeof header ||

@@ -5,6 +5,17 @@
 // the access with DMA_BUF_IOCTL_SYNC start/end, which is what makes the CPU's view
 // coherent with the device's; skipping it gives stale or torn pixels on non-coherent
 // hardware. A mapping borrows the image's fds: it must not outlive the image.
+//
+// Which memory is safe to map (a peer's image gets here only through import_image, which
+// proves it): a memfd of the kernel's shm mount sealed against shrinking (a hole its owner
+// punches reads back as zeros, never SIGBUS), or a DMA-BUF no larger than its size says (the
+// exporter's fault handler refuses only pages past the end, which the size check keeps
+// out). Not a MFD_HUGETLB memfd, a tmpfs or a disk file: their owner can take a page away
+// under the mapping (SIGBUS). Mapping a DMA-BUF can wait: DMA_BUF_IOCTL_SYNC start waits
+// for the buffer's fences, which a peer may have attached (DMA_BUF_IOCTL_IMPORT_SYNC_FILE)
+// and which signal when its GPU work ends or times out. A host that must never wait maps
+// a peer's DMA-BUF off its event loop, or waits first on the buffer's fence with a timeout
+// (sync_file.hpp: export_sync_file, then wait_fence).
 #pragma once
 
 #include "texshare/detail/require_cxx20.hpp"

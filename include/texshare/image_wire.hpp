@@ -7,8 +7,12 @@
 //   magic and version; backing known; reserved bytes zero; the layout rules of
 //   validate_layout(); which planes carry fds agrees with the backing and with the fds that
 //   arrived; each fd is what the backing claims (a DMA-BUF by its file system magic, or
-//   the device number of the file system that magic was seen on; a memfd by its seal
-//   against shrinking); and each plane lies inside its fd's real size.
+//   the device number of the file system that magic was seen on; shared memory by the
+//   device of the kernel's memfd mount and its seal against shrinking, so that nothing
+//   the peer does later can make a read of it fault: no MFD_HUGETLB memfd, no tmpfs or
+//   disk file); and each plane lies inside its fd's real size. No probe blocks on the fd
+//   (detail/fd_probe.hpp); a refused import's fds are closed off the calling thread
+//   (detail/fd_closer.hpp), since their close could block.
 // A CPU-only image is described but carries no fds and arrives without pixels.
 #pragma once
 
@@ -22,6 +26,7 @@
 #include <utility>
 
 #include "texshare/aux_channel.hpp"
+#include "texshare/detail/fd_closer.hpp"
 #include "texshare/detail/fd_probe.hpp"
 #include "texshare/dma_buf_image.hpp"
 #include "texshare/image_layout.hpp"
@@ -84,18 +89,15 @@ inline Result<void> check_plane_fd(const ImageDescriptor& d, const ImageLayout& 
         if (!*dma_buf_size) {
             return make_error(Errc::rejected,
                               "image {}: plane {} is declared dma_buf but its fd "
-                              "is not a DMA-BUF (file system magic differs)",
+                              "is not a DMA-BUF (not an anonymous inode of DMA_BUF_MAGIC)",
                               d.image_id, plane);
         }
         size = **dma_buf_size;
     } else {
-        if (auto sealed = require_seals(fd, F_SEAL_SHRINK); !sealed) {
-            return make_error(Errc::rejected,
-                              "image {}: plane {} is declared shared_memory but its "
-                              "fd is not a memfd sealed against shrinking ({})",
-                              d.image_id, plane, sealed.error().message);
-        }
-        size = regular_file_size(fd);
+        // Safe to map means on the kernel's memfd mount and sealed against shrinking: see
+        // require_shm_memfd for why a hugetlbfs memfd or a tmpfs file is not.
+        const auto what = fmt::format("image {}: plane {} is declared shared_memory but its", d.image_id, plane);
+        size = require_shm_memfd(fd, F_SEAL_SHRINK, what);
     }
     if (!size) return std::move(size).error();
     const std::uint64_t end = plane_end(layout, plane);
@@ -105,11 +107,9 @@ inline Result<void> check_plane_fd(const ImageDescriptor& d, const ImageLayout& 
     }
     return {};
 }
-}  // namespace detail
 
-// Validates everything the peer claimed, then builds the image. fds[i] is what arrived for
-// plane i (empty if nothing); on any error every one of them is closed.
-inline Result<DmaBufImage> import_image(const ImageDescriptor& d, PlaneFds fds) {
+// Every check of import_image(); the layout they proved, for the image to be built of.
+inline Result<ImageLayout> check_import(const ImageDescriptor& d, const PlaneFds& fds) {
     if (d.magic != image_descriptor_magic || d.version != image_descriptor_version) {
         return make_error(Errc::protocol,
                           "image descriptor magic 0x{:08x} version {}, expected "
@@ -160,9 +160,22 @@ inline Result<DmaBufImage> import_image(const ImageDescriptor& d, PlaneFds fds) 
                                                         : std::move(checked).error();
         }
     }
+    return layout;
+}
+}  // namespace detail
+
+// Validates everything the peer claimed, then builds the image. fds[i] is what arrived for
+// plane i (empty if nothing); on any error every one of them is closed, on texshare's closer
+// thread (a refused fd is of unproven kind, and its close could block: detail/fd_closer.hpp).
+inline Result<DmaBufImage> import_image(const ImageDescriptor& d, PlaneFds fds) {
+    auto layout = detail::check_import(d, fds);
+    if (!layout) {
+        detail::close_peer_fds(fds);
+        return std::move(layout).error();
+    }
     // Everything DmaBufImage::adopt() checks is checked above (the layout, and each plane's
     // fd against the backing through the fd mask), so the layout is validated once.
-    return DmaBufImage(layout, backing, std::move(fds));
+    return DmaBufImage(*layout, static_cast<Backing>(d.backing), std::move(fds));
 }
 
 // One message: the descriptor plus each plane's fd (none for a cpu_only image).

@@ -3,7 +3,9 @@
 // Use it when no DMA-BUF allocator is available (no DRM device, a VM, a CI machine) or when
 // a CPU renderer produces the pixels anyway. Each image is one memfd holding every plane,
 // sealed against shrinking, growing and further sealing before any fd leaves this process,
-// so a receiver can map it without fear of a peer truncating it underneath (SIGBUS).
+// so a receiver can map it without fear of a peer truncating it underneath (SIGBUS). The
+// memfds are on the kernel's shm mount (never MFD_HUGETLB), the only memory import_image
+// accepts as shared memory (detail/fd_probe.hpp require_shm_memfd says why).
 #pragma once
 
 #include "texshare/detail/require_cxx20.hpp"

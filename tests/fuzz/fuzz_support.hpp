@@ -9,11 +9,14 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <span>
+
+#include "texshare/detail/fd_closer.hpp"
 
 namespace texshare::fuzz {
 
@@ -60,6 +63,11 @@ class LeakCheck {
 public:
     LeakCheck() : probe_(::fcntl(0, F_DUPFD_CLOEXEC, 0)) { ::close(probe_); }
     ~LeakCheck() {
+        // Refused fds are closed on texshare's closer thread (detail/fd_closer.hpp): wait for it.
+        if (!texshare::detail::drain_peer_fd_closes(std::chrono::seconds(10))) {
+            std::fprintf(stderr, "texshare's closer thread did not drain\n");
+            std::abort();
+        }
         if (::fcntl(probe_, F_GETFD) != -1) {
             std::fprintf(stderr, "fd %d leaked by this input\n", probe_);
             std::abort();

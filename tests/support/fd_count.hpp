@@ -4,11 +4,18 @@
 
 #include <dirent.h>
 
+#include <chrono>
+
 #include <gtest/gtest.h>
+
+#include "texshare/detail/fd_closer.hpp"
 
 namespace texshare::testing {
 
+// Counted once texshare's closer thread has closed every peer fd handed to it so far
+// (detail/fd_closer.hpp): refused fds are closed there, a moment after dispatch() returns.
 inline int open_fd_count() {
+    EXPECT_TRUE(detail::drain_peer_fd_closes(std::chrono::seconds(10))) << "texshare's closer thread did not drain";
     DIR* dir = ::opendir("/proc/self/fd");
     if (dir == nullptr) return -1;
     int count = 0;

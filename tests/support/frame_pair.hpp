@@ -4,7 +4,10 @@
 #pragma once
 
 #include <fcntl.h>
+#include <linux/kcmp.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <optional>
@@ -32,6 +35,24 @@ struct Pipe {
         write_end.reset(ends[1]);
     }
 };
+
+// A stand-in fence of a sync_file's kind (the frame endpoints refuse any other): an eventfd,
+// "signalled" once written (readable, as a signalled sync_file is). Both ends are the one
+// file; same_file() tells which fence arrived.
+struct Fence {
+    UniqueFd read_end, write_end;
+    Fence() {
+        read_end.reset(::eventfd(0, EFD_CLOEXEC));
+        EXPECT_TRUE(read_end.valid());
+        write_end.reset(::fcntl(read_end.get(), F_DUPFD_CLOEXEC, 3));
+    }
+};
+
+// Whether two fds name one open file (kcmp KCMP_FILE): an fd passed over SCM_RIGHTS does.
+inline bool same_file(BorrowedFd a, BorrowedFd b) {
+    const pid_t self = ::getpid();
+    return ::syscall(SYS_kcmp, self, self, KCMP_FILE, a.get(), b.get()) == 0;
+}
 
 inline ino_t inode(BorrowedFd fd) {
     struct stat info {};

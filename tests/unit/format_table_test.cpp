@@ -88,13 +88,13 @@ TEST_F(FormatTableTest, RefusesATableThatCouldStillChange) {
     auto fd = encode_format_table(sample());
     ASSERT_TRUE(fd);
     const auto bytes = bytes_of(fd->borrow());
-    expect_rejected(decode_format_table(memfd_with(bytes, 0).borrow()), "not a memfd sealed read-only (seals 0x0)");
-    expect_rejected(decode_format_table(memfd_with(bytes, F_SEAL_SHRINK | F_SEAL_GROW).borrow()), "sealed read-only");
+    expect_rejected(decode_format_table(memfd_with(bytes, 0).borrow()), "is a memfd with seals 0x0, missing 0xf");
+    expect_rejected(decode_format_table(memfd_with(bytes, F_SEAL_SHRINK | F_SEAL_GROW).borrow()), "missing 0x9");
 }
 
 TEST_F(FormatTableTest, RefusesWhatIsNotAMemfd) {
     UniqueFd event(::eventfd(0, EFD_CLOEXEC));
-    expect_rejected(decode_format_table(event.borrow()), "is not a memfd sealed read-only");
+    expect_rejected(decode_format_table(event.borrow()), "is not a memfd of the kernel's shm mount");
 }
 
 TEST_F(FormatTableTest, RefusesWrongSizesCountsAndHeaders) {

@@ -152,13 +152,13 @@ TEST_F(ImageWireTest, RejectsUnsealedOrWrongKindOfFd) {
     UniqueFd unsealed(::memfd_create("unsealed", MFD_CLOEXEC));
     ASSERT_EQ(::ftruncate(unsealed.get(), 1 << 16), 0);
     expect_rejection(import_with(d, {unsealed.borrow()}), Errc::rejected,
-                     "not a memfd sealed against shrinking (seals 0x1)");
+                     "is a memfd with seals 0x1, missing 0x2");
 
     int pipe_ends[2];
     ASSERT_EQ(::pipe2(pipe_ends, O_CLOEXEC), 0);
     UniqueFd read_end(pipe_ends[0]), write_end(pipe_ends[1]);
     expect_rejection(import_with(d, {read_end.borrow()}), Errc::rejected,
-                     "not a memfd sealed against shrinking");
+                     "is not a memfd of the kernel's shm mount");
 
     UniqueFd directory(::open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     expect_rejection(import_with(d, {directory.borrow()}), Errc::rejected, "not a memfd");

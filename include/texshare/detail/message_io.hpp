@@ -16,6 +16,7 @@
 #include <string>
 #include <utility>
 
+#include "texshare/detail/fd_closer.hpp"
 #include "texshare/result.hpp"
 #include "texshare/unique_fd.hpp"
 
@@ -132,7 +133,8 @@ inline bool peer_hung_up(BorrowedFd socket) noexcept {
 }
 
 // Receives one record into `head` then `body` (scattered by the kernel) and every fd it carried into `fds` (owned at once, so
-// all error paths close them; `fds` must hold at least the control buffer's capacity).
+// all error paths close them; `fds` must hold at least the control buffer's capacity). The
+// caller closes what it refuses with close_peer_fd (detail/fd_closer.hpp), never inline.
 // `flags` adds to MSG_CMSG_CLOEXEC (e.g. MSG_DONTWAIT). A signal restarts the recvmsg,
 // unless `restart_on_signal` is false: then it ends as ReceiveStatus::interrupted (a wait
 // under SO_RCVTIMEO restarted would wait its whole timeout again, forever under a periodic
@@ -194,6 +196,7 @@ inline bool peer_hung_up(BorrowedFd socket) noexcept {
                     fds[record.fd_count++] = std::move(owned);
                 } else {
                     too_many_fds = true;  // cannot happen with a matching control buffer; close it
+                    close_peer_fd(owned);  // off this thread: a peer's fd may block in close()
                 }
             }
         }

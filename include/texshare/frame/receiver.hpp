@@ -146,8 +146,13 @@ public:
         return release_current(release_fence, false);
     }
 
-    // Handles every pending message; returns how many. Errc::peer_closed once the producer
-    // is gone (closed, exited or said bye; after a send found it gone, once what it sent
+    // At most this many messages per dispatch(), so that a producer that sends as fast as this
+    // side reads cannot keep dispatch() from returning. Each costs a bounded number of
+    // syscalls, none of which waits on anything the peer controls (security model).
+    static constexpr std::size_t dispatch_limit = 64;
+
+    // Handles the pending messages, at most dispatch_limit; returns how many. Errc::peer_closed
+    // once the producer is gone (closed, exited or said bye; after a send found it gone, once what it sent
     // before is read): its images are dropped (but for a kept last frame), this side's kept.
     // It stops at the first message that fails: Errc::protocol (a broken or stuck producer:
     // drop it) or Errc::rejected (an image failing import_image's checks, the advertised
@@ -157,7 +162,7 @@ public:
     Result<std::size_t> dispatch() {
         if (!link_.is_open()) return link_.closed("dispatch");
         std::size_t handled = 0;
-        while (true) {
+        while (handled < dispatch_limit) {
             auto received = link_.receive();
             if (!received) {
                 if (received.error().code == Errc::peer_closed) end_session();
@@ -167,6 +172,7 @@ public:
             if (auto done = handle_incoming(); !done) return std::move(done).error();
             ++handled;
         }
+        return handled;  // more may be pending: native_handle() stays readable
     }
 
     // Handles the producer's messages until a frame newer than `after_frame` is current.
@@ -361,6 +367,14 @@ private:
                               "present of image {} as frame {}: its acquire fence was cut off (MSG_CTRUNC: this "
                               "process is at its open-file limit); released back unshown",
                               m.image_id, m.frame_number);
+        }
+        // The fence goes to the host, which polls and closes it on its event loop: only a
+        // sync_file's kind may (one statx; anything else is closed off this thread).
+        if (in.fds[frame_fence_slot].valid()) {
+            if (auto fence = detail::require_fence_kind(in.fds[frame_fence_slot].borrow()); !fence) {
+                return make_error(Errc::rejected, "present of image {} as frame {}: {}", m.image_id, m.frame_number,
+                                  fence.error().message);
+            }
         }
         if (current_ != no_slot) {
             if (auto released = release_current({}, true); !released) return released;

@@ -164,8 +164,13 @@ public:
         return {};
     }
 
-    // Handles every pending message; returns how many. Errc::peer_closed once the consumer
-    // is gone (closed, exited or said bye; after a send found it gone, once what it sent
+    // At most this many messages per dispatch(), so that a consumer that sends as fast as this
+    // side reads cannot keep dispatch() from returning. Each costs a bounded number of
+    // syscalls, none of which waits on anything the peer controls (security model).
+    static constexpr std::size_t dispatch_limit = 64;
+
+    // Handles the pending messages, at most dispatch_limit; returns how many. Errc::peer_closed
+    // once the consumer is gone (closed, exited or said bye; after a send found it gone, once what it sent
     // before is read): every image of this side it held is free again (counted in
     // reclaimed_count()), and its own images are dropped. It stops at the first message that
     // fails: Errc::protocol (a broken or stuck consumer) or Errc::rejected (an image failing
@@ -175,7 +180,7 @@ public:
     Result<std::size_t> dispatch() {
         if (!link_.is_open()) return link_.closed("dispatch");
         std::size_t handled = 0;
-        while (true) {
+        while (handled < dispatch_limit) {
             auto received = link_.receive();
             if (!received) {
                 if (received.error().code == Errc::peer_closed) end_session();
@@ -185,6 +190,7 @@ public:
             if (auto done = handle_incoming(); !done) return std::move(done).error();
             ++handled;
         }
+        return handled;  // more may be pending: native_handle() stays readable
     }
 
     // Takes a new consumer after the previous one is gone: shares this side's images with
@@ -255,6 +261,14 @@ private:
         switch (*kind) {
             case FrameKind::release:
                 if (slot != nullptr && slot->state == FrameImageState::presented) {
+                    // The fence goes to the renderer, which waits on it and closes it: only a
+                    // sync_file's kind may (one statx; anything else is closed off this thread).
+                    if (in.fds[frame_fence_slot].valid()) {
+                        if (auto fence = detail::require_fence_kind(in.fds[frame_fence_slot].borrow()); !fence) {
+                            return make_error(Errc::rejected, "release of image {}: {}", m.image_id,
+                                              fence.error().message);
+                        }
+                    }
                     slot->state = FrameImageState::free;
                     slot->fence = std::move(in.fds[frame_fence_slot]);
                     ++released_;
@@ -295,7 +309,11 @@ private:
             case FrameKind::capabilities: {
                 if (!in.fds[0]) return make_error(Errc::protocol, "capabilities without a format table fd");
                 auto table = decode_format_table(in.fds[0].borrow());
-                in.fds[0].reset();
+                if (table) {
+                    in.fds[0].reset();  // a proven memfd: its close never blocks
+                } else {
+                    detail::close_peer_fd(in.fds[0]);
+                }
                 if (!table) return std::move(table).error();
                 if (!peer_formats_ || *peer_formats_ != *table) formats_changed_ = true;
                 peer_formats_ = std::move(*table);

@@ -54,6 +54,8 @@ using testing::allocate;
 using testing::expect_error;
 using testing::inode;
 using testing::Pipe;
+using testing::Fence;
+using testing::same_file;
 
 TEST_F(FrameProtocolTest, SharesOnceThenPresentsInOrderAndReleases) {
     const std::uint64_t a = add(), b = add(), c = add();
@@ -99,12 +101,12 @@ TEST_F(FrameProtocolTest, EitherEndMayBeTheProducer) {
 TEST_F(FrameProtocolTest, FencesTravelWithPresentAndRelease) {
     const std::uint64_t a = add(), b = add();
     pump_receiver();
-    Pipe acquire, release;
+    Fence acquire, release;
     ASSERT_TRUE(sender_->present(a, acquire.read_end.borrow()));
     pump_receiver();
     UniqueFd got_acquire = receiver_->take_acquire_fence();
     ASSERT_TRUE(got_acquire.valid());
-    EXPECT_EQ(inode(got_acquire.borrow()), inode(acquire.read_end.borrow()));
+    EXPECT_TRUE(same_file(got_acquire.borrow(), acquire.read_end.borrow()));
     EXPECT_FALSE(receiver_->take_acquire_fence().valid()) << "taken once";
 
     ASSERT_TRUE(receiver_->release(a, release.write_end.borrow()));
@@ -115,7 +117,7 @@ TEST_F(FrameProtocolTest, FencesTravelWithPresentAndRelease) {
     ASSERT_TRUE(next);
     EXPECT_EQ(next->id, a);
     ASSERT_TRUE(next->release_fence.valid());
-    EXPECT_EQ(inode(next->release_fence.borrow()), inode(release.write_end.borrow()));
+    EXPECT_TRUE(same_file(next->release_fence.borrow(), release.write_end.borrow()));
     EXPECT_TRUE(sender_->present(a));
 }
 
@@ -130,7 +132,7 @@ TEST_F(FrameProtocolTest, ProducerByeDropsEveryImage) {
 TEST_F(FrameProtocolTest, PerFramePathDoesNotAllocate) {
     const std::uint64_t a = add(), b = add();
     pump_receiver();
-    Pipe fence;
+    Fence fence;
     counting = true;
     Error probe = make_error(Errc::protocol, "a message too long for the small-string buffer {}", 42);
     counting = false;
@@ -160,15 +162,19 @@ void expect_only_messages_and_close(Frames&& frames) {
                                   std::forward<Frames>(frames));
 }
 
-// Per frame, the only syscalls are the messages themselves (and closing fences taken): a
-// child runs frames under a seccomp filter that kills it on any other syscall, so an fd
-// probe (fcntl, fstat, lseek...), a poll or a heap refill (brk, mmap) ends it with SIGSYS.
-// (Sanitizers make syscalls of their own, so their builds leave this test out.)
-TEST_F(FrameProtocolTest, PerFramePathMakesOnlySendmsgRecvmsgAndClose) {
+// Per frame, the only syscalls are the messages themselves, closing fences taken, and one
+// statx per fence received (proving it of a sync_file's kind before the host polls and
+// closes it: detail/fd_probe.hpp): a child runs frames under a seccomp filter that kills it
+// on any other syscall, so another fd probe (fcntl, fstat, lseek...), a poll or a heap
+// refill (brk, mmap) ends it with SIGSYS. (Sanitizers make syscalls of their own, so their
+// builds leave this test out.)
+TEST_F(FrameProtocolTest, PerFramePathMakesOnlySendmsgRecvmsgCloseAndAStatxPerFence) {
     const std::uint64_t a = add(), b = add();
     pump_receiver();
-    Pipe fence;
-    expect_only_messages_and_close([&] {
+    Fence fence;
+    ASSERT_TRUE(detail::require_fence_kind(fence.read_end.borrow()));  // learns the anon inode once, here
+    testing::expect_only_syscalls({__NR_sendmsg, __NR_recvmsg, __NR_close, __NR_statx},
+                                  "sendmsg, recvmsg, close or a fence's statx", [&] {
         bool ok = true;
         for (int frame = 0; frame < 100 && ok; ++frame) {
             const std::uint64_t id = frame % 2 == 0 ? a : b;

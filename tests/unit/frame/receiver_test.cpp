@@ -23,6 +23,8 @@ using testing::allocate;
 using testing::expect_error;
 using testing::inode;
 using testing::Pipe;
+using testing::Fence;
+using testing::same_file;
 using testing::RecordingListener;
 using FrameReceiverTest = testing::FramePairTest;
 
@@ -85,7 +87,7 @@ TEST_F(FrameReceiverTest, ProducerThatBreaksTheProtocolIsCaught) {
     FrameMessage forged_message = make_frame_message(FrameKind::add_image, 9);
     forged_message.descriptor = describe_image(9, *forged);
     ASSERT_TRUE(producer.send(forged_message, forged->plane_fds()));
-    expect_error(receiver->dispatch().error(), Errc::rejected, "not a memfd sealed against shrinking");
+    expect_error(receiver->dispatch().error(), Errc::rejected, "is a memfd with seals 0x1, missing 0x2");
     EXPECT_EQ(receiver->image(9), nullptr);
     EXPECT_EQ(receiver->current()->frame_number, 5U);
     auto idle = receiver->dispatch();
@@ -96,7 +98,7 @@ TEST_F(FrameReceiverTest, ProducerThatBreaksTheProtocolIsCaught) {
 TEST_F(FrameReceiverTest, ProducerDeathDropsEveryImage) {
     const std::uint64_t a = add();
     add();
-    Pipe acquire;
+    Fence acquire;
     ASSERT_TRUE(sender_->present(a, acquire.read_end.borrow()));
     pump_receiver();
     ASSERT_TRUE(receiver_->current());
@@ -261,7 +263,7 @@ TEST_F(FrameReceiverTest, AResumedConsumerAdvertisesItsTableToTheNewProducer) {
 TEST_F(FrameReceiverTest, APresentWhoseFenceWasCutIsReleasedBackUnshown) {
     const std::uint64_t a = add();
     pump_receiver();
-    Pipe fence;
+    Fence fence;
     ASSERT_TRUE(sender_->present(a, fence.read_end.borrow()));
     Result<std::size_t> handled = std::size_t{0};
     {
