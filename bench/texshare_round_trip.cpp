@@ -39,9 +39,10 @@ public:
 
     void run(std::size_t iterations) override {
         for (std::size_t i = 0; i < iterations; ++i) {
-            (void)must(sender_->present(id_, fence_.borrow()), "present");
-            auto free_image = must(sender_->wait_for_free_image(forever), "wait_for_free_image");
-            if (free_image.id != id_) fail("texshare: another image came back");
+            check(sender_->present(id_, fence_.borrow()), "present");
+            auto free_image = sender_->wait_for_free_image(forever);
+            check(free_image, "wait_for_free_image");
+            if (free_image->id != id_) fail("texshare: another image came back");
         }
     }
 
@@ -68,7 +69,7 @@ int texshare_round_trip_child(const ChildArgs&) {
         if (!frame) fail(fmt::format("wait_for_frame: {}", frame.error().message));
         last = frame->frame_number;
         UniqueFd acquire_fence = receiver.take_acquire_fence();  // closed at the end of the scope
-        must(receiver.release(frame->image_id), "release");
+        check(receiver.release(frame->image_id), "release");
     }
 }
 

@@ -240,7 +240,8 @@ private:
         FrameChannel::Received& in = link_.incoming();
         const FrameMessage& m = in.message;
         if (in.fds_cut) link_.clear_incoming();  // what did arrive is no use: handled as cut below
-        auto kind = check_frame_message(m, in.fds);
+        // The slots holding fds are the header's mask (AuxChannel matched them); none once cut.
+        auto kind = check_frame_message(m, in.fds_cut ? 0U : in.slot_mask());
         if (!kind) return std::move(kind).error();
         detail::FrameSlot* slot = table_.find(m.image_id);
         if (slot != nullptr && slot->unshared) slot = nullptr;  // the producer cannot know it yet
