@@ -178,8 +178,8 @@ public:
     // out.message with no fds, or with one fd (if valid) in slot `slot`; otherwise as
     // send(const T&, fds): Errc::fd_not_open (naming the slot) for an fd that is not open,
     // Errc::invalid_argument for a slot the channel does not have.
-    Result<void> send(Outgoing& out) { return send_in_place(out, 0, BorrowedFd()); }
-    Result<void> send(Outgoing& out, std::size_t slot, BorrowedFd fd) requires(FdCount > 0) {
+    [[gnu::always_inline]] Result<void> send(Outgoing& out) { return send_in_place(out, 0, BorrowedFd()); }
+    [[gnu::always_inline]] Result<void> send(Outgoing& out, std::size_t slot, BorrowedFd fd) requires(FdCount > 0) {
         return send_in_place(out, slot, fd);
     }
 

@@ -193,24 +193,35 @@ inline bool peer_hung_up(BorrowedFd socket) noexcept {
     }
     bool foreign_control = false;
     bool too_many_fds = false;
-    if (message.msg_controllen != 0) {
-        for (cmsghdr* header = CMSG_FIRSTHDR(&message); header != nullptr;
-             header = CMSG_NXTHDR(&message, header)) {
-            if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) {
-                foreign_control = true;
-                continue;
+    const auto take_fds = [&](const cmsghdr* header) {
+        const std::size_t count = (header->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        const std::byte* raw = reinterpret_cast<const std::byte*>(CMSG_DATA(header));
+        for (std::size_t i = 0; i < count; ++i) {
+            int fd = -1;
+            std::memcpy(&fd, raw + i * sizeof(int), sizeof fd);
+            UniqueFd owned(fd);
+            if (record.fd_count < fds.size()) {
+                fds[record.fd_count++] = std::move(owned);
+            } else {
+                too_many_fds = true;  // cannot happen with a matching control buffer; close it
             }
-            const std::size_t count = (header->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-            const std::byte* raw = reinterpret_cast<const std::byte*>(CMSG_DATA(header));
-            for (std::size_t i = 0; i < count; ++i) {
-                int fd = -1;
-                std::memcpy(&fd, raw + i * sizeof(int), sizeof fd);
-                UniqueFd owned(fd);
-                if (record.fd_count < fds.size()) {
-                    fds[record.fd_count++] = std::move(owned);
-                } else {
-                    too_many_fds = true;  // cannot happen with a matching control buffer; close it
+        }
+    };
+    if (message.msg_controllen != 0) {
+        const cmsghdr* first = CMSG_FIRSTHDR(&message);
+        // What a peer sends: one SCM_RIGHTS header, alone in what the kernel wrote (nothing
+        // after it: CMSG_NXTHDR would end the walk at once), so no walk.
+        if (first != nullptr && first->cmsg_level == SOL_SOCKET && first->cmsg_type == SCM_RIGHTS &&
+            CMSG_ALIGN(first->cmsg_len) >= message.msg_controllen) {
+            take_fds(first);
+        } else {
+            for (cmsghdr* header = CMSG_FIRSTHDR(&message); header != nullptr;
+                 header = CMSG_NXTHDR(&message, header)) {
+                if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) {
+                    foreign_control = true;
+                    continue;
                 }
+                take_fds(header);
             }
         }
     }
