@@ -37,7 +37,7 @@ public:
         expect_clean_exit(child_, "texshare");
     }
 
-    void run(std::size_t iterations) override {
+    [[gnu::hot]] void run(std::size_t iterations) override {
         for (std::size_t i = 0; i < iterations; ++i) {
             check(sender_->present(id_, fence_.borrow()), "present");
             auto free_image = sender_->wait_for_free_image(forever);
@@ -59,7 +59,7 @@ std::unique_ptr<RoundTrip> make_texshare_round_trip(bool with_fence, std::uint32
     return std::make_unique<TexshareRoundTrip>(with_fence, width, height);
 }
 
-int texshare_round_trip_child(const ChildArgs&) {
+[[gnu::hot]] int texshare_round_trip_child(const ChildArgs&) {
     auto channel = must(FrameChannel::adopt(inherited_fd(0)), "FrameChannel::adopt");
     auto receiver = must(FrameReceiver::create(std::move(channel)), "FrameReceiver::create");
     std::uint64_t last = 0;

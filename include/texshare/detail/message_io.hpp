@@ -146,6 +146,24 @@ inline bool peer_hung_up(BorrowedFd socket) noexcept {
                       socket.get());
 }
 
+// Owns the fds of one SCM_RIGHTS header at once, in arrival order after those `fds`
+// already holds; one beyond `fds` is closed and sets too_many_fds.
+[[gnu::always_inline]] inline void take_fds(const cmsghdr* header, std::span<UniqueFd> fds, ReceivedRecord& record,
+                                            bool& too_many_fds) noexcept {
+    const std::size_t count = (header->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    const std::byte* raw = reinterpret_cast<const std::byte*>(CMSG_DATA(header));
+    for (std::size_t i = 0; i < count; ++i) {
+        int fd = -1;
+        std::memcpy(&fd, raw + i * sizeof(int), sizeof fd);
+        UniqueFd owned(fd);
+        if (record.fd_count < fds.size()) {
+            fds[record.fd_count++] = std::move(owned);
+        } else {
+            too_many_fds = true;  // cannot happen with a matching control buffer; close it
+        }
+    }
+}
+
 // Receives one record into `head` then `body` (scattered by the kernel; an empty body
 // receives into `head` alone, one iovec) and every fd it carried into `fds` (owned at once,
 // so all error paths close them; `fds` must hold at least the control buffer's capacity).
@@ -193,27 +211,13 @@ inline bool peer_hung_up(BorrowedFd socket) noexcept {
     }
     bool foreign_control = false;
     bool too_many_fds = false;
-    const auto take_fds = [&](const cmsghdr* header) {
-        const std::size_t count = (header->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        const std::byte* raw = reinterpret_cast<const std::byte*>(CMSG_DATA(header));
-        for (std::size_t i = 0; i < count; ++i) {
-            int fd = -1;
-            std::memcpy(&fd, raw + i * sizeof(int), sizeof fd);
-            UniqueFd owned(fd);
-            if (record.fd_count < fds.size()) {
-                fds[record.fd_count++] = std::move(owned);
-            } else {
-                too_many_fds = true;  // cannot happen with a matching control buffer; close it
-            }
-        }
-    };
     if (message.msg_controllen != 0) {
         const cmsghdr* first = CMSG_FIRSTHDR(&message);
         // What a peer sends: one SCM_RIGHTS header, alone in what the kernel wrote (nothing
         // after it: CMSG_NXTHDR would end the walk at once), so no walk.
         if (first != nullptr && first->cmsg_level == SOL_SOCKET && first->cmsg_type == SCM_RIGHTS &&
             CMSG_ALIGN(first->cmsg_len) >= message.msg_controllen) {
-            take_fds(first);
+            take_fds(first, fds, record, too_many_fds);
         } else {
             for (cmsghdr* header = CMSG_FIRSTHDR(&message); header != nullptr;
                  header = CMSG_NXTHDR(&message, header)) {
@@ -221,7 +225,7 @@ inline bool peer_hung_up(BorrowedFd socket) noexcept {
                     foreign_control = true;
                     continue;
                 }
-                take_fds(header);
+                take_fds(header, fds, record, too_many_fds);
             }
         }
     }

@@ -56,6 +56,7 @@ public:
     // closed the channel or exited (the link is then hung up: dispatch to read what it said
     // before), Errc::protocol when it stopped reading (its socket buffer is full: legitimate
     // traffic never fills it), Errc::fd_not_open for a closed fence fd.
+    [[gnu::hot]]
     Result<void> send(FrameKind kind, std::uint64_t id, std::uint64_t frame = 0, BorrowedFd fence = {}) {
         // Per frame: the kept message (header in front, so it leaves as one iovec) has a
         // zero descriptor already; only three fields change.
@@ -110,6 +111,7 @@ public:
         return channel_.receive_into_within(incoming_, timeout);
     }
 
+    [[gnu::hot]]
     void clear_incoming() noexcept { incoming_.close_fds(); }
 
     Error closed(const char* doing) const {

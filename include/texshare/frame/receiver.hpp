@@ -123,6 +123,7 @@ public:
     // this side's reads are done. Errc::invalid_argument for an id this receiver does not
     // hold; Errc::peer_closed ("the producer is gone") after the producer exited, with
     // nothing changed (dispatch() then reads its end and drops its images).
+    [[gnu::hot]]
     Result<void> release(std::uint64_t id, BorrowedFd release_fence = {}) {
         if (current_ == no_slot || table_[current_].id != id || id == 0) {
             return make_error(
@@ -156,6 +157,7 @@ public:
     // stuck peer), Errc::peer_closed if it is gone. Returns as soon as there is one: presents
     // queued behind it wait for the next call (or dispatch(), which handles everything
     // pending and so shows only the newest).
+    [[gnu::hot]]
     Result<Frame> wait_for_frame(std::uint64_t after_frame, std::chrono::milliseconds timeout) {
         auto waited = detail::wait_until(
             link_, timeout, "present", "wait_for_frame",
@@ -207,6 +209,7 @@ private:
     }
 
     // answering: inside dispatch, where a gone producer is no error (the drain reads on).
+    [[gnu::hot]]
     Result<void> release_current(BorrowedFd release_fence, bool answering) {
         detail::FrameSlot& slot = table_[current_];
         if (slot.id == retained_image_id) {  // a dead producer's frame: nobody to give it back to
@@ -230,12 +233,14 @@ private:
 
     // The message link_.incoming() holds; its fds nobody took are closed at once. A refused
     // message changes nothing here.
+    [[gnu::hot]]
     Result<void> handle_incoming() {
         auto handled = handle_message();
         link_.clear_incoming();
         return handled;
     }
 
+    [[gnu::hot]]
     Result<void> handle_message() {
         FrameChannel::Received& in = link_.incoming();
         const FrameMessage& m = in.message;
@@ -292,6 +297,7 @@ private:
         }
     }
 
+    [[gnu::hot]]
     Result<void> present(detail::FrameSlot* slot, const FrameMessage& m, FrameChannel::Received& in) {
         const bool refused = slot == nullptr && table_.was_refused(m.image_id);
         if ((slot == nullptr && !refused) || (slot != nullptr && slot->held_while_retiring)) {
