@@ -37,7 +37,7 @@ T must(texshare::Result<T> result, std::string_view what) {
 
 // must() for a Result checked where it lies (a per-frame loop: no move of the Result).
 template <typename T>
-void check(const texshare::Result<T>& result, std::string_view what) {
+[[gnu::always_inline]] inline void check(const texshare::Result<T>& result, std::string_view what) {
     if (!result) [[unlikely]] fail(fmt::format("{}: {}", what, result.error().message));
 }
 

@@ -104,7 +104,11 @@ public:
             const int all = [this]<std::size_t... Slot>(std::index_sequence<Slot...>) {
                 return (-1 & ... & fds[Slot].get());
             }(std::make_index_sequence<FdCount>());
-            if (all == -1) return;
+            if (all != -1) close_some();
+        }
+
+    private:
+        [[gnu::noinline]] void close_some() noexcept {
             for (UniqueFd& fd : fds) {
                 if (fd.valid()) fd.reset();
             }
@@ -239,7 +243,7 @@ public:
         if (timeout.count() < 0) [[unlikely]] {
             return make_error(Errc::invalid_argument, "receive_within: timeout {} us is negative", timeout.count());
         }
-        if (timeout.count() == 0) return receive_with(into, MSG_DONTWAIT, true);
+        if (timeout.count() == 0) return receive_now(into);
         return wait_once(into, timeout);
     }
 
@@ -256,6 +260,9 @@ private:
         }
         return receive_with(into, 0, false);
     }
+
+    // receive_into_within() with timeout 0; out of line, so each wait holds one receive.
+    [[gnu::noinline]] Result<ReceiveStatus> receive_now(Received& into) { return receive_with(into, MSG_DONTWAIT, true); }
 
     // Out of line: a frame loop waits with the same timeout every time, so this runs once.
     [[gnu::noinline]] Result<void> set_receive_timeout(std::chrono::microseconds left) {
@@ -318,6 +325,13 @@ private:
                 return ReceiveStatus::message;
             }
         }
+        return place_fds(into, record, mask);
+    }
+
+    // Several fds, or a cut message: each arrival goes to its slot, the mask's set bits in
+    // order. Out of line: the per-frame path carries at most one fd (a fence).
+    [[gnu::noinline]] static Result<ReceiveStatus> place_fds(Received& into, const detail::ReceivedRecord& record,
+                                                             const std::byte* mask) {
         // The fds came in slot order; the slots they belong to are the mask's set bits.
         std::array<std::uint8_t, FdCount == 0 ? 1 : FdCount> slots;
         std::size_t declared = 0;
