@@ -220,7 +220,9 @@ private:
 template <>
 class [[nodiscard]] Result<void> {
 public:
-    Result() noexcept = default;
+    // User-provided, so that `return {}` sets the one flag instead of zero-filling the
+    // whole (value-initialized) object: it runs on every success of the per-frame path.
+    Result() noexcept {}  // NOLINT(modernize-use-equals-default)
     Result(Error error) : error_(std::move(error)) {}  // NOLINT: implicit
 
     bool has_value() const noexcept { return !error_.has_value(); }

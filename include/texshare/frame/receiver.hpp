@@ -297,7 +297,7 @@ private:
         }
     }
 
-    [[gnu::hot]]
+    [[gnu::always_inline]]  // into handle_message(): its one caller, per frame
     Result<void> present(detail::FrameSlot* slot, const FrameMessage& m, FrameChannel::Received& in) {
         const bool refused = slot == nullptr && table_.was_refused(m.image_id);
         if ((slot == nullptr && !refused) || (slot != nullptr && slot->held_while_retiring)) {
