@@ -2,9 +2,10 @@
 // once; each round trip presents it (optionally with an acquire fence), the child's
 // FrameReceiver sees the frame, releases it, and the sender waits until it is free again.
 // Both endpoints are used as an application uses them, waiting through
-// wait_for_free_image() / wait_for_frame(): each wait is one recvmsg that blocks under the
-// socket's SO_RCVTIMEO and returns with the answer (no poll; the answer is handled as it
-// arrives, later messages wait for the next call).
+// wait_for_free_image() / wait_for_frame() without a time limit: each wait is one blocking
+// recvmsg that returns with the answer (no poll, and no SO_RCVTIMEO timer since the wait
+// has no limit; the answer is handled as it arrives, later messages wait for the next
+// call). Results are checked where they lie (check()), as a frame loop would.
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 
