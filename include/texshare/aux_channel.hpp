@@ -89,7 +89,8 @@ public:
 
         // The slots the sender filled (bit i: slot i), as the header declares them. AuxChannel
         // matched them against the fds that came, so for a delivered message they are exactly
-        // the slots holding fds, but with fds_cut (some declared fds never arrived).
+        // the slots holding fds, except with fds_cut (some declared fds never arrived). Lets a
+        // per-message check see the slots without testing each fd.
         std::uint32_t slot_mask() const noexcept requires(FdCount <= 32) {
             std::uint32_t mask = 0;  // slot i is bit i % 8 of mask byte i / 8
             for (std::size_t i = 0; i < mask_bytes; ++i) {
