@@ -79,14 +79,17 @@ struct Error {
     std::string message;
 };
 
+// The three builders are cold: an error is the exception on every path that can fail, so
+// the compiler moves each path that builds one out of the code around it (smaller hot
+// functions, fewer pages per frame) and lays out the success path as the fall-through.
 template <typename... Args>
-[[nodiscard]] Error make_error(Errc code, fmt::format_string<Args...> format, Args&&... args) {
+[[nodiscard]] [[gnu::cold]] Error make_error(Errc code, fmt::format_string<Args...> format, Args&&... args) {
     return Error{code, 0, fmt::format(format, std::forward<Args>(args)...)};
 }
 
 // For a failed syscall: the message ends with the errno's name and text.
 template <typename... Args>
-[[nodiscard]] Error make_sys_error(int err, fmt::format_string<Args...> format, Args&&... args) {
+[[nodiscard]] [[gnu::cold]] Error make_sys_error(int err, fmt::format_string<Args...> format, Args&&... args) {
     std::string text = fmt::format(format, std::forward<Args>(args)...);
     fmt::format_to(std::back_inserter(text), ": {} (errno {})", std::strerror(err), err);
     return Error{Errc::system, err, std::move(text)};
@@ -94,7 +97,7 @@ template <typename... Args>
 
 // Same as make_sys_error but with another category, e.g. peer_closed for EPIPE.
 template <typename... Args>
-[[nodiscard]] Error make_sys_error_as(Errc code, int err, fmt::format_string<Args...> format,
+[[nodiscard]] [[gnu::cold]] Error make_sys_error_as(Errc code, int err, fmt::format_string<Args...> format,
                                       Args&&... args) {
     Error error = make_sys_error(err, format, std::forward<Args>(args)...);
     error.code = code;
