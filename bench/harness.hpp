@@ -35,6 +35,12 @@ T must(texshare::Result<T> result, std::string_view what) {
     if constexpr (!std::is_void_v<T>) return std::move(*result);
 }
 
+// must() for a Result checked where it lies (a per-frame loop: no move of the Result).
+template <typename T>
+[[gnu::always_inline]] inline void check(const texshare::Result<T>& result, std::string_view what) {
+    if (!result) [[unlikely]] fail(fmt::format("{}: {}", what, result.error().message));
+}
+
 inline double seconds_since(Clock::time_point start) {
     return std::chrono::duration<double>(Clock::now() - start).count();
 }

@@ -9,8 +9,8 @@
 //
 // --scale multiplies iteration counts and durations (default 1; 0.1 to try it quickly).
 // --cost runs one round trip N times, pinned, and nothing else: for counting instructions
-// (scripts/bench.sh runs it under valgrind --tool=callgrind --trace-children=yes at two N
-// and divides the difference, so setup cancels out).
+// (bench/count_instructions.sh runs it under valgrind --tool=callgrind --trace-children=yes
+// at two N and divides the difference, so setup cancels out).
 #include <string>
 #include <string_view>
 

@@ -31,7 +31,7 @@ public:
         expect_clean_exit(child_, "raw");
     }
 
-    void run(std::size_t iterations) override {
+    [[gnu::hot]] void run(std::size_t iterations) override {
         for (std::size_t i = 0; i < iterations; ++i) {
             const int fence = fence_.get();
             raw_send(socket_.get(), bytes_, fence_ ? std::span<const int>(&fence, 1) : std::span<const int>());
@@ -50,7 +50,7 @@ private:
 
 std::unique_ptr<RoundTrip> make_raw_round_trip(bool with_fd) { return std::make_unique<RawRoundTrip>(with_fd); }
 
-int raw_round_trip_child(const ChildArgs&) {
+[[gnu::hot]] int raw_round_trip_child(const ChildArgs&) {
     const UniqueFd socket = inherited_fd(0);
     std::array<std::byte, frame_wire_bytes> bytes{};
     while (raw_receive(socket.get(), bytes) > 0) raw_send(socket.get(), bytes);

@@ -63,6 +63,15 @@ class AuxChannel {
     static constexpr std::size_t mask_bytes = (FdCount + 7) / 8;
     static constexpr std::size_t header_bytes = 2 * sizeof(std::uint32_t);
     static constexpr std::size_t frame_bytes = header_bytes + mask_bytes + sizeof(T);
+    // Received and Outgoing keep the header (and slot mask) right in front of the message,
+    // padded at the front so the message stays aligned: the frame is then one contiguous run
+    // of memory, sent and received as one iovec (the kernel's cheapest copy) with no copy of
+    // the message of its own.
+    static constexpr std::size_t lead_bytes = (header_bytes + mask_bytes + alignof(T) - 1) / alignof(T) * alignof(T);
+    static constexpr std::size_t lead_pad = lead_bytes - header_bytes - mask_bytes;
+    // magic then payload size, as one word in native byte order.
+    static constexpr std::uint64_t header_word =
+        std::bit_cast<std::uint64_t>(std::array<std::uint32_t, 2>{aux_channel_magic, sizeof(T)});
     // Room for FdCount fds (CMSG_SPACE pads it to 8 bytes, so an odd count has room for one
     // more: that one is refused as "more fds than the channel takes").
     static constexpr std::size_t control_bytes = FdCount == 0 ? 0 : CMSG_SPACE(sizeof(int) * FdCount);
@@ -71,6 +80,9 @@ public:
     static constexpr std::size_t fd_capacity = FdCount;
 
     struct Received {
+        // The frame's header as it arrived, in its last header_bytes + mask_bytes bytes (see
+        // lead_bytes): magic, payload size, then the slot mask.
+        std::array<std::byte, lead_bytes> header{};
         T message;
         std::array<UniqueFd, FdCount> fds;  // slot i is empty when the sender sent no fd there
         // receive_into() only: the kernel could not pass every fd (MSG_CTRUNC: this process
@@ -78,15 +90,31 @@ public:
         // their slots, the rest are missing. receive() refuses such a message instead.
         bool fds_cut = false;
 
+        // The slots the sender filled (bit i: slot i), as the header declares them. AuxChannel
+        // matched them against the fds that came, so for a delivered message they are exactly
+        // the slots holding fds, except with fds_cut (some declared fds never arrived). Lets a
+        // per-message check see the slots without testing each fd.
+        std::uint32_t slot_mask() const noexcept requires(FdCount <= 32) {
+            std::uint32_t mask = 0;  // slot i is bit i % 8 of mask byte i / 8
+            for (std::size_t i = 0; i < mask_bytes; ++i) {
+                mask |= std::uint32_t{std::to_integer<std::uint8_t>(header[lead_pad + header_bytes + i])} << (8 * i);
+            }
+            return mask;
+        }
+
         // Closes the fds nobody took, off this thread (detail::close_peer_fd: a peer's fd of
         // unproven kind may block in close(), a lingering socket, a FUSE file). Runs per
         // message, and usually every slot is empty already (-1): one unrolled AND over the
         // numbers says so, not a test per slot.
-        void close_fds() noexcept {
+        [[gnu::always_inline]] void close_fds() noexcept {
             const int all = [this]<std::size_t... Slot>(std::index_sequence<Slot...>) {
                 return (-1 & ... & fds[Slot].get());
             }(std::make_index_sequence<FdCount>());
-            if (all == -1) return;
+            if (all != -1) close_some();
+        }
+
+    private:
+        [[gnu::noinline]] void close_some() noexcept {
             for (UniqueFd& fd : fds) detail::close_peer_fd(fd);
         }
     };
@@ -147,6 +175,22 @@ public:
         return send_checked(message, std::span<const BorrowedFd>(fds.begin(), fds.size()));
     }
 
+    // A message kept in place for sending, the mirror of Received: room for the header in
+    // front of it, so that header and message leave as one iovec with no copy, and a caller
+    // that sends per frame keeps one and changes only the fields that differ.
+    struct Outgoing {
+        std::array<std::byte, lead_bytes> header{};  // written by send()
+        T message{};
+    };
+
+    // out.message with no fds, or with one fd (if valid) in slot `slot`; otherwise as
+    // send(const T&, fds): Errc::fd_not_open (naming the slot) for an fd that is not open,
+    // Errc::invalid_argument for a slot the channel does not have.
+    [[gnu::always_inline]] Result<void> send(Outgoing& out) { return send_in_place(out, 0, BorrowedFd()); }
+    [[gnu::always_inline]] Result<void> send(Outgoing& out, std::size_t slot, BorrowedFd fd) requires(FdCount > 0) {
+        return send_in_place(out, slot, fd);
+    }
+
     // One message. Errc::would_block on a non-blocking channel with nothing pending;
     // Errc::peer_closed once the peer is gone; Errc::truncated when the kernel cut the
     // message (MSG_TRUNC) or its fds (MSG_CTRUNC; the message is consumed and the fds that
@@ -203,12 +247,13 @@ public:
     // ReceiveStatus::interrupted when a signal cut the wait (the caller waits what is left
     // its own way: the kernel never resumes a socket wait that has a timeout).
     // std::chrono::microseconds::max() waits without limit (and arms no kernel timer).
-    Result<ReceiveStatus> receive_into_within(Received& into, std::chrono::microseconds timeout) {
-        if (!socket_) return make_error(Errc::invalid_argument, "AuxChannel::receive on a closed channel");
-        if (timeout.count() < 0) {
+    [[gnu::always_inline]] Result<ReceiveStatus> receive_into_within(Received& into,
+                                                                     std::chrono::microseconds timeout) {
+        if (!socket_) [[unlikely]] return closed_error("receive");
+        if (timeout.count() < 0) [[unlikely]] {
             return make_error(Errc::invalid_argument, "receive_within: timeout {} us is negative", timeout.count());
         }
-        if (timeout.count() == 0) return receive_with(into, MSG_DONTWAIT, true);
+        if (timeout.count() == 0) return receive_now(into);
         return wait_once(into, timeout);
     }
 
@@ -219,17 +264,26 @@ public:
 
 private:
     // One recvmsg under SO_RCVTIMEO `left` (set only when it changes).
-    Result<ReceiveStatus> wait_once(Received& into, std::chrono::microseconds left) {
-        if (left != receive_timeout_) {
-            const bool forever = left == std::chrono::microseconds::max();
-            const timeval limit{forever ? 0 : static_cast<time_t>(left.count() / 1000000),
-                                forever ? 0 : static_cast<suseconds_t>(left.count() % 1000000)};
-            if (::setsockopt(socket_.get(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit) != 0) {
-                return make_sys_error(errno, "setsockopt(SO_RCVTIMEO) on fd {}", socket_.get());
-            }
-            receive_timeout_ = left;
+    [[gnu::always_inline]] Result<ReceiveStatus> wait_once(Received& into, std::chrono::microseconds left) {
+        if (left != receive_timeout_) [[unlikely]] {
+            if (auto set = set_receive_timeout(left); !set) return std::move(set).error();
         }
         return receive_with(into, 0, false);
+    }
+
+    // receive_into_within() with timeout 0; out of line, so each wait holds one receive.
+    [[gnu::noinline]] Result<ReceiveStatus> receive_now(Received& into) { return receive_with(into, MSG_DONTWAIT, true); }
+
+    // Out of line: a frame loop waits with the same timeout every time, so this runs once.
+    [[gnu::noinline]] Result<void> set_receive_timeout(std::chrono::microseconds left) {
+        const bool forever = left == std::chrono::microseconds::max();
+        const timeval limit{forever ? 0 : static_cast<time_t>(left.count() / 1000000),
+                            forever ? 0 : static_cast<suseconds_t>(left.count() % 1000000)};
+        if (::setsockopt(socket_.get(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit) != 0) {
+            return make_sys_error(errno, "setsockopt(SO_RCVTIMEO) on fd {}", socket_.get());
+        }
+        receive_timeout_ = left;
+        return {};
     }
 
 private:
@@ -240,47 +294,54 @@ private:
                           FdCount);
     }
 
-    Result<ReceiveStatus> receive_with(Received& into, int flags, bool restart_on_signal) {
-        if (!socket_) return make_error(Errc::invalid_argument, "AuxChannel::receive on a closed channel");
+    // Inlined into each receive: it runs per message, and its checks are a few compares
+    // once the failures are built out of line (refuse()).
+    [[gnu::always_inline]] Result<ReceiveStatus> receive_with(Received& into, int flags, bool restart_on_signal) {
+        if (!socket_) [[unlikely]] return closed_error("receive");
         into.close_fds();
         into.fds_cut = false;
         // Neither buffer is cleared: the kernel writes what it reports, and nothing past
         // that is read.
-        std::array<std::byte, header_bytes + mask_bytes> head;
         alignas(cmsghdr) std::array<std::byte, control_bytes> control;
         detail::ReceivedRecord record;
-        auto status = detail::receive_message(socket_.borrow(), head,
-                                              std::as_writable_bytes(std::span(&into.message, 1)), control,
-                                              into.fds, record, flags, restart_on_signal);
-        if (!status) {
+        std::byte* const head = into.header.data() + lead_pad;
+        // One iovec when the header lies right in front of the message (it does: lead_bytes).
+        const bool contiguous = head + header_bytes + mask_bytes == reinterpret_cast<std::byte*>(&into.message);
+        const auto message_bytes = std::as_writable_bytes(std::span(&into.message, 1));
+        auto status = detail::receive_message(
+            socket_.borrow(), std::span(head, contiguous ? frame_bytes : header_bytes + mask_bytes),
+            contiguous ? std::span<std::byte>() : message_bytes, control, into.fds, record, flags, restart_on_signal);
+        if (!status) [[unlikely]] {
             into.close_fds();  // what arrived with a refused record
             return status;
         }
         if (*status != ReceiveStatus::message) return status;
-        if (record.bytes != frame_bytes) {
-            into.close_fds();
-            return make_error(Errc::protocol, "AuxChannel: message of {} bytes, expected {}", record.bytes,
-                              frame_bytes);
-        }
-        std::uint32_t magic = 0, payload_size = 0;
-        std::memcpy(&magic, head.data(), sizeof magic);
-        std::memcpy(&payload_size, head.data() + sizeof magic, sizeof payload_size);
-        if (magic != aux_channel_magic || payload_size != sizeof(T)) {
-            into.close_fds();
-            return make_error(Errc::protocol,
-                              "AuxChannel: header magic 0x{:08x} payload {} bytes, expected "
-                              "0x{:08x} and {} bytes",
-                              magic, payload_size, aux_channel_magic, sizeof(T));
-        }
-        const std::byte* mask = head.data() + header_bytes;
-        if constexpr (FdCount % 8 != 0) {
-            if ((std::to_integer<unsigned>(mask[mask_bytes - 1]) >> (FdCount % 8)) != 0) {
-                into.close_fds();
-                return make_error(Errc::protocol, "AuxChannel: slot mask names slots beyond the {} this channel has",
-                                  FdCount);
-            }
+        std::uint64_t header_found = 0;
+        std::memcpy(&header_found, head, sizeof header_found);
+        const std::byte* mask = head + header_bytes;
+        // Slots beyond FdCount in the mask's last byte must be clear.
+        constexpr unsigned beyond = FdCount % 8 == 0 ? 0U : 0xffU << (FdCount % 8);
+        if (record.bytes != frame_bytes || header_found != header_word ||
+            (std::to_integer<unsigned>(mask[mask_bytes - 1]) & beyond) != 0) [[unlikely]] {
+            return refuse(into, record, head);
         }
         if (record.fd_count == 0 && !record.fds_cut && mask_is_zero(mask)) return ReceiveStatus::message;
+        if constexpr (mask_bytes == 1) {
+            // One fd in one slot (a fence): its slot is the mask's only bit.
+            const unsigned bits = std::to_integer<unsigned>(mask[0]);
+            if (record.fd_count == 1 && !record.fds_cut && bits != 0 && (bits & (bits - 1)) == 0) {
+                const int slot = std::countr_zero(bits);
+                if (slot != 0) into.fds[slot] = std::move(into.fds[0]);
+                return ReceiveStatus::message;
+            }
+        }
+        return place_fds(into, record, mask);
+    }
+
+    // Several fds, or a cut message: each arrival goes to its slot, the mask's set bits in
+    // order. Out of line: the per-frame path carries at most one fd (a fence).
+    [[gnu::noinline]] static Result<ReceiveStatus> place_fds(Received& into, const detail::ReceivedRecord& record,
+                                                             const std::byte* mask) {
         // The fds came in slot order; the slots they belong to are the mask's set bits.
         std::array<std::uint8_t, FdCount == 0 ? 1 : FdCount> slots;
         std::size_t declared = 0;
@@ -300,6 +361,31 @@ private:
         }
         into.fds_cut = record.fds_cut;
         return ReceiveStatus::message;
+    }
+
+    // A record whose size, header or slot mask is wrong: its fds are closed and the error
+    // names what was wrong, in that order.
+    [[gnu::cold]] [[gnu::noinline]] static Error refuse(Received& into, const detail::ReceivedRecord& record,
+                                                        const std::byte* head) {
+        for (std::size_t i = 0; i < record.fd_count; ++i) detail::close_peer_fd(into.fds[i]);
+        if (record.bytes != frame_bytes) {
+            return make_error(Errc::protocol, "AuxChannel: message of {} bytes, expected {}", record.bytes,
+                              frame_bytes);
+        }
+        std::uint32_t magic = 0, payload_size = 0;
+        std::memcpy(&magic, head, sizeof magic);
+        std::memcpy(&payload_size, head + sizeof magic, sizeof payload_size);
+        if (magic != aux_channel_magic || payload_size != sizeof(T)) {
+            return make_error(Errc::protocol,
+                              "AuxChannel: header magic 0x{:08x} payload {} bytes, expected "
+                              "0x{:08x} and {} bytes",
+                              magic, payload_size, aux_channel_magic, sizeof(T));
+        }
+        return make_error(Errc::protocol, "AuxChannel: slot mask names slots beyond the {} this channel has", FdCount);
+    }
+
+    [[gnu::cold]] [[gnu::noinline]] static Error closed_error(const char* doing) {
+        return make_error(Errc::invalid_argument, "AuxChannel::{} on a closed channel", doing);
     }
 
 public:
@@ -327,7 +413,7 @@ private:
     }
 
     Result<void> send_checked(const T& message, std::span<const BorrowedFd> fds) {
-        if (!socket_) return make_error(Errc::invalid_argument, "AuxChannel::send on a closed channel");
+        if (!socket_) [[unlikely]] return closed_error("send");
         if (fds.size() > FdCount) {
             return make_error(Errc::invalid_argument,
                               "AuxChannel::send: {} fd slots given, the "
@@ -342,15 +428,47 @@ private:
             head[header_bytes + slot / 8] |= std::byte{static_cast<unsigned char>(1U << (slot % 8))};
             raw_fds[fd_count++] = fds[slot].get();
         }
-        const std::uint32_t magic = aux_channel_magic;
-        const std::uint32_t payload_size = sizeof(T);
-        std::memcpy(head.data(), &magic, sizeof magic);
-        std::memcpy(head.data() + sizeof magic, &payload_size, sizeof payload_size);
-        auto sent = detail::send_message(socket_.borrow(), head, std::as_bytes(std::span(&message, 1)),
-                                         std::span<const int>(raw_fds.data(), fd_count), io_flags_);
+        std::memcpy(head.data(), &header_word, sizeof header_word);
+        auto sent = detail::send_message<FdCount>(socket_.borrow(), head, std::as_bytes(std::span(&message, 1)),
+                                                  std::span<const int>(raw_fds.data(), fd_count), io_flags_);
         if (sent) return {};  // a fresh success, not a move of one (Result<void> holds an Error)
         if (sent.error().sys_errno == EBADF) return name_closed_slot(fds, std::move(sent).error());
         return sent;
+    }
+
+    // send(Outgoing&): the header goes in front of the message where it lies, and the frame
+    // leaves as one iovec.
+    [[gnu::always_inline]] Result<void> send_in_place(Outgoing& out, std::size_t slot, BorrowedFd fd) {
+        if (!socket_) [[unlikely]] return closed_error("send");
+        std::byte* const head = out.header.data() + lead_pad;
+        std::memcpy(head, &header_word, sizeof header_word);
+        std::memset(head + header_bytes, 0, mask_bytes);
+        const int raw_fd = fd.get();
+        const bool with_fd = fd.valid();
+        if (with_fd) {
+            if (slot >= FdCount) [[unlikely]] {
+                return make_error(Errc::invalid_argument, "AuxChannel::send: slot {}, the channel has {}", slot,
+                                  FdCount);
+            }
+            head[header_bytes + slot / 8] = std::byte{static_cast<unsigned char>(1U << (slot % 8))};
+        }
+        const bool contiguous = head + header_bytes + mask_bytes == reinterpret_cast<std::byte*>(&out.message);
+        const std::span<const int> fds(&raw_fd, with_fd ? 1 : 0);
+        auto sent = contiguous ? detail::send_message<FdCount>(socket_.borrow(), std::span(head, frame_bytes), {},
+                                                               fds, io_flags_)
+                               : detail::send_message<FdCount>(socket_.borrow(),
+                                                               std::span(head, header_bytes + mask_bytes),
+                                                               std::as_bytes(std::span(&out.message, 1)), fds,
+                                                               io_flags_);
+        if (sent) [[likely]] return {};
+        if (sent.error().sys_errno == EBADF) return name_closed_fd(slot, fd, std::move(sent).error());
+        return sent;
+    }
+
+    [[gnu::cold]] [[gnu::noinline]] static Error name_closed_fd(std::size_t slot, BorrowedFd fd, Error error) {
+        std::array<BorrowedFd, FdCount> fds{};
+        fds[slot] = fd;
+        return name_closed_slot(fds, std::move(error));
     }
 
     // The kernel checks every fd in SCM_RIGHTS and sends nothing if one is closed (EBADF),

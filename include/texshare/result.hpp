@@ -12,12 +12,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
 #include <utility>
-#include <variant>
 
 #include <fmt/core.h>
 #include <fmt/format.h>
@@ -82,14 +82,17 @@ struct Error {
     std::string message;
 };
 
+// The three builders are cold: an error is the exception on every path that can fail, so
+// the compiler moves each path that builds one out of the code around it (smaller hot
+// functions, fewer pages per frame) and lays out the success path as the fall-through.
 template <typename... Args>
-[[nodiscard]] Error make_error(Errc code, fmt::format_string<Args...> format, Args&&... args) {
+[[nodiscard]] [[gnu::cold]] Error make_error(Errc code, fmt::format_string<Args...> format, Args&&... args) {
     return Error{code, 0, fmt::format(format, std::forward<Args>(args)...)};
 }
 
 // For a failed syscall: the message ends with the errno's name and text.
 template <typename... Args>
-[[nodiscard]] Error make_sys_error(int err, fmt::format_string<Args...> format, Args&&... args) {
+[[nodiscard]] [[gnu::cold]] Error make_sys_error(int err, fmt::format_string<Args...> format, Args&&... args) {
     std::string text = fmt::format(format, std::forward<Args>(args)...);
     fmt::format_to(std::back_inserter(text), ": {} (errno {})", std::strerror(err), err);
     return Error{Errc::system, err, std::move(text)};
@@ -97,7 +100,7 @@ template <typename... Args>
 
 // Same as make_sys_error but with another category, e.g. peer_closed for EPIPE.
 template <typename... Args>
-[[nodiscard]] Error make_sys_error_as(Errc code, int err, fmt::format_string<Args...> format,
+[[nodiscard]] [[gnu::cold]] Error make_sys_error_as(Errc code, int err, fmt::format_string<Args...> format,
                                       Args&&... args) {
     Error error = make_sys_error(err, format, std::forward<Args>(args)...);
     error.code = code;
@@ -120,17 +123,63 @@ namespace detail {
 }  // namespace detail
 
 // A value or an Error. Deliberately small: has_value/value/error, plus implicit construction
-// from either side so `return make_error(...)` and `return value` both work.
+// from either side so `return make_error(...)` and `return value` both work. A tagged union
+// rather than std::variant: every access and the destructor are one test of the tag that
+// inlines, where std::variant's visitation was an out-of-line call per Result on the
+// per-frame path.
 template <typename T>
 class [[nodiscard]] Result {
     static_assert(!std::is_same_v<std::remove_cv_t<T>, Error>, "Result<Error> is ambiguous");
+    static_assert(!std::is_reference_v<T> && !std::is_array_v<T>, "Result<T> holds a value");
 
 public:
-    Result(T value) : state_(std::in_place_index<0>, std::move(value)) {}      // NOLINT: implicit
-    Result(Error error) : state_(std::in_place_index<1>, std::move(error)) {}  // NOLINT
+    Result(T value) : has_value_(true) { std::construct_at(&value_, std::move(value)); }  // NOLINT: implicit
+    Result(Error error) : has_value_(false) { std::construct_at(&error_, std::move(error)); }  // NOLINT
 
-    bool has_value() const noexcept { return state_.index() == 0; }
-    explicit operator bool() const noexcept { return has_value(); }
+    Result(const Result& other) requires std::is_copy_constructible_v<T> : has_value_(other.has_value_) {
+        if (has_value_) {
+            std::construct_at(&value_, other.value_);
+        } else {
+            std::construct_at(&error_, other.error_);
+        }
+    }
+    Result(Result&& other) noexcept(std::is_nothrow_move_constructible_v<T>) : has_value_(other.has_value_) {
+        if (has_value_) {
+            std::construct_at(&value_, std::move(other.value_));
+        } else {
+            std::construct_at(&error_, std::move(other.error_));
+        }
+    }
+    // Assignment builds the new state before the old one goes, so a throwing copy leaves
+    // *this as it was.
+    Result& operator=(const Result& other) requires std::is_copy_constructible_v<T> {
+        if (this != &other) *this = Result(other);
+        return *this;
+    }
+    Result& operator=(Result&& other) noexcept(std::is_nothrow_move_constructible_v<T>) {
+        if (this == &other) return *this;
+        if (has_value_ && other.has_value_) {
+            if constexpr (std::is_move_assignable_v<T>) {
+                value_ = std::move(other.value_);
+                return *this;
+            }
+        } else if (!has_value_ && !other.has_value_) {
+            error_ = std::move(other.error_);
+            return *this;
+        }
+        destroy();
+        has_value_ = other.has_value_;
+        if (has_value_) {
+            std::construct_at(&value_, std::move(other.value_));
+        } else {
+            std::construct_at(&error_, std::move(other.error_));
+        }
+        return *this;
+    }
+    ~Result() { destroy(); }
+
+    bool has_value() const noexcept { return has_value_; }
+    explicit operator bool() const noexcept { return has_value_; }
 
     // Taking the value of an error is a bug: it aborts with the error's message.
     T& value() & { return *checked(); }
@@ -144,21 +193,32 @@ public:
 
     // Taking the error of a value is a bug too: it aborts with a message.
     const Error& error() const& {
-        if (has_value()) detail::report_bad_error_access();
-        return *std::get_if<1>(&state_);
+        if (has_value_) [[unlikely]] detail::report_bad_error_access();
+        return error_;
     }
     Error&& error() && {
-        if (has_value()) detail::report_bad_error_access();
-        return std::move(*std::get_if<1>(&state_));
+        if (has_value_) [[unlikely]] detail::report_bad_error_access();
+        return std::move(error_);
     }
 
 private:
     T* checked() const {
-        if (!has_value()) detail::report_bad_result_access(std::get<1>(state_));
-        return const_cast<T*>(std::get_if<0>(&state_));
+        if (!has_value_) [[unlikely]] detail::report_bad_result_access(error_);
+        return const_cast<T*>(&value_);
+    }
+    void destroy() noexcept {
+        if (has_value_) {
+            std::destroy_at(&value_);
+        } else {
+            std::destroy_at(&error_);
+        }
     }
 
-    std::variant<T, Error> state_;
+    union {
+        T value_;
+        Error error_;
+    };
+    bool has_value_;
 };
 
 // Success is an empty optional: no Error (and no std::string) is built, moved or destroyed
@@ -166,7 +226,9 @@ private:
 template <>
 class [[nodiscard]] Result<void> {
 public:
-    Result() noexcept = default;
+    // User-provided, so that `return {}` sets the one flag instead of zero-filling the
+    // whole (value-initialized) object: it runs on every success of the per-frame path.
+    Result() noexcept {}  // NOLINT(modernize-use-equals-default)
     Result(Error error) : error_(std::move(error)) {}  // NOLINT: implicit
 
     bool has_value() const noexcept { return !error_.has_value(); }

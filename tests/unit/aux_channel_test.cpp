@@ -1,6 +1,8 @@
 #include "texshare/aux_channel.hpp"
 
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -136,6 +138,66 @@ TEST_F(AuxChannelTest, ClosedFdFailsTheSendAndSendsNothing) {
     EXPECT_EQ(
         sent.error().message,
         fmt::format("AuxChannel::send: slot 1 holds fd {}, which is not open; nothing was sent", number));
+    ASSERT_TRUE(receiver_.set_nonblocking(true));
+    expect_receive_error(Errc::would_block, "recvmsg");
+    expect_still_usable();
+}
+
+// A message kept in place (Outgoing) leaves as the same bytes as send(const T&), in one
+// record, with its one fd in the slot named; the receiver sees that slot in slot_mask()
+// and finds the header in front of the message it received in place (issue 12 item 11).
+TEST_F(AuxChannelTest, AnOutgoingMessageInPlaceIsTheSameFrameWithItsFdInItsSlot) {
+    PingChannel::Outgoing out;
+    out.message = Ping{7, 70, 0};
+    ASSERT_TRUE(sender_.send(out));
+    int raw_end[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, raw_end), 0);
+    UniqueFd raw_sender(raw_end[0]), raw_receiver(raw_end[1]);
+    auto raw = PingChannel::adopt(std::move(raw_sender));
+    ASSERT_TRUE(raw);
+    ASSERT_TRUE(raw->send(out));
+    std::array<std::byte, 64> bytes{};
+    const ssize_t length = ::recv(raw_receiver.get(), bytes.data(), bytes.size(), 0);
+    const auto expected = testing::frame_bytes(Ping{7, 70, 0}, aux_channel_magic, sizeof(Ping), {0});
+    ASSERT_EQ(length, static_cast<ssize_t>(expected.size()));
+    EXPECT_EQ(std::memcmp(bytes.data(), expected.data(), expected.size()), 0) << "not the wire frame of send()";
+
+    auto plain = receiver_.receive();
+    ASSERT_TRUE(plain) << plain.error().message;
+    EXPECT_EQ(plain->message.value, 70U);
+    EXPECT_EQ(plain->slot_mask(), 0U);
+
+    UniqueFd memfd = make_memfd();
+    out.message = Ping{8, 80, 0};
+    ASSERT_TRUE(sender_.send(out, 2, memfd.borrow()));
+    PingChannel::Received into;
+    auto status = receiver_.receive_into(into);
+    ASSERT_TRUE(status) << status.error().message;
+    EXPECT_EQ(into.message.sequence, 8U);
+    EXPECT_EQ(into.slot_mask(), 0b100U);
+    EXPECT_FALSE(into.fds[0].valid());
+    EXPECT_FALSE(into.fds[1].valid());
+    ASSERT_TRUE(into.fds[2].valid());
+    struct stat sent {
+    }, got{};
+    ASSERT_EQ(::fstat(memfd.get(), &sent), 0);
+    ASSERT_EQ(::fstat(into.fds[2].get(), &got), 0);
+    EXPECT_EQ(sent.st_ino, got.st_ino);
+    std::uint32_t magic = 0;
+    std::memcpy(&magic, into.header.data() + into.header.size() - 9, sizeof magic);  // 8 header bytes + 1 mask byte
+    EXPECT_EQ(magic, aux_channel_magic);
+
+    // Slot 1 holds the fd now: the next message's header says so, and the fd is refused
+    // if closed (naming the slot), with nothing sent.
+    const int number = memfd.get();
+    memfd.reset();
+    auto closed = sender_.send(out, 1, BorrowedFd(number));
+    ASSERT_FALSE(closed);
+    EXPECT_EQ(closed.error().code, Errc::fd_not_open);
+    EXPECT_NE(closed.error().message.find("slot 1"), std::string::npos) << closed.error().message;
+    auto beyond = sender_.send(out, 3, into.fds[2].borrow());
+    ASSERT_FALSE(beyond);
+    EXPECT_EQ(beyond.error().code, Errc::invalid_argument);
     ASSERT_TRUE(receiver_.set_nonblocking(true));
     expect_receive_error(Errc::would_block, "recvmsg");
     expect_still_usable();

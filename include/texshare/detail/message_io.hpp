@@ -71,26 +71,46 @@ inline Error would_block_error(bool receiving) {
         count, socket.get(), ::getuid(), known ? fmt::format("{}", limit.rlim_cur) : std::string("unknown"));
 }
 
+// The failures of send_message, built out of line: the per-frame path carries none of it.
+[[gnu::cold]] [[gnu::noinline]] inline Error send_error(BorrowedFd socket, ssize_t sent, int err, std::size_t total,
+                                                        std::size_t fd_count) {
+    if (sent >= 0) {  // SEQPACKET is all or nothing
+        return make_error(Errc::protocol, "sendmsg sent {} of {} bytes of one record", sent, total);
+    }
+    if (err == EAGAIN) return would_block_error(false);
+    if (err == ETOOMANYREFS) return fds_in_flight_error(fd_count, socket);
+    return make_sys_error_as(classify_socket_errno(err), err, "sendmsg of {} bytes with {} fds on fd {}", total,
+                             fd_count, socket.get());
+}
+
 // One record made of `head` then `body` (gathered by the kernel, so a message is never
-// copied into a frame buffer first). `flags` adds to MSG_NOSIGNAL (e.g. MSG_DONTWAIT). A
-// signal restarts the sendmsg (a SEQPACKET send is all or nothing, so nothing was sent).
-// Always inlined (as receive_message): it runs per message, and its one caller's frame
-// already holds what a call would save and restore.
+// copied into a frame buffer first; an empty body sends `head` alone, one iovec, the
+// kernel's cheapest copy), with fds (at most MaxFds). `flags` adds to MSG_NOSIGNAL (e.g.
+// MSG_DONTWAIT). A signal restarts the sendmsg (a SEQPACKET send is all or nothing, so
+// nothing was sent). Always inlined (as receive_message): it runs per message, and its one
+// caller's frame already holds what a call would save and restore.
+template <std::size_t MaxFds = max_fds_per_message>
 [[gnu::always_inline]] inline Result<void> send_message(BorrowedFd socket, std::span<const std::byte> head,
                                                         std::span<const std::byte> body, std::span<const int> fds,
                                                         int flags = 0) {
+    static_assert(MaxFds <= max_fds_per_message);
     iovec data[2] = {{const_cast<std::byte*>(head.data()), head.size()},
                      {const_cast<std::byte*>(body.data()), body.size()}};
     const std::size_t total = head.size() + body.size();
     msghdr message{};
     message.msg_iov = data;
     message.msg_iovlen = body.empty() ? 1 : 2;
-    // Room for the largest message, but only the part used is written: this runs per frame,
-    // and zeroing ~1 KiB for a one-fence message is work for nothing. CMSG_SPACE pads the
-    // header (already 8-aligned on LP64) and the fd array; the pad bytes are cleared.
-    alignas(cmsghdr) std::array<std::byte, CMSG_SPACE(sizeof(int) * max_fds_per_message)> control;
+    // Room for MaxFds, but only the part used is written: this runs per frame. CMSG_SPACE
+    // pads the fd array to 8 bytes; the pad is cleared by zeroing the used part's last word
+    // before the fds go in (one store, not a memset call).
+    alignas(cmsghdr) std::array<std::byte, CMSG_SPACE(sizeof(int) * (MaxFds == 0 ? 1 : MaxFds))> control;
     if (!fds.empty()) {
+        if (fds.size() > MaxFds) [[unlikely]] {
+            return make_error(Errc::invalid_argument, "sendmsg: {} fds, at most {}", fds.size(), MaxFds);
+        }
         const std::size_t used = CMSG_SPACE(sizeof(int) * fds.size());
+        static_assert(CMSG_SPACE(sizeof(int)) - CMSG_LEN(0) >= sizeof(std::uint64_t));  // the word is inside the data
+        std::memset(control.data() + used - sizeof(std::uint64_t), 0, sizeof(std::uint64_t));
         message.msg_control = control.data();
         message.msg_controllen = used;
         cmsghdr* header = reinterpret_cast<cmsghdr*>(control.data());
@@ -98,21 +118,13 @@ inline Error would_block_error(bool receiving) {
         header->cmsg_type = SCM_RIGHTS;
         header->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
         std::memcpy(CMSG_DATA(header), fds.data(), sizeof(int) * fds.size());
-        const std::size_t filled = CMSG_LEN(sizeof(int) * fds.size());
-        if (used > filled) std::memset(control.data() + filled, 0, used - filled);
     }
     ssize_t sent = 0;
     do {
         sent = ::sendmsg(socket.get(), &message, MSG_NOSIGNAL | flags);
     } while (sent < 0 && errno == EINTR);
-    if (sent < 0 && errno == EAGAIN) return would_block_error(false);
-    if (sent < 0 && errno == ETOOMANYREFS) return fds_in_flight_error(fds.size(), socket);
-    if (sent < 0) {
-        return make_sys_error_as(classify_socket_errno(errno), errno,
-                                 "sendmsg of {} bytes with {} fds on fd {}", total, fds.size(), socket.get());
-    }
-    if (static_cast<std::size_t>(sent) != total) {  // SEQPACKET is all or nothing
-        return make_error(Errc::protocol, "sendmsg sent {} of {} bytes of one record", sent, total);
+    if (static_cast<std::size_t>(sent) != total) [[unlikely]] {
+        return send_error(socket, sent, errno, total, fds.size());
     }
     return {};
 }
@@ -132,8 +144,53 @@ inline bool peer_hung_up(BorrowedFd socket) noexcept {
     return ::poll(&entry, 1, 0) == 1 && (entry.revents & (POLLRDHUP | POLLHUP)) != 0;
 }
 
-// Receives one record into `head` then `body` (scattered by the kernel) and every fd it carried into `fds` (owned at once, so
-// all error paths close them; `fds` must hold at least the control buffer's capacity). The
+[[gnu::cold]] [[gnu::noinline]] inline Error receive_error(BorrowedFd socket, int err) {
+    return make_sys_error_as(classify_socket_errno(err), err, "recvmsg on fd {}", socket.get());
+}
+
+// Why receive_message refuses a record, in this order: cut (MSG_TRUNC), more fds than the
+// caller's slots (a cut message is the caller's to judge), a control message other than
+// SCM_RIGHTS, or an empty record: EOF, or a zero-length record from a live peer.
+[[gnu::cold]] [[gnu::noinline]] inline Error receive_refused(BorrowedFd socket, bool truncated, bool too_many_fds,
+                                                             bool foreign_control, std::size_t expected_bytes,
+                                                             std::size_t fd_slots) {
+    if (truncated) {
+        return make_error(Errc::truncated, "recvmsg: record longer than the {} bytes expected (MSG_TRUNC)",
+                          expected_bytes);
+    }
+    if (too_many_fds) return make_error(Errc::protocol, "recvmsg: more fds than the {} this channel takes", fd_slots);
+    if (foreign_control) return make_error(Errc::protocol, "recvmsg: control message other than SCM_RIGHTS");
+    if (peer_hung_up(socket)) {
+        return make_error(Errc::peer_closed, "recvmsg on fd {}: the peer closed the channel", socket.get());
+    }
+    return make_error(Errc::protocol,
+                      "recvmsg on fd {}: a zero-length record from a peer that is still connected "
+                      "(not EOF; no message is empty)",
+                      socket.get());
+}
+
+// Owns the fds of one SCM_RIGHTS header at once, in arrival order after those `fds`
+// already holds; one beyond `fds` is closed and sets too_many_fds.
+[[gnu::always_inline]] inline void take_fds(const cmsghdr* header, std::span<UniqueFd> fds, ReceivedRecord& record,
+                                            bool& too_many_fds) noexcept {
+    const std::size_t count = (header->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    const std::byte* raw = reinterpret_cast<const std::byte*>(CMSG_DATA(header));
+    for (std::size_t i = 0; i < count; ++i) {
+        int fd = -1;
+        std::memcpy(&fd, raw + i * sizeof(int), sizeof fd);
+        UniqueFd owned(fd);
+        if (record.fd_count < fds.size()) {
+            fds[record.fd_count++] = std::move(owned);
+        } else {
+            too_many_fds = true;  // cannot happen with a matching control buffer; close it
+            close_peer_fd(owned);  // off this thread: a peer's fd may block in close()
+        }
+    }
+}
+
+// Receives one record into `head` then `body` (scattered by the kernel; an empty body
+// receives into `head` alone, one iovec) and every fd it carried into `fds` (owned at once,
+// so all error paths close them; `fds` must hold at least the control buffer's capacity). The
 // caller closes what it refuses with close_peer_fd (detail/fd_closer.hpp), never inline.
 // `flags` adds to MSG_CMSG_CLOEXEC (e.g. MSG_DONTWAIT). A signal restarts the recvmsg,
 // unless `restart_on_signal` is false: then it ends as ReceiveStatus::interrupted (a wait
@@ -175,52 +232,36 @@ inline bool peer_hung_up(BorrowedFd socket) noexcept {
             continue;
         }
         if (errno == EAGAIN) return ReceiveStatus::nothing;
-        return make_sys_error_as(classify_socket_errno(errno), errno, "recvmsg on fd {}", socket.get());
+        return receive_error(socket, errno);
     }
     bool foreign_control = false;
     bool too_many_fds = false;
     if (message.msg_controllen != 0) {
-        for (cmsghdr* header = CMSG_FIRSTHDR(&message); header != nullptr;
-             header = CMSG_NXTHDR(&message, header)) {
-            if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) {
-                foreign_control = true;
-                continue;
-            }
-            const std::size_t count = (header->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-            const std::byte* raw = reinterpret_cast<const std::byte*>(CMSG_DATA(header));
-            for (std::size_t i = 0; i < count; ++i) {
-                int fd = -1;
-                std::memcpy(&fd, raw + i * sizeof(int), sizeof fd);
-                UniqueFd owned(fd);
-                if (record.fd_count < fds.size()) {
-                    fds[record.fd_count++] = std::move(owned);
-                } else {
-                    too_many_fds = true;  // cannot happen with a matching control buffer; close it
-                    close_peer_fd(owned);  // off this thread: a peer's fd may block in close()
+        const cmsghdr* first = CMSG_FIRSTHDR(&message);
+        // What a peer sends: one SCM_RIGHTS header, alone in what the kernel wrote (nothing
+        // after it: CMSG_NXTHDR would end the walk at once), so no walk.
+        if (first != nullptr && first->cmsg_level == SOL_SOCKET && first->cmsg_type == SCM_RIGHTS &&
+            CMSG_ALIGN(first->cmsg_len) >= message.msg_controllen) {
+            take_fds(first, fds, record, too_many_fds);
+        } else {
+            for (cmsghdr* header = CMSG_FIRSTHDR(&message); header != nullptr;
+                 header = CMSG_NXTHDR(&message, header)) {
+                if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) {
+                    foreign_control = true;
+                    continue;
                 }
+                take_fds(header, fds, record, too_many_fds);
             }
         }
     }
     record.bytes = static_cast<std::size_t>(received);
     record.fds_cut = (message.msg_flags & MSG_CTRUNC) != 0;
-    if (message.msg_flags & MSG_TRUNC) {
-        return make_error(Errc::truncated, "recvmsg: record longer than the {} bytes expected (MSG_TRUNC)",
-                          head.size() + body.size());
-    }
-    if (too_many_fds && !record.fds_cut) {  // a cut message is the caller's to judge
-        return make_error(Errc::protocol, "recvmsg: more fds than the {} this channel takes", fds.size());
-    }
-    if (foreign_control) {
-        return make_error(Errc::protocol, "recvmsg: control message other than SCM_RIGHTS");
-    }
-    if (received == 0 && record.fd_count == 0 && !record.fds_cut) {
-        if (peer_hung_up(socket)) {
-            return make_error(Errc::peer_closed, "recvmsg on fd {}: the peer closed the channel", socket.get());
-        }
-        return make_error(Errc::protocol,
-                          "recvmsg on fd {}: a zero-length record from a peer that is still connected "
-                          "(not EOF; no message is empty)",
-                          socket.get());
+    // One test on the per-frame path; receive_refused() names which of them failed.
+    const bool empty = received == 0 && record.fd_count == 0 && !record.fds_cut;
+    if ((message.msg_flags & MSG_TRUNC) != 0 || (too_many_fds && !record.fds_cut) || foreign_control || empty)
+        [[unlikely]] {
+        return receive_refused(socket, (message.msg_flags & MSG_TRUNC) != 0, too_many_fds && !record.fds_cut,
+                               foreign_control, head.size() + body.size(), fds.size());
     }
     return ReceiveStatus::message;
 }

@@ -56,33 +56,24 @@ public:
     // closed the channel or exited (the link is then hung up: dispatch to read what it said
     // before), Errc::protocol when it stopped reading (its socket buffer is full: legitimate
     // traffic never fills it), Errc::fd_not_open for a closed fence fd.
+    [[gnu::hot]]
     Result<void> send(FrameKind kind, std::uint64_t id, std::uint64_t frame = 0, BorrowedFd fence = {}) {
-        // Per frame: the kept message has a zero descriptor already; only three fields change.
-        outgoing_.kind = static_cast<std::uint32_t>(kind);
-        outgoing_.image_id = id;
-        outgoing_.frame_number = frame;
-        if (!fence.valid()) return send(outgoing_, std::span<const BorrowedFd>());
-        std::array<BorrowedFd, frame_fd_slots> fds{};
-        fds[frame_fence_slot] = fence;
-        return send(outgoing_, fds);
+        // Per frame: the kept message (header in front, so it leaves as one iovec) has a
+        // zero descriptor already; only three fields change.
+        FrameMessage& message = outgoing_.message;
+        message.kind = static_cast<std::uint32_t>(kind);
+        message.image_id = id;
+        message.frame_number = frame;
+        if (!channel_.is_open() || hung_up_) [[unlikely]] return not_sent(message);
+        auto sent = fence.valid() ? channel_.send(outgoing_, frame_fence_slot, fence) : channel_.send(outgoing_);
+        if (sent) [[likely]] return {};  // a fresh success, not a move of one (Result<void> holds an Error)
+        return send_failed(std::move(sent).error(), message);
     }
     Result<void> send(const FrameMessage& message, std::span<const BorrowedFd> fds) {
-        if (!channel_.is_open()) {
-            return make_error(Errc::peer_closed, "{} of image {}: the channel to the {} is closed",
-                              to_string(static_cast<FrameKind>(message.kind)), message.image_id, peer_);
-        }
-        if (hung_up_) return gone(message);
+        if (!channel_.is_open() || hung_up_) return not_sent(message);
         auto sent = channel_.send(message, fds);
         if (sent) return {};  // a fresh success, not a move of one (Result<void> holds an Error)
-        if (sent.error().code == Errc::would_block) {
-            return make_error(Errc::protocol, "the {} does not read its messages: the socket's send buffer is full",
-                              peer_);
-        }
-        if (sent.error().code == Errc::peer_closed) {
-            hung_up_ = true;
-            return gone(message);
-        }
-        return sent;
+        return send_failed(std::move(sent).error(), message);
     }
     // An answer sent while handling the peer's messages (a release, a `retired`): a gone
     // peer is no error there, since the drain reads on to the peer's end anyway.
@@ -111,7 +102,7 @@ public:
 
     // One message within `timeout` (> 0), waited for inside the recvmsg. nothing: none came
     // in time; interrupted: a signal cut the wait (wait what is left another way).
-    Result<ReceiveStatus> receive_within(std::chrono::milliseconds timeout) {
+    [[gnu::always_inline]] Result<ReceiveStatus> receive_within(std::chrono::milliseconds timeout) {
         // Beyond about 12 days (poll()'s own clamp) a wait has no limit: no kernel timer is
         // armed per wait then, and the microseconds cannot overflow.
         if (timeout >= std::chrono::milliseconds(1 << 30)) {
@@ -120,6 +111,7 @@ public:
         return channel_.receive_into_within(incoming_, timeout);
     }
 
+    [[gnu::hot]]
     void clear_incoming() noexcept { incoming_.close_fds(); }
 
     Error closed(const char* doing) const {
@@ -130,6 +122,25 @@ public:
     }
 
 private:
+    // Why nothing was sent: no channel, or a peer a send found gone.
+    [[gnu::cold]] [[gnu::noinline]] Error not_sent(const FrameMessage& message) const {
+        if (!channel_.is_open()) {
+            return make_error(Errc::peer_closed, "{} of image {}: the channel to the {} is closed",
+                              to_string(static_cast<FrameKind>(message.kind)), message.image_id, peer_);
+        }
+        return gone(message);
+    }
+    [[gnu::cold]] [[gnu::noinline]] Error send_failed(Error error, const FrameMessage& message) {
+        if (error.code == Errc::would_block) {
+            return make_error(Errc::protocol, "the {} does not read its messages: the socket's send buffer is full",
+                              peer_);
+        }
+        if (error.code == Errc::peer_closed) {
+            hung_up_ = true;
+            return gone(message);
+        }
+        return error;
+    }
     Error gone(const FrameMessage& message) const {
         return make_error(Errc::peer_closed, "{} of image {}: the {} is gone (it closed the channel or exited)",
                           to_string(static_cast<FrameKind>(message.kind)), message.image_id, peer_);
@@ -137,7 +148,7 @@ private:
 
     FrameChannel channel_;
     FrameChannel::Received incoming_{};
-    FrameMessage outgoing_{};  // kind, image id and frame number set per send
+    FrameChannel::Outgoing outgoing_{};  // kind, image id and frame number set per send
     const char* peer_;
     bool hung_up_ = false;
 };

@@ -20,6 +20,7 @@
 #include "texshare/detail/require_cxx20.hpp"
 
 #include <array>
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <string_view>
@@ -106,7 +107,7 @@ constexpr FrameMessage make_frame_message(FrameKind kind, std::uint64_t image_id
 }
 
 namespace detail {
-// Unrolled by hand (folds): both run per frame, and -O2 does not unroll loops.
+// Unrolled by hand (a fold): it runs per frame, and -O2 does not unroll loops.
 template <typename T, std::size_t... Word>
 bool any_bits_set(const T& value, std::index_sequence<Word...>) noexcept {
     const auto* bytes = reinterpret_cast<const unsigned char*>(&value);
@@ -121,13 +122,35 @@ template <std::size_t... Slot>
 unsigned valid_slots(const std::array<UniqueFd, frame_fd_slots>& fds, std::index_sequence<Slot...>) noexcept {
     return ((fds[Slot].valid() ? 1U << Slot : 0U) | ...);
 }
-}  // namespace detail
 
-// Checks the envelope of a received message: known kind, reserved zero, a zero descriptor
-// (and frame number) where the kind has none, and fds only in the slots the kind uses.
-// The endpoints then check the ids against their own state.
-inline Result<FrameKind> check_frame_message(const FrameMessage& m,
-                                             const std::array<UniqueFd, frame_fd_slots>& fds) {
+// The slots each kind may carry fds in (bit i: slot i), 5 bits per kind packed into one
+// constant (an immediate in the code: no table to read from memory per frame).
+inline constexpr std::uint64_t frame_allowed_slots_packed =
+    (std::uint64_t{(1U << max_planes) - 1} << (5 * 1)) |  // add_image: the planes
+    (std::uint64_t{1U << frame_fence_slot} << (5 * 2)) |  // present: acquire fence
+    (std::uint64_t{1U << frame_fence_slot} << (5 * 3)) |  // release: release fence
+    (std::uint64_t{1U} << (5 * 7));                       // capabilities: the format table
+static_assert(frame_fd_slots <= 5);
+constexpr unsigned frame_allowed_slots(std::uint32_t kind) noexcept {  // kind <= 8
+    return static_cast<unsigned>(frame_allowed_slots_packed >> (5 * kind)) & 0x1fU;
+}
+
+// The whole envelope in a few branches (the per-frame path): true when check_frame_message
+// would accept the message. frame_envelope_error() says what is wrong when it is false.
+[[gnu::always_inline]] inline bool frame_envelope_ok(const FrameMessage& m, unsigned filled_slots) noexcept {
+    const std::uint32_t kind = m.kind;
+    if (kind - 1 >= static_cast<std::uint32_t>(FrameKind::refused) || m.reserved != 0) return false;
+    if ((filled_slots & ~frame_allowed_slots(kind)) != 0) return false;
+    if (kind != static_cast<std::uint32_t>(FrameKind::present) && m.frame_number != 0) return false;
+    if (kind == static_cast<std::uint32_t>(FrameKind::add_image)) return m.descriptor.image_id == m.image_id;
+    // OR of its 8-byte words (one pass, no zero copy to compare with).
+    static_assert(sizeof(ImageDescriptor) % sizeof(std::uint64_t) == 0);
+    return !any_bits_set(m.descriptor, std::make_index_sequence<sizeof(ImageDescriptor) / 8>());
+}
+
+// Names the first check a message fails, in check_frame_message()'s order. Out of line and
+// cold: only a broken or hostile peer gets here.
+[[gnu::cold]] [[gnu::noinline]] inline Error frame_envelope_error(const FrameMessage& m, unsigned filled_slots) {
     if (m.kind < static_cast<std::uint32_t>(FrameKind::add_image) ||
         m.kind > static_cast<std::uint32_t>(FrameKind::refused)) {
         return make_error(Errc::protocol, "frame message of unknown kind {} (image {})", m.kind, m.image_id);
@@ -137,16 +160,12 @@ inline Result<FrameKind> check_frame_message(const FrameMessage& m,
         return make_error(Errc::protocol, "{} of image {}: reserved field is {}, not 0", to_string(kind),
                           m.image_id, m.reserved);
     }
-    const bool has_descriptor = kind == FrameKind::add_image;
-    const bool has_fence = kind == FrameKind::present || kind == FrameKind::release;
     if (kind != FrameKind::present && m.frame_number != 0) {
         return make_error(Errc::protocol, "{} of image {}: frame number {} where none belongs",
                           to_string(kind), m.image_id, m.frame_number);
     }
-    if (!has_descriptor) {
-        // OR of its 8-byte words (one pass, no zero copy to compare with): this runs per frame.
-        static_assert(sizeof(ImageDescriptor) % sizeof(std::uint64_t) == 0);
-        if (detail::any_bits_set(m.descriptor, std::make_index_sequence<sizeof(ImageDescriptor) / 8>())) {
+    if (kind != FrameKind::add_image) {
+        if (any_bits_set(m.descriptor, std::make_index_sequence<sizeof(ImageDescriptor) / 8>())) {
             return make_error(Errc::protocol, "{} of image {}: descriptor bytes are not zero",
                               to_string(kind), m.image_id);
         }
@@ -154,18 +173,26 @@ inline Result<FrameKind> check_frame_message(const FrameMessage& m,
         return make_error(Errc::protocol, "add_image of image {}: its descriptor names image {}", m.image_id,
                           m.descriptor.image_id);
     }
-    const unsigned allowed_slots = (has_descriptor ? (1U << max_planes) - 1 : 0U) |
-                                   (kind == FrameKind::capabilities ? 1U : 0U) |
-                                   (has_fence ? 1U << frame_fence_slot : 0U);
-    const unsigned present_slots = detail::valid_slots(fds, std::make_index_sequence<frame_fd_slots>());
-    for (std::size_t slot = 0; (present_slots & ~allowed_slots) != 0 && slot < frame_fd_slots; ++slot) {
-        if (fds[slot].valid() && (allowed_slots >> slot & 1U) == 0) {
-            return make_error(Errc::protocol,
-                              "{} of image {}: carries an fd in slot {}, which it may not use",
-                              to_string(kind), m.image_id, slot);
-        }
-    }
-    return kind;
+    const unsigned forbidden = filled_slots & ~frame_allowed_slots(m.kind);
+    return make_error(Errc::protocol, "{} of image {}: carries an fd in slot {}, which it may not use",
+                      to_string(kind), m.image_id, std::countr_zero(forbidden));
+}
+}  // namespace detail
+
+// Checks the envelope of a received message: known kind, reserved zero, a zero descriptor
+// (and frame number) where the kind has none, and fds only in the slots the kind uses.
+// filled_slots: bit i set when slot i holds an fd (FrameChannel::Received::filled_slots()
+// gives it for a received message, from the slot mask AuxChannel already matched against the
+// fds that came). The endpoints then check the ids against their own state.
+inline Result<FrameKind> check_frame_message(const FrameMessage& m, unsigned filled_slots) {
+    if (detail::frame_envelope_ok(m, filled_slots)) [[likely]] return static_cast<FrameKind>(m.kind);
+    return detail::frame_envelope_error(m, filled_slots);
+}
+
+// The same, with the slots read off the fds themselves.
+inline Result<FrameKind> check_frame_message(const FrameMessage& m,
+                                             const std::array<UniqueFd, frame_fd_slots>& fds) {
+    return check_frame_message(m, detail::valid_slots(fds, std::make_index_sequence<frame_fd_slots>()));
 }
 
 }  // namespace texshare

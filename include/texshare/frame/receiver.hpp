@@ -137,6 +137,7 @@ public:
     // hold; Errc::peer_closed ("the producer is gone") after the producer exited, with
     // nothing changed (dispatch() then reads its end and drops its images). An image the
     // producer retired meanwhile goes at once (answered `retired`; the fence is not sent).
+    [[gnu::hot]]
     Result<void> release(std::uint64_t id, BorrowedFd release_fence = {}) {
         if (current_ == no_slot || table_[current_].id != id || id == 0) {
             return make_error(
@@ -181,6 +182,7 @@ public:
     // stuck peer), Errc::peer_closed if it is gone. Returns as soon as there is one: presents
     // queued behind it wait for the next call (or dispatch(), which handles everything
     // pending and so shows only the newest).
+    [[gnu::hot]]
     Result<Frame> wait_for_frame(std::uint64_t after_frame, std::chrono::milliseconds timeout) {
         auto waited = detail::wait_until(
             link_, timeout, "present", "wait_for_frame",
@@ -245,6 +247,7 @@ private:
     // One send at most, and nothing changes unless it succeeds: an image the producer
     // retired while this side held it is answered by `retired` alone (it means released
     // too; a release fence is moot for an image that goes away).
+    [[gnu::hot]]
     Result<void> release_current(BorrowedFd release_fence, bool answering) {
         detail::FrameSlot& slot = table_[current_];
         if (slot.id == retained_image_id) {  // a dead producer's frame: nobody to give it back to
@@ -269,17 +272,20 @@ private:
 
     // The message link_.incoming() holds; its fds nobody took are closed at once. A refused
     // message changes nothing here.
+    [[gnu::hot]]
     Result<void> handle_incoming() {
         auto handled = handle_message();
         link_.clear_incoming();
         return handled;
     }
 
+    [[gnu::hot]]
     Result<void> handle_message() {
         FrameChannel::Received& in = link_.incoming();
         const FrameMessage& m = in.message;
         if (in.fds_cut) link_.clear_incoming();  // what did arrive is no use: handled as cut below
-        auto kind = check_frame_message(m, in.fds);
+        // The slots holding fds are the header's mask (AuxChannel matched them); none once cut.
+        auto kind = check_frame_message(m, in.fds_cut ? 0U : in.slot_mask());
         if (!kind) return std::move(kind).error();
         detail::FrameSlot* slot = table_.find(m.image_id);
         if (slot != nullptr && slot->unshared) slot = nullptr;  // the producer cannot know it yet
@@ -337,6 +343,7 @@ private:
         }
     }
 
+    [[gnu::always_inline]]  // into handle_message(): its one caller, per frame
     Result<void> present(detail::FrameSlot* slot, const FrameMessage& m, FrameChannel::Received& in) {
         const bool refused = slot == nullptr && table_.was_refused(m.image_id);
         if ((slot == nullptr && !refused) || (slot != nullptr && slot->held_while_retiring)) {

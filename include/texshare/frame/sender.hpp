@@ -74,6 +74,7 @@ public:
     // signals when the producer's writes are done; it is sent, not taken. Errors:
     // invalid_argument (unknown id, held, retiring, an untaken release fence, no consumer
     // has it), fd_not_open (a closed fence fd), peer_closed (the consumer is gone).
+    [[gnu::hot]]
     Result<std::uint64_t> present(std::uint64_t id, BorrowedFd acquire_fence = {}) {
         detail::FrameSlot* slot = table_.find(id);
         if (slot == nullptr) return make_error(Errc::invalid_argument, "present: unknown image id {}", id);
@@ -125,6 +126,7 @@ public:
     // timeout > 0 waits at most that long, 0 only handles what is pending, < 0 is
     // Errc::invalid_argument. Errc::timed_out when the consumer releases nothing in time (a
     // stuck peer), Errc::peer_closed if it is gone.
+    [[gnu::hot]]
     Result<FreeImage> wait_for_free_image(std::chrono::milliseconds timeout) {
         // The slot ready() found is the one handed out: nothing runs between that check and
         // the return, so the table is not scanned a second time.
@@ -244,17 +246,20 @@ private:
 
     // The message link_.incoming() holds; its fds nobody took are closed at once. A refused
     // message changes nothing here.
+    [[gnu::hot]]
     Result<void> handle_incoming() {
         auto handled = handle_message();
         link_.clear_incoming();
         return handled;
     }
 
+    [[gnu::hot]]
     Result<void> handle_message() {
         FrameChannel::Received& in = link_.incoming();
         const FrameMessage& m = in.message;
         if (in.fds_cut) link_.clear_incoming();  // what did arrive is no use: handled as cut below
-        auto kind = check_frame_message(m, in.fds);
+        // The slots holding fds are the header's mask (AuxChannel matched them); none once cut.
+        auto kind = check_frame_message(m, in.fds_cut ? 0U : in.slot_mask());
         if (!kind) return std::move(kind).error();
         if (in.fds_cut) return handle_cut(*kind, m);
         detail::FrameSlot* slot = table_.find(m.image_id);

@@ -124,30 +124,12 @@ inline Result<void> peer_refused(FrameImageTable& table, std::uint64_t id) {
 // (or a signal cut it short), it polls and drains with whatever time is left. A timeout of
 // 2^30 ms (about 12 days) or more waits without limit (std::chrono::milliseconds::max()
 // for "forever"), and arms no kernel timer per wait.
-template <typename Ready, typename HandleIncoming, typename Dispatch, typename PeerGone>
-Result<void> wait_until(FrameLink& link, std::chrono::milliseconds timeout, const char* waiting_for,
-                        const char* who, Ready&& ready, HandleIncoming&& handle_incoming, Dispatch&& dispatch,
-                        PeerGone&& peer_gone) {
-    if (auto valid = check_wait_timeout(timeout, who); !valid) return valid;
-    if (ready()) return {};
-    if (!link.is_open()) return link.closed(who);
-    // An unbounded wait reads no clock: its deadline is "never", and a frame loop waiting
-    // forever pays no clock read per frame (under a hypervisor that is a paravirtual clock read).
-    const bool unbounded = timeout >= std::chrono::milliseconds(1 << 30);
-    const auto start = unbounded ? Clock::time_point() : Clock::now();
-    if (timeout.count() > 0) {
-        auto received = link.receive_within(timeout);
-        if (!received) {
-            if (received.error().code == Errc::peer_closed) peer_gone();
-            return std::move(received).error();
-        }
-        if (*received == ReceiveStatus::nothing) return link.timed_out(timeout, waiting_for);
-        if (*received == ReceiveStatus::message) {
-            if (auto done = handle_incoming(); !done) return done;
-            if (ready()) return {};
-        }
-    }
-    const auto deadline = unbounded ? Clock::time_point::max() : start + timeout;  // no overflow either way
+// wait_until() once the first message did not make `ready()` hold: poll and drain until
+// the deadline. Out of line, so that the per-frame part of wait_until() stays small and
+// its code together (a frame loop rarely gets here).
+template <typename Ready, typename Dispatch>
+[[gnu::noinline]] Result<void> wait_on(FrameLink& link, std::chrono::milliseconds timeout, const char* waiting_for,
+                                       Clock::time_point deadline, Ready& ready, Dispatch& dispatch) {
     while (true) {
         if (auto handled = dispatch(); !handled) return std::move(handled).error();
         if (ready()) return {};
@@ -155,6 +137,33 @@ Result<void> wait_until(FrameLink& link, std::chrono::milliseconds timeout, cons
         if (!readable) return std::move(readable).error();
         if (!*readable) return link.timed_out(timeout, waiting_for);
     }
+}
+
+template <typename Ready, typename HandleIncoming, typename Dispatch, typename PeerGone>
+[[gnu::hot]] Result<void> wait_until(FrameLink& link, std::chrono::milliseconds timeout, const char* waiting_for,
+                                     const char* who, Ready&& ready, HandleIncoming&& handle_incoming,
+                                     Dispatch&& dispatch, PeerGone&& peer_gone) {
+    if (auto valid = check_wait_timeout(timeout, who); !valid) [[unlikely]] return valid;
+    if (ready()) return {};
+    if (!link.is_open()) [[unlikely]] return link.closed(who);
+    // An unbounded wait reads no clock: its deadline is "never", and a frame loop waiting
+    // forever pays no clock read per frame (under a hypervisor that is a paravirtual clock read).
+    const bool unbounded = timeout >= std::chrono::milliseconds(1 << 30);
+    const auto start = unbounded ? Clock::time_point() : Clock::now();
+    if (timeout.count() > 0) {
+        auto received = link.receive_within(timeout);
+        if (!received) [[unlikely]] {
+            if (received.error().code == Errc::peer_closed) peer_gone();
+            return std::move(received).error();
+        }
+        if (*received == ReceiveStatus::nothing) [[unlikely]] return link.timed_out(timeout, waiting_for);
+        if (*received == ReceiveStatus::message) [[likely]] {
+            if (auto done = handle_incoming(); !done) return done;
+            if (ready()) [[likely]] return {};
+        }
+    }
+    const auto deadline = unbounded ? Clock::time_point::max() : start + timeout;  // no overflow either way
+    return wait_on(link, timeout, waiting_for, deadline, ready, dispatch);
 }
 
 }  // namespace texshare::detail
