@@ -461,7 +461,8 @@ private:
                                                                std::as_bytes(std::span(&out.message, 1)), fds,
                                                                io_flags_);
         if (sent) [[likely]] return {};
-        if (sent.error().sys_errno == EBADF) return name_closed_fd(slot, fd, std::move(sent).error());
+        // EBADF names the slot only when an fd went out (else it is the channel's own socket).
+        if (with_fd && sent.error().sys_errno == EBADF) return name_closed_fd(slot, fd, std::move(sent).error());
         return sent;
     }
 

@@ -201,7 +201,7 @@ public:
         if (timeout.count() < 0) {
             return make_error(Errc::invalid_argument, "wait_for_event: timeout {} ms is negative", timeout.count());
         }
-        const auto deadline = detail::Clock::now() + timeout;
+        const auto deadline = detail::deadline_after(timeout);
         while (true) {
             const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - detail::Clock::now());
             const int timeout_ms = static_cast<int>(std::clamp<std::chrono::milliseconds::rep>(left.count(), 0, 1 << 30));
@@ -232,11 +232,12 @@ public:
     }
 
     // Reaps the child and says how it ended; Errc::timed_out if it is still running after
-    // `timeout` (milliseconds). Errc::system with ECHILD if something else in this process
+    // `timeout` (milliseconds; 2^30 ms or more, e.g. milliseconds::max(), waits for as long as it
+    // takes). Errc::system with ECHILD if something else in this process
     // reaped it first; the ChildProcess then holds no child.
     Result<ExitStatus> wait(std::chrono::milliseconds timeout) {
         if (pid_ <= 0) return make_error(Errc::invalid_argument, "wait: no child");
-        const auto deadline = detail::Clock::now() + timeout;
+        const auto deadline = detail::deadline_after(timeout);
         while (true) {
             auto status = reap(WNOHANG);
             if (!status || status->has_value()) {

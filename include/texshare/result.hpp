@@ -150,13 +150,18 @@ public:
             std::construct_at(&error_, std::move(other.error_));
         }
     }
-    // Assignment builds the new state before the old one goes, so a throwing copy leaves
-    // *this as it was.
+    // Copy assignment copies first, so a throwing copy leaves *this as it was; the move that
+    // follows cannot throw (below).
     Result& operator=(const Result& other) requires std::is_copy_constructible_v<T> {
         if (this != &other) *this = Result(other);
         return *this;
     }
-    Result& operator=(Result&& other) noexcept(std::is_nothrow_move_constructible_v<T>) {
+    // Between states the old member is destroyed before the new one is built: a union has no
+    // valueless state to fall back on (std::variant's), so T's moves must not throw.
+    static_assert(std::is_nothrow_move_constructible_v<T> &&
+                      (!std::is_move_assignable_v<T> || std::is_nothrow_move_assignable_v<T>),
+                  "Result<T> needs a T whose move construction and move assignment do not throw");
+    Result& operator=(Result&& other) noexcept {
         if (this == &other) return *this;
         if (has_value_ && other.has_value_) {
             if constexpr (std::is_move_assignable_v<T>) {

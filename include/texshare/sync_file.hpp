@@ -73,7 +73,7 @@ inline Result<void> import_sync_file(BorrowedFd dma_buf, BorrowedFd sync_file, A
 // within `timeout`; an empty fd means "no fence" and returns at once.
 inline Result<void> wait_fence(BorrowedFd fence, std::chrono::milliseconds timeout) {
     if (!fence.valid()) return {};
-    auto signalled = detail::wait_readable(fence, detail::Clock::now() + timeout);
+    auto signalled = detail::wait_readable(fence, detail::deadline_after(timeout));
     if (!signalled) return std::move(signalled).error();
     if (!*signalled) {
         return make_error(Errc::timed_out, "fence fd {} did not signal within {} ms", fence.get(),

@@ -151,6 +151,20 @@ TEST_F(ChildProcessTest, WaitForEventKeepsTheTimeoutRule) {
     EXPECT_FALSE(message->exited);
 }
 
+// milliseconds::max() is "wait for as long as it takes", not a deadline that overflowed
+// into the past (which returned timed_out at once).
+TEST_F(ChildProcessTest, TheLongestTimeoutWaitsForTheEvent) {
+    auto channel = AuxChannel<int, 0>::create_pair();
+    ASSERT_TRUE(channel);
+    ChildProcess child = spawn_shell("sleep 0.2; exit 0");
+    auto event = child.wait_for_event(channel->first.native_handle(), std::chrono::milliseconds::max());
+    ASSERT_TRUE(event) << event.error().message;
+    EXPECT_TRUE(event->exited);
+    auto status = child.wait(std::chrono::milliseconds::max());
+    ASSERT_TRUE(status) << status.error().message;
+    EXPECT_TRUE(status->ok());
+}
+
 TEST_F(ChildProcessTest, AChildReapedElsewhereIsReportedAndForgotten) {
     ChildProcess child = spawn_shell("exit 3");
     int status = 0;

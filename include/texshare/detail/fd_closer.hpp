@@ -23,6 +23,7 @@
 #pragma once
 
 #include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -97,8 +98,20 @@ private:
     bool start_locked() noexcept {
         if (started_) return true;
         try {
-            std::thread([this] { run(); }).detach();
-            queue_.reserve(64);
+            queue_.reserve(64);  // before the thread: a throw after it would start a second one
+            // The closer takes no signal: it inherits the mask of the thread that creates it,
+            // so it blocks them all then, and process-directed signals a host waits for on
+            // its own threads (signalfd, sigwait) never land here.
+            sigset_t all{}, previous{};
+            sigfillset(&all);
+            pthread_sigmask(SIG_SETMASK, &all, &previous);
+            try {
+                std::thread([this] { run(); }).detach();
+            } catch (...) {
+                pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+                throw;
+            }
+            pthread_sigmask(SIG_SETMASK, &previous, nullptr);
             started_ = true;
         } catch (...) {  // std::system_error (no thread) or std::bad_alloc
         }

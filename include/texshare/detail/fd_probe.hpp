@@ -122,7 +122,9 @@ inline Result<unsigned> memfd_seals(BorrowedFd fd) {
 }
 
 // A device number learned once per process from a file of its own; 0 = not learned yet
-// (anonymous device numbers start at 1), -1 as dev_t = learning failed.
+// (anonymous device numbers start at 1), -1 as dev_t = learning failed this time. A failure
+// is never kept: a process at its fd limit (EMFILE) must not refuse every later memfd or
+// fence once fds are free again, so the next probe tries again.
 inline constexpr dev_t device_unknown = 0;
 inline constexpr dev_t device_unlearnable = static_cast<dev_t>(-1);
 
@@ -134,7 +136,8 @@ inline dev_t shm_mount_device() {
     if (device != device_unknown) return device;
     UniqueFd own(::memfd_create("texshare-shm-probe", MFD_CLOEXEC));
     auto facts = own ? file_facts(own.borrow()) : Result<FileFacts>(make_error(Errc::system, "memfd_create"));
-    device = facts ? facts->identity.device : device_unlearnable;
+    if (!facts) return device_unlearnable;
+    device = facts->identity.device;
     learned.store(device, std::memory_order_relaxed);
     return device;
 }
@@ -149,7 +152,8 @@ inline FileIdentity shared_anon_inode() {
     }
     UniqueFd own(::eventfd(0, EFD_CLOEXEC));
     auto facts = own ? file_facts(own.borrow()) : Result<FileFacts>(make_error(Errc::system, "eventfd"));
-    const FileIdentity identity = facts ? facts->identity : FileIdentity{device_unlearnable, 0};
+    if (!facts) return FileIdentity{device_unlearnable, 0};
+    const FileIdentity identity = facts->identity;
     inode.store(identity.inode, std::memory_order_relaxed);
     device.store(identity.device, std::memory_order_release);
     return identity;

@@ -14,6 +14,13 @@ namespace texshare::detail {
 
 using Clock = std::chrono::steady_clock;
 
+// The deadline `timeout` from now. A timeout of 2^30 ms (12 days) or more is "forever"
+// (milliseconds::max() is the usual way to say it): now + timeout would overflow.
+inline Clock::time_point deadline_after(std::chrono::milliseconds timeout) {
+    if (timeout >= std::chrono::milliseconds(1 << 30)) return Clock::time_point::max();
+    return Clock::now() + timeout;
+}
+
 // True once `fd` is readable or hung up (both mean "read now and see"), false when the
 // deadline passes first. EINTR restarts the wait with the time that is left.
 inline Result<bool> wait_readable(BorrowedFd fd, Clock::time_point deadline) {

@@ -5,8 +5,12 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <sys/resource.h>
 
+#include <algorithm>
 #include <string>
+#include <vector>
 
 #include "support/fd_count.hpp"
 
@@ -112,6 +116,41 @@ TEST_F(FdProbeTest, DmaBufProbeAsksOnlyAnonymousInodesForTheirMagic) {
     size = detail::dma_buf_size_if_dma_buf(event.borrow());
     ASSERT_TRUE(size);
     EXPECT_FALSE(*size);
+}
+
+// Learning the shm mount and the anonymous inode needs an fd of our own. A process at its
+// fd limit cannot make one; that must not refuse every later memfd and fence once fds are
+// free again. Forked, so the process-wide memo starts unlearned.
+TEST_F(FdProbeTest, AFailedLearningIsTriedAgainOnceFdsAreFree) {
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        UniqueFd event(::eventfd(0, EFD_CLOEXEC));
+        UniqueFd memfd(::memfd_create("peer", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+        if (!event || !memfd || ::ftruncate(memfd.get(), 4096) != 0 ||
+            ::fcntl(memfd.get(), F_ADD_SEALS, F_SEAL_SHRINK) != 0) {
+            ::_exit(10);
+        }
+        rlimit old{};
+        ::getrlimit(RLIMIT_NOFILE, &old);
+        const rlimit full{static_cast<rlim_t>(std::max(event.get(), memfd.get()) + 1), old.rlim_max};
+        if (::setrlimit(RLIMIT_NOFILE, &full) != 0) ::_exit(11);
+        std::vector<UniqueFd> holes;  // any free number below the limit, taken
+        for (int fd = ::dup(event.get()); fd >= 0; fd = ::dup(event.get())) holes.emplace_back(fd);
+        // At the limit: both probes fail (the kernel has no fd for the memo's own file).
+        if (require_fence_kind(event.borrow())) ::_exit(12);
+        if (require_shm_memfd(memfd.borrow(), F_SEAL_SHRINK, "plane")) ::_exit(13);
+        if (::setrlimit(RLIMIT_NOFILE, &old) != 0) ::_exit(14);
+        // Fds free again: the same fds are proven.
+        if (!require_fence_kind(event.borrow())) ::_exit(15);
+        if (!require_shm_memfd(memfd.borrow(), F_SEAL_SHRINK, "plane")) ::_exit(16);
+        ::_exit(0);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "10 setup, 11 setrlimit, 12/13 proven at the limit, 14 restore, "
+                                         "15 fence refused after, 16 memfd refused after";
 }
 
 }  // namespace
