@@ -72,9 +72,13 @@ class AuxChannel {
     // magic then payload size, as one word in native byte order.
     static constexpr std::uint64_t header_word =
         std::bit_cast<std::uint64_t>(std::array<std::uint32_t, 2>{aux_channel_magic, sizeof(T)});
-    // Room for FdCount fds (CMSG_SPACE pads it to 8 bytes, so an odd count has room for one
-    // more: that one is refused as "more fds than the channel takes").
-    static constexpr std::size_t control_bytes = FdCount == 0 ? 0 : CMSG_SPACE(sizeof(int) * FdCount);
+    // Room for every fd one message can carry (SCM_MAX_FD, 253), whatever FdCount is: the
+    // kernel closes the fds that do not fit the control buffer itself, inside this thread's
+    // recvmsg (their last fput runs as task work before it returns), and a peer's fd can block
+    // in its last close (a socket lingering on unsent data). Received here, the fds beyond
+    // FdCount go to the closer thread and the record is refused ("more fds than the channel
+    // takes"). 1 KiB of stack the kernel writes only as far as it delivers.
+    static constexpr std::size_t control_bytes = CMSG_SPACE(sizeof(int) * max_fds_per_message);
 
 public:
     static constexpr std::size_t fd_capacity = FdCount;

@@ -5,6 +5,7 @@
 // dispatch() must return at once (well under its bound) with the message refused; the fd
 // is closed on texshare's closer thread (detail/fd_closer.hpp), which the test then
 // unblocks by reading the stuck queue, and the fd count is back where it was.
+#include <sys/eventfd.h>
 #include <chrono>
 #include <optional>
 #include <string>
@@ -130,6 +131,25 @@ TEST_F(BlockingFdAttack, LingeringSocketInARecordWithABadMagic) {
 TEST_F(BlockingFdAttack, LingeringSocketsBeyondTheDeclaredSlots) {
     send_socket(make_frame_message(FrameKind::present, 1, 1), 0b10000, 3);
     expect_prompt_refusal(*victim_, Errc::protocol, "declares 1 fds but carried 3");
+    expect_still_usable();
+}
+
+// More fds than the receiver's control buffer would hold: the kernel closes those that do not
+// fit itself, in the receiving thread's recvmsg. The lingering socket comes last, after
+// harmless eventfds, so that close would be the kernel's and its last: the channel takes
+// every fd a message can carry (253) and hands the extras to the closer.
+TEST_F(BlockingFdAttack, LingeringSocketBeyondTheFdsTheChannelTakes) {
+    std::vector<UniqueFd> fillers;
+    std::vector<int> fds;
+    for (std::size_t i = 0; i < 2 * frame_fd_slots; ++i) {
+        fillers.emplace_back(::eventfd(0, EFD_CLOEXEC));
+        fds.push_back(fillers.back().get());
+    }
+    fds.push_back(socket_->lingering.get());
+    send(make_frame_message(FrameKind::present, 1, 1), 0b10000, fds);
+    fillers.clear();
+    socket_->lingering.reset();
+    expect_prompt_refusal(*victim_, Errc::protocol, "more fds than the");
     expect_still_usable();
 }
 
