@@ -293,8 +293,8 @@ private:
 private:
     Error fds_cut_error() const {
         return make_error(Errc::truncated,
-                          "AuxChannel: fds were cut off (MSG_CTRUNC): this process is at its open-file limit, "
-                          "or the peer sent more than the channel's {} fd slots",
+                          "AuxChannel: fds were cut off (MSG_CTRUNC): this process is at its open-file limit "
+                          "(the channel's {} fd slots have room, and more fds than slots are refused, not cut)",
                           FdCount);
     }
 
