@@ -9,10 +9,13 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "support/fd_count.hpp"
+#include "texshare/child_process.hpp"
 
 namespace texshare {
 namespace {
@@ -120,8 +123,20 @@ TEST_F(FdProbeTest, DmaBufProbeAsksOnlyAnonymousInodesForTheirMagic) {
 
 // Learning the shm mount and the anonymous inode needs an fd of our own. A process at its
 // fd limit cannot make one; that must not refuse every later memfd and fence once fds are
-// free again. Forked, so the process-wide memo starts unlearned.
+// free again. The memo is per process and an earlier test in this one may have filled it,
+// so the check runs in a fresh process: this binary again, with only this test.
 TEST_F(FdProbeTest, AFailedLearningIsTriedAgainOnceFdsAreFree) {
+    if (std::getenv("TEXSHARE_FD_PROBE_FRESH_PROCESS") == nullptr) {
+        ::setenv("TEXSHARE_FD_PROBE_FRESH_PROCESS", "1", 1);
+        auto fresh = ChildProcess::spawn("/proc/self/exe",
+                                         {"--gtest_filter=FdProbeTest.AFailedLearningIsTriedAgainOnceFdsAreFree"});
+        ::unsetenv("TEXSHARE_FD_PROBE_FRESH_PROCESS");
+        ASSERT_TRUE(fresh) << fresh.error().message;
+        auto status = fresh->wait(std::chrono::seconds(60));
+        ASSERT_TRUE(status) << status.error().message;
+        EXPECT_TRUE(status->ok()) << "the fresh process's test failed: " << status->describe();
+        return;
+    }
     const pid_t child = ::fork();
     ASSERT_GE(child, 0);
     if (child == 0) {
