@@ -11,6 +11,12 @@
 // Decoding trusts nothing: the kind of file (a memfd of the kernel's shm mount, asked
 // without a probe that could block), seals, exact size, entry count, reserved bits,
 // unknown flags, a pair listed twice.
+//
+// Wire versions: 1 is the header with both reserved fields zero. 2 gives the first reserved
+// field a meaning, the consumer's capabilities (consumer_converts_shared_memory); a table
+// without capabilities is still written as version 1, byte for byte what earlier releases
+// wrote, so only a consumer that claims a capability needs a producer that knows version 2
+// (an older one refuses it naming "version 2", never misreads it).
 #pragma once
 
 #include "texshare/detail/require_cxx20.hpp"
@@ -39,6 +45,9 @@ struct FormatTable {
     // 0: no DRM device, or unknown.
     std::uint64_t device = 0;
     FormatSet formats;  // in the consumer's order of preference
+    // What the consumer can do besides importing the DMA-BUFs in `formats`
+    // (consumer_converts_shared_memory); 0: nothing more.
+    std::uint16_t capabilities = 0;
 
     bool contains(std::uint32_t fourcc, std::uint64_t modifier) const noexcept {
         return formats.contains(fourcc, modifier);
@@ -47,7 +56,12 @@ struct FormatTable {
 };
 
 inline constexpr std::uint32_t format_table_magic = 0x46535854;  // "TXSF" in memory order
-inline constexpr std::uint16_t format_table_version = 1;
+inline constexpr std::uint16_t format_table_version = 2;  // the newest this decodes (and writes)
+// The consumer turns a received shared-memory image into a DMA-BUF (udmabuf.hpp) and imports
+// that as a LINEAR image of a format in `formats`: a producer without a DMA-BUF allocator can
+// then share sealed memfds and still reach the consumer's GPU without a copy (negotiation.hpp).
+inline constexpr std::uint16_t consumer_converts_shared_memory = 1;
+inline constexpr std::uint16_t known_consumer_capabilities = consumer_converts_shared_memory;
 inline constexpr std::size_t max_format_table_entries = 4096;
 inline constexpr unsigned format_table_seals = F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
 
@@ -55,7 +69,7 @@ namespace detail {
 struct FormatTableHeader {
     std::uint32_t magic = format_table_magic;
     std::uint16_t version = format_table_version;
-    std::uint16_t reserved = 0;
+    std::uint16_t capabilities = 0;  // version 2; zero (then "reserved") in version 1
     std::uint32_t entry_count = 0;
     std::uint32_t reserved2 = 0;
     std::uint64_t device = 0;
@@ -70,13 +84,17 @@ static_assert(sizeof(FormatTableHeader) == 24 && sizeof(FormatTableEntry) == 16,
 }  // namespace detail
 
 // The table as a new memfd (owned by the caller), sealed read-only at its exact size.
-// Errc::invalid_argument for more than max_format_table_entries pairs or a flag that
-// format_set.hpp does not define; Errc::system when memfd_create, write or F_ADD_SEALS fail.
+// Version 1 when the table has no capabilities, else 2. Errc::invalid_argument for more than
+// max_format_table_entries pairs, a flag that format_set.hpp does not define or an unknown
+// capability; Errc::system when memfd_create, write or F_ADD_SEALS fail.
 inline Result<UniqueFd> encode_format_table(const FormatTable& table) {
     const std::size_t count = table.formats.pair_count();
     if (count > max_format_table_entries) {
         return make_error(Errc::invalid_argument, "format table of {} entries; at most {}", count,
                           max_format_table_entries);
+    }
+    if ((table.capabilities & ~known_consumer_capabilities) != 0) {
+        return make_error(Errc::invalid_argument, "format table has unknown capabilities 0x{:x}", table.capabilities);
     }
     std::vector<detail::FormatTableEntry> entries;
     entries.reserve(count);
@@ -90,6 +108,8 @@ inline Result<UniqueFd> encode_format_table(const FormatTable& table) {
         }
     }
     detail::FormatTableHeader header;
+    header.version = table.capabilities == 0 ? 1 : 2;
+    header.capabilities = table.capabilities;
     header.entry_count = static_cast<std::uint32_t>(count);
     header.device = table.device;
     std::vector<std::byte> bytes(sizeof header + count * sizeof(detail::FormatTableEntry));
@@ -112,8 +132,9 @@ inline Result<UniqueFd> encode_format_table(const FormatTable& table) {
 
 // Reads a table a peer sent (`fd` stays the caller's; close it off the dispatching thread
 // unless this proved it a memfd). Errc::rejected for anything but a memfd of the kernel's
-// shm mount (not a MFD_HUGETLB one, not a tmpfs or disk file) sealed read-only at its exact size, a known magic and version, zero reserved
-// fields, at most max_format_table_entries entries, known flags and each pair once.
+// shm mount (not a MFD_HUGETLB one, not a tmpfs or disk file) sealed read-only at its exact
+// size, a known magic and version (1 or 2), zero reserved fields (capabilities count as one in
+// version 1), only known capabilities, at most max_format_table_entries entries, known flags and each pair once.
 inline Result<FormatTable> decode_format_table(BorrowedFd fd) {
     // Only a memfd of the kernel's shm mount: its reads never wait on another process and
     // never fault (detail/fd_probe.hpp), where a FUSE file's pread waits for its daemon.
@@ -124,10 +145,14 @@ inline Result<FormatTable> decode_format_table(BorrowedFd fd) {
         ::pread(fd.get(), &header, sizeof header, 0) != static_cast<ssize_t>(sizeof header)) {
         return make_error(Errc::rejected, "format table of {} bytes has no header", *size);
     }
-    if (header.magic != format_table_magic || header.version != format_table_version || header.reserved != 0 ||
-        header.reserved2 != 0) {
+    const bool known_version = header.version == 1 || header.version == 2;
+    if (header.magic != format_table_magic || !known_version || header.reserved2 != 0 ||
+        (header.version == 1 && header.capabilities != 0)) {
         return make_error(Errc::rejected, "format table header magic 0x{:08x} version {} reserved {}/{}", header.magic,
-                          header.version, header.reserved, header.reserved2);
+                          header.version, header.capabilities, header.reserved2);
+    }
+    if ((header.capabilities & ~known_consumer_capabilities) != 0) {
+        return make_error(Errc::rejected, "format table has unknown capabilities 0x{:x}", header.capabilities);
     }
     if (header.entry_count > max_format_table_entries ||
         *size != sizeof header + std::uint64_t{header.entry_count} * sizeof(detail::FormatTableEntry)) {
@@ -142,6 +167,7 @@ inline Result<FormatTable> decode_format_table(BorrowedFd fd) {
     }
     FormatTable table;
     table.device = header.device;
+    table.capabilities = header.capabilities;
     for (const detail::FormatTableEntry& entry : entries) {
         if ((entry.flags & ~known_format_flags) != 0) {
             return make_error(Errc::rejected, "format table entry {} has unknown flags 0x{:x}",

@@ -2,13 +2,18 @@
 // can import (its FormatTable) and what the producer's allocator can make.
 //
 // Use it on the producer once the consumer's table arrives (and again whenever it changes,
-// e.g. after the consumer restarted on another GPU): the answer is one of three paths, with
+// e.g. after the consumer restarted on another GPU): the answer is one of four paths, with
 // a sentence saying why, so "the other side cannot import this" is settled before the first
 // allocation instead of failing at the first frame.
 // - zero_copy: same DRM device; every modifier both sides support, in the consumer's order.
 // - linear_cross_device: different (or unknown) devices; a tiled or compressed layout means
 //   nothing to another GPU, so only LINEAR, and only if the consumer imports it.
-// - shared_memory: nothing both sides can do as a DMA-BUF; sealed memfds and a CPU upload.
+// - shared_memory_udmabuf: nothing both sides can do as a DMA-BUF (typically a producer with
+//   no GPU, a CPU renderer), but the consumer says it converts shared memory
+//   (consumer_converts_shared_memory in its FormatTable) and imports a wanted format LINEAR:
+//   the producer shares sealed memfds (MemfdAllocator), the consumer turns each into a
+//   DMA-BUF once (udmabuf.hpp) and imports it, so no pixel is copied.
+// - shared_memory: none of the above; sealed memfds and a CPU upload (a copy per frame).
 #pragma once
 
 #include "texshare/detail/require_cxx20.hpp"
@@ -60,7 +65,7 @@ struct ProducerCapabilities {
     FormatSet formats;         // DRM_FORMAT_MOD_INVALID: the implicit layout
 };
 
-enum class SharingPath { zero_copy, linear_cross_device, shared_memory };
+enum class SharingPath { zero_copy, linear_cross_device, shared_memory, shared_memory_udmabuf };
 
 constexpr const char* to_string(SharingPath path) noexcept {
     switch (path) {
@@ -70,6 +75,8 @@ constexpr const char* to_string(SharingPath path) noexcept {
             return "linear across devices";
         case SharingPath::shared_memory:
             return "shared memory";
+        case SharingPath::shared_memory_udmabuf:
+            return "shared memory, imported through udmabuf";
     }
     return "unknown";
 }
@@ -77,7 +84,9 @@ constexpr const char* to_string(SharingPath path) noexcept {
 struct NegotiatedFormat {
     SharingPath path = SharingPath::shared_memory;
     std::uint32_t fourcc = 0;
-    std::vector<std::uint64_t> modifiers;  // for gbm::AllocationRequest; empty for shared memory
+    // For gbm::AllocationRequest; empty for both shared-memory paths (the producer allocates
+    // LINEAR memfds, MemfdAllocator, page-sized so udmabuf takes them).
+    std::vector<std::uint64_t> modifiers;
     std::string reason;
 };
 
@@ -113,13 +122,32 @@ inline Result<NegotiatedFormat> negotiate(const FormatTable& consumer, const Pro
                                      device_name(producer.device), device_name(consumer.device));
         return choice;
     }
+    if ((consumer.capabilities & consumer_converts_shared_memory) != 0) {
+        // udmabuf makes LINEAR DMA-BUFs only, so the consumer must import the format LINEAR.
+        for (std::uint32_t fourcc : wanted) {
+            if (!consumer.contains(fourcc, DRM_FORMAT_MOD_LINEAR)) continue;
+            NegotiatedFormat choice;
+            choice.path = SharingPath::shared_memory_udmabuf;
+            choice.fourcc = fourcc;
+            choice.reason = fmt::format(
+                "{}: no DMA-BUF format both sides support (producer device {}, {} producer pairs), but the "
+                "consumer converts shared memory to DMA-BUFs (udmabuf) and imports {}/LINEAR: shared memory, "
+                "imported through udmabuf, no copy",
+                format_name(fourcc), device_name(producer.device), producer.formats.pair_count(),
+                format_name(fourcc));
+            return choice;
+        }
+    }
     NegotiatedFormat fallback;
     fallback.fourcc = wanted.front();
     fallback.reason = fmt::format(
-        "no DMA-BUF format both sides support among the {} wanted ({} consumer pairs, device {} vs {}{}): "
+        "no DMA-BUF format both sides support among the {} wanted ({} consumer pairs, device {} vs {}{}{}): "
         "shared memory",
         wanted.size(), consumer.formats.pair_count(), device_name(producer.device), device_name(consumer.device),
-        one_device ? ", one device" : "");
+        one_device ? ", one device" : "",
+        (consumer.capabilities & consumer_converts_shared_memory) != 0
+            ? ", and the consumer, though it converts shared memory, imports none of them LINEAR"
+            : "");
     return fallback;
 }
 

@@ -117,6 +117,58 @@ TEST_F(FormatTableTest, RefusesWrongSizesCountsAndHeaders) {
     expect_rejected(decode_format_table(memfd_with(bad_flags).borrow()), "unknown flags");
 }
 
+// Issue 14: the consumer's capabilities travel in the header's first reserved field. A table
+// without them is version 1, byte for byte what earlier releases wrote (so they still read it);
+// one with them is version 2, which an earlier decoder refuses by its version number.
+TEST_F(FormatTableTest, CapabilitiesTravelAsVersionTwoAndOnlyThen) {
+    auto plain = encode_format_table(sample());
+    ASSERT_TRUE(plain);
+    auto plain_bytes = bytes_of(plain->borrow());
+    std::uint16_t version = 0, capabilities = 0;
+    std::memcpy(&version, plain_bytes.data() + 4, 2);
+    std::memcpy(&capabilities, plain_bytes.data() + 6, 2);
+    EXPECT_EQ(version, 1);
+    EXPECT_EQ(capabilities, 0);
+
+    FormatTable table = sample();
+    table.capabilities = consumer_converts_shared_memory;
+    auto fd = encode_format_table(table);
+    ASSERT_TRUE(fd);
+    auto bytes = bytes_of(fd->borrow());
+    std::memcpy(&version, bytes.data() + 4, 2);
+    std::memcpy(&capabilities, bytes.data() + 6, 2);
+    EXPECT_EQ(version, 2);
+    EXPECT_EQ(capabilities, consumer_converts_shared_memory);
+    auto decoded = decode_format_table(fd->borrow());
+    ASSERT_TRUE(decoded) << decoded.error().message;
+    EXPECT_EQ(*decoded, table);
+    std::vector<std::byte> rest(bytes.begin() + 8, bytes.end()), plain_rest(plain_bytes.begin() + 8, plain_bytes.end());
+    EXPECT_EQ(rest, plain_rest) << "only the version and capabilities differ";
+}
+
+TEST_F(FormatTableTest, RefusesCapabilitiesInVersionOneAndUnknownOnes) {
+    FormatTable table = sample();
+    table.capabilities = consumer_converts_shared_memory;
+    auto fd = encode_format_table(table);
+    ASSERT_TRUE(fd);
+    auto bytes = bytes_of(fd->borrow());
+    auto as_version_one = bytes;
+    as_version_one[4] = std::byte{1};
+    expect_rejected(decode_format_table(memfd_with(as_version_one).borrow()), "version 1 reserved 1/0");
+    auto unknown = bytes;
+    unknown[6] = std::byte{0x82};
+    expect_rejected(decode_format_table(memfd_with(unknown).borrow()), "unknown capabilities 0x82");
+    auto version_three = bytes;
+    version_three[4] = std::byte{3};
+    expect_rejected(decode_format_table(memfd_with(version_three).borrow()), "version 3");
+
+    table.capabilities = 0x40;
+    auto refused = encode_format_table(table);
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code, Errc::invalid_argument);
+    EXPECT_NE(refused.error().message.find("unknown capabilities 0x40"), std::string::npos) << refused.error().message;
+}
+
 TEST_F(FormatTableTest, EncodingRefusesAnOversizedTable) {
     FormatTable table;
     for (std::uint64_t modifier = 0; modifier <= max_format_table_entries; ++modifier) {

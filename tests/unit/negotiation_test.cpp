@@ -77,6 +77,55 @@ TEST(NegotiationTest, ANoGpuProducerSharesMemory) {
     EXPECT_EQ(choice->path, SharingPath::shared_memory);
 }
 
+// Issue 14 item 4: a consumer that converts shared memory (udmabuf) and imports LINEAR gets
+// the memfds a producer without a GPU can make as DMA-BUFs, instead of a copy per frame.
+FormatTable converting(FormatTable table) {
+    table.capabilities = consumer_converts_shared_memory;
+    return table;
+}
+
+TEST(NegotiationTest, ANoGpuProducerAndAConvertingConsumerShareMemoryThroughUdmabuf) {
+    auto choice = negotiate(converting(consumer_on(gpu_a)), ProducerCapabilities{}, argb_then_xrgb);
+    ASSERT_TRUE(choice);
+    EXPECT_EQ(choice->path, SharingPath::shared_memory_udmabuf) << choice->reason;
+    EXPECT_EQ(choice->fourcc, DRM_FORMAT_ARGB8888);
+    EXPECT_TRUE(choice->modifiers.empty()) << "the producer allocates memfds, not GBM buffers";
+    EXPECT_NE(choice->reason.find("shared memory, imported through udmabuf"), std::string::npos) << choice->reason;
+    EXPECT_STREQ(to_string(choice->path), "shared memory, imported through udmabuf");
+}
+
+TEST(NegotiationTest, UdmabufNeedsAFormatTheConsumerImportsLinear) {
+    // ARGB8888 only tiled: udmabuf gives LINEAR DMA-BUFs, so the producer's second choice it is.
+    const FormatTable consumer = converting(
+        FormatTable{gpu_a, {{DRM_FORMAT_ARGB8888, tiled}, {DRM_FORMAT_XRGB8888, DRM_FORMAT_MOD_LINEAR}}});
+    auto choice = negotiate(consumer, ProducerCapabilities{}, argb_then_xrgb);
+    ASSERT_TRUE(choice);
+    EXPECT_EQ(choice->path, SharingPath::shared_memory_udmabuf);
+    EXPECT_EQ(choice->fourcc, DRM_FORMAT_XRGB8888);
+
+    const FormatTable tiled_only = converting(FormatTable{gpu_a, {{DRM_FORMAT_ARGB8888, tiled}}});
+    auto copy = negotiate(tiled_only, ProducerCapabilities{}, argb_then_xrgb);
+    ASSERT_TRUE(copy);
+    EXPECT_EQ(copy->path, SharingPath::shared_memory);
+    EXPECT_NE(copy->reason.find("imports none of them LINEAR"), std::string::npos) << copy->reason;
+}
+
+TEST(NegotiationTest, UdmabufIsOnlyTheFallbackNeverInsteadOfADmaBufPath) {
+    auto same = negotiate(converting(consumer_on(gpu_a)), producer_on(gpu_a), argb_then_xrgb);
+    ASSERT_TRUE(same);
+    EXPECT_EQ(same->path, SharingPath::zero_copy);
+    auto across = negotiate(converting(consumer_on(gpu_b)), producer_on(gpu_a), argb_then_xrgb);
+    ASSERT_TRUE(across);
+    EXPECT_EQ(across->path, SharingPath::linear_cross_device);
+}
+
+TEST(NegotiationTest, EveryPathHasAName) {
+    EXPECT_STREQ(to_string(SharingPath::zero_copy), "zero-copy");
+    EXPECT_STREQ(to_string(SharingPath::linear_cross_device), "linear across devices");
+    EXPECT_STREQ(to_string(SharingPath::shared_memory), "shared memory");
+    EXPECT_STREQ(to_string(SharingPath::shared_memory_udmabuf), "shared memory, imported through udmabuf");
+}
+
 // Issue 12 item 4: a producer on the primary node (/dev/dri/card0, 226:0) and a consumer on
 // the render node (/dev/dri/renderD128, 226:128) of one GPU are one device. negotiate() asks
 // its device identity, not the raw numbers; here a stand-in for libdrm that knows them.
