@@ -24,6 +24,9 @@ inline Report no_drm_report() {
     report.import_sync_file = {Outcome::untested, "no DMA-BUF to ask"};
     report.memfd_sealing = {Outcome::works, "sealed"};
     report.shared_memory = {Outcome::works, "64x64 ARGB8888 read back"};
+    report.heaps_error = "list DMA-BUF heaps in /dev/dma_heap: No such file or directory (errno 2)";
+    report.udmabuf.conversion = {Outcome::unsupported,
+                                 "open udmabuf device /dev/udmabuf: No such file or directory (errno 2)"};
     return report;
 }
 
@@ -76,6 +79,23 @@ inline Report failed_round_trip_report() {
                         trip(DRM_FORMAT_XRGB8888, Outcome::not_allocatable, "", "errno 22"),
                         trip(DRM_FORMAT_NV12, Outcome::not_allocatable, "", "errno 22")};
     report.nodes.push_back(std::move(node));
+    return report;
+}
+
+// The 6.12 guest: heaps and udmabuf work, but EGL refuses the udmabuf (virtio_gpu,
+// surfaceless) or accepts it and reads nothing back (vgem).
+inline Report refused_udmabuf_report() {
+    Report report = two_device_report();
+    report.heaps_error.clear();
+    report.heaps = {{"system", {Outcome::works, "64x64 ARGB8888, stride 256: read back exactly"}}};
+    report.udmabuf.conversion = {Outcome::works,
+                                 "64x64 ARGB8888 sealed memfd converted and read back exactly"};
+    report.udmabuf.imports = {{"EGL gbm on /dev/dri/card1 (virtio_gpu)", Outcome::failed, "import",
+                               "eglCreateImageKHR failed: EGL_BAD_ALLOC"},
+                              {"EGL gbm on /dev/dri/card0 (vgem)", Outcome::failed, "read back",
+                               "glReadPixels failed: GL_OUT_OF_MEMORY"},
+                              {"EGL surfaceless", Outcome::untested, "",
+                               "no EGL importer: EGL_EXT_image_dma_buf_import is missing"}};
     return report;
 }
 

@@ -4,6 +4,7 @@
 // check that they are listed instead. The VM lane checks the DRM side for real
 // (tests/vm/texshare_info_vm_test.cpp).
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -79,8 +80,15 @@ TEST_F(TexshareInfoHost, JsonParsesAndAgreesWithTheMachine) {
     ASSERT_NO_THROW(json = nlohmann::json::parse(run.output)) << run.output;
     EXPECT_EQ(json["drm"]["available"], has_dri());
     EXPECT_EQ(json["shared_memory"]["outcome"], "works");
-    ASSERT_EQ(json["verdicts"].size(), 2U);
-    EXPECT_EQ(json["verdicts"][1]["works"], true);
+    ASSERT_EQ(json["verdicts"].size(), 3U);
+    EXPECT_EQ(json["verdicts"][2]["path"], "shared memory");
+    EXPECT_EQ(json["verdicts"][2]["works"], true);
+    // Heaps and udmabuf are found out by trying: absent here means the devices are absent.
+    const auto& exporters = json["dma_buf_exporters"];
+    EXPECT_EQ(exporters["heaps"]["available"].get<bool>(), ::access("/dev/dma_heap", F_OK) == 0);
+    EXPECT_EQ(exporters["udmabuf"]["conversion"]["outcome"] == "unsupported",
+              ::access("/dev/udmabuf", F_OK) != 0)
+        << exporters.dump(2);
     // The display's extensions once, as a list; the importer's error does not repeat them.
     EXPECT_TRUE(json["egl_surfaceless"]["extensions"].is_array());
     if (!json["egl_surfaceless"]["importer_error"].is_null()) {

@@ -15,6 +15,7 @@ namespace {
 
 using testing::failed_round_trip_report;
 using testing::no_drm_report;
+using testing::refused_udmabuf_report;
 using testing::trip;
 using testing::two_device_report;
 using testing::working_node;
@@ -35,13 +36,17 @@ nlohmann::json parse(const std::string& document) {
 
 TEST(TexshareInfoVerdict, NoDrmMeansSharedMemory) {
     const auto verdicts = judge(no_drm_report());
-    ASSERT_EQ(verdicts.size(), 2U);
+    ASSERT_EQ(verdicts.size(), 3U);
     EXPECT_EQ(verdicts[0].path, zero_copy_path);
     EXPECT_FALSE(verdicts[0].works);
     EXPECT_EQ(verdicts[0].summary, "unavailable: this machine has no DRM device (no /dev/dri)");
-    EXPECT_EQ(verdicts[1].path, shared_memory_path);
-    EXPECT_TRUE(verdicts[1].fallback);
-    EXPECT_TRUE(verdicts[1].works);
+    EXPECT_EQ(verdicts[1].path, udmabuf_path);
+    EXPECT_FALSE(verdicts[1].works);
+    EXPECT_EQ(verdicts[1].summary,
+              "unavailable: open udmabuf device /dev/udmabuf: No such file or directory (errno 2)");
+    EXPECT_EQ(verdicts[2].path, shared_memory_path);
+    EXPECT_TRUE(verdicts[2].fallback);
+    EXPECT_TRUE(verdicts[2].works);
     EXPECT_EQ(best_path(verdicts), "shared memory (sealed memfd)");
 }
 
@@ -100,13 +105,88 @@ TEST(TexshareInfoVerdict, NothingWorksIsSaid) {
     const auto verdicts = judge(report);
     EXPECT_EQ(verdicts[0].summary,
               "unavailable: libdrm could not list DRM devices: drmGetDevices2: Permission denied");
-    EXPECT_EQ(verdicts[1].summary, "does not work: map: mmap: Cannot allocate memory");
+    EXPECT_EQ(verdicts[2].summary, "does not work: map: mmap: Cannot allocate memory");
     EXPECT_EQ(best_path(verdicts), "none");
+}
+
+// Issue 14 item 4: udmabuf "works" only where an import read the pixels back exactly; a
+// conversion alone, an EGL refusal or an import that reads nothing back is "does not work".
+TEST(TexshareInfoVerdict, UdmabufWorksOnlyWithPixelsReadBack) {
+    Report report = refused_udmabuf_report();
+    auto verdicts = judge(report);
+    ASSERT_EQ(verdicts.size(), 3U);
+    EXPECT_EQ(verdicts[1].path, udmabuf_path);
+    EXPECT_FALSE(verdicts[1].works);
+    EXPECT_EQ(verdicts[1].summary,
+              "does not work: converts, but no import read its pixels back (0 of 3); first, EGL gbm on "
+              "/dev/dri/card1 (virtio_gpu): failed at import: eglCreateImageKHR failed: EGL_BAD_ALLOC");
+
+    report.udmabuf.imports[1] = {"EGL gbm on /dev/dri/card0 (vgem)", Outcome::works, "", ""};
+    verdicts = judge(report);
+    EXPECT_TRUE(verdicts[1].works);
+    EXPECT_EQ(verdicts[1].choice, "ARGB8888/LINEAR, EGL gbm on /dev/dri/card0 (vgem)");
+    EXPECT_EQ(
+        verdicts[1].summary,
+        "works: imported with pixels read back exactly by EGL gbm on /dev/dri/card0 (vgem) (1 of 3 imports)");
+
+    report.udmabuf.imports.clear();
+    EXPECT_EQ(judge(report)[1].summary, "does not work: converts, but no GPU API here to import it with");
+    report.udmabuf.conversion = {Outcome::failed,
+                                 "convert: udmabuf: UDMABUF_CREATE: Invalid argument (errno 22)"};
+    EXPECT_EQ(judge(report)[1].summary,
+              "does not work: convert: udmabuf: UDMABUF_CREATE: Invalid argument (errno 22)");
+}
+
+TEST(TexshareInfoText, HeapsAndUdmabufAreListedWithEveryImport) {
+    const std::string text = render_text(refused_udmabuf_report());
+    EXPECT_TRUE(
+        contains(text, "\nDMA-BUF exporters without a GPU:\n  DMA-BUF heaps (1):\n    system: works: 64x64"))
+        << text;
+    EXPECT_TRUE(contains(text, "\n  udmabuf: works: 64x64 ARGB8888 sealed memfd converted")) << text;
+    EXPECT_TRUE(contains(text,
+                         "\n    import by EGL gbm on /dev/dri/card1 (virtio_gpu): FAILED at import: "
+                         "eglCreateImageKHR failed: EGL_BAD_ALLOC\n"))
+        << text;
+    EXPECT_TRUE(contains(text, "\n    import by EGL gbm on /dev/dri/card0 (vgem): FAILED at read back: "))
+        << text;
+    EXPECT_TRUE(contains(text, "\n    import by EGL surfaceless: untested: no EGL importer: ")) << text;
+    EXPECT_TRUE(contains(text, "\n  shared memory through udmabuf: does not work: converts, but")) << text;
+
+    const std::string none = render_text(no_drm_report());
+    EXPECT_TRUE(contains(none, "\n  DMA-BUF heaps: none: list DMA-BUF heaps in /dev/dma_heap: No such file"))
+        << none;
+    EXPECT_TRUE(contains(none, "\n  udmabuf: unsupported: open udmabuf device /dev/udmabuf: No such file"))
+        << none;
+}
+
+TEST(TexshareInfoJson, HeapsAndUdmabufCarryEveryOutcome) {
+    const nlohmann::json json = parse(render_json(refused_udmabuf_report()));
+    const auto& exporters = json["dma_buf_exporters"];
+    EXPECT_EQ(exporters["heaps"]["available"], true);
+    EXPECT_TRUE(exporters["heaps"]["error"].is_null());
+    ASSERT_EQ(exporters["heaps"]["list"].size(), 1U);
+    EXPECT_EQ(exporters["heaps"]["list"][0]["name"], "system");
+    EXPECT_EQ(exporters["heaps"]["list"][0]["allocation"]["outcome"], "works");
+    EXPECT_EQ(exporters["udmabuf"]["conversion"]["outcome"], "works");
+    ASSERT_EQ(exporters["udmabuf"]["imports"].size(), 3U);
+    EXPECT_EQ(exporters["udmabuf"]["imports"][1]["api"], "EGL gbm on /dev/dri/card0 (vgem)");
+    EXPECT_EQ(exporters["udmabuf"]["imports"][1]["outcome"], "failed");
+    EXPECT_EQ(exporters["udmabuf"]["imports"][1]["stage"], "read back");
+    EXPECT_TRUE(exporters["udmabuf"]["imports"][2]["stage"].is_null());
+    EXPECT_EQ(json["verdicts"][1]["path"], "shared memory through udmabuf");
+    EXPECT_EQ(json["verdicts"][1]["works"], false);
+
+    const nlohmann::json none = parse(render_json(no_drm_report()));
+    EXPECT_EQ(none["dma_buf_exporters"]["heaps"]["available"], false);
+    EXPECT_TRUE(none["dma_buf_exporters"]["heaps"]["error"].is_string());
+    EXPECT_EQ(none["dma_buf_exporters"]["udmabuf"]["conversion"]["outcome"], "unsupported");
+    EXPECT_TRUE(none["dma_buf_exporters"]["udmabuf"]["imports"].empty());
 }
 
 TEST(TexshareInfoText, NoDrmIsSaidPlainlyAndShowsTheSharedMemoryPath) {
     const std::string text = render_text(no_drm_report());
-    EXPECT_TRUE(contains(text, "DRM devices: none: this machine has no DRM device (no /dev/dri), so")) << text;
+    EXPECT_TRUE(contains(text, "DRM devices: none: this machine has no DRM device (no /dev/dri), so"))
+        << text;
     EXPECT_TRUE(
         contains(text, "\n  zero-copy GBM->EGL: unavailable: this machine has no DRM device (no /dev/dri)\n"))
         << text;
@@ -166,13 +246,15 @@ TEST(TexshareInfoJson, NoDrmHasEveryField) {
     EXPECT_EQ(json["kernel"]["export_sync_file"]["outcome"], "untested");
     EXPECT_EQ(json["kernel"]["memfd_sealing"]["outcome"], "works");
     EXPECT_EQ(json["shared_memory"]["outcome"], "works");
-    ASSERT_EQ(json["verdicts"].size(), 2U);
+    ASSERT_EQ(json["verdicts"].size(), 3U);
     EXPECT_EQ(json["verdicts"][0]["path"], "zero-copy GBM->EGL");
     EXPECT_EQ(json["verdicts"][0]["works"], false);
     EXPECT_TRUE(json["verdicts"][0]["choice"].is_null());
-    EXPECT_EQ(json["verdicts"][1]["path"], "shared memory");
-    EXPECT_EQ(json["verdicts"][1]["fallback"], true);
-    EXPECT_EQ(json["verdicts"][1]["works"], true);
+    EXPECT_EQ(json["verdicts"][1]["path"], "shared memory through udmabuf");
+    EXPECT_EQ(json["verdicts"][1]["works"], false);
+    EXPECT_EQ(json["verdicts"][2]["path"], "shared memory");
+    EXPECT_EQ(json["verdicts"][2]["fallback"], true);
+    EXPECT_EQ(json["verdicts"][2]["works"], true);
     EXPECT_EQ(json["best_path"], "shared memory (sealed memfd)");
 }
 
@@ -187,7 +269,8 @@ TEST(TexshareInfoJson, NoUsableDrmGivesTheReason) {
     Report unlisted = no_drm_report();
     unlisted.drm_error = "drmGetDevices2: Permission denied";
     const nlohmann::json failed = parse(render_json(unlisted));
-    EXPECT_EQ(failed["drm"]["reason"], "libdrm could not list DRM devices: drmGetDevices2: Permission denied");
+    EXPECT_EQ(failed["drm"]["reason"],
+              "libdrm could not list DRM devices: drmGetDevices2: Permission denied");
     EXPECT_EQ(failed["drm"]["error"], "drmGetDevices2: Permission denied");
 }
 

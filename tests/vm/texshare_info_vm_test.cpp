@@ -5,12 +5,14 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <map>
 #include <set>
 
 #include <nlohmann/json.hpp>
 
 #include "support/fd_count.hpp"
 #include "support/run_command.hpp"
+#include "vm/vm_stack.hpp"
 
 namespace {
 
@@ -70,6 +72,59 @@ TEST_F(TexshareInfoVm, JsonHasEveryRoundTripWorkingOnBothPrimaryNodes) {
     EXPECT_EQ(json["kernel"]["memfd_sealing"]["outcome"], "works");
     EXPECT_EQ(json["verdicts"][0]["works"], true);
     EXPECT_EQ(json["best_path"], "zero-copy GBM->EGL (ARGB8888/LINEAR)");
+}
+
+// Issue 14: the exporters that need no GPU, as each guest has them. Debian 12's 6.1 kernel
+// has neither (CONFIG_UDMABUF and CONFIG_DMABUF_HEAPS are off); 6.12 from bookworm-backports
+// has both, and Mesa 25's EGL there refuses the udmabuf (EGL_BAD_ALLOC on virtio_gpu and
+// surfaceless) or accepts it and reads nothing back (vgem): the tool must never call that
+// working (docs/vm-lane-facts.md).
+TEST_F(TexshareInfoVm, HeapsAndUdmabufAsThisGuestHasThem) {
+    const std::string stack = texshare::testing::vm_stack();
+    const auto run = run_command(tool("--json 2>/dev/null"));
+    ASSERT_EQ(run.status, 0);
+    nlohmann::json json;
+    ASSERT_NO_THROW(json = nlohmann::json::parse(run.output)) << run.output;
+    const auto& exporters = json["dma_buf_exporters"];
+    std::printf("---- guest %s: dma_buf_exporters ----\n%s\n----\n", stack.c_str(),
+                exporters.dump(2).c_str());
+    const auto& udmabuf_verdict = json["verdicts"][1];
+    EXPECT_EQ(udmabuf_verdict["path"], "shared memory through udmabuf");
+    if (stack == "bookworm") {
+        EXPECT_EQ(exporters["heaps"]["available"], false) << "6.1 has no DMA-BUF heaps";
+        EXPECT_TRUE(contains(exporters["heaps"]["error"].get<std::string>(), "/dev/dma_heap"));
+        EXPECT_EQ(exporters["udmabuf"]["conversion"]["outcome"], "unsupported") << "6.1 has no udmabuf";
+        EXPECT_TRUE(
+            contains(exporters["udmabuf"]["conversion"]["detail"].get<std::string>(), "/dev/udmabuf"));
+        EXPECT_TRUE(exporters["udmabuf"]["imports"].empty());
+        EXPECT_EQ(udmabuf_verdict["works"], false);
+        EXPECT_TRUE(contains(udmabuf_verdict["summary"].get<std::string>(), "unavailable: "));
+    } else if (stack == "backports") {
+        EXPECT_EQ(exporters["heaps"]["available"], true);
+        ASSERT_EQ(exporters["heaps"]["list"].size(), 1U) << "6.12's system heap, and only it";
+        EXPECT_EQ(exporters["heaps"]["list"][0]["name"], "system");
+        EXPECT_EQ(exporters["heaps"]["list"][0]["allocation"]["outcome"], "works");
+        EXPECT_EQ(exporters["udmabuf"]["conversion"]["outcome"], "works");
+        std::map<std::string, std::string> stage_by_api;
+        for (const auto& import : exporters["udmabuf"]["imports"]) {
+            EXPECT_EQ(import["outcome"], "failed") << import.dump();
+            stage_by_api[import["api"].get<std::string>()] =
+                import["stage"].is_string() ? import["stage"] : "";
+        }
+        for (const auto& [api, stage] : stage_by_api) {
+            if (contains(api, "(vgem)")) {
+                EXPECT_EQ(stage, "read back") << api << ": vgem's EGL accepts the import but reads nothing";
+            } else {
+                EXPECT_EQ(stage, "import") << api << ": EGL_BAD_ALLOC";
+            }
+        }
+        EXPECT_EQ(stage_by_api.size(), 3U) << "both primary nodes' GBM displays and surfaceless tried";
+        EXPECT_EQ(udmabuf_verdict["works"], false);
+        EXPECT_TRUE(contains(udmabuf_verdict["summary"].get<std::string>(),
+                             "does not work: converts, but no import read its pixels back (0 of 3)"));
+    } else {
+        FAIL() << "unknown guest: " << stack;
+    }
 }
 
 }  // namespace

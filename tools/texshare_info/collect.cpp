@@ -17,6 +17,7 @@
 
 #include <fmt/format.h>
 
+#include "dma_buf_exporters.hpp"
 #include "kernel_features.hpp"
 #include "round_trip.hpp"
 #include "texshare/egl/importer.hpp"
@@ -128,6 +129,10 @@ DrmNodeReport probe_node(const gbm::DrmNode& listed, Report& report, std::uint64
     for (std::uint32_t fourcc : round_trip_formats) {
         node.round_trips.push_back(gbm_round_trip(*device, side, fourcc, node.gbm_formats, next_image_id++));
     }
+    if (report.udmabuf.conversion.outcome == Outcome::works) {
+        report.udmabuf.imports.push_back(udmabuf_import_round_trip(
+            side, fmt::format("EGL gbm on {} ({})", node.path, node.driver), next_image_id++));
+    }
     return node;
 }
 
@@ -161,6 +166,8 @@ Report collect_report() {
     report.kernel_release = kernel_release();
     struct stat dri {};
     report.dri_directory = ::stat("/dev/dri", &dri) == 0;
+    // First, so each EGL display below can try importing a udmabuf while it is open.
+    report.udmabuf.conversion = probe_udmabuf_conversion();
     auto nodes = gbm::list_drm_nodes();
     if (!nodes) {
         report.drm_error = nodes.error().message;
@@ -174,6 +181,16 @@ Report collect_report() {
         const auto display = egl::Display::open_surfaceless();
         std::optional<egl::Importer> importer;
         report.surfaceless = describe_platform("surfaceless", display, importer);
+        if (report.udmabuf.conversion.outcome == Outcome::works) {
+            EglSide side{display ? &*display : nullptr, importer ? &*importer : nullptr, ""};
+            if (!importer) {
+                side.unavailable =
+                    report.surfaceless.opened()
+                        ? fmt::format("no EGL importer: {}", report.surfaceless.importer_error)
+                        : fmt::format("no EGL surfaceless display: {}", report.surfaceless.error);
+            }
+            report.udmabuf.imports.push_back(udmabuf_import_round_trip(side, "EGL surfaceless", 1));
+        }
     }
     if (report.export_sync_file.outcome == Outcome::untested) {
         report.export_sync_file.detail =
@@ -183,6 +200,7 @@ Report collect_report() {
     }
     report.memfd_sealing = probe_memfd_sealing();
     report.shared_memory = shared_memory_round_trip();
+    report.heaps = probe_heaps(report.heaps_error);
     return report;
 }
 

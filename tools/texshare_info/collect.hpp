@@ -1,8 +1,9 @@
 // collect_report(): everything texshare-info says about this machine, found out by trying.
 //
-// Use it once per run. It lists DRM nodes with libdrm, and on each node opens GBM, lists
-// what GBM allocates, opens the node's EGL GBM platform and runs the round trips; then
-// the surfaceless EGL platform, the kernel features and the shared-memory path. It never
+// Use it once per run. It tries a udmabuf conversion, lists DRM nodes with libdrm, and on
+// each node opens GBM, lists what GBM allocates, opens the node's EGL GBM platform and runs
+// the round trips (and a udmabuf import); then the surfaceless EGL platform (and its udmabuf
+// import), the kernel features, the shared-memory path and the DMA-BUF heaps. It never
 // fails as a whole: whatever does not work is recorded in the Report with its error.
 // Every device, display, image and fd it opens is closed before it returns. Mesa may print
 // its own complaints to stderr while probing (e.g. "KMS: DRM_IOCTL_MODE_CREATE_DUMB failed"

@@ -54,12 +54,9 @@ json platform_json(const EglPlatformReport& egl) {
 }
 
 json round_trip_json(const RoundTrip& trip) {
-    return {{"format", fourcc_label(trip.fourcc)},
-            {"fourcc", fourcc_hex(trip.fourcc)},
-            {"modifier", modifier_name(trip.modifier)},
-            {"outcome", to_string(trip.outcome)},
-            {"stage", text_or_null(trip.stage)},
-            {"detail", text_or_null(trip.detail)}};
+    return {{"format", fourcc_label(trip.fourcc)},      {"fourcc", fourcc_hex(trip.fourcc)},
+            {"modifier", modifier_name(trip.modifier)}, {"outcome", to_string(trip.outcome)},
+            {"stage", text_or_null(trip.stage)},        {"detail", text_or_null(trip.detail)}};
 }
 
 json node_json(const DrmNodeReport& node) {
@@ -81,6 +78,26 @@ json node_json(const DrmNodeReport& node) {
 
 json feature_json(const Feature& feature) {
     return {{"outcome", to_string(feature.outcome)}, {"detail", text_or_null(feature.detail)}};
+}
+
+json exporters_json(const Report& report) {
+    json heaps = json::array();
+    for (const HeapReport& heap : report.heaps) {
+        heaps.push_back({{"name", heap.name}, {"allocation", feature_json(heap.allocation)}});
+    }
+    json imports = json::array();
+    for (const UdmabufImport& import : report.udmabuf.imports) {
+        imports.push_back({{"api", import.api},
+                           {"outcome", to_string(import.outcome)},
+                           {"stage", text_or_null(import.stage)},
+                           {"detail", text_or_null(import.detail)}});
+    }
+    return {{"heaps",
+             {{"available", report.heaps_error.empty()},
+              {"error", text_or_null(report.heaps_error)},
+              {"list", std::move(heaps)}}},
+            {"udmabuf",
+             {{"conversion", feature_json(report.udmabuf.conversion)}, {"imports", std::move(imports)}}}};
 }
 
 }  // namespace
@@ -109,6 +126,7 @@ std::string render_json(const Report& report) {
                           {"import_sync_file", feature_json(report.import_sync_file)},
                           {"memfd_sealing", feature_json(report.memfd_sealing)}};
     document["shared_memory"] = feature_json(report.shared_memory);
+    document["dma_buf_exporters"] = exporters_json(report);
     document["verdicts"] = std::move(verdict_list);
     document["best_path"] = best_path(verdicts);
     return document.dump(2, ' ', false, json::error_handler_t::replace) + '\n';

@@ -33,16 +33,16 @@ struct FormatModifiers {
 };
 
 struct EglPlatformReport {
-    std::string platform;                // "gbm" or "surfaceless"
-    std::string error;                   // why the display did not open; empty when it did
-    std::string version;                 // EGL_VERSION
-    std::string renderer;                // GL_RENDERER
+    std::string platform;                 // "gbm" or "surfaceless"
+    std::string error;                    // why the display did not open; empty when it did
+    std::string version;                  // EGL_VERSION
+    std::string renderer;                 // GL_RENDERER
     std::vector<std::string> extensions;  // EGL_EXTENSIONS of the display, in its order
-    bool dma_buf_import = false;         // EGL_EXT_image_dma_buf_import
-    bool import_modifiers = false;       // EGL_EXT_image_dma_buf_import_modifiers
-    bool dma_buf_export_listed = false;  // EGL_MESA_image_dma_buf_export (listed is not working)
-    std::string importer_error;          // why no texshare::egl::Importer; empty when one was made
-                                         // (without the extension list: `extensions` has it)
+    bool dma_buf_import = false;          // EGL_EXT_image_dma_buf_import
+    bool import_modifiers = false;        // EGL_EXT_image_dma_buf_import_modifiers
+    bool dma_buf_export_listed = false;   // EGL_MESA_image_dma_buf_export (listed is not working)
+    std::string importer_error;           // why no texshare::egl::Importer; empty when one was made
+                                          // (without the extension list: `extensions` has it)
     std::vector<FormatModifiers> import_formats;
 
     bool opened() const noexcept { return error.empty(); }
@@ -102,6 +102,29 @@ struct Feature {
     std::string detail;
 };
 
+// A DMA-BUF heap (/dev/dma_heap/NAME) and what a real allocation from it did: a
+// probe_width x probe_height ARGB8888 image written through its mapping, sent over a socket
+// pair (receive-side validation: DMA_BUF_MAGIC, size) and read back by the receiver's mapping.
+struct HeapReport {
+    std::string name;
+    Feature allocation;
+};
+
+// A udmabuf DMA-BUF imported by one GPU API, its pixels read back and compared.
+struct UdmabufImport {
+    std::string api;  // "EGL gbm on /dev/dri/card1 (virtio_gpu)", "EGL surfaceless"
+    Outcome outcome = Outcome::untested;
+    std::string stage;   // import, read back, compare
+    std::string detail;  // the error, the first mismatching pixel, or why untested
+};
+
+struct UdmabufReport {
+    // /dev/udmabuf: a sealed memfd written by the CPU, converted, sent over a socket pair and
+    // read back through the DMA-BUF's own mapping. unsupported when there is no device.
+    Feature conversion;
+    std::vector<UdmabufImport> imports;  // one per GPU API and display; empty unless conversion works
+};
+
 struct Report {
     std::string version;         // texshare's
     std::string kernel_release;  // uname -r
@@ -113,6 +136,9 @@ struct Report {
     Feature import_sync_file;  // DMA_BUF_IOCTL_IMPORT_SYNC_FILE
     Feature memfd_sealing;     // memfd_create + F_ADD_SEALS, enforced
     Feature shared_memory;     // the fallback path's own round trip (sealed memfd, CPU mapping)
+    std::string heaps_error;   // why no heap is listed (no /dev/dma_heap); empty when listed
+    std::vector<HeapReport> heaps;
+    UdmabufReport udmabuf;
 };
 
 }  // namespace texshare::info

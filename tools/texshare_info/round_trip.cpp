@@ -13,24 +13,6 @@
 namespace texshare::info {
 namespace {
 
-// Producer end to consumer end in one process: the fds really pass through SCM_RIGHTS and
-// come out as new fds, validated as a receiver would (DMA_BUF_MAGIC or seals, real size).
-Result<DmaBufImage> share_through_socket(const DmaBufImage& image, std::uint64_t image_id) {
-    auto ends = ImageChannel::create_pair();
-    if (!ends) return std::move(ends).error();
-    if (auto sent = send_image(ends->first, image_id, image); !sent) return std::move(sent).error();
-    auto received = receive_image(ends->second);
-    if (!received) return std::move(received).error();
-    return std::move(received->image);
-}
-
-Result<void> write_pattern_to(const DmaBufImage& image, const ByteOrder& order) {
-    auto mapping = image.map(Access::write);
-    if (!mapping) return std::move(mapping).error();
-    write_pattern(mapping->plane(0), mapping->stride(0), order, image.width(), image.height());
-    return mapping->finish();
-}
-
 bool allocates_only_implicit(const std::vector<FormatModifiers>& allocatable, std::uint32_t fourcc) {
     const auto found = std::ranges::find(allocatable, fourcc, &FormatModifiers::fourcc);
     return found != allocatable.end() && !found->modifiers.empty() &&
@@ -54,14 +36,51 @@ Result<std::vector<std::uint8_t>> import_and_read(EglSide& egl, const DmaBufImag
     auto imported = egl.importer->import(image_id, image);
     if (!imported) return std::move(imported).error();
     stage = "read back";
-    auto pixels =
-        testing::read_pixels(*egl.display, imported->target, imported->texture, image.width(), image.height());
+    auto pixels = testing::read_pixels(*egl.display, imported->target, imported->texture, image.width(),
+                                       image.height());
     auto released = egl.importer->release(image_id);
     if (pixels && !released) return std::move(released).error();
     return pixels;
 }
 
 }  // namespace
+
+Result<DmaBufImage> share_through_socket(const DmaBufImage& image, std::uint64_t image_id) {
+    auto ends = ImageChannel::create_pair();
+    if (!ends) return std::move(ends).error();
+    if (auto sent = send_image(ends->first, image_id, image); !sent) return std::move(sent).error();
+    auto received = receive_image(ends->second);
+    if (!received) return std::move(received).error();
+    return std::move(received->image);
+}
+
+Result<void> write_pattern_to(const DmaBufImage& image, const ByteOrder& order) {
+    auto mapping = image.map(Access::write);
+    if (!mapping) return std::move(mapping).error();
+    write_pattern(mapping->plane(0), mapping->stride(0), order, image.width(), image.height());
+    return mapping->finish();
+}
+
+void import_and_compare(EglSide& egl, const DmaBufImage& image, std::uint64_t image_id, Outcome& outcome,
+                        std::string& stage, std::string& detail) {
+    outcome = Outcome::failed;
+    auto pixels = import_and_read(egl, image, image_id, stage);
+    if (!pixels) {
+        detail = pixels.error().message;
+        return;
+    }
+    const std::uint32_t stride = image.width() * 4;
+    const auto bytes = std::as_bytes(std::span(*pixels));
+    const FormatInfo* info = find_format(image.fourcc());
+    const bool alpha = info != nullptr && info->has_alpha;
+    detail = find_mismatch(bytes, stride, rgba_order, alpha, image.width(), image.height());
+    if (!detail.empty()) {
+        stage = "compare";
+        return;
+    }
+    stage.clear();
+    outcome = Outcome::works;
+}
 
 RoundTrip gbm_round_trip(const gbm::Device& device, EglSide& egl, std::uint32_t fourcc,
                          const std::vector<FormatModifiers>& allocatable, std::uint64_t image_id) {
@@ -89,14 +108,7 @@ RoundTrip gbm_round_trip(const gbm::Device& device, EglSide& egl, std::uint32_t 
     auto received = share_through_socket(*image, image_id);
     if (!received) return failed(trip, "share", received.error().message);
     if (egl.importer == nullptr) return failed(trip, "import", egl.unavailable);
-    std::string stage;
-    auto pixels = import_and_read(egl, *received, image_id, stage);
-    if (!pixels) return failed(trip, stage, pixels.error().message);
-    const std::uint32_t stride = probe_width * 4;
-    const auto bytes = std::as_bytes(std::span(*pixels));
-    const bool alpha = find_format(fourcc) != nullptr && find_format(fourcc)->has_alpha;
-    std::string mismatch = find_mismatch(bytes, stride, rgba_order, alpha, probe_width, probe_height);
-    if (!mismatch.empty()) return failed(trip, "compare", std::move(mismatch));
+    import_and_compare(egl, *received, image_id, trip.outcome, trip.stage, trip.detail);
     return trip;
 }
 

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "pattern.hpp"
 #include "report.hpp"
 #include "texshare/egl/importer.hpp"
 #include "texshare/gbm/allocator.hpp"
@@ -32,6 +33,19 @@ struct EglSide {
 // allocates only with an implicit modifier. `image_id` must be unused in the importer.
 RoundTrip gbm_round_trip(const gbm::Device& device, EglSide& egl, std::uint32_t fourcc,
                          const std::vector<FormatModifiers>& allocatable, std::uint64_t image_id);
+
+// Producer end to consumer end in one process: the fds pass through SCM_RIGHTS and come out
+// as new fds, validated as a receiver would (DMA_BUF_MAGIC or seals, real size).
+Result<DmaBufImage> share_through_socket(const DmaBufImage& image, std::uint64_t image_id);
+
+// The pattern (pattern.hpp) written into plane 0 through a write mapping.
+Result<void> write_pattern_to(const DmaBufImage& image, const ByteOrder& order);
+
+// `image` (a 32-bit RGB format) imported through `egl`, read back and compared with the
+// pattern; `outcome`, `stage` (empty when it works) and `detail` say how far it got. The import is released
+// on every path.
+void import_and_compare(EglSide& egl, const DmaBufImage& image, std::uint64_t image_id, Outcome& outcome,
+                        std::string& stage, std::string& detail);
 
 // A sealed-memfd ARGB8888 image written through a mapping, sent over a socket pair
 // (where the receiver checks its seals and size), mapped again and compared.

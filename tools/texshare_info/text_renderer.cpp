@@ -114,6 +114,27 @@ void feature(std::string& out, std::string_view name, const Feature& feature) {
                    feature.detail.empty() ? "" : ": ", feature.detail);
 }
 
+void exporters(std::string& out, const Report& report) {
+    out += "\nDMA-BUF exporters without a GPU:\n";
+    if (!report.heaps_error.empty()) {
+        fmt::format_to(Out(out), "  DMA-BUF heaps: none: {}\n", report.heaps_error);
+    } else {
+        fmt::format_to(Out(out), "  DMA-BUF heaps ({}):\n", report.heaps.size());
+        for (const HeapReport& heap : report.heaps)
+            feature(out, fmt::format("  {}", heap.name), heap.allocation);
+    }
+    feature(out, "udmabuf", report.udmabuf.conversion);
+    for (const UdmabufImport& import : report.udmabuf.imports) {
+        if (import.outcome == Outcome::failed) {
+            fmt::format_to(Out(out), "    import by {}: FAILED at {}: {}\n", import.api, import.stage,
+                           import.detail);
+        } else {
+            fmt::format_to(Out(out), "    import by {}: {}{}{}\n", import.api, to_string(import.outcome),
+                           import.detail.empty() ? "" : ": ", import.detail);
+        }
+    }
+}
+
 }  // namespace
 
 std::string render_text(const Report& report) {
@@ -136,6 +157,7 @@ std::string render_text(const Report& report) {
     feature(out, "DMA_BUF_IOCTL_EXPORT_SYNC_FILE", report.export_sync_file);
     feature(out, "DMA_BUF_IOCTL_IMPORT_SYNC_FILE", report.import_sync_file);
     feature(out, "memfd sealing", report.memfd_sealing);
+    exporters(out, report);
     out += "\nverdicts:\n";
     const std::vector<Verdict> verdicts = judge(report);
     for (const Verdict& verdict : verdicts) {

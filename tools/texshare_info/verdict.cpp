@@ -96,6 +96,44 @@ Verdict judge_zero_copy(const Report& report) {
     return verdict;
 }
 
+// "works" only where an import read the pattern back exactly: a conversion alone, or an
+// import EGL accepted, proves nothing (Mesa 25 on vgem accepts and reads zeros).
+Verdict judge_udmabuf(const Report& report) {
+    Verdict verdict{udmabuf_path, false, false, "", ""};
+    const Feature& conversion = report.udmabuf.conversion;
+    if (conversion.outcome != Outcome::works) {
+        verdict.summary =
+            fmt::format("{}: {}", conversion.outcome == Outcome::failed ? "does not work" : "unavailable",
+                        conversion.detail.empty() ? "not tried" : conversion.detail);
+        return verdict;
+    }
+    std::vector<std::string> working;
+    const UdmabufImport* first_failure = nullptr;
+    for (const UdmabufImport& import : report.udmabuf.imports) {
+        if (import.outcome == Outcome::works) working.push_back(import.api);
+        if (import.outcome != Outcome::works && first_failure == nullptr) first_failure = &import;
+    }
+    if (!working.empty()) {
+        verdict.works = true;
+        verdict.choice = fmt::format("ARGB8888/LINEAR, {}", working.front());
+        verdict.summary =
+            fmt::format("works: imported with pixels read back exactly by {} ({} of {} imports)",
+                        fmt::join(working, ", "), working.size(), report.udmabuf.imports.size());
+        return verdict;
+    }
+    if (first_failure == nullptr) {
+        verdict.summary = "does not work: converts, but no GPU API here to import it with";
+        return verdict;
+    }
+    verdict.summary = fmt::format(
+        "does not work: converts, but no import read its pixels back (0 of {}); first, {}: {}{}{}",
+        report.udmabuf.imports.size(), first_failure->api,
+        first_failure->stage.empty() ? std::string(to_string(first_failure->outcome))
+                                     : "failed at " + first_failure->stage,
+        first_failure->detail.empty() ? "" : ": ", first_failure->detail);
+    return verdict;
+}
+
 Verdict judge_shared_memory(const Report& report) {
     const Feature& path = report.shared_memory;
     if (path.outcome == Outcome::works) {
@@ -110,7 +148,8 @@ Verdict judge_shared_memory(const Report& report) {
 
 std::string drm_unavailable_reason(const Report& report) {
     if (!report.nodes.empty()) return "";
-    if (!report.drm_error.empty()) return fmt::format("libdrm could not list DRM devices: {}", report.drm_error);
+    if (!report.drm_error.empty())
+        return fmt::format("libdrm could not list DRM devices: {}", report.drm_error);
     if (report.dri_directory) {
         return "libdrm lists no DRM node in /dev/dri (in a container, the devices may not be passed in)";
     }
@@ -118,7 +157,7 @@ std::string drm_unavailable_reason(const Report& report) {
 }
 
 std::vector<Verdict> judge(const Report& report) {
-    return {judge_zero_copy(report), judge_shared_memory(report)};
+    return {judge_zero_copy(report), judge_udmabuf(report), judge_shared_memory(report)};
 }
 
 std::string best_path(const std::vector<Verdict>& verdicts) {

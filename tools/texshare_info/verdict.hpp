@@ -14,9 +14,10 @@ namespace texshare::info {
 
 inline constexpr const char* zero_copy_path = "zero-copy GBM->EGL";
 inline constexpr const char* shared_memory_path = "shared memory";
+inline constexpr const char* udmabuf_path = "shared memory through udmabuf";
 
 struct Verdict {
-    std::string path;       // zero_copy_path or shared_memory_path
+    std::string path;       // zero_copy_path, udmabuf_path or shared_memory_path
     bool fallback = false;  // printed as "fallback: shared memory: ..."
     bool works = false;
     std::string choice;  // what works best on this path, e.g. "ARGB8888/LINEAR"; empty if nothing
@@ -30,7 +31,8 @@ struct Verdict {
 // zero-copy verdict say.
 std::string drm_unavailable_reason(const Report& report);
 
-// Zero-copy first, then the fallback: the order a program should try them in.
+// Zero-copy first, then shared memory imported through udmabuf (no copy, no GPU on the
+// producer), then the shared-memory fallback: the order a program should try them in.
 std::vector<Verdict> judge(const Report& report);
 
 // The first working path and its choice, e.g. "zero-copy GBM->EGL (ARGB8888/LINEAR)" or
