@@ -6,10 +6,15 @@
 # where it can import the DMA-BUFs, a CPU mapping otherwise); mid-way the host resizes the
 # swapchain, SIGKILLs the renderer and spawns another, then prints a summary. On a fresh
 # Debian 12 machine it first installs what it needs with apt-get, and only what is missing.
-#   scripts/demo.sh [--vm] [host_renderer arguments, e.g. --frames=600 --size=640x480]
+#   scripts/demo.sh [--vm[=bookworm|backports]] [host_renderer arguments, e.g. --frames=600
+#                   --size=640x480 --allocator=heap|udmabuf]
 # --vm runs the example inside the qemu guest of the VM test lane (scripts/vm/), whose
 # vgem and virtio-gpu give real DMA-BUFs, so the GBM + EGL path runs on a machine without
 # a GPU; the guest is prepared (cached in the build tree) on first use, about 20 s.
+# --vm=backports boots the second guest (6.12 kernel, Mesa 25), the one with DMA-BUF heaps
+# and udmabuf, for --allocator=heap or --allocator=udmabuf (a renderer without a GPU whose
+# memfds the host imports through udmabuf where its EGL can, else reads with a copy). The
+# demo ends by saying which path the frames took (the example's "frames read through" line).
 # BUILD_DIR (default build/ in the repository) chooses the build tree; the PNG of the last
 # frame is written into it (host_renderer_last_frame.png, or ..._vm.png with --vm) unless
 # --output=PATH is given.
@@ -22,8 +27,13 @@ source "$repo/scripts/common.sh"
 vm=
 arguments=()
 for argument in "$@"; do
-    if [[ "$argument" == --vm ]]; then
-        vm=1
+    if [[ "$argument" == --vm || "$argument" == --vm=bookworm ]]; then
+        vm=bookworm
+    elif [[ "$argument" == --vm=backports ]]; then
+        vm=backports
+    elif [[ "$argument" == --vm=* ]]; then
+        texshare_log "unknown guest in $argument (bookworm or backports)"
+        exit 2
     else
         arguments+=("$argument")
     fi
@@ -50,10 +60,20 @@ for argument in "${arguments[@]}"; do
 done
 
 example="$build_dir/examples/host_renderer/texshare_host_renderer"
+# The example's log, kept to say at the end which path the frames took.
+log="$(mktemp /tmp/texshare-demo.XXXXXX)"
+trap 'rm -f "$log"' EXIT
+say_path() {
+    local line
+    line=$(grep -m1 -o 'frames read through .*' "$log" || true)
+    echo "demo: path taken: ${line:-unknown (the example printed no \"frames read through\" line)}"
+}
 if [[ -z "$vm" ]]; then
-    "$example" "${extra[@]}" "${arguments[@]}"
+    status=0
+    "$example" "${extra[@]}" "${arguments[@]}" | tee "$log" || status=$?
+    say_path
     echo "demo: the last frame is in $output"
-    exit 0
+    exit "$status"
 fi
 
 # The guest sees the host's root read-only and loses everything else it writes at
@@ -62,11 +82,19 @@ output_dir="$(cd "$(dirname "$output")" 2>/dev/null && pwd -P)" || {
     texshare_log "the directory of --output=$output does not exist"
     exit 2
 }
-cache="$build_dir/vm-cache"
-"$repo/scripts/vm/prepare.sh" "$cache"
+if [[ "$vm" == backports ]]; then
+    cache="$build_dir/vm-cache-backports"
+    "$repo/scripts/vm/prepare.sh" --stack backports "$cache"
+else
+    cache="$build_dir/vm-cache"
+    "$repo/scripts/vm/prepare.sh" "$cache"
+fi
 # Mesa's kms_swrast prints "KMS: DRM_IOCTL_MODE_CREATE_DUMB failed" and "MESA-LOADER: failed
 # to open vgem" while GBM probes the render nodes: vgem and virtio_gpu refuse dumb buffers
 # there, and the allocator then moves on to a primary node.
+status=0
 "$repo/scripts/vm/run-in-guest.sh" "$cache" --share-dir "$output_dir" -- \
-    "$example" "${extra[@]}" "${arguments[@]}"
-echo "demo: the last frame (rendered in the VM) is in $output"
+    "$example" "${extra[@]}" "${arguments[@]}" | tee "$log" || status=$?
+say_path
+echo "demo: the last frame (rendered in the $vm guest) is in $output"
+exit "$status"

@@ -6,6 +6,7 @@
 #include <drm_fourcc.h>
 #include <fmt/format.h>
 
+#include "texshare/dma_heap_allocator.hpp"
 #include "texshare/memfd_allocator.hpp"
 #include "texshare/negotiation.hpp"
 #if TEXSHARE_EXAMPLE_HAVE_EGL
@@ -26,14 +27,39 @@ using texshare::Errc;
 using texshare::make_error;
 using texshare::Result;
 
-Result<SwapchainImages> allocate_memfd(Size size) {
+// Rows 256-byte aligned, as GPUs want them (and DmaHeapAllocator makes them), so the same
+// memfd imports through udmabuf where the host's GPU API takes it.
+Result<SwapchainImages> allocate_memfd(Size size, std::uint32_t fourcc) {
     SwapchainImages images;
     for (texshare::DmaBufImage& slot : images) {
-        auto image = texshare::MemfdAllocator().allocate(size.width, size.height, DRM_FORMAT_ARGB8888);
+        auto image =
+            texshare::MemfdAllocator({.stride_alignment = 256}).allocate(size.width, size.height, fourcc);
         if (!image) return std::move(image).error();
         slot = std::move(*image);
     }
     return images;
+}
+
+Result<SwapchainImages> allocate_heap(const texshare::DmaHeapAllocator& heap, Size size) {
+    SwapchainImages images;
+    for (texshare::DmaBufImage& slot : images) {
+        auto image = heap.allocate(size.width, size.height, DRM_FORMAT_ARGB8888);
+        if (!image) return std::move(image).error();
+        slot = std::move(*image);
+    }
+    return images;
+}
+
+// The renderer draws with the CPU and has no GPU (no DMA-BUF allocator); the host reads what
+// its CPU path reads and converts shared memory (udmabuf). negotiate() says whether that
+// makes the udmabuf path, and in which format.
+Result<texshare::NegotiatedFormat> negotiate_udmabuf() {
+    texshare::FormatTable host{
+        0,
+        {{DRM_FORMAT_ARGB8888, DRM_FORMAT_MOD_LINEAR}, {DRM_FORMAT_ABGR8888, DRM_FORMAT_MOD_LINEAR}},
+        texshare::consumer_converts_shared_memory};
+    const std::uint32_t wanted[] = {DRM_FORMAT_ARGB8888, DRM_FORMAT_ABGR8888};
+    return texshare::negotiate(host, texshare::ProducerCapabilities{}, wanted);
 }
 
 #if TEXSHARE_EXAMPLE_HAVE_GBM
@@ -60,8 +86,9 @@ Result<SwapchainImages> allocate_gbm(const texshare::gbm::Device& device, Size s
 // What the host can read, as the FormatTable a consumer advertises: what its EGL imports
 // (where EGL works on the device), else what its CPU path reads (LINEAR ARGB8888, ABGR8888).
 texshare::FormatTable host_format_table(const texshare::gbm::Device& device) {
-    texshare::FormatTable table{device.node().device_number,
-                                {{DRM_FORMAT_ARGB8888, DRM_FORMAT_MOD_LINEAR}, {DRM_FORMAT_ABGR8888, DRM_FORMAT_MOD_LINEAR}}};
+    texshare::FormatTable table{
+        device.node().device_number,
+        {{DRM_FORMAT_ARGB8888, DRM_FORMAT_MOD_LINEAR}, {DRM_FORMAT_ABGR8888, DRM_FORMAT_MOD_LINEAR}}};
 #if TEXSHARE_EXAMPLE_HAVE_EGL
     auto display = texshare::egl::Display::open_gbm(device.native());
     auto importer = display ? texshare::egl::Importer::create(*display) : display.error();
@@ -99,7 +126,8 @@ Result<std::uint32_t> open_gbm(std::unique_ptr<texshare::gbm::Device>& device, S
     return choice->fourcc;
 }
 #else
-Result<std::uint32_t> open_gbm(std::unique_ptr<texshare::gbm::Device>&, Size, SwapchainImages&, std::string&) {
+Result<std::uint32_t> open_gbm(std::unique_ptr<texshare::gbm::Device>&, Size, SwapchainImages&,
+                               std::string&) {
     return make_error(Errc::unsupported,
                       "this build has no texshare::gbm (configured with TEXSHARE_GPU=OFF)");
 }
@@ -113,6 +141,33 @@ Allocator::~Allocator() = default;
 
 Result<Allocator> Allocator::open(AllocatorChoice choice, Size first, SwapchainImages& first_images) {
     Allocator allocator;
+    allocator.choice_ = choice;
+    if (choice == AllocatorChoice::heap) {
+        auto heap = texshare::DmaHeapAllocator::open();
+        if (!heap) return make_error(heap.error().code, "--allocator=heap: {}", heap.error().message);
+        auto images = allocate_heap(*heap, first);
+        if (!images) return make_error(images.error().code, "--allocator=heap: {}", images.error().message);
+        first_images = std::move(*images);
+        allocator.heap_ = std::make_unique<texshare::DmaHeapAllocator>(std::move(*heap));
+        allocator.fourcc_ = DRM_FORMAT_ARGB8888;
+        allocator.description_ = fmt::format(
+            "DMA-BUF heap \"{}\", {} LINEAR, rows of {} bytes", allocator.heap_->heap(),
+            texshare::format_name(DRM_FORMAT_ARGB8888), first_images[0].layout().planes[0].stride);
+        return allocator;
+    }
+    if (choice == AllocatorChoice::udmabuf) {
+        auto negotiated = negotiate_udmabuf();
+        if (!negotiated) return std::move(negotiated).error();
+        auto images = allocate_memfd(first, negotiated->fourcc);
+        if (!images) return std::move(images).error();
+        first_images = std::move(*images);
+        allocator.fourcc_ = negotiated->fourcc;
+        // The reason stays out of the line: negotiate()'s path says what was chosen.
+        allocator.description_ =
+            fmt::format("memfd, {}, for the udmabuf path (negotiated: {})",
+                        texshare::format_name(negotiated->fourcc), texshare::to_string(negotiated->path));
+        return allocator;
+    }
     std::string why = " (--allocator=memfd)";
     if (choice != AllocatorChoice::memfd) {
         std::string negotiated;
@@ -134,7 +189,7 @@ Result<Allocator> Allocator::open(AllocatorChoice choice, Size first, SwapchainI
         allocator.device_.reset();
         why = fmt::format(" (GBM unavailable: {})", fourcc.error().message);
     }
-    auto images = allocate_memfd(first);
+    auto images = allocate_memfd(first, DRM_FORMAT_ARGB8888);
     if (!images) return std::move(images).error();
     first_images = std::move(*images);
     allocator.fourcc_ = DRM_FORMAT_ARGB8888;
@@ -146,7 +201,8 @@ Result<SwapchainImages> Allocator::allocate(Size size) const {
 #if TEXSHARE_EXAMPLE_HAVE_GBM
     if (device_) return allocate_gbm(*device_, size, fourcc_);
 #endif
-    return allocate_memfd(size);
+    if (heap_) return allocate_heap(*heap_, size);
+    return allocate_memfd(size, fourcc_);
 }
 
 }  // namespace host_renderer

@@ -1,5 +1,6 @@
-// Where the host's swapchain images come from: DMA-BUFs from GBM on a DRM device, or sealed
-// memfds where there is no such device (or the user asked for them).
+// Where the host's swapchain images come from: DMA-BUFs from GBM on a DRM device or from the
+// system DMA-BUF heap, or sealed memfds where there is no such device (or the user asked for
+// them, or for the udmabuf path, where the host imports them as DMA-BUFs).
 #pragma once
 
 #include <array>
@@ -11,6 +12,9 @@
 #include "texshare/dma_buf_image.hpp"
 #include "texshare/result.hpp"
 
+namespace texshare {
+class DmaHeapAllocator;
+}
 namespace texshare::gbm {
 class Device;
 }
@@ -25,7 +29,10 @@ class Allocator {
 public:
     // automatic: GBM when a DRM device allocates CPU-writable LINEAR ARGB8888 (or ABGR8888)
     // images of `first` size, memfd ARGB8888 otherwise. gbm: GBM or an error saying why not.
-    // memfd: memfd. Returns the allocator with the first swapchain in `first_images`.
+    // memfd: memfd. heap: the system DMA-BUF heap or an error saying why not. udmabuf: memfd
+    // in the format negotiate() picks for a renderer without a GPU and a host that converts
+    // shared memory (SharingPath::shared_memory_udmabuf). Returns the allocator with the
+    // first swapchain in `first_images`.
     static texshare::Result<Allocator> open(AllocatorChoice choice, Size first,
                                             SwapchainImages& first_images);
 
@@ -38,13 +45,16 @@ public:
 
     // "gbm on /dev/dri/card0 (vgem), AR24 (ARGB8888) LINEAR", or "memfd, ARGB8888 (why)".
     const std::string& description() const noexcept { return description_; }
-    // The GBM device the images come from (the host opens EGL on it); nullptr for memfd.
+    // The GBM device the images come from (the host opens EGL on it); nullptr for memfd and heap.
     const texshare::gbm::Device* device() const noexcept { return device_.get(); }
+    AllocatorChoice choice() const noexcept { return choice_; }
 
 private:
     Allocator() = default;
 
+    AllocatorChoice choice_ = AllocatorChoice::automatic;
     std::unique_ptr<texshare::gbm::Device> device_;
+    std::unique_ptr<texshare::DmaHeapAllocator> heap_;
     std::uint32_t fourcc_ = 0;
     std::string description_;
 };

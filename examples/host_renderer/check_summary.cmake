@@ -1,16 +1,29 @@
 # ctest's example.host_renderer: runs the example with its default plan (300 frames, a resize
 # at 100, the renderer SIGKILLed at 200 and respawned) and checks its summary line itself,
 # so the example's own exit status is not the only witness.
-#   cmake -DEXAMPLE=<texshare_host_renderer> -DOUTPUT=<png> -P check_summary.cmake
+#   cmake -DEXAMPLE=<texshare_host_renderer> -DOUTPUT=<png> [-DALLOCATOR=<choice>
+#         -DEXPECT_METHOD=<regex>] -P check_summary.cmake
+# ALLOCATOR runs it with --allocator=<choice>; EXPECT_METHOD must then match the "frames read
+# through ..." part of its log line (the path the frames took, said in words).
 cmake_minimum_required(VERSION 3.18)  # cmake_language(EVAL)
 # --helper-hold=5: every renderer leaves a process holding its channel end 5 s after it is
 # gone; the host must see the killed one's death at once all the same (its pidfd).
-execute_process(COMMAND ${EXAMPLE} --output=${OUTPUT} --helper-hold=5 OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE status)
+set(allocator_argument "")
+if(DEFINED ALLOCATOR)
+  set(allocator_argument --allocator=${ALLOCATOR})
+endif()
+execute_process(COMMAND ${EXAMPLE} --output=${OUTPUT} --helper-hold=5 ${allocator_argument} OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE status)
 message("${out}${err}")
 if(NOT status EQUAL 0)
   message(FATAL_ERROR "texshare_host_renderer exited with ${status}")
 endif()
 string(REGEX MATCH "summary: [^\n]*" summary "${out}")
+if(DEFINED EXPECT_METHOD)
+  string(REGEX MATCH "frames read through [^\n]*" method "${out}")
+  if(NOT method MATCHES "${EXPECT_METHOD}")
+    message(FATAL_ERROR "the log says \"${method}\", expected it to match \"${EXPECT_METHOD}\"")
+  endif()
+endif()
 if(summary STREQUAL "")
   message(FATAL_ERROR "no summary line")
 endif()

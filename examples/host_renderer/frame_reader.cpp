@@ -3,6 +3,7 @@
 #include <array>
 #include <chrono>
 #include <cstddef>
+#include <optional>
 #include <utility>
 
 #include <fmt/format.h>
@@ -25,19 +26,38 @@ using texshare::Result;
 using namespace std::chrono_literals;
 
 #if TEXSHARE_EXAMPLE_HAVE_EGL
-// The listener refers to the importer, which shares the display: members in that order.
+// The listener refers to the importer, which shares the display, which may sit on a GBM
+// device of its own (heap and udmabuf images come from no GBM device): members in that order.
 struct FrameReader::Gpu {
+    std::optional<texshare::gbm::Device> own_device;
     texshare::egl::Display display;
     texshare::egl::Importer importer;
     texshare::egl::ImportListener listener;
     texshare::egl::SyncMode sync_mode;
+    bool cpu_reported = false;
 
-    Gpu(texshare::egl::Display d, texshare::egl::Importer i)
-        : display(std::move(d)),
+    Gpu(std::optional<texshare::gbm::Device> device, texshare::egl::Display d, texshare::egl::Importer i,
+        bool udmabuf)
+        : own_device(std::move(device)),
+          display(std::move(d)),
           importer(std::move(i)),
-          listener(importer),
+          listener(importer,
+                   {.convert_shared_memory = udmabuf, .require_conversion = false, .conversion = {}}),
           sync_mode(texshare::egl::choose_sync_mode(display)) {}
 };
+
+namespace {
+
+// EGL for images no GBM device of ours allocated: on the first DRM device that allocates
+// (the GPU a compositor would use), else surfaceless.
+Result<texshare::egl::Display> open_foreign_display(std::optional<texshare::gbm::Device>& device) {
+    auto opened = texshare::gbm::Device::open_default();
+    if (!opened) return texshare::egl::Display::open_surfaceless();
+    device.emplace(std::move(*opened));
+    return texshare::egl::Display::open(device->native());
+}
+
+}  // namespace
 #else
 struct FrameReader::Gpu {};
 #endif
@@ -77,18 +97,28 @@ FrameReader FrameReader::create([[maybe_unused]] const Allocator& allocator) {
     FrameReader reader;
     reader.method_ = "CPU mapping";
 #if TEXSHARE_EXAMPLE_HAVE_EGL
-    if (allocator.device() == nullptr) return reader;  // memfds: EGL imports DMA-BUFs only
+    const bool udmabuf = allocator.choice() == AllocatorChoice::udmabuf;
+    const bool foreign = udmabuf || allocator.choice() == AllocatorChoice::heap;
+    if (allocator.device() == nullptr && !foreign) return reader;  // memfds: EGL imports DMA-BUFs only
     // EGL on the device that allocated the images imports what it allocated.
-    auto display = texshare::egl::Display::open(allocator.device()->native());
+    std::optional<texshare::gbm::Device> own_device;
+    auto display = foreign ? open_foreign_display(own_device)
+                           : texshare::egl::Display::open(allocator.device()->native());
     auto importer = display ? texshare::egl::Importer::create(*display)
                             : Result<texshare::egl::Importer>(display.error());
     if (!importer) {
-        reader.method_ = fmt::format("CPU mapping (EGL import unavailable: {})", importer.error().message);
+        // Importer::create lists the display's extensions; the log line needs only why.
+        std::string why = importer.error().message;
+        why = why.substr(0, why.find(" (display extensions: "));
+        reader.method_ = fmt::format("CPU mapping{} (EGL import unavailable: {})",
+                                     udmabuf ? ", a copy per frame, no udmabuf import" : "", why);
         return reader;
     }
-    reader.gpu_ = std::make_unique<Gpu>(std::move(*display), std::move(*importer));
+    reader.gpu_ =
+        std::make_unique<Gpu>(std::move(own_device), std::move(*display), std::move(*importer), udmabuf);
     reader.method_ =
-        fmt::format("EGL import + FBO readback ({} display, {}, sync {})", reader.gpu_->display.platform(),
+        fmt::format("{}EGL import + FBO readback ({} display, {}, sync {})",
+                    udmabuf ? "udmabuf (no copy) + " : "", reader.gpu_->display.platform(),
                     reader.gpu_->display.renderer(), texshare::egl::to_string(reader.gpu_->sync_mode));
 #elif TEXSHARE_EXAMPLE_HAVE_GBM
     if (allocator.device() != nullptr) reader.method_ = "CPU mapping (this build has no texshare::egl)";
@@ -101,6 +131,15 @@ texshare::FrameImageListener* FrameReader::listener() noexcept {
     if (gpu_) return &gpu_->listener;
 #endif
     return nullptr;
+}
+
+void FrameReader::image_added([[maybe_unused]] std::uint64_t id) {
+#if TEXSHARE_EXAMPLE_HAVE_EGL
+    if (!gpu_ || gpu_->cpu_reported || gpu_->listener.path(id) != texshare::egl::ImagePath::cpu) return;
+    gpu_->cpu_reported = true;
+    method_ = fmt::format("CPU mapping, a copy per frame (the udmabuf path did not work: {})",
+                          gpu_->listener.cpu_reason(id));
+#endif
 }
 
 void FrameReader::fall_back_to_cpu(const texshare::Error& why) {
@@ -122,11 +161,11 @@ Result<void> FrameReader::wait_for_renderer(texshare::UniqueFd fence, const texs
 Result<std::vector<std::uint8_t>> FrameReader::read_rgba(std::uint64_t id,
                                                          const texshare::DmaBufImage& image) {
 #if TEXSHARE_EXAMPLE_HAVE_EGL
-    if (gpu_) {
+    if (gpu_ && gpu_->listener.path(id) != texshare::egl::ImagePath::cpu) {
         const texshare::egl::ImportedTexture* texture = gpu_->listener.texture(id);
         if (texture == nullptr) return make_error(Errc::invalid_argument, "image {} was never imported", id);
         return texshare::testing::read_pixels(gpu_->display, texture->target, texture->texture, image.width(),
-                                          image.height());
+                                              image.height());
     }
 #endif
     (void)id;

@@ -5,7 +5,10 @@
 // back through an FBO: the path a compositor's GPU takes. Where that is not possible
 // (memfd images, no EGL in this build, a driver that cannot import) frames are read
 // through a CPU mapping instead, bracketed with DMA_BUF_IOCTL_SYNC for DMA-BUFs, and
-// method() says why.
+// method() says why. Heap images (--allocator=heap) are imported on the first DRM device's
+// EGL (or surfaceless EGL); memfd images of the udmabuf path (--allocator=udmabuf) are turned
+// into DMA-BUFs once each (egl::ImportListener's convert_shared_memory) and imported there
+// too, else read through the CPU, a copy per frame, with method() saying why.
 #pragma once
 
 #include <cstdint>
@@ -39,6 +42,10 @@ public:
 
     // "EGL import + FBO readback (gbm display, llvmpipe ...)" or "CPU mapping (...why...)".
     const std::string& method() const noexcept { return method_; }
+
+    // After the receiver added image `id` (the listener has seen it): an image the udmabuf
+    // path could not import goes to the CPU, and method() says so (once, for the first).
+    void image_added(std::uint64_t id);
 
     // Waits for the renderer's acquire fence (empty: nothing to wait for) before reading:
     // through EGL (egl::wait_for_peer) or on the CPU (wait_fence).

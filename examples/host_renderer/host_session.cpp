@@ -140,6 +140,7 @@ Result<void> add_swapchain(Host& host, SwapchainImages images) {
             id = host.receiver->add_image(std::move(images[i]));  // on error the image stayed with us
         }
         if (!id) return std::move(id).error();
+        host.reader.image_added(*id);
         host.ids[i] = *id;
         ++host.report.images_added;
     }

@@ -54,10 +54,12 @@ Result<std::uint64_t> parse_count(std::string_view key, std::string_view text, b
 }
 
 Result<AllocatorChoice> parse_allocator(std::string_view text) {
-    for (const auto choice : {AllocatorChoice::automatic, AllocatorChoice::gbm, AllocatorChoice::memfd}) {
+    for (const auto choice : {AllocatorChoice::automatic, AllocatorChoice::gbm, AllocatorChoice::memfd,
+                              AllocatorChoice::heap, AllocatorChoice::udmabuf}) {
         if (to_string(choice) == text) return choice;
     }
-    return make_error(Errc::invalid_argument, "--allocator: \"{}\" is not auto, gbm or memfd", text);
+    return make_error(Errc::invalid_argument, "--allocator: \"{}\" is not auto, gbm, memfd, heap or udmabuf",
+                      text);
 }
 
 // Applies one --key[=value] to options; `has_value` tells "--frames" from "--frames=".
@@ -105,6 +107,10 @@ std::string_view to_string(AllocatorChoice choice) noexcept {
             return "gbm";
         case AllocatorChoice::memfd:
             return "memfd";
+        case AllocatorChoice::heap:
+            return "heap";
+        case AllocatorChoice::udmabuf:
+            return "udmabuf";
     }
     return "unknown";
 }
@@ -150,9 +156,11 @@ Result<Options> parse_options(std::span<char* const> arguments) {
 std::string usage(std::string_view program) {
     return fmt::format(
         "usage: {0} [--frames=N] [--size=WxH] [--resize-at=N] [--resize-to=WxH] [--kill-at=N]\n"
-        "          [--allocator=auto|gbm|memfd] [--output=PATH] [--helper-hold=S]\n"
+        "          [--allocator=auto|gbm|memfd|heap|udmabuf] [--output=PATH] [--helper-hold=S]\n"
         "The host allocates a 3-image swapchain (GBM DMA-BUFs where a DRM device allocates,\n"
-        "else sealed memfds; --allocator forces one, gbm fails without a device) and spawns a\n"
+        "else sealed memfds; --allocator forces one, gbm fails without a device; heap: the\n"
+        "system DMA-BUF heap, failing without one; udmabuf: memfds the host turns into DMA-BUFs\n"
+        "with /dev/udmabuf and imports with EGL, else reads with the CPU, saying which) and spawns a\n"
         "renderer child that draws N frames (default 300) into it. The host checks every frame\n"
         "it shows (EGL import + readback where it can import DMA-BUFs, else a CPU mapping).\n"
         "Counting the presents it has received: at --resize-at (default 100) it replaces its\n"

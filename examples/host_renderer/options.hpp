@@ -12,8 +12,11 @@
 namespace host_renderer {
 
 // Who allocates the host's images. automatic: GBM where a DRM device can allocate, memfd
-// otherwise; gbm: GBM or fail; memfd: always memfd, even where GBM would work.
-enum class AllocatorChoice { automatic, gbm, memfd };
+// otherwise; gbm: GBM or fail; memfd: always memfd, even where GBM would work; heap: the
+// system DMA-BUF heap (/dev/dma_heap/system) or fail; udmabuf: memfds, as for a renderer
+// without a GPU, which the host turns into DMA-BUFs (udmabuf) and imports with EGL where it
+// can, reading them on the CPU (a copy) where it cannot.
+enum class AllocatorChoice { automatic, gbm, memfd, heap, udmabuf };
 
 std::string_view to_string(AllocatorChoice choice) noexcept;
 
