@@ -18,5 +18,6 @@
 #include "texshare/result.hpp"
 #include "texshare/sync_file.hpp"
 #include "texshare/udmabuf.hpp"
+#include "texshare/udmabuf_cache.hpp"
 #include "texshare/unique_fd.hpp"
 #include "texshare/unix_socket.hpp"

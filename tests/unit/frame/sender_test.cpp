@@ -183,6 +183,14 @@ TEST_F(FrameSenderTest, AdvertisedFormatsReachTheProducerOncePerChange) {
     pump_sender();
     EXPECT_TRUE(sender_->take_formats_changed());
     EXPECT_EQ(sender_->peer_formats()->device, 0xe201U);
+    // Issue 14: the consumer starts converting shared memory (udmabuf): a change to renegotiate
+    // (negotiate() may now pick SharingPath::shared_memory_udmabuf).
+    FormatTable converting = moved;
+    converting.capabilities = consumer_converts_shared_memory;
+    ASSERT_TRUE(receiver_->advertise(converting));
+    pump_sender();
+    EXPECT_TRUE(sender_->take_formats_changed());
+    EXPECT_EQ(sender_->peer_formats()->capabilities, consumer_converts_shared_memory);
 }
 
 TEST_F(FrameSenderTest, AProducerForgetsADeadConsumersTable) {
