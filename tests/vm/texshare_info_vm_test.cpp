@@ -80,17 +80,18 @@ TEST_F(TexshareInfoVm, JsonHasEveryRoundTripWorkingOnBothPrimaryNodes) {
 // surfaceless) or accepts it and reads nothing back (vgem): the tool must never call that
 // working (docs/vm-lane-facts.md).
 TEST_F(TexshareInfoVm, HeapsAndUdmabufAsThisGuestHasThem) {
-    const std::string stack = texshare::testing::vm_stack();
+    const texshare::testing::VmStack stack = texshare::testing::vm_stack();
+    const char* stack_name = stack == texshare::testing::VmStack::bookworm ? "bookworm" : "backports";
     const auto run = run_command(tool("--json 2>/dev/null"));
     ASSERT_EQ(run.status, 0);
     nlohmann::json json;
     ASSERT_NO_THROW(json = nlohmann::json::parse(run.output)) << run.output;
     const auto& exporters = json["dma_buf_exporters"];
-    std::printf("---- guest %s: dma_buf_exporters ----\n%s\n----\n", stack.c_str(),
+    std::printf("---- guest %s: dma_buf_exporters ----\n%s\n----\n", stack_name,
                 exporters.dump(2).c_str());
     const auto& udmabuf_verdict = json["verdicts"][1];
     EXPECT_EQ(udmabuf_verdict["path"], "shared memory through udmabuf");
-    if (stack == "bookworm") {
+    if (stack == texshare::testing::VmStack::bookworm) {
         EXPECT_EQ(exporters["heaps"]["available"], false) << "6.1 has no DMA-BUF heaps";
         EXPECT_TRUE(contains(exporters["heaps"]["error"].get<std::string>(), "/dev/dma_heap"));
         EXPECT_EQ(exporters["udmabuf"]["conversion"]["outcome"], "unsupported") << "6.1 has no udmabuf";
@@ -99,7 +100,7 @@ TEST_F(TexshareInfoVm, HeapsAndUdmabufAsThisGuestHasThem) {
         EXPECT_TRUE(exporters["udmabuf"]["imports"].empty());
         EXPECT_EQ(udmabuf_verdict["works"], false);
         EXPECT_TRUE(contains(udmabuf_verdict["summary"].get<std::string>(), "unavailable: "));
-    } else if (stack == "backports") {
+    } else if (stack == texshare::testing::VmStack::backports) {
         EXPECT_EQ(exporters["heaps"]["available"], true);
         ASSERT_EQ(exporters["heaps"]["list"].size(), 1U) << "6.12's system heap, and only it";
         EXPECT_EQ(exporters["heaps"]["list"][0]["name"], "system");
@@ -123,7 +124,7 @@ TEST_F(TexshareInfoVm, HeapsAndUdmabufAsThisGuestHasThem) {
         EXPECT_TRUE(contains(udmabuf_verdict["summary"].get<std::string>(),
                              "does not work: converts, but no import read its pixels back (0 of 3)"));
     } else {
-        FAIL() << "unknown guest: " << stack;
+        FAIL() << "unknown guest (TEXSHARE_VM_STACK)";
     }
 }
 

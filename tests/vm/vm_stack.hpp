@@ -1,26 +1,30 @@
-// VM-lane support: which guest a test runs in, for the tests that assert the facts in which
-// the two guests differ (docs/vm-lane-facts.md): "bookworm" (Debian 12's 6.1 kernel, Mesa
-// 22.3: no /dev/udmabuf, no DMA-BUF heaps) or "backports" (6.12, Mesa 25: both, and an EGL
-// that refuses foreign DMA-BUFs). The lane sets TEXSHARE_VM_STACK; without it (a guest
-// booted by hand) the kernel release decides, and anything else is a failure, not a guess.
+// Which guest of the VM lane a test runs in, for the tests whose facts differ between them.
+//
+// scripts/vm/prepare.sh writes TEXSHARE_VM_STACK into each guest's environment: "bookworm"
+// (Debian 12's 6.1 kernel, Mesa 22.3) or "backports" (6.12, Mesa 25). A test that asserts a
+// stack's fact asks here; outside the guest, or with any other value, the test fails rather
+// than guessing (docs/vm-lane-facts.md lists what differs).
 #pragma once
 
-#include <sys/utsname.h>
+#include <gtest/gtest.h>
 
 #include <cstdlib>
-#include <string>
+#include <string_view>
 
 namespace texshare::testing {
 
-inline std::string vm_stack() {
-    if (const char* stack = std::getenv("TEXSHARE_VM_STACK"); stack != nullptr && *stack != '\0')
-        return stack;
-    utsname names{};
-    if (::uname(&names) != 0) return "unknown";
-    const std::string release = names.release;
-    if (release.starts_with("6.1.")) return "bookworm";
-    if (release.starts_with("6.12.")) return "backports";
-    return "unknown (kernel " + release + ", TEXSHARE_VM_STACK unset)";
+enum class VmStack { bookworm, backports, unknown };
+
+inline VmStack vm_stack() {
+    const char* value = std::getenv("TEXSHARE_VM_STACK");
+    const std::string_view name = value != nullptr ? value : "";
+    if (name == "bookworm") return VmStack::bookworm;
+    if (name == "backports") return VmStack::backports;
+    ADD_FAILURE() << "TEXSHARE_VM_STACK is '" << name << "': run this test in a VM lane guest (scripts/vm/)";
+    return VmStack::unknown;
 }
+
+// Mesa 25 and kernel 6.12 (bookworm-backports).
+inline bool on_backports() { return vm_stack() == VmStack::backports; }
 
 }  // namespace texshare::testing

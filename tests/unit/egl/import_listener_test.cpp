@@ -209,22 +209,23 @@ TEST_F(ImportListenerTest, WithoutAUdmabufDeviceSharedMemoryFallsBackToTheCpuAnd
 // one, converts once, and Mesa 25's EGL refuses the buffer: the listener says that, keeps
 // nothing, and never hands out a texture for it.
 TEST_F(ImportListenerTest, TheRealUdmabufInThisGuest) {
-    const std::string stack = testing::vm_stack();
+    const testing::VmStack stack = testing::vm_stack();
+    const char* stack_name = stack == testing::VmStack::bookworm ? "bookworm" : "backports";
     const DmaBufImage image = shared_memory_filled(0x88);
     const int fds_with_image = testing::open_fd_count();
     {
         ImportListener listener(*importer_, {.convert_shared_memory = true, .conversion = {}});
         ASSERT_TRUE(listener.image_added(6, image, true));
         const std::string reason(listener.cpu_reason(6));
-        std::printf("[ guest %s ] udmabuf import of a shared-memory image: %s%s\n", stack.c_str(),
+        std::printf("[ guest %s ] udmabuf import of a shared-memory image: %s%s\n", stack_name,
                     std::string(to_string(listener.path(6))).c_str(),
                     reason.empty() ? "" : (": " + reason).c_str());
-        if (stack == "bookworm") {
+        if (stack == testing::VmStack::bookworm) {
             EXPECT_NE(::access("/dev/udmabuf", F_OK), 0) << "Debian 12's 6.1 kernel has no udmabuf";
             EXPECT_EQ(listener.path(6), ImagePath::cpu);
             EXPECT_NE(reason.find("/dev/udmabuf"), std::string::npos) << reason;
             EXPECT_EQ(listener.conversions()->conversions(), 0U);
-        } else if (stack == "backports") {
+        } else if (stack == testing::VmStack::backports) {
             EXPECT_EQ(::access("/dev/udmabuf", F_OK), 0) << "6.12 from bookworm-backports has udmabuf";
             EXPECT_EQ(listener.conversions()->conversions(), 1U) << "converted, once";
             EXPECT_EQ(listener.path(6), ImagePath::cpu) << "Mesa 25's EGL refuses foreign DMA-BUFs";
@@ -234,7 +235,7 @@ TEST_F(ImportListenerTest, TheRealUdmabufInThisGuest) {
             EXPECT_EQ(listener.conversions()->size(), 0U) << "a refused conversion is closed at once";
             EXPECT_EQ(testing::open_fd_count(), fds_with_image + 1) << "only /dev/udmabuf itself stays open";
         } else {
-            FAIL() << "unknown guest: " << stack;
+            FAIL() << "unknown guest (TEXSHARE_VM_STACK)";
         }
         listener.image_removed(6);
     }
