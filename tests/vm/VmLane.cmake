@@ -38,3 +38,20 @@ endif()
 add_test(NAME vm.lane
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/vm/run_vm_lane.sh ${CMAKE_BINARY_DIR}/vm-cache ${vm_binaries})
 set_tests_properties(vm.lane PROPERTIES LABELS vm TIMEOUT 900 SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
+
+# The 6.12 guest's own tests (kernel 6.12 and Mesa 25 from bookworm-backports): DMA-BUF heaps
+# and udmabuf, which the 6.1 kernel lacks, imported by lavapipe, whose DMA-BUF import Mesa
+# 22.3 lacks. The lane of that guest runs TEXSHARE_VM_BACKPORTS_TESTS; the 6.1 lane does not.
+# They need the Vulkan readback (texshare_vulkan_support: libvulkan-dev, in the GPU packages).
+set(TEXSHARE_VM_BACKPORTS_TESTS "")
+if(TARGET texshare_vulkan_support)
+  foreach(binary dma_heap_vm_test udmabuf_vm_test)
+    texshare_add_test_binary(${binary} vm/${binary}.cpp texshare::egl texshare::gbm texshare_gl_support
+                             texshare_vulkan_support)
+    list(APPEND TEXSHARE_VM_BACKPORTS_TESTS ${binary})
+  endforeach()
+elseif("$ENV{CI}" STREQUAL "true")
+  message(FATAL_ERROR "texshare: the VM lane's 6.12 tests need Vulkan (libvulkan-dev), which CMake did not find")
+else()
+  message(WARNING "texshare: Vulkan (libvulkan-dev) not found: the VM lane's 6.12 tests are not built")
+endif()
