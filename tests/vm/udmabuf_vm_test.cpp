@@ -197,6 +197,8 @@ TEST_F(UdmabufVmTest, RefusesWhatTheKernelRefusesAndSaysWhy) {
         Case cases[] = {
             {"unsealed", sealed_memfd(16384, 0), 16384, "without F_SEAL_SHRINK"},
             {"write-sealed", sealed_memfd(16384, F_SEAL_SHRINK | F_SEAL_WRITE), 16384, "F_SEAL_WRITE"},
+            {"future-write-sealed", sealed_memfd(16384, F_SEAL_SHRINK | F_SEAL_FUTURE_WRITE), 16384,
+             "F_SEAL_FUTURE_WRITE"},
             {"size not page-aligned", sealed_memfd(16384 + 100, F_SEAL_SHRINK), 16384 + 100, "not a whole number"},
             {"not a memfd (O_TMPFILE)", std::move(tmpfile), 16384, "is not a memfd"},
         };
