@@ -1,6 +1,8 @@
 // Attacks on the frame protocol's state machine: ids and frames that do not follow the
 // rules, from a hostile producer (victim: FrameReceiver) and a hostile consumer (victim:
 // FrameSender). A refused message changes nothing: the state before it stays valid.
+#include <tuple>
+
 #include "hostile/hostile_peer.hpp"
 #include "texshare/sync_file.hpp"
 
@@ -196,6 +198,29 @@ TEST_F(HostileConsumer, CapabilitiesWithAWritableTable) {
     expect_refused(Errc::rejected, "is a memfd with seals 0x1, missing 0xe");
     EXPECT_EQ(victim_->peer_formats(), nullptr);
     probe_usable();
+}
+
+// Issue 14: the table's header carries the consumer's capabilities (version 2). A consumer
+// claiming one the producer does not know, or hiding one in a version 1 header, is refused
+// before the producer could negotiate on it.
+TEST_F(HostileConsumer, CapabilitiesTheProducerDoesNotKnow) {
+    for (const auto& [version, capabilities, error] :
+         {std::tuple<std::uint16_t, std::uint16_t, const char*>{2, 0x8000, "unknown capabilities 0x8000"},
+          {1, consumer_converts_shared_memory, "version 1 reserved 1/0"}}) {
+        auto fd = encode_format_table(FormatTable{});
+        ASSERT_TRUE(fd);
+        char bytes[24];
+        ASSERT_EQ(::pread(fd->get(), bytes, sizeof bytes, 0), 24);
+        std::memcpy(bytes + 4, &version, 2);
+        std::memcpy(bytes + 6, &capabilities, 2);
+        UniqueFd forged(::memfd_create("table", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+        ASSERT_EQ(::write(forged.get(), bytes, sizeof bytes), 24);
+        ASSERT_EQ(::fcntl(forged.get(), F_ADD_SEALS, format_table_seals), 0);
+        send(make_frame_message(FrameKind::capabilities, 0), 0b1, {forged.get()});
+        expect_refused(Errc::rejected, error);
+        EXPECT_EQ(victim_->peer_formats(), nullptr);
+        probe_usable();
+    }
 }
 
 TEST_F(HostileProducer, CapabilitiesSentToAConsumer) {
