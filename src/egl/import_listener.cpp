@@ -38,6 +38,12 @@ Result<void> ImportListener::image_added(std::uint64_t id, const DmaBufImage& im
 // Converted once here, at add time, never per frame. A failed import closes the conversion
 // at once: nothing is kept for an image the GPU cannot use.
 Result<void> ImportListener::add_shared_memory(std::uint64_t id, const DmaBufImage& image) {
+    // Before the cache: it would hand back the live image's conversion, and a failed import
+    // of that must not close it.
+    if (auto known = entries_.find(id); known != entries_.end()) {
+        return make_error(Errc::invalid_argument, "image {} is already imported (path {}); release it first", id,
+                          to_string(known->second.path));
+    }
     auto converted = cache_->get_or_convert(id, image);
     Error why;
     if (converted) {

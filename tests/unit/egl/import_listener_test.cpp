@@ -168,6 +168,12 @@ TEST_F(ImportListenerTest, AConvertedSharedMemoryImageIsImportedOnceAndClosedWit
         EXPECT_EQ(listener.path(4), ImagePath::udmabuf);
         EXPECT_EQ(listener.cpu_reason(4), "");
         expect_texture_red(listener, 4, 0x66);
+        auto again = listener.image_added(4, image, true);  // a second image under a live id
+        ASSERT_FALSE(again);
+        EXPECT_NE(again.error().message.find("image 4 is already imported (path udmabuf)"), std::string::npos)
+            << again.error().message;
+        EXPECT_EQ(listener.path(4), ImagePath::udmabuf) << "the first import stands";
+        expect_texture_red(listener, 4, 0x66);
         ASSERT_NE(listener.conversions(), nullptr);
         EXPECT_EQ(listener.conversions()->find(4) != nullptr, true) << "kept with the import";
         listener.image_renamed(4, retained_image_id);
