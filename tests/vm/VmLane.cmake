@@ -50,6 +50,7 @@ elseif("$ENV{CI}" STREQUAL "true")
 else()
   message(WARNING "texshare: Vulkan (libvulkan-dev) not found: the VM lane's 6.12 tests are not built")
 endif()
+list(APPEND TEXSHARE_VM_BACKPORTS_TESTS ${TEXSHARE_VULKAN_VM_TESTS})  # texshare::vulkan's, where built (tests/VulkanTests.cmake)
 
 set(vm_binaries "")
 foreach(binary ${TEXSHARE_VM_TESTS})
