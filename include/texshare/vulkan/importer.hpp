@@ -20,9 +20,11 @@
 // plane's fd (a successful vkAllocateMemory owns it and closes it at vkFreeMemory), so the
 // DmaBufImage's fds stay the caller's and the image may be dropped once imported.
 //
-// The imported image starts in VK_IMAGE_LAYOUT_UNDEFINED as far as the application's
-// barriers go; acquire it from VK_QUEUE_FAMILY_FOREIGN_EXT (or _EXTERNAL) before reading, as
-// the spec's "Queue Family Ownership Transfer" says for memory another process writes.
+// The image is created with initialLayout UNDEFINED. Memory another process writes is
+// owned by VK_QUEUE_FAMILY_FOREIGN_EXT (VK_EXT_queue_family_foreign) or
+// VK_QUEUE_FAMILY_EXTERNAL: acquire the image from it with a barrier before each read (spec,
+// "Queue Family Ownership Transfer"); texshare's tests do so from VK_IMAGE_LAYOUT_GENERAL,
+// which keeps the contents, and see every later write of the producer without re-import.
 // An Importer is used from one thread at a time (like the VkDevice's own objects it makes).
 #pragma once
 
