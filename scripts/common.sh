@@ -21,6 +21,8 @@ TEXSHARE_GPU_PACKAGES+=" libvulkan-dev"
 # texshare::vulkan's host unit tests need a Vulkan driver: lavapipe (Debian 12's has no DMA-BUF
 # extension, which those tests assert; the VM lane's backports guest brings Mesa 25's).
 TEXSHARE_GPU_PACKAGES+=" mesa-vulkan-drivers"
+# Khronos' validation layer: on in every Vulkan test where installed (tests/support/vulkan_test_device.hpp).
+TEXSHARE_GPU_PACKAGES+=" vulkan-validationlayers"
 
 # The benchmark (bench/, built by default, run by scripts/bench.sh): Google Benchmark, and
 # libwayland with wayland-scanner for the comparison. Without them bench/ is skipped.
