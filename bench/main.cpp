@@ -4,13 +4,15 @@
 // asserts a time.
 //
 //   texshare_bench [--sections=1234] [--scale=F]
-//   texshare_bench --cost=raw|raw_fd|texshare|texshare_fd --iterations=N
+//   texshare_bench --sections=guest [--scale=F]   (the 6.12 guest: scripts/bench.sh --guest)
+//   texshare_bench --cost=raw|raw_fd|texshare|texshare_fd|guest_copy|guest_udmabuf --iterations=N
 //   texshare_bench --child=MODE ARGS...   (how it runs its own other processes)
 //
 // --scale multiplies iteration counts and durations (default 1; 0.1 to try it quickly).
 // --cost runs one round trip N times, pinned, and nothing else: for counting instructions
 // (bench/count_instructions.sh runs it under valgrind --tool=callgrind --trace-children=yes
 // at two N and divides the difference, so setup cancels out).
+#include <cstdlib>
 #include <string>
 #include <string_view>
 
@@ -48,6 +50,7 @@ int main(int argc, char** argv) {
         else if (arg.rfind("--iterations=", 0) == 0) iterations = std::stoul(std::string(arg.substr(13)));
         else fail(fmt::format("unknown argument {} (see the top of bench/main.cpp)", arg));
     }
+    if (!cost.empty() && guest_cost(cost, iterations)) return 0;
     if (!cost.empty()) {
         PinnedToOneCpu pin;
         auto round_trip = cost == "raw"           ? make_raw_round_trip(false)
@@ -59,6 +62,8 @@ int main(int argc, char** argv) {
         round_trip->run(iterations);
         return 0;
     }
+    // The VM lane's serial console drops empty lines (report.hpp).
+    if (std::getenv("TEXSHARE_VM_GUEST") != nullptr) blank_line = " ";
     print_machine("texshare benchmark");
     if (sections.find('1') != std::string::npos) {
         print_table(round_trip_section(scale, true));
@@ -67,5 +72,6 @@ int main(int argc, char** argv) {
     if (sections.find('2') != std::string::npos) print_table(first_share_section(scale));
     if (sections.find('3') != std::string::npos) print_table(zero_copy_section(scale));
     if (sections.find('4') != std::string::npos) print_table(throughput_section(scale));
+    if (sections.find("guest") != std::string::npos) guest_section(scale);
     return 0;
 }

@@ -1,0 +1,336 @@
+// The guest section (--sections=guest): a CPU-rendered 1920x1080 ARGB8888 frame in shared
+// memory (a sealed memfd from MemfdAllocator) reaching the GPU every frame, two ways, in one
+// process and one run:
+//   - copied: memcpy into a host-visible staging VkBuffer, then vkCmdCopyBufferToImage into
+//     an OPTIMAL image (what a Vulkan consumer of shared memory does without udmabuf);
+//   - udmabuf: the same memfd turned into a DMA-BUF (UdmabufDevice) and imported once as a
+//     LINEAR VkImage (VK_EXT_external_memory_dma_buf); per frame the CPU write is bracketed
+//     by DMA_BUF_IOCTL_SYNC start/end and the GPU copies the image into the same OPTIMAL
+//     image (vkCmdCopyImage).
+// Both rows then do the same GPU work; the staging memcpy is the difference. Each frame
+// writes a new stamp into its first and last pixel, is submitted and waited for (a fence),
+// and ends with both pixels read back from the OPTIMAL image and checked: a row that did not
+// see the new bytes fails the run. Before timing, each row's first frame is compared with
+// the memfd's bytes, every pixel.
+//
+// It runs only where /dev/udmabuf and a Vulkan device with VK_EXT_external_memory_dma_buf
+// exist (the 6.12 guest with Mesa 25's lavapipe; scripts/bench.sh --guest) and otherwise
+// prints why it skipped.
+#include "sections.hpp"
+
+#include <cstdio>
+
+#include "harness.hpp"
+
+namespace bench {
+namespace {
+
+constexpr const char* title = "G. A CPU-rendered 1920x1080 ARGB8888 frame to the GPU each frame: staging copy against udmabuf";
+
+void print_skipped(std::string_view why) {
+    fmt::print("{0}\n### {1}\n{0}\nSkipped: {2}\n", blank_line, title, why);
+    std::fflush(stdout);
+}
+
+}  // namespace
+}  // namespace bench
+
+#ifndef TEXSHARE_BENCH_VULKAN
+
+constexpr const char* without_vulkan = "texshare_bench was built without Vulkan (libvulkan-dev was missing when CMake ran)";
+void bench::guest_section(double) { print_skipped(without_vulkan); }
+bool bench::guest_cost(std::string_view row, std::size_t) {
+    if (row == "guest_copy" || row == "guest_udmabuf") fail(without_vulkan);
+    return false;
+}
+
+#else
+
+#include <drm_fourcc.h>
+#include <linux/dma-buf.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+
+#include "texshare/image_mapping.hpp"
+#include "texshare/memfd_allocator.hpp"
+#include "texshare/udmabuf.hpp"
+#include "vulkan_gpu.hpp"
+
+namespace bench {
+namespace {
+
+using namespace texshare;
+
+constexpr std::uint32_t width = 1920, height = 1080;
+constexpr VkFormat format = VK_FORMAT_B8G8R8A8_UNORM;  // DRM_FORMAT_ARGB8888's bytes: B, G, R, A
+// Where a frame's stamp goes: its first and its last pixel.
+struct StampSpots {
+    std::size_t first = 0, last = 0;
+};
+
+// What both rows share: the frame's memory and the GPU side it reaches.
+struct Frame {
+    Frame(const VulkanGpu& gpu_, const DmaBufImage& memfd_, const DmaBufImage& dma_buf_)
+        : gpu(gpu_),
+          memfd(memfd_),
+          dma_buf(dma_buf_),
+          pixels(must(memfd_.map(Access::read_write), "mapping the memfd")),
+          stride(memfd_.layout().planes[0].stride),
+          bytes(std::size_t{stride} * height),
+          spots{0, std::size_t{stride} * (height - 1) + (width - 1) * 4},
+          target(gpu_, width, height, format, VK_IMAGE_USAGE_TRANSFER_DST_BIT | VK_IMAGE_USAGE_TRANSFER_SRC_BIT),
+          stamps(gpu_, 8, VK_BUFFER_USAGE_TRANSFER_DST_BIT) {}
+
+    std::byte* data() const { return pixels.plane(0).data(); }
+    void write_stamp(std::uint32_t stamp) const {
+        std::memcpy(data() + spots.first, &stamp, 4);
+        std::memcpy(data() + spots.last, &stamp, 4);
+    }
+    void check_stamp(std::uint32_t stamp, const char* row) const {
+        std::uint32_t seen[2] = {0, 0};
+        std::memcpy(seen, stamps.data, sizeof seen);
+        if (seen[0] != stamp || seen[1] != stamp) {
+            fail(fmt::format("{}: the GPU saw stamps {:#x} and {:#x} in the first and last pixel, the CPU wrote {:#x}",
+                             row, seen[0], seen[1], stamp));
+        }
+    }
+
+    // Records what ends every frame of both rows: the OPTIMAL image, just written, made a
+    // transfer source and its two stamped pixels copied into `stamps`.
+    void record_stamp_readback(VkCommandBuffer commands) const {
+        image_barrier(commands, target.image, VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL,
+                      VK_ACCESS_TRANSFER_WRITE_BIT, VK_ACCESS_TRANSFER_READ_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT,
+                      VK_PIPELINE_STAGE_TRANSFER_BIT);
+        const VkImageSubresourceLayers colour{VK_IMAGE_ASPECT_COLOR_BIT, 0, 0, 1};
+        const VkBufferImageCopy regions[2] = {{0, 0, 0, colour, {0, 0, 0}, {1, 1, 1}},
+                                              {4, 0, 0, colour, {width - 1, height - 1, 0}, {1, 1, 1}}};
+        vkCmdCopyImageToBuffer(commands, target.image, VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL, stamps.buffer, 2, regions);
+        buffer_to_host(commands, stamps.buffer);
+    }
+    // The OPTIMAL image made a copy destination; its old bytes are all overwritten, so
+    // UNDEFINED (the previous frame's readback must be done with it first).
+    void record_target_ready(VkCommandBuffer commands) const {
+        image_barrier(commands, target.image, VK_IMAGE_LAYOUT_UNDEFINED, VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL,
+                      VK_ACCESS_TRANSFER_READ_BIT, VK_ACCESS_TRANSFER_WRITE_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT,
+                      VK_PIPELINE_STAGE_TRANSFER_BIT);
+    }
+    static void buffer_to_host(VkCommandBuffer commands, VkBuffer buffer) {
+        const VkBufferMemoryBarrier barrier{VK_STRUCTURE_TYPE_BUFFER_MEMORY_BARRIER, nullptr, VK_ACCESS_TRANSFER_WRITE_BIT,
+                                            VK_ACCESS_HOST_READ_BIT, VK_QUEUE_FAMILY_IGNORED, VK_QUEUE_FAMILY_IGNORED,
+                                            buffer, 0, VK_WHOLE_SIZE};
+        vkCmdPipelineBarrier(commands, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 0, nullptr, 1,
+                             &barrier, 0, nullptr);
+    }
+
+    // Every pixel of the OPTIMAL image (after a frame) against the memfd's bytes.
+    void check_every_pixel(const char* row) const {
+        HostBuffer all(gpu, bytes, VK_BUFFER_USAGE_TRANSFER_DST_BIT);
+        Submission readback(gpu);
+        VkCommandBuffer commands = readback.begin();
+        const VkImageSubresourceLayers colour{VK_IMAGE_ASPECT_COLOR_BIT, 0, 0, 1};
+        const VkBufferImageCopy region{0, stride / 4, 0, colour, {0, 0, 0}, {width, height, 1}};
+        vkCmdCopyImageToBuffer(commands, target.image, VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL, all.buffer, 1, &region);
+        buffer_to_host(commands, all.buffer);
+        readback.end();
+        readback.submit_and_wait();
+        if (std::memcmp(all.data, data(), bytes) != 0) {
+            std::size_t at = 0;
+            while (all.data[at] == data()[at]) ++at;
+            fail(fmt::format("{}: the OPTIMAL image differs from the memfd's bytes first at byte {} (pixel {}, {})", row,
+                             at, (at % stride) / 4, at / stride));
+        }
+    }
+
+    const VulkanGpu& gpu;
+    const DmaBufImage& memfd;
+    const DmaBufImage& dma_buf;
+    ImageMapping pixels;
+    std::uint32_t stride;
+    std::size_t bytes;
+    StampSpots spots;
+    Image target;
+    HostBuffer stamps;
+    std::uint32_t next_stamp = 1;
+};
+
+// Fills the frame with bytes that depend on `seed`, so a row that read old bytes is caught.
+void paint(const Frame& frame, std::uint32_t seed) {
+    for (std::size_t i = 0; i < frame.bytes; ++i) frame.data()[i] = static_cast<std::byte>((i * 7 + seed) >> 3);
+}
+
+class StagingUpload final : public RoundTrip {
+public:
+    explicit StagingUpload(Frame& frame)
+        : frame_(frame), staging_(frame.gpu, frame.bytes, VK_BUFFER_USAGE_TRANSFER_SRC_BIT), submission_(frame.gpu) {
+        VkCommandBuffer commands = submission_.begin();
+        frame.record_target_ready(commands);
+        const VkImageSubresourceLayers colour{VK_IMAGE_ASPECT_COLOR_BIT, 0, 0, 1};
+        const VkBufferImageCopy region{0, frame.stride / 4, 0, colour, {0, 0, 0}, {width, height, 1}};
+        vkCmdCopyBufferToImage(commands, staging_.buffer, frame.target.image, VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, 1,
+                               &region);
+        frame.record_stamp_readback(commands);
+        submission_.end();
+    }
+
+    void run(std::size_t frames) override {
+        for (std::size_t i = 0; i < frames; ++i) {
+            const std::uint32_t stamp = frame_.next_stamp++;
+            frame_.write_stamp(stamp);
+            // vkQueueSubmit makes host writes to host-coherent memory visible to the device.
+            std::memcpy(staging_.data, frame_.data(), frame_.bytes);
+            submission_.submit_and_wait();
+            frame_.check_stamp(stamp, "staging copy");
+        }
+    }
+
+private:
+    Frame& frame_;
+    HostBuffer staging_;
+    Submission submission_;
+};
+
+class UdmabufImport final : public RoundTrip {
+public:
+    UdmabufImport(Frame& frame, bool sync)
+        : frame_(frame),
+          sync_(sync),
+          fd_(frame.dma_buf.plane_fd(0)),
+          linear_(frame.gpu, width, height, format, VK_IMAGE_USAGE_TRANSFER_SRC_BIT, fd_, frame.stride),
+          submission_(frame.gpu) {
+        const std::uint32_t ours = frame.gpu.queue_family(), foreign = frame.gpu.foreign_family();
+        {
+            // Once: out of PREINITIALIZED (keeping the bytes), then handed to the foreign owner,
+            // the CPU, which writes through its own mapping between frames.
+            Submission setup(frame.gpu);
+            VkCommandBuffer commands = setup.begin();
+            image_barrier(commands, linear_.image, VK_IMAGE_LAYOUT_PREINITIALIZED, VK_IMAGE_LAYOUT_GENERAL, 0, 0,
+                          VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT);
+            image_barrier(commands, linear_.image, VK_IMAGE_LAYOUT_GENERAL, VK_IMAGE_LAYOUT_GENERAL, 0, 0,
+                          VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, ours, foreign);
+            setup.end();
+            setup.submit_and_wait();
+        }
+        VkCommandBuffer commands = submission_.begin();
+        // Acquired from the foreign owner for the copy, released back after it
+        // (VK_EXT_queue_family_foreign's ownership transfer; EXTERNAL where the driver lacks it).
+        image_barrier(commands, linear_.image, VK_IMAGE_LAYOUT_GENERAL, VK_IMAGE_LAYOUT_GENERAL, 0,
+                      VK_ACCESS_TRANSFER_READ_BIT, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT,
+                      foreign, ours);
+        frame.record_target_ready(commands);
+        const VkImageSubresourceLayers colour{VK_IMAGE_ASPECT_COLOR_BIT, 0, 0, 1};
+        const VkImageCopy region{colour, {0, 0, 0}, colour, {0, 0, 0}, {width, height, 1}};
+        vkCmdCopyImage(commands, linear_.image, VK_IMAGE_LAYOUT_GENERAL, frame.target.image,
+                       VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, 1, &region);
+        frame.record_stamp_readback(commands);
+        image_barrier(commands, linear_.image, VK_IMAGE_LAYOUT_GENERAL, VK_IMAGE_LAYOUT_GENERAL,
+                      VK_ACCESS_TRANSFER_READ_BIT, 0, VK_PIPELINE_STAGE_TRANSFER_BIT,
+                      VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, ours, foreign);
+        submission_.end();
+    }
+
+    void run(std::size_t frames) override {
+        for (std::size_t i = 0; i < frames; ++i) {
+            const std::uint32_t stamp = frame_.next_stamp++;
+            // The CPU's access bracketed on the DMA-BUF (its pages are the memfd's, written
+            // through the same mapping as the copied row's).
+            if (sync_) check(detail::sync_dma_buf(fd_, DMA_BUF_SYNC_START | DMA_BUF_SYNC_WRITE), "SYNC start");
+            frame_.write_stamp(stamp);
+            if (sync_) check(detail::sync_dma_buf(fd_, DMA_BUF_SYNC_END | DMA_BUF_SYNC_WRITE), "SYNC end");
+            submission_.submit_and_wait();
+            frame_.check_stamp(stamp, "udmabuf");
+        }
+    }
+
+private:
+    Frame& frame_;
+    bool sync_;
+    BorrowedFd fd_;
+    Image linear_;
+    Submission submission_;
+};
+
+// The memfd frame, its DMA-BUF and the Vulkan device, or why there are none.
+struct Guest {
+    DmaBufImage memfd = must(MemfdAllocator().allocate(width, height, DRM_FORMAT_ARGB8888), "allocate ARGB8888");
+    std::optional<DmaBufImage> dma_buf;
+    std::optional<VulkanGpu> gpu;
+    // TEXSHARE_BENCH_MEMFD_AS_DMA_BUF=1, for developing and counting instructions on a machine
+    // without /dev/udmabuf: lavapipe imports the memfd itself as if it were a DMA-BUF (it only
+    // mmaps the fd), and there is no DMA-BUF to SYNC. Times from such a run are not udmabuf's.
+    bool memfd_as_dma_buf = std::getenv("TEXSHARE_BENCH_MEMFD_AS_DMA_BUF") != nullptr;
+    std::string skipped;
+
+    Guest() {
+        if (memfd_as_dma_buf) {
+            PlaneFds fds;
+            fds[0] = must(UniqueFd::dup(memfd.plane_fd(0)), "dup of the memfd");
+            dma_buf = must(DmaBufImage::adopt(memfd.layout(), Backing::shared_memory, std::move(fds)), "adopt");
+        } else {
+            auto device = UdmabufDevice::open();
+            if (!device) {
+                skipped = fmt::format("no udmabuf: {}", device.error().message);
+                return;
+            }
+            dma_buf = must(device->convert(memfd), "UdmabufDevice::convert of the memfd frame");
+        }
+        auto opened = VulkanGpu::open();
+        if (!opened) {
+            skipped = opened.error().message;
+            return;
+        }
+        gpu.emplace(std::move(*opened));
+    }
+};
+
+}  // namespace
+
+bool guest_cost(std::string_view row, std::size_t frames) {
+    if (row != "guest_copy" && row != "guest_udmabuf") return false;
+    Guest guest;
+    if (!guest.skipped.empty()) fail(guest.skipped);
+    Frame frame(*guest.gpu, guest.memfd, *guest.dma_buf);
+    if (row == "guest_copy") {
+        StagingUpload(frame).run(frames);
+    } else {
+        UdmabufImport(frame, !guest.memfd_as_dma_buf).run(frames);
+    }
+    return true;
+}
+
+void guest_section(double scale) {
+    Guest guest;
+    if (!guest.skipped.empty()) return print_skipped(guest.skipped);
+    Frame frame(*guest.gpu, guest.memfd, *guest.dma_buf);
+    StagingUpload copied(frame);
+    UdmabufImport imported(frame, !guest.memfd_as_dma_buf);
+    paint(frame, 1);
+    copied.run(1);
+    frame.check_every_pixel("staging copy");
+    paint(frame, 2);
+    imported.run(1);
+    frame.check_every_pixel("udmabuf");
+
+    const std::size_t frames = std::max<std::size_t>(static_cast<std::size_t>(20 * scale), 2), repetitions = 9;
+    const Samples t = run_interleaved({{&imported, frames}, {&copied, frames}}, repetitions);
+    Table table(fmt::format("{} ({})", title, guest.gpu->name()), "copying costs");
+    table.rows.push_back({"udmabuf: imported once as a LINEAR VkImage; per frame SYNC start/end around the CPU write, "
+                          "vkCmdCopyImage into an OPTIMAL image",
+                          format_seconds(t.median_of(0)), 1.0, "", {}});
+    table.rows.push_back({"copied: memcpy into a host-visible staging VkBuffer, vkCmdCopyBufferToImage into the same "
+                          "OPTIMAL image",
+                          format_seconds(t.median_of(1)), t.ratio(1, 0), "the udmabuf time", {}});
+    table.notes.push_back(fmt::format(
+        "Per frame, one process: a new stamp written into the frame's first and last pixel (the rendering itself, "
+        "common to both, is not timed), one submission waited for on a fence, and both pixels read back from the "
+        "OPTIMAL image and checked. Medians of {} interleaved repetitions of {} frames; the ratio is the median of "
+        "the ratios within each repetition. Every pixel was compared once per row before timing.",
+        repetitions, frames));
+    if (guest.memfd_as_dma_buf) table.notes.push_back("TEXSHARE_BENCH_MEMFD_AS_DMA_BUF: the memfd itself imported, no udmabuf.");
+    print_table(table);
+}
+
+}  // namespace bench
+
+#endif  // TEXSHARE_BENCH_VULKAN
