@@ -1,18 +1,34 @@
 #!/usr/bin/env bash
 #
-# prepare.sh CACHE_DIR: get everything the texshare VM test lane needs, once.
+# prepare.sh [--stack bookworm|backports] CACHE_DIR: get everything one texshare VM test
+# guest needs, once.
 #
-# The lane boots a small qemu guest (TCG; these machines have no KVM and no GPU) with
-# Debian 12's own 6.1 kernel, whose vgem and virtio-gpu drivers export real DMA-BUFs that
-# the host kernel cannot make. run-in-guest.sh boots what this script leaves in CACHE_DIR:
+# The lane boots small qemu guests (TCG; these machines have no KVM and no GPU) whose
+# kernels export real DMA-BUFs that the host kernel cannot make. Two stacks, one cache
+# directory each:
+#   bookworm   (default) Debian 12's own 6.1 kernel (vgem, virtio-gpu) with the host's own
+#              Mesa 22.3, seen through the guest's 9p root.
+#   backports  bookworm-backports' 6.12 kernel (also DMA-BUF heaps and udmabuf, syncobj on
+#              virtio-gpu) with Mesa 25 from bookworm-backports. The host is never upgraded:
+#              the .debs are fetched with a private apt state under CACHE_DIR/apt (the host's
+#              sources and package database are untouched) and unpacked into CACHE_DIR/mesa,
+#              a prefix the guest uses through LD_LIBRARY_PATH, GBM_BACKENDS_PATH and copies
+#              of Mesa's EGL vendor and Vulkan ICD files with absolute library paths. A
+#              prefix rather than a root file system: the guest keeps running the host's
+#              build tree and libraries, so one build serves both guests, and the prefix is
+#              40 MB instead of a whole Debian tree.
+# run-in-guest.sh boots what this script leaves in CACHE_DIR:
 #
-#   CACHE_DIR/kernel/             linux-image-6.1.0-*-amd64 unpacked with dpkg-deb -x
-#                                 (not installed: the host keeps its own kernel), then
+#   CACHE_DIR/kernel/             the kernel package unpacked with dpkg-deb -x (not
+#                                 installed: the host keeps its own kernel), then
 #                                 depmod -b so modules.dep exists
 #   CACHE_DIR/vmlinuz             symlink to kernel/boot/vmlinuz-<version>
 #   CACHE_DIR/initramfs.cpio.gz   busybox-static, /init (guest-init.sh beside this file)
 #                                 and the .ko files, decompressed, in load order
-#   CACHE_DIR/prepared.stamp      kernel version + a hash of this script and
+#   CACHE_DIR/guest-env           NAME=VALUE lines every guest command gets:
+#                                 TEXSHARE_VM_STACK always, the Mesa prefix's for backports
+#   CACHE_DIR/mesa/               (backports) the unpacked Mesa 25 and libdrm 2.4.123
+#   CACHE_DIR/prepared.stamp      stack + kernel version + a hash of this script and
 #                                 guest-init.sh; run-in-guest.sh refuses a stale cache
 #
 # Host packages installed when missing (apt-get, noninteractive, `apt-get update` only when
@@ -22,13 +38,14 @@
 # Idempotent: a second run finds the stamp current, verifies the files and returns in well
 # under a second. A kernel already unpacked is reused even when Debian has published a
 # newer one; delete CACHE_DIR/kernel to move on. TEXSHARE_VM_KERNEL_PKG=linux-image-...
-# chooses the kernel package explicitly.
+# chooses the kernel package explicitly; TEXSHARE_VM_BACKPORTS_MIRROR the archive the
+# backports come from (default: the one the host's apt uses for bookworm).
 #
 # Modules loaded in the guest: virtio_pci, 9pnet_virtio, 9p, overlay (for /tmp), vgem,
 # virtio_gpu and all their dependencies (drm, drm_shmem_helper, drm_kms_helper,
 # virtio_dma_buf, netfs, fscache, ...), ordered by `modprobe --show-depends` against the
-# unpacked tree. Debian ships them as .ko.xz and busybox insmod cannot decompress, so
-# they are decompressed here.
+# unpacked tree (built-in ones, like 6.12's virtio_pci, are skipped). Debian ships them as
+# .ko.xz and busybox insmod cannot decompress, so they are decompressed here.
 #
 # Exit status: 0 ready; non-zero with a message on stderr otherwise.
 set -euo pipefail
@@ -46,8 +63,17 @@ die() {
     exit 1
 }
 
-if [[ $# -ne 1 || $1 == -* ]]; then
-    echo "usage: $0 CACHE_DIR" >&2
+stack=bookworm
+if [[ ${1:-} == --stack && $# -ge 2 ]]; then
+    stack=$2
+    shift 2
+elif [[ ${1:-} == --stack=* ]]; then
+    stack=${1#--stack=}
+    shift
+fi
+readonly stack
+if [[ $# -ne 1 || $1 == -* || ! $stack =~ ^(bookworm|backports)$ ]]; then
+    echo "usage: $0 [--stack bookworm|backports] CACHE_DIR" >&2
     exit 2
 fi
 [[ -f $init_script ]] || die "missing $init_script"
@@ -99,11 +125,55 @@ install_missing_packages() {
 # Prints the release (e.g. 6.1.0-56-amd64) of the kernel unpacked in $kdir, if complete.
 unpacked_release() {
     [[ -f $cache/kernel.release ]] || return 0
-    local release
+    # A cache of the other stack is not reused (caches from before stacks are bookworm's).
+    local release kernel_stack=bookworm
+    [[ -f $cache/kernel.stack ]] && kernel_stack=$(<"$cache/kernel.stack")
+    [[ $kernel_stack == "$stack" ]] || return 0
     release=$(<"$cache/kernel.release")
     if [[ -f $kdir/boot/vmlinuz-$release && -d $kdir/lib/modules/$release ]]; then
         printf '%s\n' "$release"
     fi
+}
+
+# apt-get / apt-cache against the stack's package sources: the host's own for bookworm; for
+# backports a private state in $apt_dir (its own sources.list, lists, cache and an empty
+# dpkg status, so candidates are only backports versions and nothing on the host changes).
+readonly apt_dir="$cache/apt"
+stack_apt() {
+    local tool=$1
+    shift
+    if [[ $stack == backports ]]; then
+        "$tool" -o Dir::Etc::SourceList="$apt_dir/sources.list" -o Dir::Etc::SourceParts=/dev/null \
+            -o Dir::State::Lists="$apt_dir/lists" -o Dir::State::Status="$apt_dir/status" \
+            -o Dir::Cache="$apt_dir/cache" -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= "$@"
+    else
+        "$tool" "$@"
+    fi
+}
+
+backports_mirror() {
+    if [[ -n ${TEXSHARE_VM_BACKPORTS_MIRROR:-} ]]; then
+        printf '%s\n' "$TEXSHARE_VM_BACKPORTS_MIRROR"
+        return 0
+    fi
+    local uri
+    uri=$(apt-cache policy 2>/dev/null | awk '$3 ~ /^bookworm\/main$/ { print $2; exit }')
+    printf '%s\n' "${uri:-http://deb.debian.org/debian}"
+}
+
+# `apt-get update` for the stack: the host's (as root) or the private backports state.
+stack_apt_update() {
+    if [[ $stack != backports ]]; then
+        apt_update_once
+        return 0
+    fi
+    [[ -z $apt_updated ]] || return 0
+    mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial"
+    : >"$apt_dir/status"
+    printf 'deb %s bookworm-backports main\n' "$(backports_mirror)" >"$apt_dir/sources.list"
+    log "apt-get update (bookworm-backports, private state in $apt_dir)"
+    stack_apt apt-get -q -o APT::Sandbox::User=root update >&2 || die "apt-get update of bookworm-backports failed"
+    apt_updated=1
 }
 
 kernel_package_name() {
@@ -112,6 +182,12 @@ kernel_package_name() {
         return 0
     fi
     local name
+    if [[ $stack == backports ]]; then
+        [[ -f $apt_dir/sources.list ]] || return 0
+        stack_apt apt-cache search --names-only '^linux-image-6\.12\.[0-9]+\+deb12-amd64-unsigned$' \
+            2>/dev/null | cut -d' ' -f1 | sort -V | tail -n1 || true
+        return 0
+    fi
     name=$(apt-cache depends linux-image-amd64 2>/dev/null \
         | grep -oE 'linux-image-6\.1\.0-[0-9]+-amd64(-unsigned)?' | head -n1 || true)
     if [[ -z $name ]]; then
@@ -121,22 +197,25 @@ kernel_package_name() {
     printf '%s\n' "$name"
 }
 
+# Downloads packages into the current directory (apt's sandbox user _apt cannot write
+# into a root-only mktemp directory).
+stack_download() {
+    stack_apt apt-get -q -o APT::Sandbox::User=root download "$@" >&2 && return 0
+    stack_apt_update
+    stack_apt apt-get -q -o APT::Sandbox::User=root download "$@" >&2
+}
+
 fetch_kernel() {
     local pkg work release
     pkg=$(kernel_package_name)
     if [[ -z $pkg ]]; then
-        apt_update_once
+        stack_apt_update
         pkg=$(kernel_package_name)
     fi
-    [[ -n $pkg ]] || die "no linux-image-6.1.0-*-amd64 package known to apt (is this Debian 12?)"
+    [[ -n $pkg ]] || die "no $stack kernel package (linux-image-6.1.0-*-amd64 or linux-image-6.12.*+deb12-amd64-unsigned) known to apt (is this Debian 12?)"
     work=$(mktemp -d "$cache/download.XXXXXX")
     log "downloading $pkg"
-    # The sandbox user _apt cannot write into a root-only mktemp directory.
-    if ! (cd "$work" && apt-get -q -o APT::Sandbox::User=root download "$pkg" >&2); then
-        apt_update_once
-        (cd "$work" && apt-get -q -o APT::Sandbox::User=root download "$pkg" >&2) \
-            || die "apt-get download $pkg failed"
-    fi
+    (cd "$work" && stack_download "$pkg") || die "apt-get download $pkg failed"
     log "unpacking $pkg"
     mkdir "$work/tree"
     dpkg-deb -x "$work"/*.deb "$work/tree"
@@ -151,6 +230,7 @@ fetch_kernel() {
     mv "$work/tree" "$kdir"
     rm -rf "$work"
     printf '%s\n' "$release" >"$cache/kernel.release"
+    printf '%s\n' "$stack" >"$cache/kernel.stack"
 }
 
 build_initramfs() {
@@ -211,8 +291,55 @@ build_initramfs() {
     rm -rf "$root"
 }
 
+# Mesa 25 and the libdrm it needs, from bookworm-backports, unpacked into $cache/mesa.
+# libdrm-intel1 matters although no Intel GPU is in sight: without it libgallium loads
+# Debian 12's older libdrm_intel and fails to resolve symbols.
+readonly mesa_packages=(mesa-libgallium libgbm1 libegl-mesa0 mesa-vulkan-drivers libdrm2 libdrm-amdgpu1 libdrm-intel1)
+readonly mesa_dir="$cache/mesa"
+readonly mesa_libdir="$mesa_dir/usr/lib/x86_64-linux-gnu"
+
+fetch_mesa() {
+    local work deb
+    work=$(mktemp -d "$cache/download.XXXXXX")
+    log "downloading ${mesa_packages[*]} (bookworm-backports)"
+    (cd "$work" && stack_download "${mesa_packages[@]}") || die "apt-get download of Mesa from bookworm-backports failed"
+    mkdir "$work/tree"
+    for deb in "$work"/*.deb; do dpkg-deb -x "$deb" "$work/tree"; done
+    # The vendor and ICD files name their library relative to the loader's search path;
+    # the guest's loaders must find the prefix's copies instead of the host's.
+    mkdir -p "$work/tree/etc"
+    local rewrite='s#"library_path" *: *"([^"]*/)?([^/"]*)"#"library_path": "'"$mesa_libdir"'/\2"#'
+    sed -E "$rewrite" "$work/tree/usr/share/glvnd/egl_vendor.d/50_mesa.json" >"$work/tree/etc/50_mesa.json"
+    sed -E "$rewrite" "$work/tree/usr/share/vulkan/icd.d/lvp_icd.json" >"$work/tree/etc/lvp_icd.json"
+    grep -q "$mesa_libdir/libEGL_mesa.so.0" "$work/tree/etc/50_mesa.json" \
+        || die "could not rewrite Mesa's EGL vendor file"
+    grep -q "$mesa_libdir/libvulkan_lvp.so" "$work/tree/etc/lvp_icd.json" \
+        || die "could not rewrite lavapipe's ICD file"
+    rm -rf "$mesa_dir"
+    mv "$work/tree" "$mesa_dir"
+    rm -rf "$work"
+}
+
+write_guest_env() {
+    {
+        printf 'TEXSHARE_VM_STACK=%s\n' "$stack"
+        if [[ $stack == backports ]]; then
+            printf 'LD_LIBRARY_PATH=%s\n' "$mesa_libdir"
+            printf 'GBM_BACKENDS_PATH=%s\n' "$mesa_libdir/gbm"
+            printf '__EGL_VENDOR_LIBRARY_FILENAMES=%s\n' "$mesa_dir/etc/50_mesa.json"
+            printf 'VK_ICD_FILENAMES=%s\n' "$mesa_dir/etc/lvp_icd.json"
+        fi
+    } >"$cache/guest-env"
+}
+
+mesa_is_current() {
+    [[ $stack == backports ]] || return 0
+    [[ -f $mesa_dir/etc/50_mesa.json && -f $mesa_dir/etc/lvp_icd.json && -e $mesa_libdir/libgbm.so.1 ]]
+}
+
 cache_is_current() {
-    [[ -f $stamp && $(<"$stamp") == "kernel=$1 recipe=$recipe_hash" ]] || return 1
+    [[ -f $stamp && $(<"$stamp") == "stack=$stack kernel=$1 recipe=$recipe_hash" ]] || return 1
+    [[ -f $cache/guest-env ]] && mesa_is_current || return 1
     [[ -s $cache/vmlinuz && -f $kdir/lib/modules/$1/modules.dep ]] || return 1
     gzip -t "$cache/initramfs.cpio.gz" 2>/dev/null
 }
@@ -221,7 +348,7 @@ install_missing_packages
 
 release=$(unpacked_release)
 if [[ -n $release ]] && cache_is_current "$release"; then
-    log "cache $cache is ready (kernel $release)"
+    log "cache $cache is ready ($stack: kernel $release)"
     exit 0
 fi
 
@@ -235,6 +362,8 @@ log "depmod $release"
 depmod -b "$kdir" "$release"
 ln -sfn "kernel/boot/vmlinuz-$release" "$cache/vmlinuz"
 build_initramfs "$release"
-printf 'kernel=%s recipe=%s\n' "$release" "$recipe_hash" >"$stamp"
+mesa_is_current || fetch_mesa
+write_guest_env
+printf 'stack=%s kernel=%s recipe=%s\n' "$stack" "$release" "$recipe_hash" >"$stamp"
 cache_is_current "$release" || die "cache verification failed after building"
-log "cache $cache is ready (kernel $release)"
+log "cache $cache is ready ($stack: kernel $release)"

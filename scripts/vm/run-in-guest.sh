@@ -8,11 +8,13 @@
 # CACHE_DIR must have been filled by prepare.sh (same checkout: the cache's stamp must
 # match prepare.sh and guest-init.sh, or this script refuses with a message).
 #
-# What the command sees: a qemu guest (TCG, 2 vCPUs, 2 GiB) running Debian 12's 6.1 kernel
-# with vgem and virtio-gpu loaded, so /dev/dri/card* exist and GBM gives real DMA-BUFs;
+# What the command sees: a qemu guest (TCG, 2 vCPUs, 2 GiB) running the cache's kernel
+# (Debian 12's 6.1, or 6.12 from bookworm-backports: prepare.sh --stack) with vgem and
+# virtio-gpu loaded, so /dev/dri/card* exist and GBM gives real DMA-BUFs;
 # the host's / read-only (9p) as its root; fresh /proc /sys /dev /dev/shm; /run a tmpfs;
 # /tmp the host's /tmp read-only under a writable tmpfs (overlay); root user; HOME=/tmp,
-# XDG_CACHE_HOME=/tmp/.cache, TEXSHARE_VM_GUEST=1; the host's working directory as its
+# XDG_CACHE_HOME=/tmp/.cache, TEXSHARE_VM_GUEST=1, the cache's guest-env (TEXSHARE_VM_STACK,
+# and the Mesa 25 prefix's LD_LIBRARY_PATH etc. for backports); the host's working directory as its
 # working directory; stdin from /dev/null. COMMAND and ARGS reach it unchanged (any bytes
 # but NUL; spaces and quotes are fine): they are written as a bash script (printf %q) into
 # a job directory under the host's /tmp, read by the guest's /init through 9p.
@@ -94,17 +96,17 @@ done
 [[ $# -ge 1 ]] || usage
 
 # The cache must have been built from these very scripts (see prepare.sh).
-[[ -f $cache/prepared.stamp && -s $cache/vmlinuz && -s $cache/initramfs.cpio.gz ]] || {
-    say "error: $cache is not prepared; run: $here/prepare.sh $cache"
+[[ -f $cache/prepared.stamp && -s $cache/vmlinuz && -s $cache/initramfs.cpio.gz && -f $cache/guest-env ]] || {
+    say "error: $cache is not prepared; run: $here/prepare.sh [--stack backports] $cache"
     exit 125
 }
 recipe_hash=$(cat "$here/prepare.sh" "$here/guest-init.sh" | sha256sum | cut -d' ' -f1)
 [[ $(<"$cache/prepared.stamp") == *" recipe=$recipe_hash" ]] || {
-    say "error: $cache was prepared by other versions of the scripts; run: $here/prepare.sh $cache"
+    say "error: $cache was prepared by other versions of the scripts; run: $here/prepare.sh [--stack backports] $cache"
     exit 125
 }
 command -v qemu-system-x86_64 >/dev/null || {
-    say "error: qemu-system-x86_64 not found; run: $here/prepare.sh $cache"
+    say "error: qemu-system-x86_64 not found; run: $here/prepare.sh [--stack backports] $cache"
     exit 125
 }
 
@@ -142,6 +144,12 @@ printf '%s\n' "$cwd" >"$job/cwd"
                 ;;
         esac
     done < <(compgen -e)
+    # The stack's own environment (prepare.sh): which guest this is, and where the
+    # backports guest's Mesa lives. It wins over the forwarded variables; --env over both.
+    while IFS= read -r line; do
+        [[ $line =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || continue
+        printf 'export %s=%q\n' "${line%%=*}" "${line#*=}"
+    done <"$cache/guest-env"
     for spec in "${extra_env[@]}"; do
         name=${spec%%=*}
         [[ $name =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || {

@@ -36,7 +36,7 @@ bool accepts(const std::vector<std::uint64_t>& modifiers, std::uint64_t modifier
     return modifiers.empty() || std::ranges::find(modifiers, modifier) != modifiers.end();
 }
 
-// The caller's explicit (non-LINEAR, non-implicit) modifiers, for create_with_modifiers.
+// The caller's modifiers but the implicit one (INVALID), for create_with_modifiers.
 std::vector<std::uint64_t> explicit_modifiers(const std::vector<std::uint64_t>& modifiers) {
     std::vector<std::uint64_t> result;
     for (std::uint64_t modifier : modifiers) {
@@ -166,8 +166,18 @@ Result<DmaBufImage> Device::allocate(const AllocationRequest& request) const {
         bo.reset(gbm_bo_create_with_modifiers(device_, request.width, request.height, request.fourcc,
                                               mods.data(), static_cast<unsigned>(mods.size())));
 #endif
+        const int create_errno = errno;
         if (bo) modifier = gbm_bo_get_modifier(bo.get());
-        attempts += fmt::format(" with {} modifiers: errno {};", mods.size(), errno);
+        if (bo && std::ranges::find(mods, modifier) == mods.end()) {
+            // Mesa 25's kms_swrast takes the list and ignores it, reporting no modifier
+            // (INVALID): a layout the caller did not ask for and nobody can name. Drop it;
+            // the LINEAR usage flag below gives a layout that is known to be linear.
+            attempts += fmt::format(" with {} modifiers: got {} instead;", mods.size(), modifier_name(modifier));
+            bo.reset();
+            modifier = DRM_FORMAT_MOD_INVALID;
+        } else {
+            attempts += fmt::format(" with {} modifiers: errno {};", mods.size(), create_errno);
+        }
     }
     if (!bo && accepts(request.modifiers, DRM_FORMAT_MOD_LINEAR)) {
         bo.reset(gbm_bo_create(device_, request.width, request.height, request.fourcc,

@@ -1,7 +1,14 @@
-# The VM lane: test binaries that need real kernel DMA-BUFs, run inside a qemu guest with
-# Debian's 6.1 kernel (vgem, virtio-gpu) because these machines' kernel has no exporter.
-# One ctest test (label vm) prepares the guest (cached in the build tree), boots it once and
-# runs every binary there; it fails, never skips, under CI. Run it alone: ctest -L vm.
+# The VM lane: test binaries that need real kernel DMA-BUFs, run inside qemu guests because
+# these machines' kernel has no exporter. Two guests, one ctest test each (label vm), every
+# binary of TEXSHARE_VM_TESTS in both:
+#   vm.lane            Debian 12's 6.1 kernel (vgem, virtio-gpu) with the host's Mesa 22.3
+#   vm.lane.backports  bookworm-backports' 6.12 kernel (also DMA-BUF heaps, udmabuf) with
+#                      Mesa 25 (a prefix unpacked into the cache; the host is not upgraded),
+#                      plus TEXSHARE_VM_BACKPORTS_TESTS, which need what only it has
+# Each prepares its guest (cached in the build tree), boots it once and runs every binary
+# there; it fails, never skips, under CI. Run them alone: ctest -L vm. Where a fact differs
+# between the guests the test asserts each guest's (tests/vm/vm_stack.hpp,
+# docs/vm-lane-facts.md).
 set(TEXSHARE_VM_TESTS gbm_vm_test fence_vm_test)
 texshare_add_test_binary(gbm_vm_test vm/gbm_vm_test.cpp texshare::gbm)
 # Real unsignalled fences from vgem (vm/vgem_fence.hpp) through sync_file and the frame protocol.
@@ -25,6 +32,12 @@ if(TARGET texshare_info)
   list(APPEND TEXSHARE_VM_TESTS texshare_info_vm_test)
 endif()
 
+# Only in the backports guest: what needs DMA-BUF heaps, udmabuf or Mesa 25's lavapipe.
+# TEXSHARE_VM_BACKPORTS_TESTS: GoogleTest binaries; TEXSHARE_VM_BACKPORTS_COMMANDS: more
+# "-- command args" entries (e.g. a benchmark smoke run).
+set(TEXSHARE_VM_BACKPORTS_TESTS "")
+set(TEXSHARE_VM_BACKPORTS_COMMANDS "")
+
 set(vm_binaries "")
 foreach(binary ${TEXSHARE_VM_TESTS})
   list(APPEND vm_binaries -- $<TARGET_FILE:${binary}>)
@@ -35,6 +48,15 @@ if(TARGET texshare_host_renderer)
   list(APPEND vm_binaries -- $<TARGET_FILE:texshare_host_renderer> --allocator=gbm --frames=150
        --resize-at=50 --kill-at=100 --output=/tmp/texshare_vm_lane_last_frame.png)
 endif()
+set(vm_backports_binaries ${vm_binaries})
+foreach(binary ${TEXSHARE_VM_BACKPORTS_TESTS})
+  list(APPEND vm_backports_binaries -- $<TARGET_FILE:${binary}>)
+endforeach()
+list(APPEND vm_backports_binaries ${TEXSHARE_VM_BACKPORTS_COMMANDS})
 add_test(NAME vm.lane
-         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/vm/run_vm_lane.sh ${CMAKE_BINARY_DIR}/vm-cache ${vm_binaries})
-set_tests_properties(vm.lane PROPERTIES LABELS vm TIMEOUT 900 SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/vm/run_vm_lane.sh --stack bookworm ${CMAKE_BINARY_DIR}/vm-cache
+                 ${vm_binaries})
+add_test(NAME vm.lane.backports
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/vm/run_vm_lane.sh --stack backports
+                 ${CMAKE_BINARY_DIR}/vm-cache-backports ${vm_backports_binaries})
+set_tests_properties(vm.lane vm.lane.backports PROPERTIES LABELS vm TIMEOUT 900 SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)

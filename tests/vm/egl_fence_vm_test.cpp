@@ -1,13 +1,13 @@
-// VM lane: egl_fence.hpp on real DMA-BUFs inside the qemu guest (Mesa 22.3, llvmpipe on
-// kms_swrast), with pending fences from vgem (vm/vgem_fence.hpp) standing in for a peer's.
+// VM lane: egl_fence.hpp on real DMA-BUFs inside the qemu guests (llvmpipe on kms_swrast),
+// with pending fences from vgem (vm/vgem_fence.hpp) standing in for a peer's.
 //
-// What the guest can and cannot show: llvmpipe is a software renderer, so choose_sync_mode
-// picks SyncMode::finish there, and it attaches no fences of its own, so every fence it
-// "produces" is already signalled. SyncMode::implicit_dma_buf is forced here to check the
-// kernel side of it (export after glFlush, import of a peer's pending fence) on real
-// buffers of both drivers. SyncMode::native_fence needs EGL_ANDROID_native_fence_sync,
-// which this Mesa does not offer on the GBM platform: that absence is asserted, so a Mesa
-// that gains it fails here and gets a real test instead.
+// What the guests can and cannot show: SyncMode::implicit_dma_buf is forced here to check
+// the kernel side of it (export after glFlush, import of a peer's pending fence) on real
+// buffers of both drivers. SyncMode::native_fence needs EGL_ANDROID_native_fence_sync:
+// Mesa 22.3 (bookworm guest) does not offer it on the GBM platform, so choose_sync_mode
+// picks SyncMode::finish there (asserted); Mesa 25 (backports guest) offers it even on
+// llvmpipe, choose_sync_mode picks it, and NativeFenceMode... proves that its fences are
+// real sync_files and that its wait really holds back later GL work.
 #include <string>
 
 #include "support/two_process.hpp"
@@ -16,6 +16,7 @@
 #include "texshare/sync_file.hpp"
 #include "vm/gl_side.hpp"
 #include "vm/vgem_fence.hpp"
+#include "vm/vm_stack.hpp"
 
 namespace texshare::egl {
 namespace {
@@ -38,6 +39,7 @@ struct Scene {
     Vgem vgem;
     testing::GlSide gl;
     DmaBufImage image;
+    GLuint texture = 0;  // the image's, owned by gl's importer
 };
 
 std::optional<Scene> scene_on(std::string_view driver) {
@@ -51,25 +53,61 @@ std::optional<Scene> scene_on(std::string_view driver) {
     if (!texture) return std::nullopt;
     auto cleared = clear_texture(gl->display, texture->texture, 0.25F, 0.5F, 0.75F, 1.0F);
     EXPECT_TRUE(cleared) << cleared.error().message;
-    return Scene{std::move(*vgem), std::move(*gl), std::move(*image)};
+    const GLuint id = texture->texture;
+    return Scene{std::move(*vgem), std::move(*gl), std::move(*image), id};
 }
 
 using EglSyncModeVmTest = testing::FdLeakTest;
 class EglFenceVmTest : public testing::FdLeakTest, public ::testing::WithParamInterface<const char*> {};
 
-TEST_F(EglSyncModeVmTest, SyncModeInTheGuestIsFinishAndThereIsNoNativeFence) {
+TEST_F(EglSyncModeVmTest, SyncModeIsFinishOnMesa22AndNativeFenceOnMesa25) {
     run_alone([](Peer&) {
+        const bool mesa25 = testing::on_backports();
         for (const char* driver : {"vgem", "virtio_gpu"}) {
             SCOPED_TRACE(driver);
             auto gl = testing::open_gl_side(driver);
             ASSERT_TRUE(gl);
             const std::string renderer = gl->display.renderer();
             EXPECT_NE(renderer.find("llvmpipe"), std::string::npos) << renderer;
-            EXPECT_EQ(choose_sync_mode(gl->display), SyncMode::finish) << renderer;
-            EXPECT_FALSE(gl->display.has_extension("EGL_ANDROID_native_fence_sync"))
-                << "this Mesa offers native fences: test SyncMode::native_fence in the guest";
+            EXPECT_EQ(choose_sync_mode(gl->display), mesa25 ? SyncMode::native_fence : SyncMode::finish)
+                << renderer;
+            EXPECT_EQ(gl->display.has_extension("EGL_ANDROID_native_fence_sync"), mesa25)
+                << "EGL_ANDROID_native_fence_sync on the GBM platform: update vm-lane-facts.md";
             EXPECT_TRUE(gl->display.has_extension("EGL_KHR_fence_sync"));
         }
+    });
+}
+
+// Mesa 25 only (Mesa 22.3 has no native fences; the test above asserts it).
+TEST_P(EglFenceVmTest, NativeFenceModeSendsARealSyncFileAndItsWaitHoldsBackLaterWork) {
+    if (!testing::on_backports()) GTEST_SKIP() << "Mesa 22.3 has no EGL_ANDROID_native_fence_sync (asserted above)";
+    run_alone([driver = GetParam()](Peer&) {
+        auto scene = scene_on(driver);
+        ASSERT_TRUE(scene);
+        const Vgem* vgem = &scene->vgem;
+        const Display& display = scene->gl.display;
+        const DmaBufImage& image = scene->image;
+
+        auto fence = fence_for_peer(display, SyncMode::native_fence, image, Access::write);
+        ASSERT_TRUE(fence) << fence.error().message;
+        ASSERT_TRUE(fence->valid()) << "native_fence sends the GPU's own fence";
+        EXPECT_TRUE(wait_fence(fence->borrow(), patience)) << "the fence of finished work never signalled";
+
+        // A peer's pending fence, waited on by the GPU: the fence of work queued after the
+        // wait cannot signal before the peer's does.
+        auto pending = value_or_fail(vgem->pending_fence(), "pending fence");
+        ASSERT_TRUE(pending);
+        auto waited = wait_for_peer(display, SyncMode::native_fence, std::move(pending->sync_file), image,
+                                    Access::write, probe);
+        ASSERT_TRUE(waited) << "queued on the GPU, not waited on by the CPU: " << waited.error().message;
+        auto cleared = clear_texture(display, scene->texture, 0.5F, 0.5F, 0.5F, 1.0F);
+        ASSERT_TRUE(cleared) << cleared.error().message;
+        auto after = fence_for_peer(display, SyncMode::native_fence, image, Access::write);
+        ASSERT_TRUE(after) << after.error().message;
+        ASSERT_TRUE(after->valid());
+        EXPECT_FALSE(wait_fence(after->borrow(), probe)) << "work after the wait finished before the peer's fence";
+        ASSERT_TRUE(vgem->signal(pending->id));
+        EXPECT_TRUE(wait_fence(after->borrow(), patience));
     });
 }
 

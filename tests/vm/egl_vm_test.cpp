@@ -1,5 +1,5 @@
 // VM lane: GBM DMA-BUFs imported and exported with EGL across two processes (the producer and
-// consumer of support/two_process.hpp), inside the qemu guest (vgem / virtio_gpu, Mesa 22.3
+// consumer of support/two_process.hpp), inside the qemu guests (vgem / virtio_gpu, Mesa 22.3 or 25,
 // kms_swrast and llvmpipe).
 #include <poll.h>
 
@@ -18,6 +18,7 @@
 #include "texshare/gbm/allocator.hpp"
 #include "texshare/memfd_allocator.hpp"
 #include "texshare/sync_file.hpp"
+#include "vm/vm_stack.hpp"
 
 namespace texshare::egl {
 namespace {
@@ -208,8 +209,16 @@ TEST_F(EglVmTest, Nv12InACarrierBufferImportsAndSamplesBothPlanes) {
             auto gl = open_gl_side();
             ASSERT_TRUE(gl);
             auto imported = gl->importer.import(received->id, received->image);
-            ASSERT_TRUE(imported) << imported.error().message;
-            EXPECT_EQ(imported->target, static_cast<GLenum>(GL_TEXTURE_EXTERNAL_OES));
+            const bool mesa25 = testing::on_backports();
+            if (mesa25) {
+                // Mesa 25's llvmpipe refuses NV12 (docs/vm-lane-facts.md); its planes import.
+                ASSERT_FALSE(imported) << "Mesa 25 imported NV12 in a carrier buffer: update vm-lane-facts.md";
+                EXPECT_NE(imported.error().message.find("EGL_BAD_ALLOC"), std::string::npos)
+                    << imported.error().message;
+            } else {
+                ASSERT_TRUE(imported) << imported.error().message;
+                EXPECT_EQ(imported->target, static_cast<GLenum>(GL_TEXTURE_EXTERNAL_OES));
+            }
             // Each plane imported on its own as the format it holds (Y as R8; UV as GR88, U in
             // red, V in green) reads back exactly what the producer wrote.
             const std::array<ImageLayout, 2> views{
@@ -231,6 +240,10 @@ TEST_F(EglVmTest, Nv12InACarrierBufferImportsAndSamplesBothPlanes) {
                               (std::array<std::uint8_t, 2>{128, v}))
                         << "plane " << plane << " texel " << i;
                 }
+            }
+            if (mesa25) {
+                send_note(peer, {3, 0, 0});
+                return;
             }
             // Sampled as NV12. llvmpipe in Mesa 22.3 (measured) returns opaque black for every
             // texel whatever the bytes, with no GL error; anywhere else the colours must fit.
@@ -298,7 +311,8 @@ TEST_F(EglVmTest, ExportedTextureIsAnErrorOnLlvmpipeAndAnImageElsewhere) {
             ASSERT_TRUE(clear_to(gl->display, texture, clear_rgba));
             auto exported = exporter->export_texture(texture, 64, 64);
             glDeleteTextures(1, &texture);
-            if (gl->display.renderer().find("llvmpipe") != std::string::npos) {
+            // Mesa 25's llvmpipe (backports guest) exports for real: the image goes to the peer.
+            if (gl->display.renderer().find("llvmpipe") != std::string::npos && !testing::on_backports()) {
                 ASSERT_FALSE(exported) << "llvmpipe exported a real DMA-BUF: update vm-lane-facts.md";
                 EXPECT_EQ(exported.error().code, Errc::unsupported);
                 EXPECT_NE(exported.error().message.find("plane 0 fd -1"), std::string::npos)
