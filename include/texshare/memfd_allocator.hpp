@@ -5,18 +5,22 @@
 // sealed against shrinking, growing and further sealing before any fd leaves this process,
 // so a receiver can map it without fear of a peer truncating it underneath (SIGBUS). The
 // memfds are on the kernel's shm mount (never MFD_HUGETLB), the only memory import_image
-// accepts as shared memory (detail/fd_probe.hpp require_shm_memfd says why).
+// accepts as shared memory (detail/fd_probe.hpp require_shm_memfd says why). Each memfd is a
+// whole number of pages (the layout's size rounded up), the one rule of udmabuf's the seals
+// do not cover: so every image of this allocator converts to a DMA-BUF (udmabuf.hpp).
 #pragma once
 
 #include "texshare/detail/require_cxx20.hpp"
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <string>
 
+#include "texshare/detail/checked_math.hpp"
 #include "texshare/dma_buf_image.hpp"
 #include "texshare/image_layout.hpp"
 #include "texshare/result.hpp"
@@ -44,7 +48,9 @@ public:
     // An image with exactly this linear layout (e.g. one negotiated with a peer).
     Result<DmaBufImage> allocate(const ImageLayout& layout) const {
         if (auto valid = validate_layout(layout); !valid) return std::move(valid).error();
-        const std::uint64_t size = required_size(layout);
+        // Rounded up to whole pages: UDMABUF_CREATE refuses a size that is not page-aligned.
+        const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+        const std::uint64_t size = *detail::align_up(required_size(layout), page);  // <= 4 GiB + page
         const std::string name =
             fmt::format("texshare {}x{} {}", layout.width, layout.height, format_name(layout.fourcc));
         UniqueFd memfd(::memfd_create(name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING));
