@@ -16,6 +16,8 @@ TEXSHARE_CORE_PACKAGES+=" make"
 TEXSHARE_GPU_PACKAGES="libgbm-dev libepoxy-dev libegl-dev libgl1-mesa-dri libegl-mesa0 libgles-dev"
 # texshare-info (built with the GPU layers) writes its --json with nlohmann-json, and its tests parse it.
 TEXSHARE_GPU_PACKAGES+=" nlohmann-json3-dev"
+# The tests' Vulkan readback (tests/support/vulkan_readback.hpp: DMA-BUFs imported with lavapipe in the VM lane).
+TEXSHARE_GPU_PACKAGES+=" libvulkan-dev"
 
 # The benchmark (bench/, built by default, run by scripts/bench.sh): Google Benchmark, and
 # libwayland with wayland-scanner for the comparison. Without them bench/ is skipped.

@@ -135,14 +135,17 @@ TEST_F(ImageWireTest, RejectsInvalidLayouts) {
 }
 
 TEST_F(ImageWireTest, RejectsPlanesBeyondTheFdsRealSize) {
-    DmaBufImage image = allocate(DRM_FORMAT_ARGB8888, 32, 16);
+    // 32 rows of 128 bytes: exactly one 4 KiB page, so MemfdAllocator's memfd (whole pages)
+    // holds the image and not a byte more.
+    ASSERT_EQ(::sysconf(_SC_PAGESIZE), 4096);
+    DmaBufImage image = allocate(DRM_FORMAT_ARGB8888, 32, 32);
     ImageDescriptor d = describe_image(2, image);
-    d.height = 17;  // one row more than the memfd holds
+    d.height = 33;  // one row more than the memfd holds
     expect_rejection(import_with(d, {image.plane_fd(0)}), Errc::rejected,
-                     "image 2: plane 0 ends at byte 2176 but its fd holds 2048 bytes");
+                     "image 2: plane 0 ends at byte 4224 but its fd holds 4096 bytes");
     d = describe_image(2, image);
     d.planes[0].offset = 64;
-    expect_rejection(import_with(d, {image.plane_fd(0)}), Errc::rejected, "ends at byte 2112");
+    expect_rejection(import_with(d, {image.plane_fd(0)}), Errc::rejected, "ends at byte 4160");
 }
 
 TEST_F(ImageWireTest, RejectsUnsealedOrWrongKindOfFd) {
