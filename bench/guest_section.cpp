@@ -55,6 +55,7 @@ bool bench::guest_cost(std::string_view row, std::size_t) {
 
 #include "texshare/image_mapping.hpp"
 #include "texshare/memfd_allocator.hpp"
+#include "support/vulkan_readback.hpp"
 #include "texshare/udmabuf.hpp"
 #include "vulkan_gpu.hpp"
 
@@ -62,6 +63,7 @@ namespace bench {
 namespace {
 
 using namespace texshare;
+using texshare::testing::VulkanImportedImage;
 
 constexpr std::uint32_t width = 1920, height = 1080;
 constexpr VkFormat format = VK_FORMAT_B8G8R8A8_UNORM;  // DRM_FORMAT_ARGB8888's bytes: B, G, R, A
@@ -72,7 +74,7 @@ struct StampSpots {
 
 // What both rows share: the frame's memory and the GPU side it reaches.
 struct Frame {
-    Frame(const VulkanGpu& gpu_, const DmaBufImage& memfd_, const DmaBufImage& dma_buf_)
+    Frame(const VulkanContext& gpu_, const DmaBufImage& memfd_, const DmaBufImage& dma_buf_)
         : gpu(gpu_),
           memfd(memfd_),
           dma_buf(dma_buf_),
@@ -143,20 +145,20 @@ struct Frame {
         }
     }
 
-    const VulkanGpu& gpu;
+    const VulkanContext& gpu;
     const DmaBufImage& memfd;
     const DmaBufImage& dma_buf;
     ImageMapping pixels;
     std::uint32_t stride;
     std::size_t bytes;
     StampSpots spots;
-    Image target;
+    OptimalImage target;
     HostBuffer stamps;
     std::uint32_t next_stamp = 1;
 };
 
 // Fills the frame with bytes that depend on `seed`, so a row that read old bytes is caught.
-void paint(const Frame& frame, std::uint32_t seed) {
+void paint_frame(const Frame& frame, std::uint32_t seed) {
     for (std::size_t i = 0; i < frame.bytes; ++i) frame.data()[i] = static_cast<std::byte>((i * 7 + seed) >> 3);
 }
 
@@ -193,41 +195,46 @@ private:
 
 class UdmabufImport final : public RoundTrip {
 public:
+    // Imports the DMA-BUF once (tests/support's VulkanImportedImage: LINEAR, the row pitch
+    // given explicitly where VK_EXT_image_drm_format_modifier is there) and reads every pixel
+    // of it back once, against the memfd's bytes. Between frames the image is in GENERAL and
+    // owned by the producer's queue family (FOREIGN or EXTERNAL), as read_pixels() leaves it.
     UdmabufImport(Frame& frame, bool sync)
         : frame_(frame),
           sync_(sync),
           fd_(frame.dma_buf.plane_fd(0)),
-          linear_(frame.gpu, width, height, format, VK_IMAGE_USAGE_TRANSFER_SRC_BIT, fd_, frame.stride),
+          linear_(must(VulkanImportedImage::import(frame.gpu, frame.dma_buf), "importing the udmabuf into Vulkan")),
           submission_(frame.gpu) {
-        const std::uint32_t ours = frame.gpu.queue_family(), foreign = frame.gpu.foreign_family();
-        {
-            // Once: out of PREINITIALIZED (keeping the bytes), then handed to the foreign owner,
-            // the CPU, which writes through its own mapping between frames.
-            Submission setup(frame.gpu);
-            VkCommandBuffer commands = setup.begin();
-            image_barrier(commands, linear_.image, VK_IMAGE_LAYOUT_PREINITIALIZED, VK_IMAGE_LAYOUT_GENERAL, 0, 0,
-                          VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT);
-            image_barrier(commands, linear_.image, VK_IMAGE_LAYOUT_GENERAL, VK_IMAGE_LAYOUT_GENERAL, 0, 0,
-                          VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, ours, foreign);
-            setup.end();
-            setup.submit_and_wait();
+        const auto pixels = must(linear_.read_pixels(), "reading the imported udmabuf back");
+        if (pixels.size() != std::size_t{width} * height * 4 ||
+            std::memcmp(pixels.data(), frame.data(), pixels.size()) != 0) {
+            fail("udmabuf: the imported LINEAR image's pixels differ from the memfd's");
         }
+        const std::uint32_t ours = frame.gpu.queue_family(), producer = frame.gpu.producer_queue_family();
         VkCommandBuffer commands = submission_.begin();
-        // Acquired from the foreign owner for the copy, released back after it
-        // (VK_EXT_queue_family_foreign's ownership transfer; EXTERNAL where the driver lacks it).
-        image_barrier(commands, linear_.image, VK_IMAGE_LAYOUT_GENERAL, VK_IMAGE_LAYOUT_GENERAL, 0,
+        // Acquired from the producer for the copy, released back after it (the spec's queue
+        // family ownership transfer for external memory).
+        image_barrier(commands, linear_.image(), VK_IMAGE_LAYOUT_GENERAL, VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL, 0,
                       VK_ACCESS_TRANSFER_READ_BIT, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT,
-                      foreign, ours);
+                      producer, ours);
         frame.record_target_ready(commands);
         const VkImageSubresourceLayers colour{VK_IMAGE_ASPECT_COLOR_BIT, 0, 0, 1};
         const VkImageCopy region{colour, {0, 0, 0}, colour, {0, 0, 0}, {width, height, 1}};
-        vkCmdCopyImage(commands, linear_.image, VK_IMAGE_LAYOUT_GENERAL, frame.target.image,
+        vkCmdCopyImage(commands, linear_.image(), VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL, frame.target.image,
                        VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, 1, &region);
         frame.record_stamp_readback(commands);
-        image_barrier(commands, linear_.image, VK_IMAGE_LAYOUT_GENERAL, VK_IMAGE_LAYOUT_GENERAL,
+        image_barrier(commands, linear_.image(), VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL, VK_IMAGE_LAYOUT_GENERAL,
                       VK_ACCESS_TRANSFER_READ_BIT, 0, VK_PIPELINE_STAGE_TRANSFER_BIT,
-                      VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, ours, foreign);
+                      VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, ours, producer);
         submission_.end();
+    }
+
+    // Repaints the whole frame (new bytes for the every-pixel check), with the SYNC a CPU
+    // writer of a DMA-BUF brackets its access with.
+    void paint(std::uint32_t seed) {
+        if (sync_) check(detail::sync_dma_buf(fd_, DMA_BUF_SYNC_START | DMA_BUF_SYNC_WRITE), "SYNC start");
+        paint_frame(frame_, seed);
+        if (sync_) check(detail::sync_dma_buf(fd_, DMA_BUF_SYNC_END | DMA_BUF_SYNC_WRITE), "SYNC end");
     }
 
     void run(std::size_t frames) override {
@@ -247,7 +254,7 @@ private:
     Frame& frame_;
     bool sync_;
     BorrowedFd fd_;
-    Image linear_;
+    VulkanImportedImage linear_;
     Submission submission_;
 };
 
@@ -255,7 +262,7 @@ private:
 struct Guest {
     DmaBufImage memfd = must(MemfdAllocator().allocate(width, height, DRM_FORMAT_ARGB8888), "allocate ARGB8888");
     std::optional<DmaBufImage> dma_buf;
-    std::optional<VulkanGpu> gpu;
+    std::optional<VulkanContext> gpu;
     // TEXSHARE_BENCH_MEMFD_AS_DMA_BUF=1, for developing and counting instructions on a machine
     // without /dev/udmabuf: lavapipe imports the memfd itself as if it were a DMA-BUF (it only
     // mmaps the fd), and there is no DMA-BUF to SYNC. Times from such a run are not udmabuf's.
@@ -266,7 +273,7 @@ struct Guest {
         if (memfd_as_dma_buf) {
             PlaneFds fds;
             fds[0] = must(UniqueFd::dup(memfd.plane_fd(0)), "dup of the memfd");
-            dma_buf = must(DmaBufImage::adopt(memfd.layout(), Backing::shared_memory, std::move(fds)), "adopt");
+            dma_buf = must(DmaBufImage::adopt(memfd.layout(), Backing::dma_buf, std::move(fds)), "adopt");
         } else {
             auto device = UdmabufDevice::open();
             if (!device) {
@@ -275,7 +282,7 @@ struct Guest {
             }
             dma_buf = must(device->convert(memfd), "UdmabufDevice::convert of the memfd frame");
         }
-        auto opened = VulkanGpu::open();
+        auto opened = VulkanContext::create();
         if (!opened) {
             skipped = opened.error().message;
             return;
@@ -303,18 +310,18 @@ void guest_section(double scale) {
     Guest guest;
     if (!guest.skipped.empty()) return print_skipped(guest.skipped);
     Frame frame(*guest.gpu, guest.memfd, *guest.dma_buf);
+    paint_frame(frame, 1);
     StagingUpload copied(frame);
-    UdmabufImport imported(frame, !guest.memfd_as_dma_buf);
-    paint(frame, 1);
+    UdmabufImport imported(frame, !guest.memfd_as_dma_buf);  // reads every pixel of the import back
     copied.run(1);
     frame.check_every_pixel("staging copy");
-    paint(frame, 2);
+    imported.paint(2);
     imported.run(1);
     frame.check_every_pixel("udmabuf");
 
     const std::size_t frames = std::max<std::size_t>(static_cast<std::size_t>(20 * scale), 2), repetitions = 9;
     const Samples t = run_interleaved({{&imported, frames}, {&copied, frames}}, repetitions);
-    Table table(fmt::format("{} ({})", title, guest.gpu->name()), "copying costs");
+    Table table(fmt::format("{} ({})", title, guest.gpu->device_name()), "copying costs");
     table.rows.push_back({"udmabuf: imported once as a LINEAR VkImage; per frame SYNC start/end around the CPU write, "
                           "vkCmdCopyImage into an OPTIMAL image",
                           format_seconds(t.median_of(0)), 1.0, "", {}});
