@@ -27,7 +27,8 @@ namespace {
 
 constexpr const char* title = "G. A CPU-rendered 1920x1080 ARGB8888 frame to the GPU each frame: staging copy against udmabuf";
 
-void print_skipped(std::string_view why) {
+void print_skipped(std::string_view why, bool required) {
+    if (required) fail(fmt::format("the guest section cannot run: {}", why));
     fmt::print("{0}\n### {1}\n{0}\nSkipped: {2}\n", blank_line, title, why);
     std::fflush(stdout);
 }
@@ -38,7 +39,7 @@ void print_skipped(std::string_view why) {
 #ifndef TEXSHARE_BENCH_VULKAN
 
 constexpr const char* without_vulkan = "texshare_bench was built without Vulkan (libvulkan-dev was missing when CMake ran)";
-void bench::guest_section(double) { print_skipped(without_vulkan); }
+void bench::guest_section(double, bool required) { print_skipped(without_vulkan, required); }
 bool bench::guest_cost(std::string_view row, std::size_t) {
     if (row == "guest_copy" || row == "guest_udmabuf") fail(without_vulkan);
     return false;
@@ -306,9 +307,9 @@ bool guest_cost(std::string_view row, std::size_t frames) {
     return true;
 }
 
-void guest_section(double scale) {
+void guest_section(double scale, bool required) {
     Guest guest;
-    if (!guest.skipped.empty()) return print_skipped(guest.skipped);
+    if (!guest.skipped.empty()) return print_skipped(guest.skipped, required);
     Frame frame(*guest.gpu, guest.memfd, *guest.dma_buf);
     paint_frame(frame, 1);
     StagingUpload copied(frame);

@@ -18,8 +18,9 @@ Table zero_copy_section(double scale);    // 3: a 4K frame by id against copying
 Table throughput_section(double scale);   // 4: one pipelined channel, and 64 renderer children
 // guest: a CPU-rendered frame to a Vulkan GPU, staging copy against udmabuf import
 // (guest_section.cpp). Prints its table, or why it skipped (no /dev/udmabuf, no Vulkan
-// device with VK_EXT_external_memory_dma_buf, built without Vulkan).
-void guest_section(double scale);
+// device with VK_EXT_external_memory_dma_buf, built without Vulkan); with `required` a
+// skip fails the run instead.
+void guest_section(double scale, bool required = false);
 // One of the guest section's rows alone, `frames` times (--cost=guest_copy|guest_udmabuf, for
 // bench/count_instructions.sh); false for another name.
 bool guest_cost(std::string_view row, std::size_t frames);
