@@ -244,6 +244,8 @@ public:
         if (sync_) check(detail::sync_dma_buf(fd_, DMA_BUF_SYNC_END | DMA_BUF_SYNC_WRITE), "SYNC end");
     }
 
+    bool explicit_row_pitch() const noexcept { return linear_.explicit_row_pitch(); }
+
     void run(std::size_t frames) override {
         for (std::size_t i = 0; i < frames; ++i) {
             const std::uint32_t stamp = frame_.next_stamp++;
@@ -341,6 +343,11 @@ void guest_section(double scale, bool required) {
         "OPTIMAL image and checked. Medians of {} interleaved repetitions of {} frames; the ratio is the median of "
         "the ratios within each repetition. Every pixel was compared once per row before timing.",
         repetitions, frames));
+    table.notes.push_back(imported.explicit_row_pitch()
+                              ? "The udmabuf is imported as DRM_FORMAT_MOD_LINEAR with its own row pitch given "
+                                "(VK_EXT_image_drm_format_modifier)."
+                              : "The udmabuf is imported with VK_IMAGE_TILING_LINEAR (the driver's row pitch is the "
+                                "frame's stride; the device has no VK_EXT_image_drm_format_modifier).");
     if (guest.memfd_as_dma_buf) table.notes.push_back("TEXSHARE_BENCH_MEMFD_AS_DMA_BUF: the memfd itself imported, no udmabuf.");
     print_table(table);
 }
