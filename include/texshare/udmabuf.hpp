@@ -12,9 +12,9 @@
 // the reason instead of a bare EINVAL): the file is a memfd (shmem; texshare also refuses a
 // MFD_HUGETLB one, see detail/fd_probe.hpp require_shm_memfd) sealed with F_SEAL_SHRINK
 // (the pinned pages must not be truncated away) and without F_SEAL_WRITE (the DMA-BUF is
-// writable; since the fix "udmabuf: also check for F_SEAL_FUTURE_WRITE", Linux 6.13 and the
-// stable kernels, F_SEAL_FUTURE_WRITE too, refused here on every kernel); offset and size
-// page-aligned. MemfdAllocator's images meet all of it (their sizes are whole pages).
+// writable; F_SEAL_FUTURE_WRITE too since "udmabuf: also check for F_SEAL_FUTURE_WRITE"
+// (6.13, backported: bookworm-backports' 6.12.95 answers EINVAL, measured in the VM lane),
+// refused here on every kernel); offset and size page-aligned. MemfdAllocator's images meet all of it (their sizes are whole pages).
 // The module's own limits (size_limit_mb, 64 MiB by default; list_limit) are the kernel's
 // to enforce: its EINVAL is reported with the limit read from /sys/module/udmabuf.
 #pragma once
@@ -152,9 +152,13 @@ public:
             // udmabuf_create_list ends in a flexible array: the header, then `count` items.
             alignas(udmabuf_create_list) std::array<std::byte, sizeof(udmabuf_create_list) +
                                                                    max_planes * sizeof(udmabuf_create_item)> list{};
-            const udmabuf_create_list head{UDMABUF_FLAGS_CLOEXEC, count};
-            std::memcpy(list.data(), &head, sizeof(head));
-            std::memcpy(list.data() + sizeof(head), items.data(), count * sizeof(udmabuf_create_item));
+            // Its header is __u32 flags, __u32 count; written field by field (no object of a
+            // struct with a flexible array is made).
+            static_assert(sizeof(udmabuf_create_list) == 2 * sizeof(std::uint32_t));
+            const std::uint32_t flags = UDMABUF_FLAGS_CLOEXEC;
+            std::memcpy(list.data(), &flags, sizeof(flags));
+            std::memcpy(list.data() + sizeof(flags), &count, sizeof(count));
+            std::memcpy(list.data() + sizeof(udmabuf_create_list), items.data(), count * sizeof(udmabuf_create_item));
             created = ioctl_retrying(UDMABUF_CREATE_LIST, list.data());
         }
         if (created < 0) {

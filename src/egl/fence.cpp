@@ -59,10 +59,15 @@ Result<void> gpu_wait(const Display& display, UniqueFd fence) {
 }  // namespace
 
 SyncMode choose_sync_mode(const Display& display) {
+    // A software rasteriser's "GPU" is the calling thread. Mesa 25's llvmpipe offers native
+    // fences, but its eglWaitSyncKHR on a peer's pending fence blocks the GL thread until
+    // the fence signals, with no bound (measured in the VM lane's backports guest:
+    // egl_fence_vm_test). finish waits on the CPU too, but with the caller's timeout.
+    if (is_software(display.renderer())) return SyncMode::finish;
     if (display.has_extension("EGL_ANDROID_native_fence_sync") && display.has_extension("EGL_KHR_wait_sync")) {
         return SyncMode::native_fence;
     }
-    return is_software(display.renderer()) ? SyncMode::finish : SyncMode::implicit_dma_buf;
+    return SyncMode::implicit_dma_buf;
 }
 
 Result<UniqueFd> fence_for_peer(const Display& display, SyncMode mode, const DmaBufImage& image, Access done) {

@@ -37,6 +37,19 @@ endif()
 # "-- command args" entries (e.g. a benchmark smoke run).
 set(TEXSHARE_VM_BACKPORTS_TESTS "")
 set(TEXSHARE_VM_BACKPORTS_COMMANDS "")
+# DMA-BUF heap and udmabuf images across two processes, read back by the CPU and by lavapipe
+# (tests/support/vulkan_readback.hpp, which needs libvulkan-dev, one of the GPU packages).
+if(TARGET texshare_vulkan_support)
+  foreach(binary dma_heap_vm_test udmabuf_vm_test)
+    texshare_add_test_binary(${binary} vm/${binary}.cpp texshare::egl texshare::gbm texshare_gl_support
+                             texshare_vulkan_support)
+    list(APPEND TEXSHARE_VM_BACKPORTS_TESTS ${binary})
+  endforeach()
+elseif("$ENV{CI}" STREQUAL "true")
+  message(FATAL_ERROR "texshare: the VM lane's 6.12 tests need Vulkan (libvulkan-dev), which CMake did not find")
+else()
+  message(WARNING "texshare: Vulkan (libvulkan-dev) not found: the VM lane's 6.12 tests are not built")
+endif()
 # ---- texshare_bench smoke (issue 14 item 6, bench/guest_section.cpp) ----
 # The benchmark's guest section for 2 frames a repetition: fails if it skips (no udmabuf, no
 # Vulkan DMA-BUF import) or a frame's pixels read back wrong; its times mean nothing here.

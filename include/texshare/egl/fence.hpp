@@ -10,9 +10,11 @@
 //   writes (Linux implicit sync). The fence is exported from the DMA-BUF after glFlush
 //   (DMA_BUF_IOCTL_EXPORT_SYNC_FILE); a received fence is imported into the DMA-BUF
 //   (IMPORT_SYNC_FILE) so the driver's implicit sync waits on it.
-// - finish: software rasterisers (llvmpipe, softpipe) fence nothing, so the only safe point
-//   is after glFinish: no fence is sent (the work is done when present() is called) and a
-//   received fence is waited on by the CPU. Slower, never torn.
+// - finish: software rasterisers (llvmpipe, softpipe) render on the calling thread, so the
+//   only safe point is after glFinish: no fence is sent (the work is done when present() is
+//   called) and a received fence is waited on by the CPU, with a timeout. Slower, never torn.
+//   Chosen for them even where they offer native fences (Mesa 25's llvmpipe does): their
+//   "GPU-side" wait blocks the GL thread until a peer's fence signals, without a bound.
 #pragma once
 
 #include "texshare/detail/require_cxx20.hpp"
