@@ -11,7 +11,8 @@
 # with /dev/udmabuf (scripts/vm/prepare.sh --stack backports, cached in
 # BUILD_DIR/vm-cache-backports); about a minute once the guest is prepared.
 # BUILD_DIR (default build-bench/) chooses the build tree; the tables are also written to
-# BUILD_DIR/bench-latest.md. TEXSHARE_BENCH_SKIP_VM=1 leaves the guest out.
+# BUILD_DIR/bench-latest.md (with --guest: BUILD_DIR/bench-guest-latest.md).
+# TEXSHARE_BENCH_SKIP_VM=1 leaves the guest out.
 set -euo pipefail
 guest=0
 if [[ "${1:-}" == --guest ]]; then
