@@ -5,7 +5,7 @@ install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/texshare"
         DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}" FILES_MATCHING PATTERN "*.hpp")
 set(TEXSHARE_INSTALLED_TARGETS texshare)
 set(TEXSHARE_COMPILED_LAYERS)
-foreach(optional texshare_gbm texshare_egl)
+foreach(optional texshare_gbm texshare_egl texshare_vulkan)
   if(TARGET ${optional})
     list(APPEND TEXSHARE_INSTALLED_TARGETS ${optional})
     list(APPEND TEXSHARE_COMPILED_LAYERS ${optional})
@@ -19,6 +19,12 @@ install(EXPORT texshare-targets NAMESPACE texshare:: DESTINATION "${TEXSHARE_CMA
 
 # Tells texshare-config.cmake whether to look for GBM and epoxy (texshare::gbm, ::egl).
 set(TEXSHARE_WITH_GPU_TARGETS ${TEXSHARE_GPU})
+# ... and whether to look for Vulkan (texshare::vulkan).
+if(TARGET texshare_vulkan)
+  set(TEXSHARE_WITH_VULKAN_TARGET ON)
+else()
+  set(TEXSHARE_WITH_VULKAN_TARGET OFF)
+endif()
 configure_package_config_file("${PROJECT_SOURCE_DIR}/cmake/texshare-config.cmake.in"
   "${PROJECT_BINARY_DIR}/texshare-config.cmake" INSTALL_DESTINATION "${TEXSHARE_CMAKE_DIR}")
 # Header-only, the package fits any architecture; once compiled libraries are in it, a
@@ -86,4 +92,8 @@ endif()
 if(TARGET texshare_egl)
   texshare_pkg_config(texshare-egl "texshare::egl: EGL/GL import and export of DMA-BUFs (libepoxy)"
                       "texshare = ${PROJECT_VERSION}, epoxy" "" texshare_egl)
+endif()
+if(TARGET texshare_vulkan)
+  texshare_pkg_config(texshare-vulkan "texshare::vulkan: Vulkan import of DMA-BUFs"
+                      "texshare = ${PROJECT_VERSION}, vulkan" "" texshare_vulkan)
 endif()

@@ -18,6 +18,11 @@ TEXSHARE_GPU_PACKAGES="libgbm-dev libepoxy-dev libegl-dev libgl1-mesa-dri libegl
 TEXSHARE_GPU_PACKAGES+=" nlohmann-json3-dev"
 # The tests' Vulkan readback (tests/support/vulkan_readback.hpp: DMA-BUFs imported with lavapipe in the VM lane).
 TEXSHARE_GPU_PACKAGES+=" libvulkan-dev"
+# texshare::vulkan's host unit tests need a Vulkan driver: lavapipe (Debian 12's has no DMA-BUF
+# extension, which those tests assert; the VM lane's backports guest brings Mesa 25's).
+TEXSHARE_GPU_PACKAGES+=" mesa-vulkan-drivers"
+# Khronos' validation layer: on in every Vulkan test where installed (tests/support/vulkan_test_device.hpp).
+TEXSHARE_GPU_PACKAGES+=" vulkan-validationlayers"
 
 # The benchmark (bench/, built by default, run by scripts/bench.sh): Google Benchmark, and
 # libwayland with wayland-scanner for the comparison. Without them bench/ is skipped.

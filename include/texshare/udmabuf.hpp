@@ -189,7 +189,9 @@ public:
                                                                                 "F_SEAL_FUTURE_WRITE"}}};
         std::string text;
         for (const auto& [bit, name] : names) {
-            if ((seals & bit) != 0) text += (text.empty() ? "" : "|") + std::string(name);
+            if ((seals & bit) == 0) continue;
+            if (!text.empty()) text += '|';  // appends, not operator+: GCC 12 -O3 -Wrestrict false positive
+            text += name;
         }
         return fmt::format("{} (0x{:x})", text.empty() ? "none" : text, seals);
     }

@@ -6,7 +6,7 @@
 #                   its /opt/texshare replaced by PREFIX; then checks what was installed
 # install           the CMake consumer against PREFIX (find_package), core and GPU layers
 # pkg-config        the consumer compiled with the flags of PREFIX's texshare.pc, and the
-#                   GPU consumer with texshare-gbm.pc and texshare-egl.pc
+#                   GPU consumer with texshare-gbm.pc, texshare-egl.pc and texshare-vulkan.pc
 # add_subdirectory  vendored for the core alone, with pkg-config unable to find libgbm and
 #                   libepoxy: it must configure, build no GPU library and run
 # add_subdirectory_gpu  vendored with TEXSHARE_GPU=ON and BUILD_SHARED_LIBS=ON: texshare::gbm
@@ -128,7 +128,7 @@ elseif(MODE STREQUAL "pkg-config")
       endif()
     endforeach()
   endforeach()
-  pkg_config_flags(gpu_flags --cflags --libs texshare-gbm texshare-egl)
+  pkg_config_flags(gpu_flags --cflags --libs texshare-gbm texshare-egl texshare-vulkan)
   file(MAKE_DIRECTORY "${WORK_DIR}/build")
   run(c++ -std=c++20 "${consumer}/main.cpp" ${core_flags} -o "${WORK_DIR}/build/consumer")
   run("${WORK_DIR}/build/consumer")
