@@ -192,6 +192,9 @@ Report collect_report() {
             report.udmabuf.imports.push_back(udmabuf_import_round_trip(side, "EGL surfaceless", 1));
         }
     }
+    if (report.udmabuf.conversion.outcome == Outcome::works) {
+        report.udmabuf.imports.push_back(udmabuf_vulkan_round_trip(2));
+    }
     if (report.export_sync_file.outcome == Outcome::untested) {
         report.export_sync_file.detail =
             report.nodes.empty() ? "no DMA-BUF to ask: this machine has no DRM device to allocate one"

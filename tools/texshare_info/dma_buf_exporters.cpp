@@ -1,5 +1,7 @@
 #include "dma_buf_exporters.hpp"
 
+#include <span>
+
 #include <fmt/format.h>
 
 #include "names.hpp"
@@ -7,6 +9,9 @@
 #include "texshare/dma_heap_allocator.hpp"
 #include "texshare/memfd_allocator.hpp"
 #include "texshare/udmabuf.hpp"
+#if TEXSHARE_INFO_HAVE_VULKAN
+#include "support/vulkan_readback.hpp"
+#endif
 
 namespace texshare::info {
 namespace {
@@ -130,6 +135,55 @@ UdmabufImport udmabuf_import_round_trip(EglSide& egl, std::string api, std::uint
         return trip;
     }
     import_and_compare(egl, *received, image_id, trip.outcome, trip.stage, trip.detail);
+    return trip;
+}
+
+UdmabufImport udmabuf_vulkan_round_trip([[maybe_unused]] std::uint64_t image_id,
+                                        [[maybe_unused]] const std::string& udmabuf_path) {
+    UdmabufImport trip{"Vulkan", Outcome::untested, "", ""};
+#if TEXSHARE_INFO_HAVE_VULKAN
+    auto context = testing::VulkanContext::create();
+    if (!context) {
+        trip.detail = fmt::format("no Vulkan device imports DMA-BUFs: {}", context.error().message);
+        return trip;
+    }
+    trip.api = fmt::format("Vulkan ({})", context->device_name());
+    trip.outcome = Outcome::failed;
+    Converted converted = convert_pattern(udmabuf_path);
+    if (!converted.image) {
+        trip.stage = converted.stage;
+        trip.detail = converted.image.error().message;
+        return trip;
+    }
+    auto received = share_through_socket(*converted.image, image_id);
+    if (!received) {
+        trip.stage = "share";
+        trip.detail = received.error().message;
+        return trip;
+    }
+    trip.stage = "import";
+    auto imported = testing::VulkanImportedImage::import(*context, *received);
+    if (!imported) {
+        trip.detail = imported.error().message;
+        return trip;
+    }
+    trip.stage = "read back";
+    auto pixels = imported->read_pixels();  // the bytes as memory holds them
+    if (!pixels) {
+        trip.detail = pixels.error().message;
+        return trip;
+    }
+    trip.detail = find_mismatch(std::as_bytes(std::span(*pixels)), probe_width * 4, *byte_order(probe_fourcc),
+                                true, probe_width, probe_height);
+    if (!trip.detail.empty()) {
+        trip.stage = "compare";
+        return trip;
+    }
+    trip.stage.clear();
+    trip.outcome = Outcome::works;
+#else
+    trip.detail = "this texshare-info was built without Vulkan (libvulkan-dev not found)";
+#endif
     return trip;
 }
 

@@ -4,7 +4,7 @@
 // Use them through collect_report(). A heap "works" when a real allocation from it, written
 // by the CPU and sent over a socket pair, reads back exactly through the receiver's mapping.
 // udmabuf's conversion is judged the same way; its imports go through each GPU API
-// texshare has (EGL today), and only pixels read back exactly count: an EGL that accepts
+// texshare has (EGL, and Vulkan where built), and only pixels read back exactly count: an EGL that accepts
 // the buffer and reads zeros (Mesa 25 on vgem) is a failure at "read back" or "compare".
 #pragma once
 
@@ -27,6 +27,12 @@ Feature probe_udmabuf_conversion(const std::string& udmabuf_path = "/dev/udmabuf
 // back and compared; `api` names the API and display in the report. `image_id` must be
 // unused in the importer.
 UdmabufImport udmabuf_import_round_trip(EglSide& egl, std::string api, std::uint64_t image_id,
+                                        const std::string& udmabuf_path = "/dev/udmabuf");
+
+// The same with Vulkan (the first device that imports DMA-BUFs; lavapipe in the 6.12 guest),
+// the pixels read back by a copy to a host-visible buffer. `untested` where this build or
+// machine has no such Vulkan device.
+UdmabufImport udmabuf_vulkan_round_trip(std::uint64_t image_id,
                                         const std::string& udmabuf_path = "/dev/udmabuf");
 
 }  // namespace texshare::info
