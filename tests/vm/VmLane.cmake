@@ -75,6 +75,13 @@ if(TARGET texshare_host_renderer)
   # here), with its whole plan (resize, SIGKILL, respawn) in half the default frames.
   list(APPEND vm_binaries -- $<TARGET_FILE:texshare_host_renderer> --allocator=gbm --frames=150
        --resize-at=50 --kill-at=100 --output=/tmp/texshare_vm_lane_last_frame.png)
+  # A renderer without a GPU (memfds the host imports through udmabuf where its EGL can, else
+  # reads with a copy, saying which): 6.1 has no udmabuf, Mesa 25's EGL refuses it.
+  list(APPEND vm_binaries -- $<TARGET_FILE:texshare_host_renderer> --allocator=udmabuf --frames=60
+       --resize-at=20 --kill-at=40 --output=/tmp/texshare_vm_lane_udmabuf.png)
+  # The swapchain from the system DMA-BUF heap, which only 6.12 has.
+  list(APPEND TEXSHARE_VM_BACKPORTS_COMMANDS -- $<TARGET_FILE:texshare_host_renderer> --allocator=heap --frames=60
+       --resize-at=20 --kill-at=40 --output=/tmp/texshare_vm_lane_heap.png)
 endif()
 set(vm_backports_binaries ${vm_binaries})
 foreach(binary ${TEXSHARE_VM_BACKPORTS_TESTS})
