@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdint>
@@ -114,8 +115,9 @@ public:
     // A dma_buf image of the same pages as `shared_memory_image` (whose fds stay the
     // caller's, untouched): same width, height, format, strides, LINEAR. Planes in one
     // memfd (MemfdAllocator's) become one DMA-BUF with the same offsets (UDMABUF_CREATE of
-    // the whole memfd); planes in several memfds become one DMA-BUF of the memfds one after
-    // another (UDMABUF_CREATE_LIST), each plane's offset moved by where its memfd starts.
+    // the memfd's first pages, up to the page after the image's last byte: a larger memfd
+    // is not pinned whole); planes in several memfds become one DMA-BUF of those extents one
+    // after another (UDMABUF_CREATE_LIST), each plane's offset moved by where its extent starts.
     // The new image owns its DMA-BUF (close-on-exec), one duplicate per plane.
     // Errors: check_convertible's; Errc::system with the errno where the kernel refuses
     // (EINVAL past the module's size_limit_mb, named in the message; ENOMEM).
@@ -123,12 +125,13 @@ public:
         if (auto ok = check_convertible(shared_memory_image); !ok) return std::move(ok).error();
         const ImageLayout& source = shared_memory_image.layout();
         ImageLayout layout = source;
+        const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
         // The distinct memfds in plane order, and where each starts in the new DMA-BUF.
         std::array<detail::FileIdentity, max_planes> files{};
         std::array<udmabuf_create_item, max_planes> items{};
         std::array<std::uint64_t, max_planes> starts{};
         std::uint32_t count = 0;
-        std::uint64_t total = 0;
+        std::array<std::uint32_t, max_planes> file_of_plane{};
         for (std::size_t i = 0; i < source.plane_count; ++i) {
             const BorrowedFd fd = shared_memory_image.plane_fd(i);
             auto facts = detail::file_facts(fd);
@@ -137,12 +140,28 @@ public:
             while (k < count && files[k] != facts->identity) ++k;
             if (k == count) {
                 files[k] = facts->identity;
-                items[k] = udmabuf_create_item{static_cast<std::uint32_t>(fd.get()), 0, 0, facts->size};
-                starts[k] = total;
-                total += facts->size;
+                items[k] = udmabuf_create_item{static_cast<std::uint32_t>(fd.get()), 0, 0, 0};
                 ++count;
             }
-            layout.planes[i].offset = source.planes[i].offset + starts[k];
+            file_of_plane[i] = k;
+            // Only the pages the image uses are pinned: a peer's 1x1 image on a sparse
+            // 64 MiB memfd must not make this process fault in and pin 64 MiB. The memfd
+            // cannot shrink (F_SEAL_SHRINK, checked), and growing it after the check changes
+            // nothing here. check_convertible saw every plane end inside a whole-page size.
+            const std::uint64_t end = (plane_end(source, i) + page - 1) / page * page;
+            if (end > facts->size) {
+                return make_error(Errc::invalid_argument, "udmabuf: plane {} ends at byte {}, past its memfd's {} bytes",
+                                  i, plane_end(source, i), facts->size);
+            }
+            items[k].size = std::max<std::uint64_t>(items[k].size, end);
+        }
+        std::uint64_t total = 0;
+        for (std::uint32_t k = 0; k < count; ++k) {
+            starts[k] = total;
+            total += items[k].size;
+        }
+        for (std::size_t i = 0; i < source.plane_count; ++i) {
+            layout.planes[i].offset = source.planes[i].offset + starts[file_of_plane[i]];
         }
         int created = -1;
         if (count == 1) {

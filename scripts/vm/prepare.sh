@@ -98,6 +98,7 @@ as_root() {
 }
 
 apt_updated=
+backports_updated=
 apt_update_once() {
     if [[ -z $apt_updated ]]; then
         log "apt-get update"
@@ -167,13 +168,15 @@ stack_apt_update() {
         apt_update_once
         return 0
     fi
-    [[ -z $apt_updated ]] || return 0
+    # Its own flag: the host's `apt-get update` (installing qemu on a fresh machine) says
+    # nothing about the private backports lists.
+    [[ -z $backports_updated ]] || return 0
     mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial"
     : >"$apt_dir/status"
     printf 'deb %s bookworm-backports main\n' "$(backports_mirror)" >"$apt_dir/sources.list"
     log "apt-get update (bookworm-backports, private state in $apt_dir)"
     stack_apt apt-get -q -o APT::Sandbox::User=root update >&2 || die "apt-get update of bookworm-backports failed"
-    apt_updated=1
+    backports_updated=1
 }
 
 kernel_package_name() {
@@ -308,7 +311,10 @@ fetch_mesa() {
     # The vendor and ICD files name their library relative to the loader's search path;
     # the guest's loaders must find the prefix's copies instead of the host's.
     mkdir -p "$work/tree/etc"
-    local rewrite='s#"library_path" *: *"([^"]*/)?([^/"]*)"#"library_path": "'"$mesa_libdir"'/\2"#'
+    local escaped=${mesa_libdir//\\/\\\\}
+    escaped=${escaped//&/\\&}
+    escaped=${escaped//#/\\#}
+    local rewrite='s#"library_path" *: *"([^"]*/)?([^/"]*)"#"library_path": "'"$escaped"'/\2"#'
     sed -E "$rewrite" "$work/tree/usr/share/glvnd/egl_vendor.d/50_mesa.json" >"$work/tree/etc/50_mesa.json"
     sed -E "$rewrite" "$work/tree/usr/share/vulkan/icd.d/lvp_icd.json" >"$work/tree/etc/lvp_icd.json"
     grep -q "$mesa_libdir/libEGL_mesa.so.0" "$work/tree/etc/50_mesa.json" \
@@ -317,6 +323,13 @@ fetch_mesa() {
         || die "could not rewrite lavapipe's ICD file"
     rm -rf "$mesa_dir"
     mv "$work/tree" "$mesa_dir"
+    # The .debs come without their dependencies: the rest (LLVM 15, libsensors, xcb, ...) is
+    # Debian 12's own, which the host has when its Mesa is installed (TEXSHARE_GPU_PACKAGES).
+    local lib missing
+    for lib in "$mesa_libdir"/libgallium-*.so "$mesa_libdir/libvulkan_lvp.so" "$mesa_libdir/libEGL_mesa.so.0"; do
+        missing=$(LD_LIBRARY_PATH=$mesa_libdir ldd "$lib" 2>&1 | awk '/not found/ { print $1 }' | tr '\n' ' ')
+        [[ -z $missing ]] || die "$(basename "$lib") from bookworm-backports needs libraries this host lacks: $missing(install Debian 12's libgl1-mesa-dri and mesa-vulkan-drivers)"
+    done
     rm -rf "$work"
 }
 
@@ -345,6 +358,7 @@ cache_is_current() {
 }
 
 install_missing_packages
+rm -rf "$cache"/download.* # what an attempt that failed half-way left
 
 release=$(unpacked_release)
 if [[ -n $release ]] && cache_is_current "$release"; then

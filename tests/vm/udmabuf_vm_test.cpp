@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -176,6 +177,28 @@ TEST_F(UdmabufVmTest, PlanesInTwoMemfdsBecomeOneDmaBuf) {
         ASSERT_TRUE(read) << read.error().message;
         EXPECT_TRUE(std::ranges::all_of(read->plane(0), [](std::byte b) { return b == std::byte{0x11}; }));
         EXPECT_TRUE(std::ranges::all_of(read->plane(1), [](std::byte b) { return b == std::byte{0x22}; }));
+    });
+}
+
+// A peer can send a small image on a large sparse memfd: only the image's pages become the
+// DMA-BUF, and only they are faulted in (udmabuf pins every page it is given).
+TEST_F(UdmabufVmTest, OnlyTheImagesPagesOfALargerMemfdArePinned) {
+    run_alone([](Peer&) {
+        constexpr std::uint64_t sparse = 32ULL << 20;  // 32 MiB, never written
+        PlaneFds fds;
+        fds[0] = sealed_memfd(sparse, F_SEAL_SHRINK | F_SEAL_GROW);
+        const BorrowedFd memfd = fds[0].borrow();
+        auto image = DmaBufImage::adopt(*make_packed_layout(test_fourcc, 16, 16), Backing::shared_memory,
+                                        std::move(fds));  // 1 KiB of pixels
+        ASSERT_TRUE(image) << image.error().message;
+        auto device = UdmabufDevice::open();
+        ASSERT_TRUE(device) << device.error().message;
+        auto dma_buf = device->convert(*image);
+        ASSERT_TRUE(dma_buf) << dma_buf.error().message;
+        EXPECT_EQ(*detail::dma_buf_size(dma_buf->plane_fd(0)), 4096U) << "one page, not the memfd's 32 MiB";
+        struct stat info {};
+        ASSERT_EQ(::fstat(memfd.get(), &info), 0);
+        EXPECT_LE(static_cast<std::uint64_t>(info.st_blocks) * 512, 4096U) << "the memfd was faulted in beyond the image";
     });
 }
 
