@@ -134,7 +134,7 @@ inline Result<UniqueFd> encode_format_table(const FormatTable& table) {
 // unless this proved it a memfd). Errc::rejected for anything but a memfd of the kernel's
 // shm mount (not a MFD_HUGETLB one, not a tmpfs or disk file) sealed read-only at its exact
 // size, a known magic and version (1 or 2), zero reserved fields (capabilities count as one in
-// version 1), only known capabilities, at most max_format_table_entries entries, known flags and each pair once.
+// version 1; version 2 without any is refused too: one table, one encoding), only known capabilities, at most max_format_table_entries entries, known flags and each pair once.
 inline Result<FormatTable> decode_format_table(BorrowedFd fd) {
     // Only a memfd of the kernel's shm mount: its reads never wait on another process and
     // never fault (detail/fd_probe.hpp), where a FUSE file's pread waits for its daemon.
@@ -147,7 +147,7 @@ inline Result<FormatTable> decode_format_table(BorrowedFd fd) {
     }
     const bool known_version = header.version == 1 || header.version == 2;
     if (header.magic != format_table_magic || !known_version || header.reserved2 != 0 ||
-        (header.version == 1 && header.capabilities != 0)) {
+        (header.version == 1 && header.capabilities != 0) || (header.version == 2 && header.capabilities == 0)) {
         return make_error(Errc::rejected, "format table header magic 0x{:08x} version {} reserved {}/{}", header.magic,
                           header.version, header.capabilities, header.reserved2);
     }

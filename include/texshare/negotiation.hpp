@@ -87,6 +87,10 @@ struct NegotiatedFormat {
     // For gbm::AllocationRequest; empty for both shared-memory paths (the producer allocates
     // LINEAR memfds, MemfdAllocator, page-sized so udmabuf takes them).
     std::vector<std::uint64_t> modifiers;
+    // Row alignment in bytes for the producer's MemfdAllocator: 256 on the udmabuf path, where
+    // the consumer's GPU imports the rows as they are (radeonsi refuses LINEAR pitches that are
+    // not multiples of 256: dma_heap_allocator.hpp gives the sources), else MemfdAllocator's 64.
+    std::uint32_t stride_alignment = 64;
     std::string reason;
 };
 
@@ -128,6 +132,7 @@ inline Result<NegotiatedFormat> negotiate(const FormatTable& consumer, const Pro
             if (!consumer.contains(fourcc, DRM_FORMAT_MOD_LINEAR)) continue;
             NegotiatedFormat choice;
             choice.path = SharingPath::shared_memory_udmabuf;
+            choice.stride_alignment = 256;
             choice.fourcc = fourcc;
             choice.reason = fmt::format(
                 "{}: no DMA-BUF format both sides support (producer device {}, {} producer pairs), but the "

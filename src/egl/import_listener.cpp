@@ -47,13 +47,17 @@ Result<void> ImportListener::add_shared_memory(std::uint64_t id, const DmaBufIma
     auto converted = cache_->get_or_convert(id, image);
     Error why;
     if (converted) {
+        // Read back before calling it working: an import of a buffer the driver cannot map
+        // succeeds on some (Mesa 25 on vgem) and fails, or crashes, at the first frame.
         auto imported = importer_->import(id, **converted);
-        if (imported) {
+        Result<void> readable = imported ? importer_->check_readable(id, **converted) : Result<void>();
+        if (imported && readable) {
             entries_[id] = Entry{ImagePath::udmabuf, ""};
             return {};
         }
+        if (imported) (void)importer_->release(id);
         cache_->release(id);
-        why = std::move(imported).error();
+        why = imported ? std::move(readable).error() : std::move(imported).error();
         why.message =
             fmt::format("image {}: converted to a DMA-BUF, but the import failed: {}", id, why.message);
     } else {

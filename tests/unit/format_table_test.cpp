@@ -161,6 +161,9 @@ TEST_F(FormatTableTest, RefusesCapabilitiesInVersionOneAndUnknownOnes) {
     auto version_three = bytes;
     version_three[4] = std::byte{3};
     expect_rejected(decode_format_table(memfd_with(version_three).borrow()), "version 3");
+    auto version_two_without = bytes;  // what the encoder writes as version 1
+    version_two_without[6] = std::byte{0};
+    expect_rejected(decode_format_table(memfd_with(version_two_without).borrow()), "version 2 reserved 0/0");
 
     table.capabilities = 0x40;
     auto refused = encode_format_table(table);

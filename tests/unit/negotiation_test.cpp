@@ -90,6 +90,7 @@ TEST(NegotiationTest, ANoGpuProducerAndAConvertingConsumerShareMemoryThroughUdma
     EXPECT_EQ(choice->path, SharingPath::shared_memory_udmabuf) << choice->reason;
     EXPECT_EQ(choice->fourcc, DRM_FORMAT_ARGB8888);
     EXPECT_TRUE(choice->modifiers.empty()) << "the producer allocates memfds, not GBM buffers";
+    EXPECT_EQ(choice->stride_alignment, 256U) << "rows a GPU imports as they are";
     EXPECT_NE(choice->reason.find("shared memory, imported through udmabuf"), std::string::npos) << choice->reason;
     EXPECT_STREQ(to_string(choice->path), "shared memory, imported through udmabuf");
 }

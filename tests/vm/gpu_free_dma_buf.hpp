@@ -109,9 +109,10 @@ inline void expect_vulkan_pattern(const VulkanImportedImage& imported, const Dma
 // docs/vm-lane-facts.md): on virtio_gpu eglCreateImage fails with EGL_BAD_ALLOC (the driver
 // refuses the PRIME import), and texshare's Importer says so; on vgem eglCreateImage
 // "succeeds" but the buffer cannot be mapped (vgem refuses to map an imported buffer), so
-// glReadPixels gives GL_OUT_OF_MEMORY. texshare's egl::Importer does not read back: it
-// reports that import as a success, and only the readback here shows it is not one. (A draw
-// that samples such a texture crashes llvmpipe: nothing here draws with it.)
+// glReadPixels gives GL_OUT_OF_MEMORY. egl::Importer::import() reports that import as a
+// success; Importer::check_readable(), which every path that only some drivers can take asks
+// before calling an import working (ImportListener's udmabuf path), catches it, and so does
+// the readback here. (A draw that samples such a texture crashes llvmpipe: nothing draws.)
 // The image holds pattern `seed`.
 inline void expect_egl_cannot_import(const DmaBufImage& image, std::uint32_t seed) {
     {
@@ -128,6 +129,10 @@ inline void expect_egl_cannot_import(const DmaBufImage& image, std::uint32_t see
         ASSERT_TRUE(gl);
         auto imported = gl->importer.import(1, image);
         ASSERT_TRUE(imported) << "vgem's EGL import used to succeed (falsely); now: " << imported.error().message;
+        auto readable = gl->importer.check_readable(1, image);
+        ASSERT_FALSE(readable) << "check_readable took vgem's import of a buffer it cannot map as working";
+        EXPECT_EQ(readable.error().code, Errc::unsupported);
+        EXPECT_NE(readable.error().message.find("GL_OUT_OF_MEMORY"), std::string::npos) << readable.error().message;
         auto pixels = read_pixels(gl->display, imported->target, imported->texture, image.width(), image.height());
         ASSERT_FALSE(pixels && is_pattern(*pixels, image.width(), image.height(), seed))
             << "vgem's import reads back right: the fact this test asserts has changed";

@@ -69,6 +69,14 @@ public:
     // retained_image_id). Errc::invalid_argument if `from` is unknown or `to` is taken.
     Result<void> rename(std::uint64_t from, std::uint64_t to);
 
+    // Reads image_id's import back (one pixel, through a framebuffer) and, for the 32-bit
+    // RGB formats, compares it with `image`'s first pixel in memory (mapped for reading):
+    // an eglCreateImage that succeeded proves nothing (Mesa 25 on vgem imports buffers it
+    // cannot map; the read gives GL_OUT_OF_MEMORY). Errc::unsupported naming the GL error,
+    // both pixels, or an external-only import (not readable without a draw);
+    // Errc::invalid_argument for an unknown id. Costs a glReadPixels: once per image.
+    Result<void> check_readable(std::uint64_t image_id, const DmaBufImage& image) const;
+
     const ImportedTexture* find(std::uint64_t image_id) const;
     std::size_t size() const noexcept { return imports_.size(); }
 
