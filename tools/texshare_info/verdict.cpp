@@ -119,6 +119,14 @@ Verdict judge_udmabuf(const Report& report) {
         verdict.summary =
             fmt::format("works: imported with pixels read back exactly by {} ({} of {} imports)",
                         fmt::join(working, ", "), working.size(), report.udmabuf.imports.size());
+        const bool egl_works = std::ranges::any_of(working, [](const std::string& api) { return api.starts_with("EGL"); });
+        if (!egl_works) {
+            // Only egl::ImportListener converts for the application so far; say so rather
+            // than let "works" suggest texshare's Vulkan listener takes this path.
+            verdict.summary +=
+                "; texshare converts on the application's behalf for EGL only (egl::ImportListener), so a Vulkan "
+                "application converts with UdmabufCache itself";
+        }
         return verdict;
     }
     if (first_failure == nullptr) {
