@@ -5,15 +5,17 @@
 # difference, so setup and teardown cancel out.
 #   bench/count_instructions.sh [BENCH_BINARY] [MODES...]
 # BENCH_BINARY defaults to build-bench/bench/texshare_bench (scripts/bench.sh builds it);
-# MODES to raw raw_fd texshare texshare_fd. Needs valgrind.
+# MODES to raw raw_fd texshare texshare_fd. Needs valgrind. LOW and HIGH (default 200 and
+# 2200) are the two iteration counts: the guest section's rows (guest_copy, guest_udmabuf:
+# a 1920x1080 frame each) want fewer, e.g. LOW=5 HIGH=25.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin="$(realpath "${1:-$repo/build-bench/bench/texshare_bench}")"
 shift || true
 modes=("$@")
 [[ ${#modes[@]} -gt 0 ]] || modes=(raw raw_fd texshare texshare_fd)
-low=200
-high=2200
+low=${LOW:-200}
+high=${HIGH:-2200}
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
@@ -32,5 +34,5 @@ instructions() {
 for mode in "${modes[@]}"; do
     a=$(instructions "$mode" $low)
     b=$(instructions "$mode" $high)
-    printf '%s: %d instructions per round trip\n' "$mode" $(((b - a) / (high - low)))
+    printf '%s: %d instructions per round trip (or frame)\n' "$mode" $(((b - a) / (high - low)))
 done

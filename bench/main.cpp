@@ -4,13 +4,17 @@
 // asserts a time.
 //
 //   texshare_bench [--sections=1234] [--scale=F]
-//   texshare_bench --cost=raw|raw_fd|texshare|texshare_fd --iterations=N
+//   texshare_bench --sections=guest [--scale=F] [--require-guest]   (the 6.12 guest: scripts/bench.sh --guest)
+//   texshare_bench --cost=raw|raw_fd|texshare|texshare_fd|guest_copy|guest_udmabuf --iterations=N
 //   texshare_bench --child=MODE ARGS...   (how it runs its own other processes)
 //
+// --require-guest makes a skipped guest section (no /dev/udmabuf, no Vulkan DMA-BUF import)
+// a failure: the VM lane's smoke run in the 6.12 guest, where both exist.
 // --scale multiplies iteration counts and durations (default 1; 0.1 to try it quickly).
 // --cost runs one round trip N times, pinned, and nothing else: for counting instructions
 // (bench/count_instructions.sh runs it under valgrind --tool=callgrind --trace-children=yes
 // at two N and divides the difference, so setup cancels out).
+#include <cstdlib>
 #include <string>
 #include <string_view>
 
@@ -39,15 +43,18 @@ int main(int argc, char** argv) {
     std::string cost;
     std::size_t iterations = 1000;
     double scale = 1;
+    bool require_guest = false;
     for (int i = 1; i < argc; ++i) {
         const std::string_view arg(argv[i]);
         if (arg.rfind("--child=", 0) == 0) return run_child(arg.substr(8), ChildArgs(argv + i + 1, argv + argc));
         if (arg.rfind("--sections=", 0) == 0) sections = arg.substr(11);
         else if (arg.rfind("--scale=", 0) == 0) scale = std::stod(std::string(arg.substr(8)));
+        else if (arg == "--require-guest") require_guest = true;
         else if (arg.rfind("--cost=", 0) == 0) cost = arg.substr(7);
         else if (arg.rfind("--iterations=", 0) == 0) iterations = std::stoul(std::string(arg.substr(13)));
         else fail(fmt::format("unknown argument {} (see the top of bench/main.cpp)", arg));
     }
+    if (!cost.empty() && guest_cost(cost, iterations)) return 0;
     if (!cost.empty()) {
         PinnedToOneCpu pin;
         auto round_trip = cost == "raw"           ? make_raw_round_trip(false)
@@ -59,6 +66,8 @@ int main(int argc, char** argv) {
         round_trip->run(iterations);
         return 0;
     }
+    // The VM lane's serial console drops empty lines (report.hpp).
+    if (std::getenv("TEXSHARE_VM_GUEST") != nullptr) blank_line = " ";
     print_machine("texshare benchmark");
     if (sections.find('1') != std::string::npos) {
         print_table(round_trip_section(scale, true));
@@ -67,5 +76,6 @@ int main(int argc, char** argv) {
     if (sections.find('2') != std::string::npos) print_table(first_share_section(scale));
     if (sections.find('3') != std::string::npos) print_table(zero_copy_section(scale));
     if (sections.find('4') != std::string::npos) print_table(throughput_section(scale));
+    if (sections.find("guest") != std::string::npos) guest_section(scale, require_guest);
     return 0;
 }

@@ -5,9 +5,20 @@
 # guest, reported separately. On a fresh Debian 12 machine it first installs what it needs
 # with apt-get, and only what is missing. About 2-3 minutes on a 2-core machine.
 #   scripts/bench.sh [texshare_bench arguments, e.g. --sections=13 --scale=0.2]
+#   scripts/bench.sh --guest [--scale=F]
+# --guest runs only the guest section instead (a CPU-rendered 1920x1080 frame to Vulkan:
+# staging copy against udmabuf import) in the 6.12 guest with Mesa 25's lavapipe, the one
+# with /dev/udmabuf (scripts/vm/prepare.sh --stack backports, cached in
+# BUILD_DIR/vm-cache-backports); about a minute once the guest is prepared.
 # BUILD_DIR (default build-bench/) chooses the build tree; the tables are also written to
-# BUILD_DIR/bench-latest.md. TEXSHARE_BENCH_SKIP_VM=1 leaves the guest out.
+# BUILD_DIR/bench-latest.md (with --guest: BUILD_DIR/bench-guest-latest.md).
+# TEXSHARE_BENCH_SKIP_VM=1 leaves the guest out.
 set -euo pipefail
+guest=0
+if [[ "${1:-}" == --guest ]]; then
+    guest=1
+    shift
+fi
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=scripts/common.sh
 source "$repo/scripts/common.sh"
@@ -24,6 +35,13 @@ cmake --build "$build_dir" --target texshare_bench texshare_import_bench
 }
 
 results="$build_dir/bench-latest.md"
+if [[ $guest == 1 ]]; then
+    results="$build_dir/bench-guest-latest.md"
+    "$repo/scripts/vm/prepare.sh" --stack backports "$build_dir/vm-cache-backports" >&2
+    "$repo/scripts/vm/run-in-guest.sh" "$build_dir/vm-cache-backports" --timeout 300 -- \
+        "$build_dir/bench/texshare_bench" --sections=guest --require-guest "$@" | tee "$results"
+    exit "${PIPESTATUS[0]}"
+fi
 "$build_dir/bench/texshare_bench" "$@" | tee "$results"
 
 if [[ "${TEXSHARE_BENCH_SKIP_VM:-0}" == 1 ]]; then

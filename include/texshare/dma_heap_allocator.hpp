@@ -17,9 +17,10 @@
 // a pitch the GPU can address. AMD's radeonsi refuses a linear DMA-BUF whose pitch is not a
 // multiple of 256 bytes (EGL_BAD_ALLOC; Kodi's fix for its udmabuf frames on a Steam Deck,
 // xbmc/xbmc pull request 27895, aligns the stride to 256, as Smithay's udmabuf allocator
-// does with its STRIDE_ALIGN = 256, Smithay/smithay pull request 2084); Intel and Mesa's
-// EGL import in general want 64 (rockchip-linux/mpp issue 507, Mesa merge request 19620).
-// 256 satisfies every one of them; 64 is the least this allocator accepts.
+// does with its STRIDE_ALIGN = 256, Smithay/smithay pull request 2084); Intel wants 64
+// (ChromeOS minigbm's i915 backend aligns LINEAR rows to the 64-byte cache line), and so do
+// Mesa's Mali drivers (rockchip-linux/mpp issue 507: EGL refuses 16- or 32-byte aligned
+// decoder frames). 256 satisfies every one of them; 64 is the least this allocator accepts.
 #pragma once
 
 #include "texshare/detail/require_cxx20.hpp"

@@ -152,9 +152,13 @@ public:
             // udmabuf_create_list ends in a flexible array: the header, then `count` items.
             alignas(udmabuf_create_list) std::array<std::byte, sizeof(udmabuf_create_list) +
                                                                    max_planes * sizeof(udmabuf_create_item)> list{};
-            const udmabuf_create_list head{UDMABUF_FLAGS_CLOEXEC, count};
-            std::memcpy(list.data(), &head, sizeof(head));
-            std::memcpy(list.data() + sizeof(head), items.data(), count * sizeof(udmabuf_create_item));
+            // Its header is __u32 flags, __u32 count; written field by field (no object of a
+            // struct with a flexible array is made).
+            static_assert(sizeof(udmabuf_create_list) == 2 * sizeof(std::uint32_t));
+            const std::uint32_t flags = UDMABUF_FLAGS_CLOEXEC;
+            std::memcpy(list.data(), &flags, sizeof(flags));
+            std::memcpy(list.data() + sizeof(flags), &count, sizeof(count));
+            std::memcpy(list.data() + sizeof(udmabuf_create_list), items.data(), count * sizeof(udmabuf_create_item));
             created = ioctl_retrying(UDMABUF_CREATE_LIST, list.data());
         }
         if (created < 0) {
@@ -185,7 +189,9 @@ public:
                                                                                 "F_SEAL_FUTURE_WRITE"}}};
         std::string text;
         for (const auto& [bit, name] : names) {
-            if ((seals & bit) != 0) text += (text.empty() ? "" : "|") + std::string(name);
+            if ((seals & bit) == 0) continue;
+            if (!text.empty()) text += '|';  // appends, not operator+: GCC 12 -O3 -Wrestrict false positive
+            text += name;
         }
         return fmt::format("{} (0x{:x})", text.empty() ? "none" : text, seals);
     }

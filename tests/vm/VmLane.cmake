@@ -51,6 +51,20 @@ else()
   message(WARNING "texshare: Vulkan (libvulkan-dev) not found: the VM lane's 6.12 tests are not built")
 endif()
 list(APPEND TEXSHARE_VM_BACKPORTS_TESTS ${TEXSHARE_VULKAN_VM_TESTS})  # texshare::vulkan's, where built (tests/VulkanTests.cmake)
+# ---- texshare_bench smoke (issue 14 item 6, bench/guest_section.cpp) ----
+# The benchmark's guest section for 2 frames a repetition: fails if it skips (no udmabuf, no
+# Vulkan DMA-BUF import) or a frame's pixels read back wrong; its times mean nothing here.
+# bench/ is added after tests/, so texshare_bench is not a target yet: the conditions are
+# bench's own (its CMakeLists), and a bench that still was not built fails the lane as `false`.
+if(TEXSHARE_BUILD_BENCH AND TARGET texshare_vulkan_support)
+  find_package(benchmark QUIET)
+  if(benchmark_FOUND)
+    list(APPEND TEXSHARE_VM_BACKPORTS_COMMANDS
+         -- "$<$<TARGET_EXISTS:texshare_bench>:$<TARGET_FILE:texshare_bench>>$<$<NOT:$<TARGET_EXISTS:texshare_bench>>:false>"
+         --sections=guest --scale=0.1 --require-guest)
+  endif()
+endif()
+# ---- end of the texshare_bench smoke ----
 
 set(vm_binaries "")
 foreach(binary ${TEXSHARE_VM_TESTS})
