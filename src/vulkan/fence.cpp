@@ -1,7 +1,12 @@
 // texshare::vulkan::Fences: sync_files as semaphores (SYNC_FD), or the CPU-wait fallback.
 #include "texshare/vulkan/fence.hpp"
 
+#include <linux/sync_file.h>
+#include <sys/ioctl.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <string_view>
 
 #include "texshare/sync_file.hpp"
@@ -69,6 +74,16 @@ Result<Semaphore> Fences::wait_semaphore(UniqueFd fence, std::chrono::millisecon
     if (mode_ == SyncMode::cpu_wait) {
         if (auto waited = wait_fence(fence.borrow(), cpu_timeout); !waited) return std::move(waited).error();
         return Semaphore();
+    }
+    // Importing anything but a sync_file as SYNC_FD breaks a valid-usage rule
+    // (VUID-VkImportSemaphoreFdInfoKHR-handleType-01143), and drivers do not all check:
+    // Mesa 25's lavapipe accepts an eventfd (measured). SYNC_IOC_FILE_INFO answers only
+    // for sync_files (linux/sync_file.h; ENOTTY otherwise).
+    sync_file_info file_info{};
+    if (::ioctl(fence.get(), SYNC_IOC_FILE_INFO, &file_info) != 0) {
+        const int err = errno;
+        return make_error(Errc::invalid_argument, "fence fd {} is not a sync_file (SYNC_IOC_FILE_INFO: {})",
+                          fence.get(), std::strerror(err));
     }
     const VkSemaphoreCreateInfo info{VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO, nullptr, 0};
     VkSemaphore raw = VK_NULL_HANDLE;

@@ -100,8 +100,9 @@ public:
     // Before the submit that uses an image the peer used: `fence` (a sync_file from the
     // peer, or empty for none) as a semaphore the submit waits on. sync_fd: a new
     // semaphore holding the fence by temporary import; Vulkan takes the fd on success, and on
-    // failure it is closed here (Errc::invalid_argument naming the VkResult: not a sync_file
-    // the driver accepts). cpu_wait: waits on the CPU until the fence signals
+    // failure it is closed here: Errc::invalid_argument for an fd that is not a sync_file
+    // (SYNC_IOC_FILE_INFO refuses it; checked first, since some drivers import anything) or
+    // that the driver refuses (naming the VkResult). cpu_wait: waits on the CPU until the fence signals
     // (Errc::timed_out after cpu_timeout, the fd closed either way) and gives an empty
     // Semaphore. An empty fence gives an empty Semaphore in both modes.
     Result<Semaphore> wait_semaphore(UniqueFd fence, std::chrono::milliseconds cpu_timeout) const;

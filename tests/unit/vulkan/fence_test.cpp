@@ -123,7 +123,7 @@ TEST(VulkanFencesTest, SyncFdSemaphoresRoundTripAndAFakeFenceIsRefusedAndClosed)
         auto fake = fences->wait_semaphore(event_fd(true), 1s);
         ASSERT_FALSE(fake) << "an eventfd was accepted as a sync_file";
         EXPECT_EQ(fake.error().code, Errc::invalid_argument) << fake.error().message;
-        EXPECT_NE(fake.error().message.find("vkImportSemaphoreFdKHR"), std::string::npos) << fake.error().message;
+        EXPECT_NE(fake.error().message.find("not a sync_file"), std::string::npos) << fake.error().message;
     }
     EXPECT_EQ(testing::open_fd_count(), fds) << "a sync_file was kept or leaked";
 }
