@@ -123,11 +123,16 @@ Result<Exporter> Exporter::create(const DeviceHandles& handles, Options options)
         }
         return error;
     }
-    Exporter exporter(*device, options);
+    return create(*device, options);
+}
+
+Result<Exporter> Exporter::create(const Device& device, Options options) {
+    if (options.usage == 0) return make_error(Errc::invalid_argument, "Exporter: an image usage of 0");
+    Exporter exporter(device, options);
     exporter.get_memory_fd_ =
-        reinterpret_cast<PFN_vkGetMemoryFdKHR>(vkGetDeviceProcAddr(handles.device, "vkGetMemoryFdKHR"));
+        reinterpret_cast<PFN_vkGetMemoryFdKHR>(vkGetDeviceProcAddr(device.device(), "vkGetMemoryFdKHR"));
     if (exporter.get_memory_fd_ == nullptr) {
-        return make_error(Errc::library, "{}: vkGetDeviceProcAddr gives no vkGetMemoryFdKHR", device->name());
+        return make_error(Errc::library, "{}: vkGetDeviceProcAddr gives no vkGetMemoryFdKHR", device.name());
     }
     return exporter;
 }

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <string_view>
+#include <vector>
 
 #include "texshare/sync_file.hpp"
 
@@ -32,7 +33,15 @@ std::string sync_fd_refusal(const DeviceHandles& handles) {
     vkGetPhysicalDeviceProperties(handles.physical_device, &properties);
     if (properties.apiVersion < VK_API_VERSION_1_1) return "the device is below Vulkan 1.1";
     if (!enabled(handles, VK_KHR_EXTERNAL_SEMAPHORE_FD_EXTENSION_NAME)) {
-        return VK_KHR_EXTERNAL_SEMAPHORE_FD_EXTENSION_NAME " is not enabled";
+        std::uint32_t count = 0;
+        vkEnumerateDeviceExtensionProperties(handles.physical_device, nullptr, &count, nullptr);
+        std::vector<VkExtensionProperties> offered(count);
+        vkEnumerateDeviceExtensionProperties(handles.physical_device, nullptr, &count, offered.data());
+        const bool offers = std::ranges::any_of(offered, [](const VkExtensionProperties& p) {
+            return std::string_view(p.extensionName) == VK_KHR_EXTERNAL_SEMAPHORE_FD_EXTENSION_NAME;
+        });
+        return fmt::format("{} is not enabled ({})", VK_KHR_EXTERNAL_SEMAPHORE_FD_EXTENSION_NAME,
+                           offers ? "the device offers it" : "the device does not offer it");
     }
     const VkPhysicalDeviceExternalSemaphoreInfo info{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_EXTERNAL_SEMAPHORE_INFO, nullptr,
                                                      sync_fd_type};

@@ -208,7 +208,9 @@ TEST_F(VulkanExportToGlVmTest, MesaEglCannotImportLavapipesExportAndTexshareSays
         [](Peer& peer) {
             auto app = open_app(false);
             ASSERT_TRUE(app);
-            auto exporter = value_or_fail(Exporter::create(app->vk.handles()), "exporter");
+            auto device = value_or_fail(Device::create(app->vk.handles()), "device");
+            ASSERT_TRUE(device);
+            auto exporter = value_or_fail(Exporter::create(*device, {}), "exporter over a Device");
             auto sender = value_or_fail(FrameSender::create(std::move(peer.frames)), "sender");
             ASSERT_TRUE(exporter && sender);
             auto exported = value_or_fail(exporter->allocate(width, height, DRM_FORMAT_ABGR8888), "export");

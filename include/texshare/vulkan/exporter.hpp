@@ -89,6 +89,9 @@ public:
     // Errc::invalid_argument for a usage of 0.
     static Result<Exporter> create(const DeviceHandles& handles, Options options);
     static Result<Exporter> create(const DeviceHandles& handles) { return create(handles, Options{}); }
+    // The same over a Device the application already made (it has the extensions; `device`
+    // is copied and its VkDevice must outlive the Exporter and every ExportedImage).
+    static Result<Exporter> create(const Device& device, Options options);
 
     // A width x height image of `fourcc` (a single-plane RGB format whose bytes Vulkan
     // writes as the fourcc says: format.hpp's mappings without a channel swizzle) with one

@@ -33,7 +33,7 @@ std::optional<TestVulkan> open(const std::vector<std::string>& wanted) {
 }
 
 TEST(VulkanExporterTest, NullHandlesAndAZeroUsageAreRefused) {
-    auto none = Exporter::create({});
+    auto none = Exporter::create(DeviceHandles{});
     ASSERT_FALSE(none);
     EXPECT_EQ(none.error().code, Errc::invalid_argument) << none.error().message;
     auto vk = open(export_extensions);
