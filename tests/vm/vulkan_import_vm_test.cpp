@@ -225,6 +225,45 @@ TEST_P(VulkanImportVmTest, AStrideIsHonouredExplicitlyOrTheImportRefused) {
         });
 }
 
+// A producer dying without a word: with keep_last_frame its last frame's import survives
+// under retained_image_id (ImportListener::image_renamed) and still shows its pixels; the
+// other image's import goes.
+TEST_P(VulkanImportVmTest, ADeadProducersLastFrameKeepsItsImportUnderTheRetainedId) {
+    run_pair(
+        [](Peer& peer) {
+            auto sender = sender_with_images(peer, 2);
+            ASSERT_TRUE(sender);
+            ASSERT_TRUE(sender->present(2));
+            EXPECT_EQ(wait_note(peer).message.step, 1U);
+            sender.reset();  // the socket closes: no bye
+            send_note(peer, {2, 0, 0});
+        },
+        [modifiers = GetParam()](Peer& peer) {
+            auto consumer = open_consumer(modifiers);
+            ASSERT_TRUE(consumer);
+            ImportListener listener(consumer->importer);
+            auto receiver = value_or_fail(FrameReceiver::create(std::move(peer.frames), {.keep_last_frame = true}),
+                                          "receiver");
+            ASSERT_TRUE(receiver);
+            receiver->set_listener(&listener);
+            ASSERT_TRUE(value_or_fail(receiver->wait_for_frame(0, patience), "frame"));
+            EXPECT_EQ(consumer->importer.size(), 2U);
+            send_note(peer, {1, 0, 0});
+            EXPECT_EQ(wait_note(peer).message.step, 2U);
+            auto gone = dispatch_until(*receiver, [] { return false; });
+            ASSERT_FALSE(gone);
+            EXPECT_EQ(gone.error().code, Errc::peer_closed) << gone.error().message;
+            EXPECT_EQ(consumer->importer.size(), 1U);
+            EXPECT_EQ(listener.image(1), nullptr);
+            EXPECT_EQ(listener.image(2), nullptr);
+            const ImportedImage* kept = listener.image(retained_image_id);
+            ASSERT_NE(kept, nullptr);
+            expect_shows(*consumer, *kept, 2);
+            ASSERT_TRUE(receiver->release(retained_image_id));
+            EXPECT_EQ(consumer->importer.size(), 0U);
+        });
+}
+
 INSTANTIATE_TEST_SUITE_P(DrmFormatModifiers, VulkanImportVmTest, ::testing::Bool(),
                          [](const ::testing::TestParamInfo<bool>& param) {
                              return param.param ? "WithModifierExtension" : "WithoutModifierExtension";
