@@ -4,6 +4,7 @@
 // guest (Mesa 25's lavapipe) every test runs, with and without
 // VK_EXT_image_drm_format_modifier.
 #include "texshare/vulkan/exporter.hpp"
+#include "texshare/vulkan/format.hpp"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -13,6 +14,7 @@
 #include <fstream>
 
 #include "support/fd_count.hpp"
+#include "support/vulkan_queue.hpp"
 #include "support/vulkan_test_device.hpp"
 
 namespace texshare::vulkan {
@@ -155,6 +157,48 @@ TEST_P(VulkanExporterDriverTest, WhatCannotBeExportedIsRefusedNamingWhy) {
     refused(f->exporter.allocate(16, 16, DRM_FORMAT_ABGR8888, tiled), Errc::unsupported,
             GetParam() ? "does not list it" : "only LINEAR without VK_EXT_image_drm_format_modifier");
     EXPECT_EQ(testing::open_fd_count(), fds);
+}
+
+// The layout handed out is the one the driver wrote: for every 32-bit format the driver
+// exports, an image 61 pixels wide (an odd width, so a driver that pads rows shows it) is
+// filled by a Vulkan buffer copy and read back through the DMA-BUF's own CPU mapping, using
+// the DmaBufImage's stride and offset: every byte exact.
+TEST_P(VulkanExporterDriverTest, WhatVulkanWritesIsWhereTheDmaBufLayoutSays) {
+    std::string skip;
+    auto f = exporter_or_skip(GetParam(), skip);
+    if (!f && !skip.empty()) GTEST_SKIP() << skip;
+    ASSERT_TRUE(f);
+    auto queue = testing::TestQueue::create(f->vk);
+    ASSERT_TRUE(queue) << queue.error().message;
+    constexpr std::uint32_t w = 61;
+    constexpr std::uint32_t h = 7;
+    const std::uint64_t linear[] = {DRM_FORMAT_MOD_LINEAR};
+    std::string exported_formats;
+    for (const FormatMapping& mapping : format_mappings()) {
+        const FormatInfo* info = find_format(mapping.fourcc);
+        if (info == nullptr || info->plane_count != 1 || info->planes[0].bytes_per_pixel != 4) continue;
+        if (!f->exporter.exportable_modifiers(mapping.fourcc, linear)) continue;
+        exported_formats += format_name(mapping.fourcc) + " ";
+        auto exported = f->exporter.allocate(w, h, mapping.fourcc);
+        ASSERT_TRUE(exported) << exported.error().message;
+        std::vector<std::uint8_t> pixels(std::size_t{w} * h * 4);
+        for (std::size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<std::uint8_t>(i * 7 + mapping.fourcc);
+        ASSERT_TRUE(queue->upload(exported->vulkan.image(), exported->vulkan.extent(), pixels, true, {}, {}));
+        ASSERT_TRUE(queue->wait_idle());
+        auto mapped = exported->image.map(Access::read);
+        ASSERT_TRUE(mapped) << mapped.error().message;
+        for (std::uint32_t y = 0; y < h; ++y) {
+            ASSERT_EQ(std::memcmp(mapped->plane(0).data() + std::size_t{y} * mapped->stride(0),
+                                  pixels.data() + std::size_t{y} * w * 4, std::size_t{w} * 4),
+                      0)
+                << format_name(mapping.fourcc) << " row " << y << " (stride " << mapped->stride(0) << ")";
+        }
+        EXPECT_TRUE(mapped->finish());
+        ASSERT_TRUE(queue->wait_idle());
+    }
+    std::cout << "[measured] 32-bit formats exported as LINEAR DMA-BUFs: " << exported_formats << "\n";
+    EXPECT_NE(exported_formats.find("ABGR8888"), std::string::npos);
+    EXPECT_NE(exported_formats.find("XRGB8888"), std::string::npos);
 }
 
 INSTANTIATE_TEST_SUITE_P(DrmFormatModifiers, VulkanExporterDriverTest, ::testing::Bool(),
