@@ -12,7 +12,8 @@
 //   imports) into a new semaphore the submit waits on: the GPU waits, not the CPU. The
 //   application signals a semaphore from signal_semaphore() in its submit, and
 //   vkGetSemaphoreFdKHR exports that signal as a sync_file (which also unsignals it, so it
-//   is reused frame after frame).
+//   may be reused frame after frame; Debian 12's validation layer, 1.3.239, misses that and
+//   reports QueueForwardProgress, so texshare's tests take a new one per frame).
 // - cpu_wait: the fallback where the driver has no SYNC_FD semaphores (Debian 12's lavapipe;
 //   NVIDIA, whose OPAQUE_FD semaphores are a later step). A received fence is waited on by
 //   the CPU (poll, with the caller's timeout) before the submit, and fence_for_peer() waits
