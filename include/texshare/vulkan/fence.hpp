@@ -105,7 +105,10 @@ public:
     // (SYNC_IOC_FILE_INFO refuses it; checked first, since some drivers import anything) or
     // that the driver refuses (naming the VkResult). cpu_wait: waits on the CPU until the fence signals
     // (Errc::timed_out after cpu_timeout, the fd closed either way) and gives an empty
-    // Semaphore. An empty fence gives an empty Semaphore in both modes.
+    // Semaphore. An empty fence gives an empty Semaphore in both modes. Under sync_fd no
+    // timeout applies: a peer's fence that never signals holds the submit (and the queue
+    // behind it) until the peer's driver signals or errors it; where a peer is not trusted
+    // to signal, wait_fence() (sync_file.hpp) with a timeout first.
     Result<Semaphore> wait_semaphore(UniqueFd fence, std::chrono::milliseconds cpu_timeout) const;
 
     // The semaphore the application's submit signals when it is done with an image, for
