@@ -48,7 +48,7 @@ if [[ "$kind" == asan ]]; then
     # "<unknown module>" no suppression can name): the egl/ tests, the GL test helpers and
     # texshare-info run on this host. Those run under ASan + UBSan without leak checking
     # (texshare-info, a child of its test, inherits ASAN_OPTIONS); all others with it.
-    mesa_driver_tests="^Egl|^GlHelpers|^TexshareInfoHost|^VulkanDevice|^VulkanImporter|^VulkanImportListener|^example\.host_renderer_udmabuf$"
+    mesa_driver_tests="^Egl|^GlHelpers|^TexshareInfoHost|^VulkanDevice|^VulkanImporter|^VulkanImportListener|^VulkanExporter|/VulkanExporterDriverTest\.|^VulkanFences|^example\.host_renderer_udmabuf$"
     ctest --output-on-failure --parallel "$(nproc)" "${tests[@]}" -E "$mesa_driver_tests"
     ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0" ctest --output-on-failure --parallel "$(nproc)" -R "$mesa_driver_tests"
 else

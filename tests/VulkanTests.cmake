@@ -10,3 +10,4 @@ texshare_add_test_binary(vulkan_import_vm_test vm/vulkan_import_vm_test.cpp texs
 # What VmLane.cmake appends to TEXSHARE_VM_BACKPORTS_TESTS: the unit tests again (there
 # the driver has the DMA-BUF extensions, so none skips) and the two-process tests.
 set(TEXSHARE_VULKAN_VM_TESTS vulkan_import_vm_test vulkan_device_test vulkan_importer_test vulkan_import_listener_test)
+include(VulkanExportTests.cmake)  # the export side: exporter, fences (helper vkexport)

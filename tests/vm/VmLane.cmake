@@ -51,6 +51,7 @@ else()
   message(WARNING "texshare: Vulkan (libvulkan-dev) not found: the VM lane's 6.12 tests are not built")
 endif()
 list(APPEND TEXSHARE_VM_BACKPORTS_TESTS ${TEXSHARE_VULKAN_VM_TESTS})  # texshare::vulkan's, where built (tests/VulkanTests.cmake)
+list(APPEND TEXSHARE_VM_BACKPORTS_TESTS ${TEXSHARE_VULKAN_EXPORT_VM_TESTS})  # its export side, where built (tests/VulkanExportTests.cmake)
 # ---- texshare_bench smoke (issue 14 item 6, bench/guest_section.cpp) ----
 # The benchmark's guest section for 2 frames a repetition: fails if it skips (no udmabuf, no
 # Vulkan DMA-BUF import) or a frame's pixels read back wrong; its times mean nothing here.

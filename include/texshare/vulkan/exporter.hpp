@@ -1,0 +1,132 @@
+// texshare::vulkan::Exporter: VkImages this process renders into, out of the process as
+// DmaBufImages.
+//
+// Use an Exporter in the process that renders with Vulkan and shares its images through the
+// frame protocol: allocate() makes a VkImage bound to exportable memory and gives both the
+// Vulkan objects (ExportedImage, which destroys them) and a dma_buf DmaBufImage of the same
+// memory (FrameSender::add_image takes it). The application renders into the VkImage and,
+// before each present, hands it to the consumer with a queue family release to
+// VK_QUEUE_FAMILY_FOREIGN_EXT (VK_EXT_queue_family_foreign) or VK_QUEUE_FAMILY_EXTERNAL in
+// VK_IMAGE_LAYOUT_GENERAL (spec, "Queue Family Ownership Transfer"), and acquires it back the
+// same way before rendering again; fence.hpp makes the semaphores for both.
+//
+// How (Vulkan spec, VK_EXT_external_memory_dma_buf and VK_EXT_image_drm_format_modifier):
+//   - with the modifier extension: VK_IMAGE_TILING_DRM_FORMAT_MODIFIER_EXT with the caller's
+//     candidate modifiers (VkImageDrmFormatModifierListCreateInfoEXT) that the driver lists
+//     for the format and can export as a DMA-BUF for the usage; the driver picks one, read
+//     back with vkGetImageDrmFormatModifierPropertiesEXT, and each memory plane's offset and
+//     stride with vkGetImageSubresourceLayout (VK_IMAGE_ASPECT_MEMORY_PLANE_i_BIT_EXT);
+//   - without it: VK_IMAGE_TILING_LINEAR, only when LINEAR is a candidate, its layout from
+//     vkGetImageSubresourceLayout (VK_IMAGE_ASPECT_COLOR_BIT).
+// The memory is a dedicated allocation (VkMemoryDedicatedAllocateInfo) exported with
+// VkExportMemoryAllocateInfo(DMA_BUF); vkGetMemoryFdKHR gives a new fd the DmaBufImage owns.
+//
+// Only DMA-BUF export is built: a driver without VK_EXT_external_memory_dma_buf (NVIDIA's)
+// gets Errc::unsupported naming the extension. Its OPAQUE_FD export (the opaque_fd backing of
+// issue 15) is a later step.
+#pragma once
+
+#include "texshare/detail/require_cxx20.hpp"
+
+#include <vulkan/vulkan.h>
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "texshare/dma_buf_image.hpp"
+#include "texshare/result.hpp"
+#include "texshare/vulkan/device.hpp"
+
+namespace texshare::vulkan {
+
+// The application's side of an exported image: the VkImage and its memory, destroyed with
+// this object (the application must have finished using them on the GPU first). The
+// DmaBufImage handed out with it keeps the memory alive for peers on its own: a DMA-BUF
+// lives as long as any fd of it does.
+class ExportedImage {
+public:
+    ExportedImage() = default;
+    ExportedImage(ExportedImage&& other) noexcept { *this = std::move(other); }
+    ExportedImage& operator=(ExportedImage&& other) noexcept;
+    ExportedImage(const ExportedImage&) = delete;
+    ExportedImage& operator=(const ExportedImage&) = delete;
+    ~ExportedImage() { reset(); }
+
+    void reset() noexcept;  // destroys the image and frees its memory now
+
+    VkImage image() const noexcept { return image_; }
+    VkDeviceMemory memory() const noexcept { return memory_; }
+    VkFormat format() const noexcept { return format_; }
+    VkExtent2D extent() const noexcept { return extent_; }
+    VkImageTiling tiling() const noexcept { return tiling_; }
+    std::uint64_t modifier() const noexcept { return modifier_; }  // DRM_FORMAT_MOD_LINEAR without the extension
+
+private:
+    friend class Exporter;
+    VkDevice device_ = VK_NULL_HANDLE;
+    VkImage image_ = VK_NULL_HANDLE;
+    VkDeviceMemory memory_ = VK_NULL_HANDLE;
+    VkFormat format_ = VK_FORMAT_UNDEFINED;
+    VkExtent2D extent_{};
+    VkImageTiling tiling_ = VK_IMAGE_TILING_LINEAR;
+    std::uint64_t modifier_ = 0;
+};
+
+class Exporter {
+public:
+    struct Options {
+        // What the application does with its images: render (attachment), clear or copy into
+        // them, and copy out of them.
+        VkImageUsageFlags usage = VK_IMAGE_USAGE_COLOR_ATTACHMENT_BIT | VK_IMAGE_USAGE_TRANSFER_DST_BIT |
+                                  VK_IMAGE_USAGE_TRANSFER_SRC_BIT;
+    };
+
+    // Checks once what export needs, on the application's handles: what Device::create
+    // checks (VK_KHR_external_memory_fd and VK_EXT_external_memory_dma_buf enabled; its
+    // errors, the unsupported ones saying that OPAQUE_FD export is not built) and loads
+    // vkGetMemoryFdKHR (Errc::library where the loader does not give it).
+    // Errc::invalid_argument for a usage of 0.
+    static Result<Exporter> create(const DeviceHandles& handles, Options options);
+    static Result<Exporter> create(const DeviceHandles& handles) { return create(handles, Options{}); }
+    // The same over a Device the application already made (it has the extensions; `device`
+    // is copied and its VkDevice must outlive the Exporter and every ExportedImage).
+    static Result<Exporter> create(const Device& device, Options options);
+
+    // A width x height image of `fourcc` (a single-plane RGB format whose bytes Vulkan
+    // writes as the fourcc says: format.hpp's mappings without a channel swizzle) with one
+    // of `modifiers` (without the modifier extension only LINEAR is possible), exported as a
+    // dma_buf DmaBufImage that owns its fds (one per memory plane; duplicates of one fd where
+    // the modifier has several). The image starts in VK_IMAGE_LAYOUT_UNDEFINED.
+    // Errors: Errc::invalid_argument for a zero or too large size (beyond the driver's
+    // maxExtent) or no modifiers; Errc::unsupported for a format texshare cannot export,
+    // candidates the driver cannot export as a DMA-BUF for the usage (naming the format,
+    // each modifier and why), LINEAR missing without the modifier extension; Errc::library
+    // naming the Vulkan call and VkResult otherwise; Errc::invalid_layout where the driver's
+    // layout does not fit texshare's (offset or stride beyond 32 bits, a DMA-BUF smaller
+    // than the layout needs). On error every object made is destroyed and every fd closed.
+    struct Exported {
+        ExportedImage vulkan;
+        DmaBufImage image;
+    };
+    Result<Exported> allocate(std::uint32_t width, std::uint32_t height, std::uint32_t fourcc,
+                              std::span<const std::uint64_t> modifiers) const;
+    Result<Exported> allocate(std::uint32_t width, std::uint32_t height, std::uint32_t fourcc) const;
+
+    // The candidates among `modifiers` the driver can export for `fourcc` and the usage, in
+    // the given order (without the modifier extension: LINEAR if it is one and LINEAR
+    // tiling can be exported). Errc::unsupported as allocate() where none is.
+    Result<std::vector<std::uint64_t>> exportable_modifiers(std::uint32_t fourcc,
+                                                           std::span<const std::uint64_t> modifiers) const;
+
+    const Device& device() const noexcept { return device_; }
+
+private:
+    Exporter(const Device& device, Options options) : device_(device), options_(options) {}
+
+    Device device_;
+    Options options_;
+    PFN_vkGetMemoryFdKHR get_memory_fd_ = nullptr;
+};
+
+}  // namespace texshare::vulkan
