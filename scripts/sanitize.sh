@@ -45,8 +45,9 @@ cd "$build_dir"
 if [[ "$kind" == asan ]]; then
     # The tests that open an EGL display load Mesa's driver, which leaves a few small
     # allocations made from code it has unloaded by the time LeakSanitizer reports (an
-    # "<unknown module>" no suppression can name): the egl/ tests, the GL test helpers and
-    # texshare-info run on this host. Those run under ASan + UBSan without leak checking
+    # "<unknown module>" no suppression can name): the egl/ tests, the vulkan/ tests that load
+    # lavapipe, the GL test helpers, texshare-info and the example's udmabuf run (it opens EGL)
+    # on this host. Those run under ASan + UBSan without leak checking
     # (texshare-info, a child of its test, inherits ASAN_OPTIONS); all others with it.
     mesa_driver_tests="^Egl|^GlHelpers|^TexshareInfoHost|^VulkanDevice|^VulkanImporter|^VulkanImportListener|^VulkanExporter|/VulkanExporterDriverTest\.|^VulkanFences|^example\.host_renderer_udmabuf$"
     ctest --output-on-failure --parallel "$(nproc)" "${tests[@]}" -E "$mesa_driver_tests"
