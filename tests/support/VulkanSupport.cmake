@@ -5,4 +5,4 @@
 add_library(texshare_vulkan_support STATIC EXCLUDE_FROM_ALL ${CMAKE_CURRENT_LIST_DIR}/vulkan_context.cpp
             ${CMAKE_CURRENT_LIST_DIR}/vulkan_readback.cpp)
 target_include_directories(texshare_vulkan_support PUBLIC ${PROJECT_SOURCE_DIR}/tests)
-target_link_libraries(texshare_vulkan_support PUBLIC texshare::texshare Vulkan::Vulkan PRIVATE texshare_warnings)
+target_link_libraries(texshare_vulkan_support PUBLIC texshare::texshare Vulkan::Vulkan PRIVATE texshare::vulkan texshare_warnings)

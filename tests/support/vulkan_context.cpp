@@ -1,5 +1,7 @@
 #include "support/vulkan_context.hpp"
 
+#include "texshare/vulkan/device.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cstdlib>
@@ -28,34 +30,8 @@ bool has(const std::vector<std::string>& names, std::string_view name) {
 
 }  // namespace
 
-std::string vk_result_name(VkResult result) {
-    switch (result) {
-#define TEXSHARE_VK_CASE(name) \
-    case name:                 \
-        return fmt::format("{} ({})", #name, static_cast<int>(name));
-        TEXSHARE_VK_CASE(VK_SUCCESS)
-        TEXSHARE_VK_CASE(VK_NOT_READY)
-        TEXSHARE_VK_CASE(VK_TIMEOUT)
-        TEXSHARE_VK_CASE(VK_INCOMPLETE)
-        TEXSHARE_VK_CASE(VK_ERROR_OUT_OF_HOST_MEMORY)
-        TEXSHARE_VK_CASE(VK_ERROR_OUT_OF_DEVICE_MEMORY)
-        TEXSHARE_VK_CASE(VK_ERROR_INITIALIZATION_FAILED)
-        TEXSHARE_VK_CASE(VK_ERROR_DEVICE_LOST)
-        TEXSHARE_VK_CASE(VK_ERROR_MEMORY_MAP_FAILED)
-        TEXSHARE_VK_CASE(VK_ERROR_LAYER_NOT_PRESENT)
-        TEXSHARE_VK_CASE(VK_ERROR_EXTENSION_NOT_PRESENT)
-        TEXSHARE_VK_CASE(VK_ERROR_FEATURE_NOT_PRESENT)
-        TEXSHARE_VK_CASE(VK_ERROR_INCOMPATIBLE_DRIVER)
-        TEXSHARE_VK_CASE(VK_ERROR_TOO_MANY_OBJECTS)
-        TEXSHARE_VK_CASE(VK_ERROR_FORMAT_NOT_SUPPORTED)
-        TEXSHARE_VK_CASE(VK_ERROR_INVALID_EXTERNAL_HANDLE)
-        TEXSHARE_VK_CASE(VK_ERROR_OUT_OF_POOL_MEMORY)
-        TEXSHARE_VK_CASE(VK_ERROR_UNKNOWN)
-#undef TEXSHARE_VK_CASE
-        default:
-            return fmt::format("VkResult {}", static_cast<int>(result));
-    }
-}
+// One name table, the library's (texshare/vulkan/device.hpp).
+std::string vk_result_name(VkResult result) { return texshare::vulkan::result_name(result); }
 
 Result<VulkanContext> VulkanContext::create() {
     std::uint32_t instance_version = VK_API_VERSION_1_0;
