@@ -21,11 +21,11 @@ struct FrameStateProbe {
                                       fmt::join(table.refused_, " "), table.refused_next_);
         for (const FrameSlot& slot : table.slots()) {
             out += fmt::format(
-                "slot {}: id {:x} gen {} {} state {} last frame {} fence {} held-while-retiring {} unshared {} "
+                "slot {}: id {:x} gen {} {} state {} last frame {} fence {} ({}) held-while-retiring {} unshared {} "
                 "refused {} image {}x{} fd {}\n",
                 table.index_of(slot), slot.id, slot.generation, slot.local ? "local" : "peer's",
                 static_cast<int>(slot.state), slot.last_frame, slot.fence.valid() ? slot.fence.get() : -1,
-                slot.held_while_retiring, slot.unshared, slot.refused, slot.image.width(), slot.image.height(),
+                to_string(slot.fence_kind), slot.held_while_retiring, slot.unshared, slot.refused, slot.image.width(), slot.image.height(),
                 slot.image.empty() ? -1 : slot.image.plane_fd(0).get());
         }
         return out;
@@ -42,10 +42,10 @@ struct FrameStateProbe {
     }
     static std::string summary(const FrameReceiver& r) {
         return fmt::format(
-                   "consumer: current slot {}, current frame {}, live {}, last frame {}, acquire fence {}, "
+                   "consumer: current slot {}, current frame {}, live {}, last frame {}, acquire fence {} ({}), "
                    "received {}, skipped {}, advertised {}\n",
                    r.current_, r.current_frame_, r.current_live_, r.last_frame_,
-                   r.acquire_fence_.valid() ? r.acquire_fence_.get() : -1, r.received_, r.skipped_,
+                   r.acquire_fence_.valid() ? r.acquire_fence_.get() : -1, to_string(r.acquire_fence_kind_), r.received_, r.skipped_,
                    r.advertised_.has_value()) +
                link(r.link_) + table(r.table_);
     }

@@ -20,6 +20,7 @@
 #include <span>
 #include <utility>
 
+#include "texshare/detail/fence_probe.hpp"
 #include "texshare/frame/image_listener.hpp"
 #include "texshare/frame/messages.hpp"
 
@@ -44,6 +45,7 @@ struct FrameSlot {
     FrameImageState state = FrameImageState::free;
     std::uint64_t last_frame = 0;      // the frame it was last presented as
     UniqueFd fence;                    // producer: the release fence that came back
+    FenceKind fence_kind = FenceKind::none;  // what `fence` is (none while it is empty)
     bool held_while_retiring = false;  // retired (by the producer) while the consumer held it
     std::uint32_t generation = 0;      // counts the images this slot has held (FrameImage checks it)
 };
@@ -282,6 +284,7 @@ public:
     void drop(FrameSlot& slot) noexcept {
         if (slot.id == 0) return;
         if (listener_ != nullptr) listener_->image_removed(slot.id);
+        if (slot.fence.valid()) drop_fence(slot.fence, slot.fence_kind);
         const std::uint32_t generation = slot.generation + 1;
         slot = FrameSlot{};
         slot.generation = generation;

@@ -3,8 +3,10 @@
 // Use frame/protocol.hpp for the endpoints; this header is the wire format and its one
 // receive-side check, for tests and for anyone writing a compatible peer. Every message is
 // one FrameMessage on one AuxChannel frame (one sendmsg, one recvmsg), with fds in fixed
-// slots: the image's planes in slots 0..3 (add_image only) and a sync fence in slot 4
-// (present: acquire fence; release: release fence). Which kinds may carry which fds is
+// slots: the image's planes in slots 0..3 (add_image only) and a fence in slot 4
+// (present: acquire fence; release: release fence), whose kind (fence_kind.hpp) the
+// message names in fence_kind: a fence fd without a kind, a kind without its fd, an
+// unknown kind, or a kind on a message that carries no fence is refused here. Which kinds may carry which fds is
 // fixed per kind, and check_frame_message() refuses anything else before the endpoint
 // looks at the message, so a misbehaving peer cannot smuggle fds through a kind that would
 // silently drop them.
@@ -21,6 +23,7 @@
 
 #include <array>
 #include <bit>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <string_view>
@@ -28,6 +31,7 @@
 #include <utility>
 
 #include "texshare/aux_channel.hpp"
+#include "texshare/frame/fence_kind.hpp"
 #include "texshare/image_wire.hpp"
 #include "texshare/result.hpp"
 
@@ -75,10 +79,13 @@ inline constexpr std::size_t frame_fence_slot = max_planes;  // slot 4
 inline constexpr std::size_t frame_fd_slots = max_planes + 1;
 
 // Every byte is a named field. descriptor is meaningful for add_image only and all zero
-// otherwise; frame_number for present only.
+// otherwise; frame_number for present only; fence_kind for present and release only (the
+// kind of the fd in the fence slot, FenceKind::none when it is empty).
 struct FrameMessage {
-    std::uint32_t kind = 0;      // FrameKind
-    std::uint32_t reserved = 0;  // must be zero
+    std::uint32_t kind = 0;           // FrameKind
+    std::uint8_t fence_kind = 0;      // FenceKind
+    std::uint8_t reserved_byte = 0;   // must be zero
+    std::uint16_t reserved = 0;       // must be zero
     std::uint64_t image_id = 0;
     std::uint64_t frame_number = 0;
     ImageDescriptor descriptor = zero_descriptor();
@@ -91,6 +98,7 @@ struct FrameMessage {
     }
 };
 static_assert(std::has_unique_object_representations_v<FrameMessage>, "no padding on the wire");
+static_assert(offsetof(FrameMessage, image_id) == 8, "fence_kind and the reserved fields fill the old reserved u32");
 
 using FrameChannel = AuxChannel<FrameMessage, frame_fd_slots>;
 
@@ -139,8 +147,16 @@ constexpr unsigned frame_allowed_slots(std::uint32_t kind) noexcept {  // kind <
 // would accept the message. frame_envelope_error() says what is wrong when it is false.
 [[gnu::always_inline]] inline bool frame_envelope_ok(const FrameMessage& m, unsigned filled_slots) noexcept {
     const std::uint32_t kind = m.kind;
-    if (kind - 1 >= static_cast<std::uint32_t>(FrameKind::refused) || m.reserved != 0) return false;
+    if (kind - 1 >= static_cast<std::uint32_t>(FrameKind::refused) || (m.reserved | m.reserved_byte) != 0) return false;
     if ((filled_slots & ~frame_allowed_slots(kind)) != 0) return false;
+    // A fence kind exactly when the fence slot holds an fd (and only a known kind): since
+    // only present and release may fill that slot, this also keeps a kind off every other
+    // message. No separate branch per fence kind on the way.
+    const std::uint8_t fence = m.fence_kind;
+    if (fence > static_cast<std::uint8_t>(last_fence_kind) ||
+        fence_kind_carries_fd(fence) != (((filled_slots >> frame_fence_slot) & 1U) != 0)) {
+        return false;
+    }
     if (kind != static_cast<std::uint32_t>(FrameKind::present) && m.frame_number != 0) return false;
     if (kind == static_cast<std::uint32_t>(FrameKind::add_image)) return m.descriptor.image_id == m.image_id;
     // OR of its 8-byte words (one pass, no zero copy to compare with).
@@ -156,9 +172,17 @@ constexpr unsigned frame_allowed_slots(std::uint32_t kind) noexcept {  // kind <
         return make_error(Errc::protocol, "frame message of unknown kind {} (image {})", m.kind, m.image_id);
     }
     const auto kind = static_cast<FrameKind>(m.kind);
-    if (m.reserved != 0) {
+    if (m.reserved != 0 || m.reserved_byte != 0) {
         return make_error(Errc::protocol, "{} of image {}: reserved field is {}, not 0", to_string(kind),
-                          m.image_id, m.reserved);
+                          m.image_id, m.reserved != 0 ? m.reserved : m.reserved_byte);
+    }
+    if (m.fence_kind != 0 && kind != FrameKind::present && kind != FrameKind::release) {
+        return make_error(Errc::protocol, "{} of image {}: fence kind {} on a message that carries no fence",
+                          to_string(kind), m.image_id, m.fence_kind);
+    }
+    if (m.fence_kind > static_cast<std::uint8_t>(last_fence_kind)) {
+        return make_error(Errc::protocol, "{} of image {}: unknown fence kind {} (this side knows 0..{})",
+                          to_string(kind), m.image_id, m.fence_kind, static_cast<unsigned>(last_fence_kind));
     }
     if (kind != FrameKind::present && m.frame_number != 0) {
         return make_error(Errc::protocol, "{} of image {}: frame number {} where none belongs",
@@ -173,14 +197,24 @@ constexpr unsigned frame_allowed_slots(std::uint32_t kind) noexcept {  // kind <
         return make_error(Errc::protocol, "add_image of image {}: its descriptor names image {}", m.image_id,
                           m.descriptor.image_id);
     }
-    const unsigned forbidden = filled_slots & ~frame_allowed_slots(m.kind);
-    return make_error(Errc::protocol, "{} of image {}: carries an fd in slot {}, which it may not use",
-                      to_string(kind), m.image_id, std::countr_zero(forbidden));
+    if (const unsigned forbidden = filled_slots & ~frame_allowed_slots(m.kind); forbidden != 0) {
+        return make_error(Errc::protocol, "{} of image {}: carries an fd in slot {}, which it may not use",
+                          to_string(kind), m.image_id, std::countr_zero(forbidden));
+    }
+    const auto fence = static_cast<FenceKind>(m.fence_kind);
+    if (fence_kind_carries_fd(m.fence_kind)) {
+        return make_error(Errc::protocol, "{} of image {}: fence kind {} without a fence fd (slot {} is empty)",
+                          to_string(kind), m.image_id, to_string(fence), frame_fence_slot);
+    }
+    return make_error(Errc::protocol, "{} of image {}: a fence fd in slot {} without a fence kind", to_string(kind),
+                      m.image_id, frame_fence_slot);
 }
 }  // namespace detail
 
 // Checks the envelope of a received message: known kind, reserved zero, a zero descriptor
-// (and frame number) where the kind has none, and fds only in the slots the kind uses.
+// (and frame number) where the kind has none, fds only in the slots the kind uses, and a
+// known fence kind exactly when the fence slot holds an fd (present and release only).
+// Which fence kinds an endpoint accepts, and what the fd is, the endpoint checks.
 // filled_slots: bit i set when slot i holds an fd (FrameChannel::Received::filled_slots()
 // gives it for a received message, from the slot mask AuxChannel already matched against the
 // fds that came). The endpoints then check the ids against their own state.

@@ -17,11 +17,23 @@
 //   arrives the previous image is released back automatically, without a release fence.
 //   A consumer that samples asynchronously calls release(id, fence) itself as soon as its
 //   reads of the current image are submitted, and the producer waits on that fence.
-// - Fences: present carries an optional acquire fence, release an optional release fence
-//   (sync_file fds, see sync_file.hpp and egl/fence.hpp for where they come from and the
-//   fallback without them). A release fence stays with the producer's image until taken
-//   (acquire_free_image() or take_release_fence()); presenting an image whose fence was
-//   never taken is refused, so a fence cannot be dropped silently.
+// - Fences: present carries an optional acquire fence, release an optional release fence,
+//   each with its kind on the wire (fence_kind.hpp): a sync_file (sync_file.hpp,
+//   egl/fence.hpp, vulkan/fence.hpp's sync_fd mode) or a Vulkan semaphore exported as
+//   OPAQUE_FD (vulkan/fence.hpp's opaque_fd mode, for drivers without SYNC_FD such as
+//   NVIDIA's; only the same driver on the same device can wait on it). Each side says which
+//   kinds it accepts (Options::accepted_fence_kinds, sync_file alone by default). A fence
+//   fd without a kind, a kind without its fd, an unknown kind or a kind on a message that
+//   carries no fence is Errc::protocol; a fence of a kind this side does not accept, or an
+//   fd that is not what its kind says (a sync_file: the anonymous inode; an OPAQUE_FD
+//   semaphore: a character device or that inode, never a pipe, socket, regular file, memfd
+//   or DMA-BUF), is Errc::rejected and changes nothing: a present is never shown without
+//   its fence, or with a fence this side cannot wait on. The kind is read with the fence
+//   (FrameReceiver::acquire_fence_kind, FrameSender::FreeImage::release_fence_kind). A
+//   release fence stays with the producer's image until taken (acquire_free_image() or
+//   take_release_fence()); presenting an image whose fence was never taken is refused, so
+//   a fence cannot be dropped silently. A fence nobody took is closed by the endpoint: at
+//   once for a sync_file, off the dispatching thread for any other kind.
 // - Only the side that added an image retires it (e.g. on resize). The producer's retire
 //   waits for the consumer to let go (`retired` once it no longer holds it, which for a held
 //   image means released too); the consumer's retire takes effect at once on its side, and a
@@ -74,12 +86,13 @@
 //   the image and says the fence is lost.
 // - A zero-length record from a live peer is Errc::protocol, never taken for EOF.
 // - Per frame (present, release): one sendmsg and one recvmsg, no heap allocation (images
-//   live in fixed arrays of max_frame_images) and no fd validation syscalls: the kernel
-//   itself refuses a closed fence fd, and images are validated once, when shared.
+//   live in fixed arrays of max_frame_images) and, on the receiving side, one statx per
+//   fence (its kind); images are validated once, when shared.
 #pragma once
 
 #include "texshare/detail/require_cxx20.hpp"
 
+#include "texshare/frame/fence_kind.hpp"
 #include "texshare/frame/image_listener.hpp"
 #include "texshare/frame/image_table.hpp"
 #include "texshare/frame/messages.hpp"

@@ -36,6 +36,13 @@ struct FrameReceiverOptions {
     // the producer told (FrameKind::refused); a retired image frees its place. The default,
     // half the table, fits a triple-buffered swapchain and its replacement during a resize.
     std::size_t max_producer_images = max_frame_images / 2;
+    // The fence kinds this side accepts with a present (fence_kind.hpp). A present whose
+    // acquire fence is of another kind is refused like a fence that is not what it says
+    // (Errc::rejected from dispatch(), nothing changed, never shown). Add
+    // FenceKind::vulkan_opaque_semaphore only where negotiation proved the producer to be on
+    // this device and driver, and this side waits with Vulkan (vulkan/fence.hpp,
+    // SyncMode::opaque_fd): such a fence cannot be waited on with poll().
+    FenceKindSet accepted_fence_kinds = default_fence_kinds;
 };
 
 class FrameReceiver {
@@ -88,8 +95,16 @@ public:
     }
 
     // The acquire fence that came with the current frame (empty if none or already taken):
-    // wait on it before reading the image.
-    UniqueFd take_acquire_fence() noexcept { return std::move(acquire_fence_); }
+    // wait on it before reading the image. Its kind is acquire_fence_kind(), asked first.
+    UniqueFd take_acquire_fence() noexcept {
+        acquire_fence_kind_ = FenceKind::none;
+        return std::move(acquire_fence_);
+    }
+    // What the untaken acquire fence is (FenceKind::none when there is none): a sync_file, or
+    // with accepted_fence_kinds allowing it, a Vulkan OPAQUE_FD semaphore.
+    FenceKind acquire_fence_kind() const noexcept {
+        return acquire_fence_.valid() ? acquire_fence_kind_ : FenceKind::none;
+    }
 
     // Shares an image this side allocated with the producer, which may then render into
     // it; the id has consumer_image_id_bit set. On error the image stays with the caller.
@@ -132,19 +147,34 @@ public:
         return {};
     }
 
-    // Gives the current image back early, with an optional release fence that signals when
-    // this side's reads are done. Errc::invalid_argument for an id this receiver does not
-    // hold; Errc::peer_closed ("the producer is gone") after the producer exited, with
-    // nothing changed (dispatch() then reads its end and drops its images). An image the
-    // producer retired meanwhile goes at once (answered `retired`; the fence is not sent).
+    // Gives the current image back early, with an optional release fence (a sync_file) that
+    // signals when this side's reads are done; it is sent, not taken. Errc::invalid_argument
+    // for an id this receiver does not hold; Errc::peer_closed ("the producer is gone")
+    // after the producer exited, with nothing changed (dispatch() then reads its end and
+    // drops its images). An image the producer retired meanwhile goes at once (answered
+    // `retired`; the fence is not sent).
     [[gnu::hot]]
     Result<void> release(std::uint64_t id, BorrowedFd release_fence = {}) {
+        return release(id, release_fence, FenceKind::sync_file);
+    }
+
+    // The same with the fence's kind named (vulkan::Fences::fence_for_peer gives both): the
+    // producer must accept the kind (FrameSenderOptions::accepted_fence_kinds) or it refuses
+    // the release. An empty fence goes as no fence whatever the kind; a fence of kind none,
+    // or of a kind this version does not know, is Errc::invalid_argument.
+    [[gnu::hot]]
+    Result<void> release(std::uint64_t id, BorrowedFd release_fence, FenceKind fence_kind) {
+        if (release_fence.valid() && !fence_kind_carries_fd(static_cast<std::uint8_t>(fence_kind))) [[unlikely]] {
+            return make_error(Errc::invalid_argument, "release: image {}: a fence fd {} of kind {} ({}), which "
+                              "carries no fd", id, release_fence.get(), static_cast<unsigned>(fence_kind),
+                              to_string(fence_kind));
+        }
         if (current_ == no_slot || table_[current_].id != id || id == 0) {
             return make_error(
                 Errc::invalid_argument, "release: image {} is {}", id,
                 table_.find(id) == nullptr ? "unknown" : "not held (never presented or already released)");
         }
-        return release_current(release_fence, false);
+        return release_current(release_fence, fence_kind, false);
     }
 
     // At most this many messages per dispatch(), so that a producer that sends as fast as this
@@ -240,7 +270,7 @@ private:
     void forget_current() noexcept {
         table_[current_].state = FrameImageState::free;
         current_ = no_slot;
-        if (acquire_fence_.valid()) acquire_fence_.reset();
+        if (acquire_fence_.valid()) drop_acquire_fence();
     }
 
     // answering: inside dispatch, where a gone producer is no error (the drain reads on).
@@ -248,7 +278,7 @@ private:
     // retired while this side held it is answered by `retired` alone (it means released
     // too; a release fence is moot for an image that goes away).
     [[gnu::hot]]
-    Result<void> release_current(BorrowedFd release_fence, bool answering) {
+    Result<void> release_current(BorrowedFd release_fence, FenceKind fence_kind, bool answering) {
         detail::FrameSlot& slot = table_[current_];
         if (slot.id == retained_image_id) {  // a dead producer's frame: nobody to give it back to
             forget_current();
@@ -263,7 +293,7 @@ private:
         }
         const bool retiring = slot.held_while_retiring;
         auto sent = retiring ? link_.send(FrameKind::retired, slot.id)
-                             : link_.send(FrameKind::release, slot.id, 0, release_fence);
+                             : link_.send(FrameKind::release, slot.id, 0, release_fence, fence_kind);
         if (!sent && !(answering && sent.error().code == Errc::peer_closed)) return sent;
         forget_current();
         if (retiring) table_.drop(slot);
@@ -285,7 +315,8 @@ private:
         const FrameMessage& m = in.message;
         if (in.fds_cut) link_.clear_incoming();  // what did arrive is no use: handled as cut below
         // The slots holding fds are the header's mask (AuxChannel matched them); none once cut.
-        auto kind = check_frame_message(m, in.fds_cut ? 0U : in.slot_mask());
+        // The slots the header declares, cut or not: a fence kind must match its declared fd.
+        auto kind = check_frame_message(m, in.slot_mask());
         if (!kind) return std::move(kind).error();
         detail::FrameSlot* slot = table_.find(m.image_id);
         if (slot != nullptr && slot->unshared) slot = nullptr;  // the producer cannot know it yet
@@ -375,23 +406,30 @@ private:
                               "process is at its open-file limit); released back unshown",
                               m.image_id, m.frame_number);
         }
-        // The fence goes to the host, which polls and closes it on its event loop: only a
-        // sync_file's kind may (one statx; anything else is closed off this thread).
+        // The fence goes to the host, which polls (or imports) and closes it on its event
+        // loop: only a kind this side accepts, and an fd of that kind (one statx; anything
+        // else is closed off this thread).
         if (in.fds[frame_fence_slot].valid()) {
-            if (auto fence = detail::require_fence_kind(in.fds[frame_fence_slot].borrow()); !fence) {
+            if (auto fence = detail::require_fence(in.fds[frame_fence_slot].borrow(), m.fence_kind,
+                                                   options_.accepted_fence_kinds);
+                !fence) {
                 return make_error(Errc::rejected, "present of image {} as frame {}: {}", m.image_id, m.frame_number,
                                   fence.error().message);
             }
         }
         if (current_ != no_slot) {
-            if (auto released = release_current({}, true); !released) return released;
+            if (auto released = release_current({}, FenceKind::none, true); !released) return released;
         }
         last_frame_ = m.frame_number;
         current_ = table_.index_of(*slot);
         slot->state = FrameImageState::presented;
         current_frame_ = m.frame_number;
         current_live_ = true;
-        if (in.fds[frame_fence_slot].valid()) acquire_fence_ = std::move(in.fds[frame_fence_slot]);
+        if (in.fds[frame_fence_slot].valid()) {
+            if (acquire_fence_.valid()) drop_acquire_fence();  // an untaken fence of an earlier frame
+            acquire_fence_ = std::move(in.fds[frame_fence_slot]);
+            acquire_fence_kind_ = static_cast<FenceKind>(m.fence_kind);
+        }
         ++received_;
         return {};
     }
@@ -404,6 +442,12 @@ private:
                           advertised_->formats.pair_count());
     }
 
+    // An acquire fence nobody took (detail/fence_probe.hpp: off this thread unless a sync_file).
+    void drop_acquire_fence() noexcept {
+        detail::drop_fence(acquire_fence_, acquire_fence_kind_);
+        acquire_fence_kind_ = FenceKind::none;
+    }
+
     void end_session() noexcept {
         const bool keep = options_.keep_last_frame && current_ != no_slot;
         link_.close();
@@ -411,7 +455,7 @@ private:
         (void)table_.forget_peer(keep ? current_ : no_slot);
         if (!keep) {
             current_ = no_slot;
-            if (acquire_fence_.valid()) acquire_fence_.reset();
+            if (acquire_fence_.valid()) drop_acquire_fence();
             return;
         }
         detail::FrameSlot& kept = table_[current_];
@@ -431,6 +475,7 @@ private:
     bool current_live_ = false;  // presented by the current producer (not a kept frame)
     std::uint64_t last_frame_ = 0;
     UniqueFd acquire_fence_;
+    FenceKind acquire_fence_kind_ = FenceKind::none;  // what acquire_fence_ is
     std::size_t received_ = 0;
     std::size_t skipped_ = 0;
     std::optional<FormatTable> advertised_;

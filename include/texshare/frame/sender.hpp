@@ -28,6 +28,12 @@ struct FrameSenderOptions {
     // the table stays this side's own. Beyond it an add_image is refused (Errc::rejected
     // from dispatch(), naming quota and count) and the consumer told (FrameKind::refused).
     std::size_t max_consumer_images = max_frame_images / 2;
+    // The fence kinds this side accepts with a release (fence_kind.hpp). A release fence of
+    // another kind is refused like a fence that is not what it says (Errc::rejected from
+    // dispatch(), nothing changed). Add FenceKind::vulkan_opaque_semaphore only where
+    // negotiation proved the consumer to be on this device and driver, and this side waits
+    // on release fences with Vulkan (vulkan/fence.hpp, SyncMode::opaque_fd).
+    FenceKindSet accepted_fence_kinds = default_fence_kinds;
 };
 
 class FrameSender {
@@ -46,6 +52,7 @@ public:
         }
         FrameSender sender;
         sender.table_.set_peer_quota(options.max_consumer_images);
+        sender.accepted_fences_ = options.accepted_fence_kinds;
         if (auto adopted = sender.link_.adopt(std::move(channel)); !adopted) return std::move(adopted).error();
         return sender;
     }
@@ -71,11 +78,27 @@ public:
     }
 
     // Shows image id as the next frame; returns its frame number. acquire_fence (optional)
-    // signals when the producer's writes are done; it is sent, not taken. Errors:
-    // invalid_argument (unknown id, held, retiring, an untaken release fence, no consumer
-    // has it), fd_not_open (a closed fence fd), peer_closed (the consumer is gone).
+    // signals when the producer's writes are done; it is sent, not taken, as a sync_file
+    // (FenceKind::sync_file). Errors: invalid_argument (unknown id, held, retiring, an
+    // untaken release fence, no consumer has it), fd_not_open (a closed fence fd),
+    // peer_closed (the consumer is gone).
     [[gnu::hot]]
     Result<std::uint64_t> present(std::uint64_t id, BorrowedFd acquire_fence = {}) {
+        return present(id, acquire_fence, FenceKind::sync_file);
+    }
+
+    // The same with the fence's kind named: FenceKind::vulkan_opaque_semaphore for a Vulkan
+    // semaphore exported as OPAQUE_FD (vulkan::Fences::fence_for_peer gives fd and kind
+    // together), which the consumer must accept (FrameReceiverOptions::accepted_fence_kinds)
+    // or it refuses the present. An empty fence goes as no fence whatever the kind; a fence
+    // of kind none, or of a kind this version does not know, is Errc::invalid_argument.
+    [[gnu::hot]]
+    Result<std::uint64_t> present(std::uint64_t id, BorrowedFd acquire_fence, FenceKind fence_kind) {
+        if (acquire_fence.valid() && !fence_kind_carries_fd(static_cast<std::uint8_t>(fence_kind))) [[unlikely]] {
+            return make_error(Errc::invalid_argument, "present: image {}: a fence fd {} of kind {} ({}), which "
+                              "carries no fd", id, acquire_fence.get(), static_cast<unsigned>(fence_kind),
+                              to_string(fence_kind));
+        }
         detail::FrameSlot* slot = table_.find(id);
         if (slot == nullptr) return make_error(Errc::invalid_argument, "present: unknown image id {}", id);
         if (slot->state != FrameImageState::free) {
@@ -97,7 +120,7 @@ public:
                                   : "no consumer to present to");
         }
         const std::uint64_t frame = next_frame_;
-        if (auto sent = link_.send(FrameKind::present, id, frame, acquire_fence); !sent) {
+        if (auto sent = link_.send(FrameKind::present, id, frame, acquire_fence, fence_kind); !sent) {
             return std::move(sent).error();
         }
         ++next_frame_;
@@ -110,6 +133,7 @@ public:
     struct FreeImage {
         std::uint64_t id = 0;
         UniqueFd release_fence;  // wait on it (if set) before writing into the image
+        FenceKind release_fence_kind = FenceKind::none;  // what release_fence is (none when empty)
     };
 
     // A free image to render into next (the least recently presented), or Errc::would_block
@@ -119,7 +143,7 @@ public:
         if (best == nullptr) {
             return make_error(Errc::would_block, "acquire_free_image: no free image (all presented or retiring)");
         }
-        return FreeImage{best->id, std::move(best->fence)};
+        return take_free(*best);
     }
 
     // Like acquire_free_image(), but handles the consumer's messages until one is free.
@@ -136,12 +160,21 @@ public:
             [this, &best] { return (best = free_image()) != nullptr; },
             [this] { return handle_incoming(); }, [this] { return dispatch(); }, [this] { end_session(); });
         if (!waited) return std::move(waited).error();
-        return FreeImage{best->id, std::move(best->fence)};
+        return take_free(*best);
     }
 
+    // The release fence of image id (empty if none, taken already, or an unknown id); its
+    // kind is release_fence_kind(id), asked before taking it.
     UniqueFd take_release_fence(std::uint64_t id) {
         detail::FrameSlot* slot = table_.find(id);
-        return slot != nullptr ? std::move(slot->fence) : UniqueFd();
+        if (slot == nullptr) return UniqueFd();
+        slot->fence_kind = FenceKind::none;
+        return std::move(slot->fence);
+    }
+    // What image id's untaken release fence is: FenceKind::none when it has none.
+    FenceKind release_fence_kind(std::uint64_t id) const {
+        const detail::FrameSlot* slot = table_.find(id);
+        return slot != nullptr && slot->fence.valid() ? slot->fence_kind : FenceKind::none;
     }
 
     // Starts dropping image id (one this side added); it leaves this sender when the
@@ -235,6 +268,10 @@ private:
     FrameSender() : table_(detail::FrameImageTable::Side::producer), link_("consumer") {}
     friend struct detail::FrameStateProbe;
 
+    static FreeImage take_free(detail::FrameSlot& slot) noexcept {
+        return FreeImage{slot.id, std::move(slot.fence), std::exchange(slot.fence_kind, FenceKind::none)};
+    }
+
     detail::FrameSlot* free_image() noexcept {
         detail::FrameSlot* best = nullptr;
         for (detail::FrameSlot& slot : table_.slots()) {
@@ -259,7 +296,8 @@ private:
         const FrameMessage& m = in.message;
         if (in.fds_cut) link_.clear_incoming();  // what did arrive is no use: handled as cut below
         // The slots holding fds are the header's mask (AuxChannel matched them); none once cut.
-        auto kind = check_frame_message(m, in.fds_cut ? 0U : in.slot_mask());
+        // The slots the header declares, cut or not: a fence kind must match its declared fd.
+        auto kind = check_frame_message(m, in.slot_mask());
         if (!kind) return std::move(kind).error();
         if (in.fds_cut) return handle_cut(*kind, m);
         detail::FrameSlot* slot = table_.find(m.image_id);
@@ -267,15 +305,19 @@ private:
             case FrameKind::release:
                 if (slot != nullptr && slot->state == FrameImageState::presented) {
                     // The fence goes to the renderer, which waits on it and closes it: only a
-                    // sync_file's kind may (one statx; anything else is closed off this thread).
+                    // kind this side accepts, and an fd of that kind (one statx; anything else
+                    // is closed off this thread).
                     if (in.fds[frame_fence_slot].valid()) {
-                        if (auto fence = detail::require_fence_kind(in.fds[frame_fence_slot].borrow()); !fence) {
+                        if (auto fence = detail::require_fence(in.fds[frame_fence_slot].borrow(), m.fence_kind,
+                                                               accepted_fences_);
+                            !fence) {
                             return make_error(Errc::rejected, "release of image {}: {}", m.image_id,
                                               fence.error().message);
                         }
                     }
                     slot->state = FrameImageState::free;
                     slot->fence = std::move(in.fds[frame_fence_slot]);
+                    slot->fence_kind = static_cast<FenceKind>(m.fence_kind);
                     ++released_;
                     return {};
                 }
@@ -381,6 +423,7 @@ private:
     std::size_t reclaimed_ = 0;
     std::optional<FormatTable> peer_formats_;
     bool formats_changed_ = false;
+    FenceKindSet accepted_fences_ = default_fence_kinds;
 };
 
 }  // namespace texshare

@@ -15,6 +15,11 @@ static_assert(sizeof(FrameMessage) == 24 + sizeof(ImageDescriptor));
 
 std::array<UniqueFd, frame_fd_slots> no_fds() { return {}; }
 
+FrameMessage fenced(FrameMessage m, FenceKind kind = FenceKind::sync_file) {
+    m.fence_kind = static_cast<std::uint8_t>(kind);
+    return m;
+}
+
 TEST(FrameMessages, EveryKindHasANameAndRefusedIsKnown) {
     for (std::uint32_t kind = 1; kind <= 8; ++kind) {
         EXPECT_NE(to_string(static_cast<FrameKind>(kind)), "unknown") << kind;
@@ -36,8 +41,8 @@ TEST(FrameMessages, FdsOnlyInTheSlotsAKindUses) {
     ASSERT_GE(fd, 0);
     auto fds = no_fds();
     fds[frame_fence_slot].reset(fd);
-    EXPECT_TRUE(check_frame_message(make_frame_message(FrameKind::present, 1, 1), fds));
-    EXPECT_TRUE(check_frame_message(make_frame_message(FrameKind::release, 1), fds));
+    EXPECT_TRUE(check_frame_message(fenced(make_frame_message(FrameKind::present, 1, 1)), fds));
+    EXPECT_TRUE(check_frame_message(fenced(make_frame_message(FrameKind::release, 1)), fds));
     auto refused = check_frame_message(make_frame_message(FrameKind::refused, 1), fds);
     ASSERT_FALSE(refused);
     EXPECT_NE(refused.error().message.find("refused of image 1: carries an fd in slot 4"), std::string::npos)
@@ -55,8 +60,11 @@ TEST(FrameMessages, AFrameNumberOnlyOnPresent) {
 // exactly what the rules allow, for every kind, every set of filled slots and the fields
 // that must be zero: compared with the rules written out plainly here.
 bool rules_allow(const FrameMessage& m, unsigned slots) {
-    if (m.kind < 1 || m.kind > 8 || m.reserved != 0) return false;
+    if (m.kind < 1 || m.kind > 8 || m.reserved != 0 || m.reserved_byte != 0) return false;
     const auto kind = static_cast<FrameKind>(m.kind);
+    // A fence kind (1 or 2) exactly when slot 4 holds an fd; none (0) exactly when it is empty.
+    const bool fence_fd = (slots & 0b10000) != 0;
+    if (m.fence_kind > 2 || (m.fence_kind != 0) != fence_fd) return false;
     if (kind != FrameKind::present && m.frame_number != 0) return false;
     const FrameMessage zero = make_frame_message(kind, m.image_id, m.frame_number);
     if (kind == FrameKind::add_image) {
@@ -77,14 +85,17 @@ TEST(FrameMessages, TheEnvelopeCheckFollowsTheRulesForEveryKindAndSlotMask) {
     UniqueFd owner(fd);
     for (std::uint32_t kind = 0; kind <= 10; ++kind) {
         for (unsigned slots = 0; slots < (1U << frame_fd_slots); ++slots) {
-            for (int variant = 0; variant < 6; ++variant) {
+            for (int variant = 0; variant < 6 * 6; ++variant) {
                 FrameMessage m = make_frame_message(FrameKind::present, 5);
                 m.kind = kind;
-                if (variant == 1) m.frame_number = 9;
-                if (variant == 2) m.reserved = 1;
-                if (variant == 3) m.descriptor.image_id = 5;               // an add_image's descriptor
-                if (variant == 4) m.descriptor.planes[3].stride = 1;       // a byte deep in the descriptor
-                if (variant == 5) m.descriptor.image_id = 6;               // names another image
+                constexpr std::array<std::uint8_t, 6> fence_kinds{0, 1, 2, 3, 128, 255};
+                m.fence_kind = fence_kinds[static_cast<std::size_t>(variant / 6)];
+                if (variant == 6 * 6 - 1) m.reserved_byte = 1;
+                if (variant % 6 == 1) m.frame_number = 9;
+                if (variant % 6 == 2) m.reserved = 1;
+                if (variant % 6 == 3) m.descriptor.image_id = 5;               // an add_image's descriptor
+                if (variant % 6 == 4) m.descriptor.planes[3].stride = 1;       // a byte deep in the descriptor
+                if (variant % 6 == 5) m.descriptor.image_id = 6;               // names another image
                 const bool expected = rules_allow(m, slots);
                 auto checked = check_frame_message(m, slots);
                 EXPECT_EQ(checked.has_value(), expected)
@@ -104,6 +115,57 @@ TEST(FrameMessages, TheEnvelopeCheckFollowsTheRulesForEveryKindAndSlotMask) {
             }
         }
     }
+}
+
+// Each fence rule is refused with Errc::protocol naming what is wrong, in the order
+// check_frame_message() documents.
+TEST(FrameMessages, FenceKindRulesNameWhatIsWrong) {
+    const unsigned fence_slot = 1U << frame_fence_slot;
+    struct Case {
+        FrameMessage message;
+        unsigned slots;
+        const char* error;
+    };
+    const Case cases[] = {
+        {make_frame_message(FrameKind::present, 3, 1), fence_slot, "present of image 3: a fence fd in slot 4 without a fence kind"},
+        {fenced(make_frame_message(FrameKind::present, 3, 1)), 0, "present of image 3: fence kind sync_file without a fence fd"},
+        {fenced(make_frame_message(FrameKind::release, 3), FenceKind::vulkan_opaque_semaphore), 0,
+         "release of image 3: fence kind vulkan_opaque_semaphore without a fence fd"},
+        {fenced(make_frame_message(FrameKind::present, 3, 1), static_cast<FenceKind>(3)), fence_slot,
+         "present of image 3: unknown fence kind 3 (this side knows 0..2)"},
+        {fenced(make_frame_message(FrameKind::retire, 3)), 0, "retire of image 3: fence kind 1 on a message that carries no fence"},
+        {fenced(make_frame_message(FrameKind::bye, 0), static_cast<FenceKind>(200)), 0,
+         "bye of image 0: fence kind 200 on a message that carries no fence"},
+        {fenced(make_frame_message(FrameKind::retired, 3)), fence_slot, "retired of image 3: fence kind 1 on a message"},
+    };
+    for (const Case& c : cases) {
+        auto checked = check_frame_message(c.message, c.slots);
+        ASSERT_FALSE(checked) << c.error;
+        EXPECT_EQ(checked.error().code, Errc::protocol);
+        EXPECT_NE(checked.error().message.find(c.error), std::string::npos) << checked.error().message;
+    }
+    FrameMessage reserved = fenced(make_frame_message(FrameKind::present, 3, 1));
+    reserved.reserved_byte = 4;
+    auto checked = check_frame_message(reserved, fence_slot);
+    ASSERT_FALSE(checked);
+    EXPECT_NE(checked.error().message.find("reserved field is 4"), std::string::npos) << checked.error().message;
+}
+
+TEST(FrameMessages, FenceKindsHaveNamesAndSets) {
+    EXPECT_EQ(to_string(FenceKind::sync_file), "sync_file");
+    EXPECT_EQ(to_string(FenceKind::vulkan_opaque_semaphore), "vulkan_opaque_semaphore");
+    EXPECT_EQ(to_string(static_cast<FenceKind>(9)), "unknown");
+    EXPECT_TRUE(default_fence_kinds.contains(FenceKind::sync_file));
+    EXPECT_FALSE(default_fence_kinds.contains(FenceKind::vulkan_opaque_semaphore));
+    const FenceKindSet both = FenceKind::sync_file | FenceKind::vulkan_opaque_semaphore;
+    EXPECT_TRUE(both.contains(FenceKind::vulkan_opaque_semaphore));
+    EXPECT_FALSE(both.contains_raw(3));
+    EXPECT_FALSE(both.contains_raw(255));
+    EXPECT_FALSE(fence_kind_carries_fd(0));
+    EXPECT_TRUE(fence_kind_carries_fd(1));
+    EXPECT_TRUE(fence_kind_carries_fd(2));
+    EXPECT_FALSE(fence_kind_carries_fd(3));
+    EXPECT_FALSE(fence_kind_carries_fd(255));
 }
 
 }  // namespace
