@@ -1,13 +1,15 @@
 // Fuzz target: the message decoder. The input is one raw message (bytes plus up to 7 fds of
 // input-chosen kinds) as a hostile peer would send it; AuxChannel::receive and
 // check_frame_message must refuse or accept it without crashing or leaking an fd.
-//   input: u8 fd count | per fd: u8 kind, u32 size | message bytes
+//   input: u8 fd count | per fd: u8 kind, u32 size | message bytes (its fence_kind byte
+//   included: a fence that passes the envelope goes through the endpoints' fence check too)
 #include <sys/socket.h>
 
 #include <vector>
 
 #include "fuzz/fuzz_support.hpp"
 #include "support/raw_peer.hpp"
+#include "texshare/detail/fence_probe.hpp"
 #include "texshare/frame/messages.hpp"
 
 using namespace texshare;
@@ -37,6 +39,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     auto received = channel->receive();
     if (received) {
         auto kind = check_frame_message(received->message, received->fds);
+        if (kind && received->fds[frame_fence_slot].valid()) {  // present or release: what the endpoints check next
+            (void)detail::require_fence(received->fds[frame_fence_slot].borrow(), received->message.fence_kind,
+                                        FenceKind::sync_file | FenceKind::vulkan_opaque_semaphore);
+        }
         if (kind && *kind == FrameKind::add_image) {
             PlaneFds planes;
             for (std::size_t i = 0; i < max_planes; ++i) planes[i] = std::move(received->fds[i]);

@@ -30,7 +30,10 @@ struct Arena {
         int ends[2];
         if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ends) != 0) std::abort();
         attacker = ends[0];
-        auto created = Endpoint::create(*FrameChannel::adopt(UniqueFd(ends[1])));
+        // Both fence kinds accepted, so that an OPAQUE_FD fence's checks and its close are fuzzed too.
+        typename Endpoint::Options options;
+        options.accepted_fence_kinds = FenceKind::sync_file | FenceKind::vulkan_opaque_semaphore;
+        auto created = Endpoint::create(*FrameChannel::adopt(UniqueFd(ends[1])), options);
         if (!created) std::abort();
         endpoint.emplace(std::move(*created));
     }
@@ -58,8 +61,14 @@ struct Arena {
             fds[count++] = fuzz::make_fd(arg >> 5, side * side * 4);
             mask = 1;
         } else if ((arg & 1) != 0) {  // a fence, on kinds that may or may not carry one
-            fds[count++] = fuzz::make_fd(3, 0);
+            // bits 1-2: the fd (a pipe, an eventfd, /dev/null, a memfd); bits 3-4: the fence
+            // kind it claims (none, sync_file, vulkan_opaque_semaphore, unknown).
+            constexpr std::uint8_t fd_kinds[4] = {3, 4, 5, 0};
+            fds[count++] = fuzz::make_fd(fd_kinds[(arg >> 1) & 3], 0);
             mask = 1 << frame_fence_slot;
+            message.fence_kind = static_cast<std::uint8_t>((arg >> 3) & 3);
+        } else {
+            message.fence_kind = static_cast<std::uint8_t>((arg >> 3) & 3);  // a kind without an fd
         }
         const auto bytes = testing::frame_bytes(message, aux_channel_magic, sizeof(FrameMessage), {mask});
         (void)testing::raw_send(attacker, bytes, std::span<const int>(fds, static_cast<std::size_t>(count)),

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <fcntl.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -44,6 +45,8 @@ private:
 // An fd chosen by the input: a sealed memfd of a chosen size, an unsealed one, or a pipe.
 inline int make_fd(std::uint8_t kind, std::uint32_t size) {
     size %= 1 << 20;
+    if (kind % 8 == 4) return ::eventfd(0, EFD_CLOEXEC);               // a sync_file's kind (the anonymous inode)
+    if (kind % 8 == 5) return ::open("/dev/null", O_RDWR | O_CLOEXEC);  // a character device (an OPAQUE_FD's kind)
     if (kind % 4 == 3) {
         int ends[2];
         if (::pipe2(ends, O_CLOEXEC) != 0) return -1;

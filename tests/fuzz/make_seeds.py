@@ -14,6 +14,7 @@ NV12 = 0x3231564E      # 'NV12'
 LINEAR = 0
 BACKING = {"cpu_only": 0, "shared_memory": 1, "dma_buf": 2}
 KIND = {"add_image": 1, "present": 2, "release": 3, "retire": 4, "retired": 5, "bye": 6}
+FENCE = {"none": 0, "sync_file": 1, "vulkan_opaque_semaphore": 2}
 
 
 def descriptor(image_id, width, height, fourcc=ARGB8888, backing="shared_memory", planes=None, mask=1):
@@ -27,8 +28,9 @@ def descriptor(image_id, width, height, fourcc=ARGB8888, backing="shared_memory"
     return body
 
 
-def frame_message(kind, image_id, frame=0, desc=None):
-    return struct.pack("<IIQQ", KIND[kind], 0, image_id, frame) + (desc or bytes(104))
+def frame_message(kind, image_id, frame=0, desc=None, fence="none"):
+    # kind u32, fence_kind u8, reserved_byte u8, reserved u16, image_id, frame_number
+    return struct.pack("<IBBHQQ", KIND[kind], FENCE[fence], 0, 0, image_id, frame) + (desc or bytes(104))
 
 
 def channel_frame(message, mask):
@@ -50,8 +52,14 @@ def main(root):
     add = frame_message("add_image", 1, 0, descriptor(1, 16, 16))
     write(d, "seed-add-image", bytes([1]) + fd_spec(0, 1024) + channel_frame(add, 0b1))
     write(d, "seed-present", bytes([0]) + channel_frame(frame_message("present", 1, 1), 0))
-    write(d, "seed-present-fence", bytes([1]) + fd_spec(3, 0) + channel_frame(frame_message("present", 1, 1), 0b10000))
-    write(d, "seed-release-fence", bytes([1]) + fd_spec(3, 0) + channel_frame(frame_message("release", 1), 0b10000))
+    write(d, "seed-present-fence", bytes([1]) + fd_spec(4, 0) +
+          channel_frame(frame_message("present", 1, 1, fence="sync_file"), 0b10000))
+    write(d, "seed-release-fence", bytes([1]) + fd_spec(4, 0) +
+          channel_frame(frame_message("release", 1, fence="sync_file"), 0b10000))
+    write(d, "seed-present-opaque-fence", bytes([1]) + fd_spec(5, 0) +
+          channel_frame(frame_message("present", 1, 1, fence="vulkan_opaque_semaphore"), 0b10000))
+    write(d, "seed-present-fence-without-kind", bytes([1]) + fd_spec(4, 0) +
+          channel_frame(frame_message("present", 1, 1), 0b10000))
     write(d, "seed-retire", bytes([0]) + channel_frame(frame_message("retire", 3), 0))
     write(d, "seed-bye", bytes([0]) + channel_frame(frame_message("bye", 0), 0))
     write(d, "seed-short", bytes([0]) + channel_frame(frame_message("retire", 3), 0)[:40])
@@ -73,6 +81,11 @@ def main(root):
     write(d, "seed-stop-reading", bytes([14, 0, 0] + [1, 1, 1, 1, 2, 1] * 20))
     # A refused present (of the held image, with a later frame) must not move the frame
     # counter: the next present, of another image with an earlier frame, is taken.
+    # Fenced presents and releases of every fence fd kind and fence kind (arg: bit 0 a fence,
+    # bits 1-2 its fd: pipe, eventfd, /dev/null, memfd; bits 3-4 the kind it claims).
+    steps = [(0, 1, 4), (0, 2, 4), (1, 1, 1 | 1 << 1 | 1 << 3), (1, 2, 1 | 2 << 1 | 2 << 3), (9, 1, 1 | 2 << 1 | 2 << 3),
+             (1, 1, 1 | 0 << 1 | 2 << 3), (1, 1, 1 | 3 << 1 | 1 << 3), (1, 1, 1 | 1 << 1 | 3 << 3)]
+    write(d, "seed-fence-kinds", bytes(b for step in steps for b in step))
     write(d, "seed-refused-present-keeps-last-frame", bytes([0, 1, 0, 0, 2, 0, 1, 1, 2, 1, 1, 3, 1, 2, 0x81]))
     # The producer fills its quota of the consumer's table and retires one to add another.
     steps = [(0, n, 4) for n in range(1, 12)] + [(2, 3, 0), (0, 12, 4), (5, 0, 0), (5, 0, 0)]

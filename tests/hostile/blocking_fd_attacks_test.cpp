@@ -103,7 +103,7 @@ TEST_F(BlockingFdAttack, LingeringSocketInAnAddImageOfTheWrongKind) {
 TEST_F(BlockingFdAttack, LingeringSocketAsAnAcquireFence) {
     send_image(1);
     ASSERT_TRUE(victim_->dispatch());
-    send_socket(make_frame_message(FrameKind::present, 1, 1), 0b10000);
+    send_socket(as_sync_file(make_frame_message(FrameKind::present, 1, 1)), 0b10000);
     expect_prompt_refusal(*victim_, Errc::rejected, "present of image 1 as frame 1: fence fd");
     EXPECT_FALSE(victim_->current()) << "shown with a fence the host cannot safely poll or close";
     EXPECT_FALSE(victim_->take_acquire_fence().valid());
@@ -155,7 +155,7 @@ TEST_F(BlockingFdAttack, LingeringSocketBeyondTheFdsTheChannelTakes) {
 
 TEST_F(BlockingFdAttackOnProducer, LingeringSocketAsAReleaseFence) {
     probe_usable();  // image 1, presented
-    send_socket(make_frame_message(FrameKind::release, 1), 0b10000);
+    send_socket(as_sync_file(make_frame_message(FrameKind::release, 1)), 0b10000);
     expect_prompt_refusal(*victim_, Errc::rejected, "release of image 1: fence fd");
     EXPECT_EQ(victim_->state(1), FrameImageState::presented);
     EXPECT_FALSE(victim_->take_release_fence(1).valid());

@@ -174,7 +174,7 @@ TEST_F(HostileConsumer, ReleaseFenceThatIsNotAFence) {
     int ends[2];
     ASSERT_EQ(::pipe2(ends, O_CLOEXEC), 0);
     UniqueFd read_end(ends[0]), write_end(ends[1]);
-    send(make_frame_message(FrameKind::release, 1), 0b10000, {read_end.get()});
+    send(as_sync_file(make_frame_message(FrameKind::release, 1)), 0b10000, {read_end.get()});
     expect_refused(Errc::rejected, "release of image 1: fence fd");
     EXPECT_EQ(victim_->state(1), FrameImageState::presented) << "the refused release took effect";
     EXPECT_FALSE(victim_->take_release_fence(1).valid());

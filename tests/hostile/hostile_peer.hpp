@@ -64,6 +64,13 @@ inline FrameMessage add_image_message(std::uint64_t id, std::uint32_t width = 16
     return message;
 }
 
+// The message with its fence slot's kind set to sync_file (a fence the endpoint's default
+// options accept), for attacks on what the fd is rather than on the kind.
+inline FrameMessage as_sync_file(FrameMessage message) {
+    message.fence_kind = static_cast<std::uint8_t>(FenceKind::sync_file);
+    return message;
+}
+
 template <typename Victim>
 class HostilePeerTest : public testing::FdLeakTest {
 protected:

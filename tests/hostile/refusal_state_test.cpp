@@ -166,7 +166,7 @@ void consumer_state(ConsumerFixture& f) {
     for (std::uint64_t id = 1; id <= 5; ++id) f.send_image(id);
     f.send(make_frame_message(FrameKind::present, 1, 1));
     testing::Fence fence;
-    f.send(make_frame_message(FrameKind::present, 2, 5), 1 << frame_fence_slot, {fence.read_end.get()});
+    f.send(as_sync_file(make_frame_message(FrameKind::present, 2, 5)), 1 << frame_fence_slot, {fence.read_end.get()});
     f.pump();
     f.send_image(6);
     auto refused = f.dispatched();
@@ -193,7 +193,7 @@ void producer_state(ProducerFixture& f) {
     ASSERT_TRUE(f.victim_->present(f.local_b_));
     ASSERT_TRUE(f.victim_->retire(f.local_c_));
     testing::Fence fence;
-    f.send(make_frame_message(FrameKind::release, f.local_a_), 1 << frame_fence_slot, {fence.read_end.get()});
+    f.send(as_sync_file(make_frame_message(FrameKind::release, f.local_a_)), 1 << frame_fence_slot, {fence.read_end.get()});
     for (std::uint64_t n = 1; n <= 5; ++n) f.send_image(c(n));
     auto table = encode_format_table(FormatTable{0xe200, {{DRM_FORMAT_ARGB8888, DRM_FORMAT_MOD_LINEAR}}});
     ASSERT_TRUE(table);
@@ -357,7 +357,7 @@ const ConsumerCase consumer_cases[] = {
     {"ReleaseSentToAConsumer", FrameKind::release, {}, message<C>(make_frame_message(FrameKind::release, 2)),
      Errc::protocol, "release of image 2 sent to a consumer"},
     {"ReleaseWithAFenceSentToAConsumer", FrameKind::release, {},
-     message<C>(make_frame_message(FrameKind::release, 2), fence_slot), Errc::protocol, "sent to a consumer"},
+     message<C>(as_sync_file(make_frame_message(FrameKind::release, 2)), fence_slot), Errc::protocol, "sent to a consumer"},
     {"CapabilitiesSentToAConsumer", FrameKind::capabilities, {},
      message<C>(make_frame_message(FrameKind::capabilities, 0), 1), Errc::protocol, "sent to a consumer"},
     // retire
@@ -495,7 +495,7 @@ const ProducerCase producer_cases[] = {
      [](P& f) { return message<P>(make_frame_message(FrameKind::release, f.local_d_))(f); }, Errc::protocol,
      "which the consumer does not hold"},
     {"ReleaseTwice", FrameKind::release, {},
-     [](P& f) { return message<P>(make_frame_message(FrameKind::release, f.local_a_), fence_slot)(f); },
+     [](P& f) { return message<P>(as_sync_file(make_frame_message(FrameKind::release, f.local_a_)), fence_slot)(f); },
      Errc::protocol, "which the consumer does not hold"},
     {"ReleaseOfTheConsumersOwnImage", FrameKind::release, {}, message<P>(make_frame_message(FrameKind::release, c(1))),
      Errc::protocol, "which the consumer does not hold"},
@@ -766,7 +766,7 @@ TEST_F(ProducerStateAttacks, ACutReleaseOfAHeldRetiringImageLetsGoOfIt) {
     ASSERT_TRUE(victim_->present(a));
     ASSERT_TRUE(victim_->retire(a));
     testing::Fence fence;
-    send(make_frame_message(FrameKind::release, a), fence_slot, {fence.read_end.get()});
+    send(as_sync_file(make_frame_message(FrameKind::release, a)), fence_slot, {fence.read_end.get()});
     {
         testing::AtFdLimit at_limit;
         auto handled = dispatched();

@@ -94,12 +94,13 @@ protected:
         receiver_.reset();
         FdLeakTest::TearDown();
     }
-    void make_endpoints(bool sender_on_second_end, FrameReceiver::Options options = {}) {
+    void make_endpoints(bool sender_on_second_end, FrameReceiver::Options options = {},
+                        FrameSender::Options sender_options = {}) {
         sender_.reset();
         receiver_.reset();
         auto pair = FrameChannel::create_pair();
         ASSERT_TRUE(pair) << pair.error().message;
-        auto sender = FrameSender::create(std::move(sender_on_second_end ? pair->second : pair->first));
+        auto sender = FrameSender::create(std::move(sender_on_second_end ? pair->second : pair->first), sender_options);
         auto receiver =
             FrameReceiver::create(std::move(sender_on_second_end ? pair->first : pair->second), options);
         ASSERT_TRUE(sender && receiver);

@@ -1,5 +1,6 @@
 #include "texshare/frame/protocol.hpp"
 
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -14,6 +15,7 @@
 #include <string>
 
 #include "support/frame_pair.hpp"
+#include "support/frame_state.hpp"
 #include "support/syscall_allowlist.hpp"
 #include "texshare/memfd_allocator.hpp"
 
@@ -49,7 +51,19 @@ namespace {
 
 static_assert(sizeof(FrameMessage) == 24 + sizeof(ImageDescriptor));
 
-using FrameProtocolTest = testing::FramePairTest;
+class FrameProtocolTest : public testing::FramePairTest {
+protected:
+    // Both sides accepting both kinds (as where negotiation proved one device and driver):
+    // each fence arrives with the kind it was sent as. /dev/null stands in for an OPAQUE_FD
+    // semaphore (NVIDIA's is a character device, /dev/nvidiactl); an eventfd for a sync_file.
+    void accept_both_kinds() {
+        FrameReceiver::Options receiver;
+        receiver.accepted_fence_kinds = FenceKind::sync_file | FenceKind::vulkan_opaque_semaphore;
+        FrameSender::Options sender;
+        sender.accepted_fence_kinds = receiver.accepted_fence_kinds;
+        make_endpoints(false, receiver, sender);
+    }
+};
 using testing::allocate;
 using testing::expect_error;
 using testing::inode;
@@ -121,6 +135,60 @@ TEST_F(FrameProtocolTest, FencesTravelWithPresentAndRelease) {
     EXPECT_TRUE(sender_->present(a));
 }
 
+UniqueFd opaque_stand_in() { return UniqueFd(::open("/dev/null", O_RDWR | O_CLOEXEC)); }
+
+TEST_F(FrameProtocolTest, FencesTravelWithTheirKind) {
+    accept_both_kinds();
+    const std::uint64_t a = add(), b = add();
+    pump_receiver();
+    UniqueFd opaque = opaque_stand_in();
+    Fence sync;
+    ASSERT_TRUE(sender_->present(a, opaque.borrow(), FenceKind::vulkan_opaque_semaphore));
+    pump_receiver();
+    EXPECT_EQ(receiver_->acquire_fence_kind(), FenceKind::vulkan_opaque_semaphore);
+    UniqueFd got = receiver_->take_acquire_fence();
+    EXPECT_TRUE(same_file(got.borrow(), opaque.borrow()));
+    EXPECT_EQ(receiver_->acquire_fence_kind(), FenceKind::none) << "taken";
+    ASSERT_TRUE(receiver_->release(a, opaque.borrow(), FenceKind::vulkan_opaque_semaphore));
+    ASSERT_TRUE(sender_->present(b, sync.read_end.borrow()));  // the BorrowedFd overload: a sync_file
+    pump_receiver();
+    EXPECT_EQ(receiver_->acquire_fence_kind(), FenceKind::sync_file);
+    ASSERT_TRUE(receiver_->release(b, sync.write_end.borrow()));
+    pump_sender();
+    EXPECT_EQ(sender_->release_fence_kind(a), FenceKind::vulkan_opaque_semaphore);
+    EXPECT_EQ(sender_->release_fence_kind(b), FenceKind::sync_file);
+    auto next = sender_->acquire_free_image();
+    ASSERT_TRUE(next);
+    EXPECT_EQ(next->id, a);
+    EXPECT_EQ(next->release_fence_kind, FenceKind::vulkan_opaque_semaphore);
+    EXPECT_TRUE(same_file(next->release_fence.borrow(), opaque.borrow()));
+    EXPECT_EQ(sender_->take_release_fence(b).valid(), true);
+    EXPECT_EQ(sender_->release_fence_kind(b), FenceKind::none) << "taken";
+    // No fence: no kind on the wire, whatever the call said.
+    ASSERT_TRUE(sender_->present(a, BorrowedFd(), FenceKind::vulkan_opaque_semaphore));
+    pump_receiver();
+    EXPECT_EQ(receiver_->acquire_fence_kind(), FenceKind::none);
+    EXPECT_FALSE(receiver_->take_acquire_fence().valid());
+}
+
+TEST_F(FrameProtocolTest, AFenceOfKindNoneIsRefusedByTheCall) {
+    const std::uint64_t a = add();
+    pump_receiver();
+    Fence fence;
+    const std::string before = testing::state_of(*sender_);
+    expect_error(sender_->present(a, fence.read_end.borrow(), FenceKind::none).error(), Errc::invalid_argument,
+                 "a fence fd " + std::to_string(fence.read_end.get()) + " of kind 0 (none)");
+    expect_error(sender_->present(a, fence.read_end.borrow(), static_cast<FenceKind>(7)).error(),
+                 Errc::invalid_argument, "of kind 7 (unknown)");
+    EXPECT_EQ(testing::state_of(*sender_), before);
+    ASSERT_TRUE(sender_->present(a));
+    pump_receiver();
+    const std::string receiver_before = testing::state_of(*receiver_);
+    expect_error(receiver_->release(a, fence.write_end.borrow(), FenceKind::none).error(), Errc::invalid_argument,
+                 "release: image 1: a fence fd");
+    EXPECT_EQ(testing::state_of(*receiver_), receiver_before);
+}
+
 TEST_F(FrameProtocolTest, ProducerByeDropsEveryImage) {
     add();
     sender_->close();
@@ -130,9 +198,11 @@ TEST_F(FrameProtocolTest, ProducerByeDropsEveryImage) {
 
 #if !defined(TEXSHARE_SANITIZED)
 TEST_F(FrameProtocolTest, PerFramePathDoesNotAllocate) {
+    accept_both_kinds();
     const std::uint64_t a = add(), b = add();
     pump_receiver();
     Fence fence;
+    UniqueFd opaque = opaque_stand_in();
     counting = true;
     Error probe = make_error(Errc::protocol, "a message too long for the small-string buffer {}", 42);
     counting = false;
@@ -142,11 +212,16 @@ TEST_F(FrameProtocolTest, PerFramePathDoesNotAllocate) {
     bool ok = true;
     for (int frame = 0; frame < 8; ++frame) {
         const std::uint64_t id = frame % 2 == 0 ? a : b;
-        ok = ok && sender_->present(id, fence.read_end.borrow()).has_value();
+        // Every other frame with OPAQUE_FD fences: the second kind costs no allocation either.
+        const FenceKind kind = frame % 4 < 2 ? FenceKind::sync_file : FenceKind::vulkan_opaque_semaphore;
+        const BorrowedFd acquire_fence = kind == FenceKind::sync_file ? fence.read_end.borrow() : opaque.borrow();
+        ok = ok && sender_->present(id, acquire_fence, kind).has_value();
         ok = ok && receiver_->dispatch().has_value();
+        ok = ok && receiver_->acquire_fence_kind() == kind;
         UniqueFd acquire = receiver_->take_acquire_fence();
-        ok = ok && receiver_->release(id, fence.write_end.borrow()).has_value();
+        ok = ok && receiver_->release(id, acquire_fence, kind).has_value();
         ok = ok && sender_->dispatch().has_value();
+        ok = ok && sender_->release_fence_kind(id) == kind;
         ok = ok && sender_->take_release_fence(id).valid();
     }
     counting = false;
@@ -169,18 +244,25 @@ void expect_only_messages_and_close(Frames&& frames) {
 // refill (brk, mmap) ends it with SIGSYS. (Sanitizers make syscalls of their own, so their
 // builds leave this test out.)
 TEST_F(FrameProtocolTest, PerFramePathMakesOnlySendmsgRecvmsgCloseAndAStatxPerFence) {
+    accept_both_kinds();
     const std::uint64_t a = add(), b = add();
     pump_receiver();
     Fence fence;
+    UniqueFd opaque = opaque_stand_in();  // an OPAQUE_FD semaphore's stand-in: also one statx
     ASSERT_TRUE(detail::require_fence_kind(fence.read_end.borrow()));  // learns the anon inode once, here
     testing::expect_only_syscalls({__NR_sendmsg, __NR_recvmsg, __NR_close, __NR_statx},
                                   "sendmsg, recvmsg, close or a fence's statx", [&] {
         bool ok = true;
         for (int frame = 0; frame < 100 && ok; ++frame) {
             const std::uint64_t id = frame % 2 == 0 ? a : b;
-            ok = sender_->present(id, fence.read_end.borrow()).has_value() && receiver_->dispatch().has_value();
+            const FenceKind kind = frame % 4 < 2 ? FenceKind::sync_file : FenceKind::vulkan_opaque_semaphore;
+            const BorrowedFd acquire_fence = kind == FenceKind::sync_file ? fence.read_end.borrow() : opaque.borrow();
+            const BorrowedFd release_fence = kind == FenceKind::sync_file ? fence.write_end.borrow() : opaque.borrow();
+            ok = sender_->present(id, acquire_fence, kind).has_value() && receiver_->dispatch().has_value();
+            ok = ok && receiver_->acquire_fence_kind() == kind;
             UniqueFd acquire = receiver_->take_acquire_fence();
-            ok = ok && receiver_->release(id, fence.write_end.borrow()).has_value() && sender_->dispatch().has_value();
+            ok = ok && receiver_->release(id, release_fence, kind).has_value() && sender_->dispatch().has_value();
+            ok = ok && sender_->release_fence_kind(id) == kind;
             UniqueFd release = sender_->take_release_fence(id);
             ok = ok && release.valid() && acquire.valid();
         }
