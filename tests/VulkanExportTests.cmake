@@ -8,5 +8,9 @@ foreach(header vulkan/exporter vulkan/fence)
 endforeach()
 texshare_add_test_binary(vulkan_export_vm_test vm/vulkan_export_vm_test.cpp texshare::vulkan texshare::egl texshare::gbm
                          texshare_gl_support)
+# OPAQUE_FD semaphores as the frame protocol's second fence kind, two processes: skips with
+# the driver's answer where there are none (every lavapipe), runs on NVIDIA (the GPU lane).
+texshare_add_test_binary(vulkan_opaque_fence_vm_test vm/vulkan_opaque_fence_vm_test.cpp texshare::vulkan)
 # VmLane.cmake appends these to TEXSHARE_VM_BACKPORTS_TESTS.
-set(TEXSHARE_VULKAN_EXPORT_VM_TESTS vulkan_export_vm_test vulkan_exporter_test vulkan_fence_test)
+set(TEXSHARE_VULKAN_EXPORT_VM_TESTS vulkan_export_vm_test vulkan_exporter_test vulkan_fence_test
+                                    vulkan_opaque_fence_vm_test)

@@ -133,7 +133,7 @@ TEST_P(VulkanExportVmTest, VulkanRenderedFramesReachAVulkanConsumerExactlyWithFe
                                               *signal));
                 auto acquire = value_or_fail(app->fences.fence_for_peer(app->queue.queue(), *signal), "acquire fence");
                 ASSERT_TRUE(acquire);
-                ASSERT_TRUE(sender->present(id, acquire->borrow()));
+                ASSERT_TRUE(sender->present(id, acquire->borrow(), acquire->kind));
                 EXPECT_EQ(wait_note(peer).message.step, frame);
                 ASSERT_TRUE(app->queue.wait_idle());  // the imported release semaphore goes with `wait`
             }
@@ -176,7 +176,7 @@ TEST_P(VulkanExportVmTest, VulkanRenderedFramesReachAVulkanConsumerExactlyWithFe
                 testing::expect_packed_pattern(*pixels, width, height, step, "Vulkan consumer");
                 auto release = value_or_fail(app->fences.fence_for_peer(app->queue.queue(), *signal), "release fence");
                 ASSERT_TRUE(release);
-                ASSERT_TRUE(receiver->release(frame->image_id, release->borrow()));
+                ASSERT_TRUE(receiver->release(frame->image_id, release->borrow(), release->kind));
                 send_note(peer, {step, 0, 0});
             }
             std::cout << "[measured] acquire fences received: " << acquire_fences << " of " << frames << "\n";
