@@ -115,8 +115,8 @@ Result<Semaphore> Fences::wait_semaphore(PeerFence peer, std::chrono::millisecon
         return Semaphore();
     }
     // Importing anything but a sync_file as SYNC_FD breaks a valid-usage rule
-    // (VUID-VkImportSemaphoreFdInfoKHR-handleType-01143), and drivers do not all check:
-    // Mesa 25's lavapipe accepts an eventfd (measured). SYNC_IOC_FILE_INFO answers only
+    // (VUID-VkImportSemaphoreFdInfoKHR-fd-01544: the fd must be what its handle type says),
+    // and drivers do not all check: Mesa 25's lavapipe accepts an eventfd (measured). SYNC_IOC_FILE_INFO answers only
     // for sync_files (linux/sync_file.h; ENOTTY otherwise).
     sync_file_info file_info{};
     if (::ioctl(fence.get(), SYNC_IOC_FILE_INFO, &file_info) != 0) {

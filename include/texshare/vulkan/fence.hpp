@@ -181,10 +181,13 @@ public:
     // socket, memfd, regular file or DMA-BUF is Errc::invalid_argument, closed here) and
     // imported temporarily as OPAQUE_FD into a new semaphore (Vulkan owns the fd on success;
     // a refused import, Errc::invalid_argument naming the VkResult, closes it here). The
-    // import's rules (spec, VkImportSemaphoreFdInfoKHR): the payload must come from the same
-    // driver and device (VUID-VkImportSemaphoreFdInfoKHR-handleType-01143), a binary
-    // semaphore created with no flags like the exported one (handleType-03263/03264); the
-    // caller's negotiation is what makes the first true. A sync_file in this mode is waited
+    // import's rules (spec, VkImportSemaphoreFdInfoKHR): the fd must obey the "external
+    // semaphore handle types compatibility" table, which for OPAQUE_FD asks the same
+    // driverUUID and deviceUUID (VUID-VkImportSemaphoreFdInfoKHR-fd-01544), and the new
+    // semaphore's flags and type must match the exported one's, binary with no flags
+    // (handleType-03263, -03264); OPAQUE_FD may be imported temporarily or permanently
+    // (table "Handle Types Supported by VkImportSemaphoreFdInfoKHR": reference transference).
+    // The caller's negotiation is what makes the first rule true. A sync_file in this mode is waited
     // on by the CPU. A vulkan_opaque_semaphore in any other mode is Errc::invalid_argument
     // (closed): the endpoint should not have accepted it (accepted_fence_kinds()).
     Result<Semaphore> wait_semaphore(PeerFence fence, std::chrono::milliseconds cpu_timeout) const;
@@ -205,11 +208,14 @@ public:
     // fence to send, with its kind. sync_fd: a sync_file from vkGetSemaphoreFdKHR (a new fd
     // the caller owns; the semaphore is unsignalled again and can be signalled by the next
     // submit). opaque_fd: an OPAQUE_FD fd of the semaphore's payload (kind
-    // vulkan_opaque_semaphore; a new fd the caller owns). The spec allows the export once the
-    // signal is submitted (VUID-VkSemaphoreGetFdInfoKHR-handleType-01133 is for copy
-    // transference, SYNC_FD, only), and OPAQUE_FD exports by reference: `signalled` must not
-    // be signalled again, and must outlive the submit that signals it (take a new one per
-    // frame). Both: Errc::invalid_argument for an empty semaphore. cpu_wait:
+    // vulkan_opaque_semaphore; a new fd the caller owns). The export needs OPAQUE_FD in the
+    // semaphore's VkExportSemaphoreCreateInfo::handleTypes (VUID-VkSemaphoreGetFdInfoKHR-
+    // handleType-01132: signal_semaphore() puts it there); the rules that it be signalled or
+    // have a signal pending, and no queue wait on it (handleType-01134, -01135), are for copy
+    // transference (SYNC_FD) only. OPAQUE_FD exports by reference, with no side effect on
+    // the semaphore: its payload is the peer's too, so `signalled` must not be signalled
+    // again while the peer may wait on it, and must outlive the submit that signals it
+    // (take a new one per frame). Both: Errc::invalid_argument for an empty semaphore. cpu_wait:
     // vkQueueWaitIdle(queue), and an empty fence (kind none): nothing to send. Errc::library
     // naming the call and VkResult otherwise.
     Result<PeerFence> fence_for_peer(VkQueue queue, const Semaphore& signalled) const;
