@@ -37,20 +37,32 @@ constexpr std::uint8_t sync_file_kind = static_cast<std::uint8_t>(FenceKind::syn
 constexpr std::uint8_t opaque_kind = static_cast<std::uint8_t>(FenceKind::vulkan_opaque_semaphore);
 
 // The fds a hostile peer may send as a fence.
-UniqueFd an_eventfd() { return UniqueFd(::eventfd(0, EFD_CLOEXEC)); }
-UniqueFd dev_null() { return UniqueFd(::open("/dev/null", O_RDWR | O_CLOEXEC)); }
+UniqueFd an_eventfd() {
+    return UniqueFd(::eventfd(0, EFD_CLOEXEC));
+}
+UniqueFd dev_null() {
+    return UniqueFd(::open("/dev/null", O_RDWR | O_CLOEXEC));
+}
 UniqueFd a_pipe() {
     int ends[2] = {-1, -1};
     EXPECT_EQ(::pipe2(ends, O_CLOEXEC), 0);
     ::close(ends[1]);
     return UniqueFd(ends[0]);
 }
-UniqueFd a_socket() { return UniqueFd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)); }
-UniqueFd a_memfd() { return UniqueFd(::memfd_create("not-a-semaphore", MFD_CLOEXEC)); }
-UniqueFd a_regular_file() { return UniqueFd(::open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600)); }
+UniqueFd a_socket() {
+    return UniqueFd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+}
+UniqueFd a_memfd() {
+    return UniqueFd(::memfd_create("not-a-semaphore", MFD_CLOEXEC));
+}
+UniqueFd a_regular_file() {
+    return UniqueFd(::open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+}
 // An anonymous inode of its own pseudo file system, as a DMA-BUF is (pidfs since Linux 6.9;
 // before that a pidfd is of the shared anonymous inode, and the caller skips).
-UniqueFd a_pidfd() { return UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, ::getpid(), 0))); }
+UniqueFd a_pidfd() {
+    return UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, ::getpid(), 0)));
+}
 
 using FdMaker = UniqueFd (*)();
 
@@ -78,12 +90,14 @@ protected:
 
     void send(const FrameMessage& message, std::uint8_t mask = 0, const std::vector<int>& fds = {}) {
         const auto bytes = frame_bytes(message, mask);
-        ASSERT_EQ(send_raw(attacker_.get(), bytes, fds.empty() ? std::vector<ControlMessage>{} : std::vector{rights(fds)}),
+        ASSERT_EQ(send_raw(attacker_.get(), bytes,
+                           fds.empty() ? std::vector<ControlMessage>{} : std::vector{rights(fds)}),
                   static_cast<ssize_t>(bytes.size()));
     }
     // One message (with `fd` in the fence slot if given) must be refused with `code` and
     // `needle`, changing nothing and telling the peer nothing.
-    void expect_refused_without_trace(const FrameMessage& message, UniqueFd fd, Errc code, const std::string& needle) {
+    void expect_refused_without_trace(const FrameMessage& message, UniqueFd fd, Errc code,
+                                      const std::string& needle) {
         const std::string before = state_of(*victim_);
         if (fd) {
             send(message, fence_slot, {fd.get()});
@@ -96,7 +110,8 @@ protected:
         testing::expect_error(handled.error(), code, needle);
         EXPECT_EQ(state_of(*victim_), before) << "the refused message changed the endpoint";
         char byte;
-        EXPECT_EQ(::recv(attacker_.get(), &byte, 1, MSG_DONTWAIT), -1) << "the peer was told of a refused message";
+        EXPECT_EQ(::recv(attacker_.get(), &byte, 1, MSG_DONTWAIT), -1)
+            << "the peer was told of a refused message";
         auto pending = victim_->dispatch();
         ASSERT_TRUE(pending) << pending.error().message;
         EXPECT_EQ(*pending, 0U);
@@ -130,7 +145,9 @@ protected:
         ASSERT_TRUE(handled) << handled.error().message;
         ASSERT_EQ(victim_->current()->image_id, 1U);
     }
-    FrameMessage present_2(std::uint8_t kind) { return with_fence_kind(make_frame_message(FrameKind::present, 2, 2), kind); }
+    FrameMessage present_2(std::uint8_t kind) {
+        return with_fence_kind(make_frame_message(FrameKind::present, 2, 2), kind);
+    }
     // After an attack: frame 2 of image 2 with a fence of `kind` is shown.
     void expect_usable(std::uint8_t kind, FdMaker make = an_eventfd) {
         UniqueFd fence = make();
@@ -145,13 +162,15 @@ protected:
 
 TEST_F(ConsumerFenceKindAttack, AFenceFdWithoutAKindIsAProtocolError) {
     set_up(default_fence_kinds);
-    expect_refused_without_trace(present_2(0), an_eventfd(), Errc::protocol, "a fence fd in slot 4 without a fence kind");
+    expect_refused_without_trace(present_2(0), an_eventfd(), Errc::protocol,
+                                 "a fence fd in slot 4 without a fence kind");
     expect_usable(sync_file_kind);
 }
 
 TEST_F(ConsumerFenceKindAttack, AKindWithoutAFenceFdIsAProtocolError) {
     set_up(both_kinds);
-    expect_refused_without_trace(present_2(sync_file_kind), {}, Errc::protocol, "fence kind sync_file without a fence fd");
+    expect_refused_without_trace(present_2(sync_file_kind), {}, Errc::protocol,
+                                 "fence kind sync_file without a fence fd");
     expect_refused_without_trace(present_2(opaque_kind), {}, Errc::protocol,
                                  "fence kind vulkan_opaque_semaphore without a fence fd");
     expect_usable(opaque_kind, dev_null);
@@ -168,10 +187,12 @@ TEST_F(ConsumerFenceKindAttack, AnUnknownKindIsAProtocolError) {
 
 TEST_F(ConsumerFenceKindAttack, AKindOnAMessageWithoutAFenceIsAProtocolError) {
     set_up(both_kinds);
-    expect_refused_without_trace(with_fence_kind(make_frame_message(FrameKind::retire, 2), sync_file_kind), {},
-                                 Errc::protocol, "retire of image 2: fence kind 1 on a message that carries no fence");
+    expect_refused_without_trace(with_fence_kind(make_frame_message(FrameKind::retire, 2), sync_file_kind),
+                                 {}, Errc::protocol,
+                                 "retire of image 2: fence kind 1 on a message that carries no fence");
     expect_refused_without_trace(with_fence_kind(make_frame_message(FrameKind::bye, 0), opaque_kind), {},
-                                 Errc::protocol, "bye of image 0: fence kind 2 on a message that carries no fence");
+                                 Errc::protocol,
+                                 "bye of image 0: fence kind 2 on a message that carries no fence");
     // An add_image with a kind: its plane fd comes too, and is closed.
     const std::string before = state_of(*victim_);
     UniqueFd memory = sealed_memfd(16 * 16 * 4);
@@ -186,9 +207,10 @@ TEST_F(ConsumerFenceKindAttack, AKindOnAMessageWithoutAFenceIsAProtocolError) {
 
 TEST_F(ConsumerFenceKindAttack, AnOpaqueSemaphoreIsRefusedUnlessAccepted) {
     set_up(default_fence_kinds);
-    expect_refused_without_trace(present_2(opaque_kind), dev_null(), Errc::rejected,
-                                 "present of image 2 as frame 2: a fence of kind vulkan_opaque_semaphore, which this "
-                                 "side does not accept (accepted: sync_file)");
+    expect_refused_without_trace(
+        present_2(opaque_kind), dev_null(), Errc::rejected,
+        "present of image 2 as frame 2: a fence of kind vulkan_opaque_semaphore, which this "
+        "side does not accept (accepted: sync_file)");
     expect_usable(sync_file_kind);
 }
 
@@ -202,7 +224,8 @@ TEST_F(ConsumerFenceKindAttack, ASyncFileIsRefusedWhereOnlyOpaqueSemaphoresAreAc
 
 TEST_F(ConsumerFenceKindAttack, ASyncFileThatIsACharacterDeviceIsRefused) {
     set_up(both_kinds);  // /dev/null passes as an OPAQUE_FD semaphore, never as a sync_file
-    expect_refused_without_trace(present_2(sync_file_kind), dev_null(), Errc::rejected, "is not of a sync_file's kind");
+    expect_refused_without_trace(present_2(sync_file_kind), dev_null(), Errc::rejected,
+                                 "is not of a sync_file's kind");
     expect_usable(opaque_kind, dev_null);
 }
 
@@ -222,8 +245,7 @@ TEST_F(ConsumerFenceKindAttack, AnOpaqueSemaphoreThatIsAPipeSocketMemfdOrFileIsR
     set_up(both_kinds);
     for (const NotASemaphore& fd : not_semaphores) {
         SCOPED_TRACE(fd.name);
-        expect_refused_without_trace(present_2(opaque_kind), fd.make(), Errc::rejected,
-                                     fd.what);
+        expect_refused_without_trace(present_2(opaque_kind), fd.make(), Errc::rejected, fd.what);
     }
     expect_usable(opaque_kind, an_eventfd);
 }
@@ -232,8 +254,9 @@ TEST_F(ConsumerFenceKindAttack, AnOpaqueSemaphoreOfAnotherPseudoFileSystemIsRefu
     UniqueFd probe = a_pidfd();
     ASSERT_TRUE(probe.valid()) << "pidfd_open: errno " << errno;
     if (detail::file_facts(probe.borrow())->identity == detail::shared_anon_inode()) {
-        GTEST_SKIP() << "this kernel (before 6.9) makes pidfds of the shared anonymous inode: no stand-in for a "
-                        "DMA-BUF's own pseudo file system here (the VM lane's DMA-BUFs are)";
+        GTEST_SKIP()
+            << "this kernel (before 6.9) makes pidfds of the shared anonymous inode: no stand-in for a "
+               "DMA-BUF's own pseudo file system here (the VM lane's DMA-BUFs are)";
     }
     probe.reset();
     set_up(both_kinds);
@@ -248,7 +271,8 @@ TEST_F(ConsumerFenceKindAttack, AnUntakenOpaqueFenceIsClosedWhenTheFrameIsReplac
     set_up(both_kinds);
     expect_usable(opaque_kind, dev_null);
     UniqueFd fence = dev_null();
-    send(with_fence_kind(make_frame_message(FrameKind::present, 1, 3), opaque_kind), fence_slot, {fence.get()});
+    send(with_fence_kind(make_frame_message(FrameKind::present, 1, 3), opaque_kind), fence_slot,
+         {fence.get()});
     fence.reset();
     auto handled = victim_->dispatch();
     ASSERT_TRUE(handled) << handled.error().message;
@@ -282,15 +306,17 @@ TEST_F(ProducerFenceKindAttack, FenceKindEnvelopeRefusals) {
     expect_refused_without_trace(release_of(0, 0), an_eventfd(), Errc::protocol, "without a fence kind");
     expect_refused_without_trace(release_of(0, opaque_kind), {}, Errc::protocol, "without a fence fd");
     expect_refused_without_trace(release_of(0, 9), dev_null(), Errc::protocol, "unknown fence kind 9");
-    expect_refused_without_trace(with_fence_kind(make_frame_message(FrameKind::retired, ids_[1]), opaque_kind), {},
-                                 Errc::protocol, "on a message that carries no fence");
+    expect_refused_without_trace(
+        with_fence_kind(make_frame_message(FrameKind::retired, ids_[1]), opaque_kind), {}, Errc::protocol,
+        "on a message that carries no fence");
 }
 
 TEST_F(ProducerFenceKindAttack, AReleaseFenceOfAKindNotAcceptedIsRefused) {
     set_up(default_fence_kinds);
-    expect_refused_without_trace(release_of(0, opaque_kind), dev_null(), Errc::rejected,
-                                 "release of image 1: a fence of kind vulkan_opaque_semaphore, which this side does "
-                                 "not accept");
+    expect_refused_without_trace(
+        release_of(0, opaque_kind), dev_null(), Errc::rejected,
+        "release of image 1: a fence of kind vulkan_opaque_semaphore, which this side does "
+        "not accept");
 }
 
 TEST_F(ProducerFenceKindAttack, AnOpaqueReleaseFenceThatIsNoSemaphoreIsRefused) {

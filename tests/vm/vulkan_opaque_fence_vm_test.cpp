@@ -72,7 +72,9 @@ bool driver_has_opaque_fd() {
     return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
-std::uint32_t pixel_of(std::uint32_t frame) { return 0xff000000U | frame * 0x010203U; }
+std::uint32_t pixel_of(std::uint32_t frame) {
+    return 0xff000000U | frame * 0x010203U;
+}
 
 TEST(VulkanOpaqueFenceVmTest, OpaqueSemaphoresCarryAcquireAndReleaseAcrossTwoProcesses) {
     if (!driver_has_opaque_fd()) GTEST_SKIP() << "the driver has no OPAQUE_FD binary semaphores (see above)";
@@ -82,8 +84,8 @@ TEST(VulkanOpaqueFenceVmTest, OpaqueSemaphoresCarryAcquireAndReleaseAcrossTwoPro
             auto app = open_app();
             ASSERT_TRUE(app);
             ASSERT_EQ(app->fences.mode(), SyncMode::opaque_fd);
-            auto sender = value_or_fail(FrameSender::create(std::move(peer.frames), {.accepted_fence_kinds = accepted}),
-                                        "sender");
+            auto sender = value_or_fail(
+                FrameSender::create(std::move(peer.frames), {.accepted_fence_kinds = accepted}), "sender");
             ASSERT_TRUE(sender);
             for (int i = 0; i < 2; ++i) {
                 auto image = value_or_fail(MemfdAllocator().allocate(8, 8, DRM_FORMAT_ARGB8888), "image");
@@ -100,8 +102,8 @@ TEST(VulkanOpaqueFenceVmTest, OpaqueSemaphoresCarryAcquireAndReleaseAcrossTwoPro
                 }
                 // The consumer's reads are done once this submit's wait is satisfied.
                 auto wait = value_or_fail(
-                    app->fences.wait_semaphore(PeerFence{std::move(free->release_fence), free->release_fence_kind},
-                                               patience),
+                    app->fences.wait_semaphore(
+                        PeerFence{std::move(free->release_fence), free->release_fence_kind}, patience),
                     "release fence");
                 ASSERT_TRUE(wait);
                 ASSERT_TRUE(app->queue.submit(*wait, Semaphore(), [](VkCommandBuffer) {}));
@@ -113,15 +115,16 @@ TEST(VulkanOpaqueFenceVmTest, OpaqueSemaphoresCarryAcquireAndReleaseAcrossTwoPro
                 auto signal = value_or_fail(app->fences.signal_semaphore(), "signal semaphore");
                 ASSERT_TRUE(signal);
                 ASSERT_TRUE(app->queue.submit(Semaphore(), *signal, [](VkCommandBuffer) {}));
-                auto acquire = value_or_fail(app->fences.fence_for_peer(app->queue.queue(), *signal), "acquire fence");
+                auto acquire =
+                    value_or_fail(app->fences.fence_for_peer(app->queue.queue(), *signal), "acquire fence");
                 ASSERT_TRUE(acquire);
                 ASSERT_TRUE(acquire->valid());
                 ASSERT_EQ(acquire->kind, FenceKind::vulkan_opaque_semaphore);
                 ASSERT_TRUE(sender->present(free->id, acquire->borrow(), acquire->kind));
                 ASSERT_TRUE(app->queue.wait_idle());  // `signal` outlives its submit
             }
-            std::cout << "[measured] OPAQUE_FD release fences received: " << release_fences << " of " << frames - 2
-                      << "\n";
+            std::cout << "[measured] OPAQUE_FD release fences received: " << release_fences << " of "
+                      << frames - 2 << "\n";
             EXPECT_EQ(release_fences, frames - 2);
             EXPECT_EQ(wait_note(peer).message.step, frames);
         },
@@ -129,7 +132,8 @@ TEST(VulkanOpaqueFenceVmTest, OpaqueSemaphoresCarryAcquireAndReleaseAcrossTwoPro
             auto app = open_app();
             ASSERT_TRUE(app);
             auto receiver = value_or_fail(
-                FrameReceiver::create(std::move(peer.frames), {.accepted_fence_kinds = accepted}), "receiver");
+                FrameReceiver::create(std::move(peer.frames), {.accepted_fence_kinds = accepted}),
+                "receiver");
             ASSERT_TRUE(receiver);
             std::uint64_t last = 0;
             for (std::uint32_t step = 1; step <= frames; ++step) {
@@ -138,9 +142,9 @@ TEST(VulkanOpaqueFenceVmTest, OpaqueSemaphoresCarryAcquireAndReleaseAcrossTwoPro
                 last = frame->frame_number;
                 ASSERT_EQ(receiver->acquire_fence_kind(), FenceKind::vulkan_opaque_semaphore);
                 const FenceKind kind = receiver->acquire_fence_kind();
-                auto wait = value_or_fail(app->fences.wait_semaphore(PeerFence{receiver->take_acquire_fence(), kind},
-                                                                     patience),
-                                          "acquire fence");
+                auto wait = value_or_fail(
+                    app->fences.wait_semaphore(PeerFence{receiver->take_acquire_fence(), kind}, patience),
+                    "acquire fence");
                 ASSERT_TRUE(wait);
                 ASSERT_EQ(wait->count(), 1U) << "waited on by the GPU, not the CPU";
                 auto signal = value_or_fail(app->fences.signal_semaphore(), "signal semaphore");
@@ -152,7 +156,8 @@ TEST(VulkanOpaqueFenceVmTest, OpaqueSemaphoresCarryAcquireAndReleaseAcrossTwoPro
                 std::uint32_t value = 0;
                 std::memcpy(&value, mapping->plane(0).data(), sizeof value);
                 EXPECT_EQ(value, pixel_of(step)) << "frame " << step;
-                auto release = value_or_fail(app->fences.fence_for_peer(app->queue.queue(), *signal), "release fence");
+                auto release =
+                    value_or_fail(app->fences.fence_for_peer(app->queue.queue(), *signal), "release fence");
                 ASSERT_TRUE(release);
                 ASSERT_TRUE(receiver->release(frame->image_id, release->borrow(), release->kind));
             }

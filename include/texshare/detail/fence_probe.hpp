@@ -65,17 +65,19 @@ namespace texshare::detail {
             // An anonymous inode of its own pseudo file system, whose statfs never blocks
             // (simple_statfs): safe to ask for the magic.
             auto magic = file_system_magic(fd);
-            what = magic && *magic == DMA_BUF_MAGIC ? "a DMA-BUF" : "an anonymous inode of another pseudo file system";
+            what = magic && *magic == DMA_BUF_MAGIC ? "a DMA-BUF"
+                                                    : "an anonymous inode of another pseudo file system";
             break;
         }
         default:
             break;
     }
-    return make_error(Errc::rejected,
-                      "fence fd {} is {} (mode 0{:o} on {}), not what a driver exports for an OPAQUE_FD semaphore "
-                      "(a character device, or a DRM syncobj of the anonymous inode on {})",
-                      fd.get(), what, facts->type, device_name(facts->identity.device),
-                      device_name(shared_anon_inode().device));
+    return make_error(
+        Errc::rejected,
+        "fence fd {} is {} (mode 0{:o} on {}), not what a driver exports for an OPAQUE_FD semaphore "
+        "(a character device, or a DRM syncobj of the anonymous inode on {})",
+        fd.get(), what, facts->type, device_name(facts->identity.device),
+        device_name(shared_anon_inode().device));
 }
 
 // Ok when a peer's OPAQUE_FD semaphore fd is of a kind a driver exports (see above). One
@@ -87,7 +89,8 @@ inline Result<void> require_opaque_semaphore_kind(BorrowedFd fd) {
         if (type == S_IFCHR) return {};
         if (type == 0) {
             const FileIdentity anon = shared_anon_inode();
-            if (makedev(info.stx_dev_major, info.stx_dev_minor) == anon.device && info.stx_ino == anon.inode) return {};
+            if (makedev(info.stx_dev_major, info.stx_dev_minor) == anon.device && info.stx_ino == anon.inode)
+                return {};
         }
     }
     return opaque_fence_error(fd);
@@ -108,8 +111,10 @@ inline Result<void> require_opaque_semaphore_kind(BorrowedFd fd) {
 // check_frame_message, has made sure kind and fd come together and the kind is known).
 // Errc::rejected otherwise, naming the kind and what the fd is. One statx per fence.
 inline Result<void> require_fence(BorrowedFd fd, std::uint8_t kind, FenceKindSet accepted) {
-    if (!accepted.contains_raw(kind)) [[unlikely]] return fence_not_accepted(static_cast<FenceKind>(kind), accepted);
-    if (kind == static_cast<std::uint8_t>(FenceKind::sync_file)) [[likely]] return require_fence_kind(fd);
+    if (!accepted.contains_raw(kind)) [[unlikely]]
+        return fence_not_accepted(static_cast<FenceKind>(kind), accepted);
+    if (kind == static_cast<std::uint8_t>(FenceKind::sync_file)) [[likely]]
+        return require_fence_kind(fd);
     return require_opaque_semaphore_kind(fd);
 }
 

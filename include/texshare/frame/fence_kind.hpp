@@ -71,9 +71,13 @@ class FenceKindSet {
 public:
     constexpr FenceKindSet() noexcept = default;
     constexpr FenceKindSet(FenceKind kind) noexcept : bits_(bit(kind)) {}  // NOLINT: a set of one
-    constexpr FenceKindSet operator|(FenceKindSet other) const noexcept { return FenceKindSet(bits_ | other.bits_); }
+    constexpr FenceKindSet operator|(FenceKindSet other) const noexcept {
+        return FenceKindSet(bits_ | other.bits_);
+    }
     constexpr bool contains(FenceKind kind) const noexcept { return (bits_ & bit(kind)) != 0; }
-    constexpr bool contains_raw(std::uint8_t kind) const noexcept { return kind < 8 && ((bits_ >> kind) & 1U) != 0; }
+    constexpr bool contains_raw(std::uint8_t kind) const noexcept {
+        return kind < 8 && ((bits_ >> kind) & 1U) != 0;
+    }
     constexpr std::uint8_t bits() const noexcept { return bits_; }
     friend constexpr bool operator==(FenceKindSet, FenceKindSet) noexcept = default;
 
@@ -85,7 +89,9 @@ private:
     std::uint8_t bits_ = 0;
 };
 
-constexpr FenceKindSet operator|(FenceKind a, FenceKind b) noexcept { return FenceKindSet(a) | FenceKindSet(b); }
+constexpr FenceKindSet operator|(FenceKind a, FenceKind b) noexcept {
+    return FenceKindSet(a) | FenceKindSet(b);
+}
 
 // What each endpoint accepts unless told otherwise: sync_files, as before fence kinds existed.
 inline constexpr FenceKindSet default_fence_kinds = FenceKindSet(FenceKind::sync_file);
