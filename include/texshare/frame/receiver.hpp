@@ -314,8 +314,8 @@ private:
         FrameChannel::Received& in = link_.incoming();
         const FrameMessage& m = in.message;
         if (in.fds_cut) link_.clear_incoming();  // what did arrive is no use: handled as cut below
-        // The slots holding fds are the header's mask (AuxChannel matched them); none once cut.
-        // The slots the header declares, cut or not: a fence kind must match its declared fd.
+        // The slots holding fds are the header's mask (AuxChannel matched them); once cut,
+        // the slots the sender declared, so that a fence kind still matches its (lost) fd.
         auto kind = check_frame_message(m, in.slot_mask());
         if (!kind) return std::move(kind).error();
         detail::FrameSlot* slot = table_.find(m.image_id);
