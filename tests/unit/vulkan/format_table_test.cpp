@@ -1,0 +1,204 @@
+// vulkan/format_table.hpp: the table a Vulkan consumer advertises agrees with what its
+// Importer imports, both ways, and names the device. The identity parts run on any Vulkan
+// driver (the host's lavapipe too); what needs a vulkan::Device (DMA-BUF import) skips on the
+// host, saying so, and runs in the VM lane's backports guest (Mesa 25's lavapipe), where the
+// DMA-BUFs come from the system DMA-BUF heap.
+#include "texshare/vulkan/format_table.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <iostream>
+
+#include "support/fd_count.hpp"
+#include "support/vulkan_test_device.hpp"
+#include "texshare/dma_heap_allocator.hpp"
+#include "texshare/negotiation.hpp"
+#include "texshare/vulkan/format.hpp"
+#include "texshare/vulkan/importer.hpp"
+
+namespace texshare::vulkan {
+namespace {
+
+using testing::TestVulkan;
+
+std::optional<TestVulkan> open(const std::vector<std::string>& wanted) {
+    auto vk = TestVulkan::create(wanted);
+    if (!vk) {
+        ADD_FAILURE() << "no Vulkan driver (Debian: mesa-vulkan-drivers, for lavapipe): " << vk.error().message;
+        return std::nullopt;
+    }
+    return std::move(*vk);
+}
+
+// Vulkan 1.1 gives every device both UUIDs; lavapipe's are not zero, and the same device
+// gives the same ones to another instance (what a second process would see).
+TEST(VulkanFormatTableTest, UuidsAreKnownAndStable) {
+    auto first = open({});
+    ASSERT_TRUE(first);
+    const DeviceUuids uuids = device_uuids(first->physical_device());
+    EXPECT_TRUE(uuids.known()) << uuid_name(uuids.device) << " / " << uuid_name(uuids.driver);
+    auto second = open({});
+    ASSERT_TRUE(second);
+    EXPECT_EQ(device_uuids(second->physical_device()), uuids);
+    VkPhysicalDeviceIDProperties id{};
+    id.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_ID_PROPERTIES;
+    VkPhysicalDeviceProperties2 properties{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, &id, {}};
+    vkGetPhysicalDeviceProperties2(first->physical_device(), &properties);
+    EXPECT_EQ(std::memcmp(id.deviceUUID, uuids.device.data(), 16), 0);
+    EXPECT_EQ(std::memcmp(id.driverUUID, uuids.driver.data(), 16), 0) << "device and driver not swapped";
+}
+
+// lavapipe offers no VK_EXT_physical_device_drm (it has no DRM node): no device number.
+// Where a driver offers it (NVIDIA's, radv, anv), the number is a character device's.
+TEST(VulkanFormatTableTest, TheDrmNodeComesFromPhysicalDeviceDrmOnly) {
+    auto vk = open({});
+    ASSERT_TRUE(vk);
+    auto node = drm_device_number(vk->physical_device());
+    ASSERT_TRUE(node) << node.error().message;
+    const auto offered = TestVulkan::offered_extensions(vk->physical_device());
+    const bool has_drm = std::ranges::find(offered, VK_EXT_PHYSICAL_DEVICE_DRM_EXTENSION_NAME) != offered.end();
+    if (!has_drm) {
+        EXPECT_EQ(*node, 0U);
+        return;
+    }
+    EXPECT_NE(*node, 0U) << "a device with VK_EXT_physical_device_drm and neither node";
+}
+
+// A consumer with its import device, with or without VK_EXT_image_drm_format_modifier.
+struct Consumer {
+    TestVulkan vk;
+    Device device;
+};
+std::optional<Consumer> open_consumer(bool modifiers) {
+    std::vector<std::string> wanted{VK_KHR_EXTERNAL_MEMORY_FD_EXTENSION_NAME,
+                                    VK_EXT_EXTERNAL_MEMORY_DMA_BUF_EXTENSION_NAME};
+    if (modifiers) wanted.emplace_back(VK_EXT_IMAGE_DRM_FORMAT_MODIFIER_EXTENSION_NAME);
+    auto vk = TestVulkan::create(wanted);
+    if (!vk) {
+        ADD_FAILURE() << vk.error().message;
+        return std::nullopt;
+    }
+    if (vk->enabled().size() != wanted.size()) return std::nullopt;
+    auto device = Device::create(vk->handles());
+    if (!device) {
+        ADD_FAILURE() << device.error().message;
+        return std::nullopt;
+    }
+    return Consumer{std::move(*vk), std::move(*device)};
+}
+
+#define OPEN_CONSUMER_OR_SKIP(name, modifiers)                                                           \
+    auto name = open_consumer(modifiers);                                                                \
+    if (HasFailure()) return;                                                                            \
+    if (!name) {                                                                                         \
+        TEXSHARE_SKIP_OUTSIDE_BACKPORTS_GUEST("the Vulkan driver lacks VK_EXT_external_memory_dma_buf" \
+                                              << ((modifiers) ? " or VK_EXT_image_drm_format_modifier" : "")  \
+                                              << " (the host's lavapipe); the backports guest runs this");       \
+    }
+
+TEST(VulkanFormatTableTest, AUsageOfZeroIsRefused) {
+    OPEN_CONSUMER_OR_SKIP(consumer, false);
+    auto table = format_table(consumer->device, FormatTableOptions{0, false, true});
+    ASSERT_FALSE(table);
+    EXPECT_EQ(table.error().code, Errc::invalid_argument);
+}
+
+// The table names the device, fits the wire (and comes back equal), and claims opaque
+// memory only where the driver imports OPAQUE_FD images (lavapipe does: measured in the guest).
+TEST(VulkanFormatTableTest, TheTableNamesTheDeviceAndTravels) {
+    OPEN_CONSUMER_OR_SKIP(consumer, false);
+    auto table = format_table(consumer->device);
+    ASSERT_TRUE(table) << table.error().message;
+    EXPECT_EQ(table->uuids, device_uuids(consumer->vk.physical_device()));
+    EXPECT_TRUE(table->contains(DRM_FORMAT_ABGR8888, DRM_FORMAT_MOD_LINEAR)) << "lavapipe imports RGBA8 LINEAR";
+    EXPECT_EQ(table->capabilities & consumer_converts_shared_memory, 0) << "not asked for";
+    EXPECT_NE(table->capabilities & consumer_imports_opaque_memory, 0)
+        << "Mesa 25's lavapipe imports OPAQUE_FD optimal images";
+    auto fd = encode_format_table(*table);
+    ASSERT_TRUE(fd) << fd.error().message;
+    auto decoded = decode_format_table(fd->borrow());
+    ASSERT_TRUE(decoded) << decoded.error().message;
+    EXPECT_EQ(*decoded, *table);
+
+    auto plain = format_table(consumer->device, FormatTableOptions{VK_IMAGE_USAGE_SAMPLED_BIT, true, false});
+    ASSERT_TRUE(plain) << plain.error().message;
+    EXPECT_EQ(plain->capabilities, consumer_converts_shared_memory) << "opaque memory not claimed when not wanted";
+
+    // A producer on this device and driver is offered opaque memory; one that says another
+    // driver is not.
+    ProducerCapabilities producer{0, {}, table->uuids};
+    const std::uint32_t abgr[] = {DRM_FORMAT_ABGR8888};
+    auto same = negotiate(*decoded, producer, abgr);
+    ASSERT_TRUE(same);
+    EXPECT_EQ(same->path, SharingPath::opaque_fd) << same->reason;
+    producer.uuids.driver[0] ^= 0xff;
+    auto other = negotiate(*decoded, producer, abgr);
+    ASSERT_TRUE(other);
+    EXPECT_NE(other->path, SharingPath::opaque_fd) << other->reason;
+}
+
+// Without VK_EXT_image_drm_format_modifier the Importer takes single-plane LINEAR images
+// only, and the table lists nothing else.
+TEST(VulkanFormatTableTest, WithoutTheModifierExtensionOnlySinglePlaneLinear) {
+    OPEN_CONSUMER_OR_SKIP(consumer, false);
+    auto table = format_table(consumer->device);
+    ASSERT_TRUE(table) << table.error().message;
+    EXPECT_GT(table->formats.pair_count(), 0U);
+    for (const DrmFormat& format : table->formats) {
+        EXPECT_EQ(find_format(format.fourcc)->plane_count, 1) << format_name(format.fourcc);
+        for (const FormatModifier& m : format.modifiers) {
+            EXPECT_EQ(m.modifier, DRM_FORMAT_MOD_LINEAR) << format_name(format.fourcc);
+        }
+    }
+}
+
+// What the table says is what the Importer does: every mapped single-plane format, allocated
+// LINEAR from the DMA-BUF heap, imports exactly where the table lists format/LINEAR, and is
+// refused where it does not. Both ways, with and without the modifier extension.
+class VulkanFormatTableAgreement : public testing::FdLeakTest, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(VulkanFormatTableAgreement, EveryListedPairImportsAndNoOtherDoes) {
+    OPEN_CONSUMER_OR_SKIP(consumer, GetParam());
+    auto heap = DmaHeapAllocator::open();
+    if (!heap) {
+        TEXSHARE_SKIP_OUTSIDE_BACKPORTS_GUEST("no DMA-BUF heap: " << heap.error().message);
+    }
+    auto table = format_table(consumer->device);
+    ASSERT_TRUE(table) << table.error().message;
+    auto importer = Importer::create(consumer->device);
+    ASSERT_TRUE(importer) << importer.error().message;
+    std::uint64_t id = 0;
+    std::size_t listed = 0;
+    for (const FormatMapping& mapping : format_mappings()) {
+        if (find_format(mapping.fourcc)->plane_count != 1) continue;
+        auto image = heap->allocate(64, 64, mapping.fourcc);
+        ASSERT_TRUE(image) << format_name(mapping.fourcc) << ": " << image.error().message;
+        auto imported = importer->import(++id, *image);
+        const bool in_table = table->contains(mapping.fourcc, DRM_FORMAT_MOD_LINEAR);
+        listed += in_table ? 1 : 0;
+        EXPECT_EQ(imported.has_value(), in_table)
+            << format_name(mapping.fourcc) << (in_table ? " is listed but refused: " : " imports but is not listed")
+            << (imported ? "" : imported.error().message);
+        if (imported) {
+            ASSERT_TRUE(importer->release(id));
+        }
+    }
+    EXPECT_GE(listed, 4U) << "lavapipe imports at least the four 8-bit RGB orders";
+    std::cout << "[ measured ] " << consumer->device.name() << (GetParam() ? " with" : " without")
+              << " VK_EXT_image_drm_format_modifier lists " << table->formats.pair_count() << " pairs:";
+    for (const DrmFormat& format : table->formats) {
+        for (const FormatModifier& m : format.modifiers) {
+            std::cout << ' ' << format_name(format.fourcc) << '/' << modifier_name(m.modifier);
+        }
+    }
+    std::cout << '\n';
+}
+
+INSTANTIATE_TEST_SUITE_P(ModifierExtension, VulkanFormatTableAgreement, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& param) {
+                             return param.param ? std::string("WithModifiers") : std::string("LinearOnly");
+                         });
+
+}  // namespace
+}  // namespace texshare::vulkan
