@@ -188,8 +188,8 @@ TEST_F(FormatTableTest, UuidsTravelAsAVersionTwoBlockBeforeTheEntries) {
     auto plain = encode_format_table(sample());
     ASSERT_TRUE(plain);
     const auto plain_bytes = bytes_of(plain->borrow());
-    for (std::uint16_t capabilities : {std::uint16_t{0}, consumer_imports_opaque_memory,
-                                       std::uint16_t{consumer_imports_opaque_memory | consumer_converts_shared_memory}}) {
+    constexpr std::uint16_t both = consumer_imports_opaque_memory | consumer_converts_shared_memory;
+    for (std::uint16_t capabilities : {std::uint16_t{0}, consumer_imports_opaque_memory, both}) {
         SCOPED_TRACE(capabilities);
         FormatTable table = sample();
         table.capabilities = capabilities;
@@ -245,10 +245,12 @@ TEST_F(FormatTableTest, RefusesMalformedUuidBlocks) {
     expect_rejected(decode_format_table(memfd_with(zero_driver).borrow()), "an all-zero UUID");
     auto without_block_flag = bytes;  // 32 bytes too many for what the header declares
     without_block_flag[12] = std::byte{0};
-    expect_rejected(decode_format_table(memfd_with(without_block_flag).borrow()), "declares 3 entries (at most 4096) in 104 bytes");
+    expect_rejected(decode_format_table(memfd_with(without_block_flag).borrow()),
+                    "declares 3 entries (at most 4096) in 104 bytes");
     auto truncated = bytes;  // the block cut off: too few bytes for the block and the entries
     truncated.resize(24 + 16);
-    expect_rejected(decode_format_table(memfd_with(truncated).borrow()), "declares 3 entries (at most 4096) and UUIDs in 40 bytes");
+    expect_rejected(decode_format_table(memfd_with(truncated).borrow()),
+                    "declares 3 entries (at most 4096) and UUIDs in 40 bytes");
     auto unknown_extension = bytes;
     unknown_extension[12] = std::byte{0x3};
     expect_rejected(decode_format_table(memfd_with(unknown_extension).borrow()), "unknown extensions 0x3");

@@ -37,8 +37,8 @@ constexpr auto patience = 30s;  // a failure bound only (a loaded TCG guest)
 // Each (image, generation)'s pixels differ, so an import showing the wrong image or stale
 // memory is caught.
 std::array<std::uint8_t, 4> pattern(std::uint64_t value, std::uint32_t x, std::uint32_t y) {
-    return {static_cast<std::uint8_t>(value * 40 + 7), static_cast<std::uint8_t>(x * 4), static_cast<std::uint8_t>(y * 4),
-            static_cast<std::uint8_t>(255 - value)};
+    return {static_cast<std::uint8_t>(value * 40 + 7), static_cast<std::uint8_t>(x * 4),
+            static_cast<std::uint8_t>(y * 4), static_cast<std::uint8_t>(255 - value)};
 }
 
 void fill(const DmaBufImage& image, std::uint64_t value) {
@@ -107,7 +107,8 @@ TEST_F(VulkanUdmabufVmTest, APeersSharedMemoryIsConvertedOnceImportedReadExactly
             // producer (no GPU at all) negotiates the udmabuf path from it.
             ASSERT_TRUE(dispatch_until(*sender, [&] { return sender->peer_formats() != nullptr; }));
             const std::uint32_t wanted[] = {DRM_FORMAT_ABGR8888};
-            auto choice = value_or_fail(negotiate(*sender->peer_formats(), ProducerCapabilities{}, wanted), "negotiate");
+            auto choice =
+                value_or_fail(negotiate(*sender->peer_formats(), ProducerCapabilities{}, wanted), "negotiate");
             ASSERT_TRUE(choice);
             EXPECT_EQ(choice->path, SharingPath::shared_memory_udmabuf) << choice->reason;
             const MemfdAllocator allocator({choice->stride_alignment});

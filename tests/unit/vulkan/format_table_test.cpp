@@ -259,7 +259,8 @@ TEST_F(VulkanMultiPlaneTest, DisjointNv12ImportsWhereListedAndIsRefusedByNameEls
                 VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_IMAGE_FORMAT_INFO_2,
                 external ? static_cast<const void*>(&external_info) : &modifier_info, mapping.format, VK_IMAGE_TYPE_2D,
                 VK_IMAGE_TILING_DRM_FORMAT_MODIFIER_EXT, usage, flags};
-            VkExternalImageFormatProperties out_external{VK_STRUCTURE_TYPE_EXTERNAL_IMAGE_FORMAT_PROPERTIES, nullptr, {}};
+            VkExternalImageFormatProperties out_external{VK_STRUCTURE_TYPE_EXTERNAL_IMAGE_FORMAT_PROPERTIES, nullptr,
+                                                         {}};
             VkImageFormatProperties2 out{VK_STRUCTURE_TYPE_IMAGE_FORMAT_PROPERTIES_2, &out_external, {}};
             const VkResult r = vkGetPhysicalDeviceImageFormatProperties2(physical, &info, &out);
             std::cout << "[ measured ]   LINEAR" << (flags != 0 ? " DISJOINT" : "") << (external ? " DMA_BUF" : "")
@@ -274,7 +275,8 @@ TEST_F(VulkanMultiPlaneTest, DisjointNv12ImportsWhereListedAndIsRefusedByNameEls
             for (const FormatModifier& m : listed->modifiers) {
                 EXPECT_TRUE(std::ranges::any_of(modifiers, [&](const VkDrmFormatModifierPropertiesEXT& entry) {
                     return entry.drmFormatModifier == m.modifier;
-                })) << format_name(mapping.fourcc) << " " << modifier_name(m.modifier) << " is listed, not by the driver";
+                })) << format_name(mapping.fourcc) << " " << modifier_name(m.modifier)
+                    << " is listed, not by the driver";
             }
         }
     }
