@@ -5,6 +5,8 @@
 // DMA-BUFs come from the system DMA-BUF heap.
 #include "texshare/vulkan/format_table.hpp"
 
+#include <sys/sysmacros.h>
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -52,7 +54,8 @@ TEST(VulkanFormatTableTest, UuidsAreKnownAndStable) {
 }
 
 // lavapipe offers no VK_EXT_physical_device_drm (it has no DRM node): no device number.
-// Where a driver offers it (NVIDIA's, radv, anv), the number is a character device's.
+// Where a driver offers it, the render node comes first, then the primary node, and 0 where
+// it has neither (NVIDIA's driver without nvidia-drm loaded lists the extension and no node).
 TEST(VulkanFormatTableTest, TheDrmNodeComesFromPhysicalDeviceDrmOnly) {
     auto vk = open({});
     ASSERT_TRUE(vk);
@@ -64,7 +67,17 @@ TEST(VulkanFormatTableTest, TheDrmNodeComesFromPhysicalDeviceDrmOnly) {
         EXPECT_EQ(*node, 0U);
         return;
     }
-    EXPECT_NE(*node, 0U) << "a device with VK_EXT_physical_device_drm and neither node";
+    VkPhysicalDeviceDrmPropertiesEXT drm{};
+    drm.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRM_PROPERTIES_EXT;
+    VkPhysicalDeviceProperties2 properties{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, &drm, {}};
+    vkGetPhysicalDeviceProperties2(vk->physical_device(), &properties);
+    auto number = [](std::int64_t major_number, std::int64_t minor_number) -> std::uint64_t {
+        return makedev(static_cast<unsigned>(major_number), static_cast<unsigned>(minor_number));
+    };
+    const std::uint64_t want = drm.hasRender == VK_TRUE    ? number(drm.renderMajor, drm.renderMinor)
+                               : drm.hasPrimary == VK_TRUE ? number(drm.primaryMajor, drm.primaryMinor)
+                                                           : 0;
+    EXPECT_EQ(*node, want) << "render node first, then primary, else 0";
 }
 
 // A consumer with its import device, with or without VK_EXT_image_drm_format_modifier.
