@@ -3,11 +3,14 @@
 # lavapipe (no DMA-BUF extension) the refusals run and the tests needing the extension skip
 # with a message; the VM lane's backports guest (Mesa 25's lavapipe) runs all of them, and
 # the two-process import tests (vulkan_import_vm_test) only there: VmLane.cmake lists them.
-foreach(header vulkan/format vulkan/device vulkan/importer vulkan/import_listener)
+foreach(header vulkan/format vulkan/device vulkan/importer vulkan/import_listener vulkan/format_table)
   texshare_add_unit_test(${header} texshare::vulkan)
 endforeach()
 texshare_add_test_binary(vulkan_import_vm_test vm/vulkan_import_vm_test.cpp texshare::vulkan texshare::gbm)
+# A peer's shared memory converted through udmabuf by vulkan::ImportListener (issue 15).
+texshare_add_test_binary(vulkan_udmabuf_vm_test vm/vulkan_udmabuf_vm_test.cpp texshare::vulkan)
 # What VmLane.cmake appends to TEXSHARE_VM_BACKPORTS_TESTS: the unit tests again (there
 # the driver has the DMA-BUF extensions, so none skips) and the two-process tests.
-set(TEXSHARE_VULKAN_VM_TESTS vulkan_import_vm_test vulkan_device_test vulkan_importer_test vulkan_import_listener_test)
+set(TEXSHARE_VULKAN_VM_TESTS vulkan_import_vm_test vulkan_device_test vulkan_importer_test vulkan_import_listener_test
+    vulkan_format_table_test vulkan_udmabuf_vm_test)
 include(VulkanExportTests.cmake)  # the export side: exporter, fences (helper vkexport)

@@ -1,13 +1,13 @@
 // UdmabufCache: received shared-memory images turned into DMA-BUFs, once per image.
 //
-// Use it on a consumer that imports DMA-BUFs (EGL today, Vulkan later) and receives
+// Use it on a consumer that imports DMA-BUFs (with EGL or Vulkan) and receives
 // shared-memory images (a producer without a GPU, negotiated as
 // SharingPath::shared_memory_udmabuf): get_or_convert() makes the image's DMA-BUF the first
 // time an id is seen (udmabuf.hpp: the same pages, no copy) and returns the kept one after
 // that, so the per-frame path never converts; release() closes it when the image leaves.
-// egl::ImportListener uses one (ImportListener::Options::convert_shared_memory); a Vulkan
-// importer can hold its own. The conversion is a function so a consumer can bring its own
-// (and tests can stand in for /dev/udmabuf where the kernel has none).
+// egl::ImportListener and vulkan::ImportListener each use one
+// (ImportListener::Options::convert_shared_memory). The conversion is a function so a
+// consumer can bring its own (and tests can stand in for /dev/udmabuf where the kernel has none).
 #pragma once
 
 #include "texshare/detail/require_cxx20.hpp"

@@ -4,7 +4,7 @@
 # - with TEXSHARE_FUZZ=ON and clang, as a libFuzzer binary with ASan + UBSan
 #   (scripts/fuzz.sh runs each for a bounded time; CI does, for a minute each).
 option(TEXSHARE_FUZZ "Build libFuzzer targets (needs clang)" OFF)
-set(TEXSHARE_FUZZ_TARGETS fuzz_frame_message fuzz_image_descriptor fuzz_frame_state)
+set(TEXSHARE_FUZZ_TARGETS fuzz_frame_message fuzz_image_descriptor fuzz_frame_state fuzz_format_table)
 
 foreach(target ${TEXSHARE_FUZZ_TARGETS})
   add_executable(${target}_replay fuzz/${target}.cpp fuzz/replay_main.cpp)

@@ -92,5 +92,21 @@ def main(root):
     write(d, "seed-producer-quota", bytes(b for step in steps for b in step))
 
 
+    d = os.path.join(root, "fuzz_format_table")
+    # mode byte, then the table: header (magic, version, capabilities, entries, extensions,
+    # device), the UUID block where extensions say so, entries (fourcc, flags, modifier).
+    def table(version, capabilities, entries, extensions=0, device=0xE200, uuids=b""):
+        body = struct.pack("<IHHIIQ", 0x46535854, version, capabilities, len(entries), extensions, device) + uuids
+        return body + b"".join(struct.pack("<IIQ", f, fl, m) for f, fl, m in entries)
+    pairs = [(ARGB8888, 0, LINEAR), (NV12, 2, LINEAR)]
+    ids = bytes(range(0x10, 0x20)) + bytes(range(0xA0, 0xB0))
+    write(d, "seed-v1", bytes([0]) + table(1, 0, pairs))
+    write(d, "seed-v2-converts", bytes([0]) + table(2, 1, pairs))
+    write(d, "seed-v2-uuids", bytes([0]) + table(2, 0, pairs, 1, uuids=ids))
+    write(d, "seed-v2-opaque", bytes([0]) + table(2, 2, pairs, 1, uuids=ids))
+    write(d, "seed-v2-opaque-no-uuids", bytes([0]) + table(2, 2, pairs))
+    write(d, "seed-v2-zero-uuids", bytes([0]) + table(2, 2, pairs, 1, uuids=bytes(32)))
+    write(d, "seed-writable", bytes([1]) + table(2, 2, [], 1, uuids=ids))
+
 if __name__ == "__main__":
     main(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "corpus"))

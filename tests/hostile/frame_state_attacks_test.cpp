@@ -1,6 +1,7 @@
 // Attacks on the frame protocol's state machine: ids and frames that do not follow the
 // rules, from a hostile producer (victim: FrameReceiver) and a hostile consumer (victim:
 // FrameSender). A refused message changes nothing: the state before it stays valid.
+#include <functional>
 #include <tuple>
 
 #include "hostile/hostile_peer.hpp"
@@ -221,6 +222,53 @@ TEST_F(HostileConsumer, CapabilitiesTheProducerDoesNotKnow) {
         EXPECT_EQ(victim_->peer_formats(), nullptr);
         probe_usable();
     }
+}
+
+// Issue 15: the consumer's Vulkan identity (version 2's UUID block) decides whether the
+// producer may send opaque memory. A block of zeros (an identity that matches nothing and
+// must not be taken for one), a claim to import opaque memory with no identity, a block the
+// header does not declare and an extension the producer does not know are refused before
+// the producer could negotiate on them.
+TEST_F(HostileConsumer, ForgedDeviceIdentities) {
+    DeviceUuids ids;
+    ids.device.fill(0x11);
+    ids.driver.fill(0x22);
+    auto valid = encode_format_table(FormatTable{0, {}, consumer_imports_opaque_memory, ids});
+    ASSERT_TRUE(valid);
+    char bytes[56];
+    ASSERT_EQ(::pread(valid->get(), bytes, sizeof bytes, 0), 56);
+    struct Forgery {
+        std::size_t size;
+        std::function<void(char*)> forge;
+        const char* error;
+    };
+    const Forgery forgeries[] = {
+        {56, [](char* b) { std::memset(b + 24, 0, 32); }, "an all-zero UUID"},
+        {56, [](char* b) { std::memset(b + 40, 0, 16); }, "an all-zero UUID"},
+        {24, [](char* b) { std::memset(b + 12, 0, 4); }, "claims consumer_imports_opaque_memory without the UUIDs"},
+        {56, [](char* b) { b[12] = 0; }, "declares 0 entries (at most 4096) in 56 bytes"},
+        {56, [](char* b) { b[12] = 0x41; }, "unknown extensions 0x41"},
+        {56, [](char* b) { b[4] = 1; b[6] = 0; }, "version 1 reserved 0/1"},
+    };
+    for (const Forgery& forgery : forgeries) {
+        SCOPED_TRACE(forgery.error);
+        char forged_bytes[56];
+        std::memcpy(forged_bytes, bytes, sizeof bytes);
+        forgery.forge(forged_bytes);
+        UniqueFd forged(::memfd_create("table", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+        ASSERT_EQ(::write(forged.get(), forged_bytes, forgery.size), static_cast<ssize_t>(forgery.size));
+        ASSERT_EQ(::fcntl(forged.get(), F_ADD_SEALS, format_table_seals), 0);
+        send(make_frame_message(FrameKind::capabilities, 0), 0b1, {forged.get()});
+        expect_refused(Errc::rejected, forgery.error);
+        EXPECT_EQ(victim_->peer_formats(), nullptr);
+        probe_usable();
+    }
+    // The genuine table still arrives, identity and all.
+    send(make_frame_message(FrameKind::capabilities, 0), 0b1, {valid->get()});
+    ASSERT_TRUE(victim_->dispatch());
+    ASSERT_NE(victim_->peer_formats(), nullptr);
+    EXPECT_EQ(victim_->peer_formats()->uuids, ids);
+    EXPECT_EQ(victim_->peer_formats()->capabilities, consumer_imports_opaque_memory);
 }
 
 TEST_F(HostileProducer, CapabilitiesSentToAConsumer) {

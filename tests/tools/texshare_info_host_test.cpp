@@ -80,7 +80,7 @@ TEST_F(TexshareInfoHost, JsonParsesAndAgreesWithTheMachine) {
     ASSERT_NO_THROW(json = nlohmann::json::parse(run.output)) << run.output;
     EXPECT_EQ(json["drm"]["available"], has_dri());
     EXPECT_EQ(json["shared_memory"]["outcome"], "works");
-    ASSERT_EQ(json["verdicts"].size(), 3U);
+    ASSERT_EQ(json["verdicts"].size(), 4U);
     EXPECT_EQ(json["verdicts"][2]["path"], "shared memory");
     EXPECT_EQ(json["verdicts"][2]["works"], true);
     // Heaps and udmabuf are found out by trying: absent here means the devices are absent.

@@ -8,6 +8,7 @@
 #include "fake_reports.hpp"
 #include "json_renderer.hpp"
 #include "text_renderer.hpp"
+#include "texshare/negotiation.hpp"
 #include "verdict.hpp"
 
 namespace texshare::info {
@@ -36,7 +37,7 @@ nlohmann::json parse(const std::string& document) {
 
 TEST(TexshareInfoVerdict, NoDrmMeansSharedMemory) {
     const auto verdicts = judge(no_drm_report());
-    ASSERT_EQ(verdicts.size(), 3U);
+    ASSERT_EQ(verdicts.size(), 4U);
     EXPECT_EQ(verdicts[0].path, zero_copy_path);
     EXPECT_FALSE(verdicts[0].works);
     EXPECT_EQ(verdicts[0].summary, "unavailable: this machine has no DRM device (no /dev/dri)");
@@ -114,7 +115,7 @@ TEST(TexshareInfoVerdict, NothingWorksIsSaid) {
 TEST(TexshareInfoVerdict, UdmabufWorksOnlyWithPixelsReadBack) {
     Report report = refused_udmabuf_report();
     auto verdicts = judge(report);
-    ASSERT_EQ(verdicts.size(), 3U);
+    ASSERT_EQ(verdicts.size(), 4U);
     EXPECT_EQ(verdicts[1].path, udmabuf_path);
     EXPECT_FALSE(verdicts[1].works);
     EXPECT_EQ(verdicts[1].summary,
@@ -135,6 +136,46 @@ TEST(TexshareInfoVerdict, UdmabufWorksOnlyWithPixelsReadBack) {
                                  "convert: udmabuf: UDMABUF_CREATE: Invalid argument (errno 22)"};
     EXPECT_EQ(judge(report)[1].summary,
               "does not work: convert: udmabuf: UDMABUF_CREATE: Invalid argument (errno 22)");
+}
+
+// Issue 15: the opaque-memory line lists each Vulkan device's UUIDs (what a peer must match)
+// and the driver's word on OPAQUE_FD images; it never "works" alone (no round trip, and it
+// needs a peer on the same device and driver), so the best path stays what it was.
+TEST(TexshareInfoVerdict, OpaqueMemoryNamesTheUuidsAPeerMustMatchAndNeverWinsAlone) {
+    Report report = no_drm_report();
+    report.vulkan_error = "vkCreateInstance (Vulkan 1.1): VK_ERROR_INCOMPATIBLE_DRIVER (-9)";
+    auto verdicts = judge(report);
+    ASSERT_EQ(verdicts.size(), 4U);
+    EXPECT_EQ(verdicts[3].path, opaque_fd_path);
+    EXPECT_EQ(verdicts[3].path, std::string(to_string(SharingPath::opaque_fd)));
+    EXPECT_FALSE(verdicts[3].works);
+    EXPECT_EQ(verdicts[3].summary, "unavailable: vkCreateInstance (Vulkan 1.1): VK_ERROR_INCOMPATIBLE_DRIVER (-9)");
+
+    report.vulkan_error.clear();
+    report.vulkan_devices.push_back({"llvmpipe", "11111111-1111-1111-1111-111111111111",
+                                     "22222222-2222-2222-2222-222222222222",
+                                     {Outcome::unsupported, "no VK_KHR_external_memory_fd"}});
+    EXPECT_EQ(judge(report)[3].summary, "unavailable: llvmpipe: no VK_KHR_external_memory_fd");
+    report.vulkan_devices.push_back({"NVIDIA H200", "33333333-3333-3333-3333-333333333333",
+                                     "44444444-4444-4444-4444-444444444444",
+                                     {Outcome::works, "exportable and importable"}});
+    verdicts = judge(report);
+    EXPECT_FALSE(verdicts[3].works);
+    EXPECT_EQ(verdicts[3].summary,
+              "possible with a peer on the same device and driver: the driver exports and imports RGBA8 "
+              "optimal-tiling images as OPAQUE_FD on NVIDIA H200 (device UUID "
+              "33333333-3333-3333-3333-333333333333, driver UUID 44444444-4444-4444-4444-444444444444) (the "
+              "driver's word, not a round trip)");
+    EXPECT_EQ(best_path(verdicts), "shared memory (sealed memfd)");
+    const std::string text = render_text(report);
+    EXPECT_TRUE(contains(text, "Vulkan devices (2):\n  llvmpipe: device UUID 11111111-1111-1111-1111-111111111111, "
+                               "driver UUID 22222222-2222-2222-2222-222222222222\n"))
+        << text;
+    EXPECT_TRUE(contains(text, "  Vulkan opaque memory, same device and driver: possible with a peer")) << text;
+    const auto json = parse(render_json(report));
+    EXPECT_EQ(json["vulkan"]["devices"][1]["driver_uuid"], "44444444-4444-4444-4444-444444444444");
+    EXPECT_EQ(json["vulkan"]["devices"][1]["opaque_fd"]["outcome"], "works");
+    EXPECT_EQ(json["verdicts"][3]["path"], "Vulkan opaque memory, same device and driver");
 }
 
 TEST(TexshareInfoText, HeapsAndUdmabufAreListedWithEveryImport) {
@@ -246,7 +287,11 @@ TEST(TexshareInfoJson, NoDrmHasEveryField) {
     EXPECT_EQ(json["kernel"]["export_sync_file"]["outcome"], "untested");
     EXPECT_EQ(json["kernel"]["memfd_sealing"]["outcome"], "works");
     EXPECT_EQ(json["shared_memory"]["outcome"], "works");
-    ASSERT_EQ(json["verdicts"].size(), 3U);
+    ASSERT_EQ(json["verdicts"].size(), 4U);
+    EXPECT_EQ(json["verdicts"][3]["path"], "Vulkan opaque memory, same device and driver");
+    EXPECT_EQ(json["verdicts"][3]["works"], false);
+    EXPECT_TRUE(json["vulkan"]["error"].is_null());
+    EXPECT_TRUE(json["vulkan"]["devices"].is_array());
     EXPECT_EQ(json["verdicts"][0]["path"], "zero-copy GBM->EGL");
     EXPECT_EQ(json["verdicts"][0]["works"], false);
     EXPECT_TRUE(json["verdicts"][0]["choice"].is_null());

@@ -172,6 +172,122 @@ TEST_F(FormatTableTest, RefusesCapabilitiesInVersionOneAndUnknownOnes) {
     EXPECT_NE(refused.error().message.find("unknown capabilities 0x40"), std::string::npos) << refused.error().message;
 }
 
+// Issue 15: the consumer's Vulkan device and driver UUIDs travel as version 2's extension
+// block (format_table_has_uuids in the header's second field, 32 bytes before the entries),
+// with or without consumer_imports_opaque_memory; a table without them stays as it was.
+DeviceUuids some_uuids() {
+    DeviceUuids ids;
+    for (std::uint8_t i = 0; i < 16; ++i) {
+        ids.device[i] = static_cast<std::uint8_t>(0x10 + i);
+        ids.driver[i] = static_cast<std::uint8_t>(0xa0 + i);
+    }
+    return ids;
+}
+
+TEST_F(FormatTableTest, UuidsTravelAsAVersionTwoBlockBeforeTheEntries) {
+    auto plain = encode_format_table(sample());
+    ASSERT_TRUE(plain);
+    const auto plain_bytes = bytes_of(plain->borrow());
+    constexpr std::uint16_t both = consumer_imports_opaque_memory | consumer_converts_shared_memory;
+    for (std::uint16_t capabilities : {std::uint16_t{0}, consumer_imports_opaque_memory, both}) {
+        SCOPED_TRACE(capabilities);
+        FormatTable table = sample();
+        table.capabilities = capabilities;
+        table.uuids = some_uuids();
+        auto fd = encode_format_table(table);
+        ASSERT_TRUE(fd) << fd.error().message;
+        const auto bytes = bytes_of(fd->borrow());
+        ASSERT_EQ(bytes.size(), plain_bytes.size() + 32);
+        std::uint16_t version = 0, wire_capabilities = 0;
+        std::uint32_t extensions = 0;
+        std::memcpy(&version, bytes.data() + 4, 2);
+        std::memcpy(&wire_capabilities, bytes.data() + 6, 2);
+        std::memcpy(&extensions, bytes.data() + 12, 4);
+        EXPECT_EQ(version, 2);
+        EXPECT_EQ(wire_capabilities, capabilities);
+        EXPECT_EQ(extensions, format_table_has_uuids);
+        EXPECT_EQ(std::memcmp(bytes.data() + 24, table.uuids.device.data(), 16), 0);
+        EXPECT_EQ(std::memcmp(bytes.data() + 40, table.uuids.driver.data(), 16), 0);
+        EXPECT_TRUE(std::equal(bytes.begin() + 56, bytes.end(), plain_bytes.begin() + 24)) << "the same entries";
+        auto decoded = decode_format_table(fd->borrow());
+        ASSERT_TRUE(decoded) << decoded.error().message;
+        EXPECT_EQ(*decoded, table);
+    }
+}
+
+// Version 1 stays byte for byte what earlier releases wrote: the same table, the same bytes.
+TEST_F(FormatTableTest, VersionOneIsByteIdenticalToEarlierReleases) {
+    auto fd = encode_format_table(FormatTable{0xe200, {{DRM_FORMAT_ARGB8888, DRM_FORMAT_MOD_LINEAR}}});
+    ASSERT_TRUE(fd);
+    const std::vector<std::uint8_t> earlier{
+        0x54, 0x58, 0x53, 0x46, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0,  // magic, version 1, 0, 1 entry, 0
+        0x00, 0xe2, 0, 0, 0, 0, 0, 0,                                  // device
+        0x41, 0x52, 0x32, 0x34, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};  // AR24, flags 0, LINEAR
+    const auto bytes = bytes_of(fd->borrow());
+    ASSERT_EQ(bytes.size(), earlier.size());
+    EXPECT_EQ(std::memcmp(bytes.data(), earlier.data(), earlier.size()), 0);
+}
+
+TEST_F(FormatTableTest, RefusesMalformedUuidBlocks) {
+    FormatTable table = sample();
+    table.capabilities = consumer_imports_opaque_memory;
+    table.uuids = some_uuids();
+    auto fd = encode_format_table(table);
+    ASSERT_TRUE(fd);
+    const auto bytes = bytes_of(fd->borrow());
+    auto zero_device = bytes;
+    std::fill(zero_device.begin() + 24, zero_device.begin() + 40, std::byte{0});
+    expect_rejected(decode_format_table(memfd_with(zero_device).borrow()),
+                    "device UUID 00000000-0000-0000-0000-000000000000 and driver UUID "
+                    "a0a1a2a3-a4a5-a6a7-a8a9-aaabacadaeaf: an all-zero UUID");
+    auto zero_driver = bytes;
+    std::fill(zero_driver.begin() + 40, zero_driver.begin() + 56, std::byte{0});
+    expect_rejected(decode_format_table(memfd_with(zero_driver).borrow()), "an all-zero UUID");
+    auto without_block_flag = bytes;  // 32 bytes too many for what the header declares
+    without_block_flag[12] = std::byte{0};
+    expect_rejected(decode_format_table(memfd_with(without_block_flag).borrow()),
+                    "declares 3 entries (at most 4096) in 104 bytes");
+    auto truncated = bytes;  // the block cut off: too few bytes for the block and the entries
+    truncated.resize(24 + 16);
+    expect_rejected(decode_format_table(memfd_with(truncated).borrow()),
+                    "declares 3 entries (at most 4096) and UUIDs in 40 bytes");
+    auto unknown_extension = bytes;
+    unknown_extension[12] = std::byte{0x3};
+    expect_rejected(decode_format_table(memfd_with(unknown_extension).borrow()), "unknown extensions 0x3");
+    auto in_version_one = bytes;
+    in_version_one[4] = std::byte{1};
+    in_version_one[6] = std::byte{0};
+    expect_rejected(decode_format_table(memfd_with(in_version_one).borrow()), "version 1 reserved 0/1");
+    // The capability without the block: an opaque import of no device in particular.
+    FormatTable without = sample();
+    without.capabilities = consumer_converts_shared_memory;
+    auto converting = encode_format_table(without);
+    ASSERT_TRUE(converting);
+    auto claims_opaque = bytes_of(converting->borrow());
+    claims_opaque[6] = std::byte{consumer_imports_opaque_memory};
+    expect_rejected(decode_format_table(memfd_with(claims_opaque).borrow()),
+                    "claims consumer_imports_opaque_memory without the UUIDs");
+}
+
+TEST_F(FormatTableTest, EncodingRefusesHalfAnIdentityAndAnOpaqueClaimWithoutOne) {
+    FormatTable half = sample();
+    half.uuids.device = some_uuids().device;
+    auto refused = encode_format_table(half);
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code, Errc::invalid_argument);
+    EXPECT_NE(refused.error().message.find("driver UUID 00000000-0000-0000-0000-000000000000: both or neither"),
+              std::string::npos)
+        << refused.error().message;
+    FormatTable claim = sample();
+    claim.capabilities = consumer_imports_opaque_memory;
+    auto unnamed = encode_format_table(claim);
+    ASSERT_FALSE(unnamed);
+    EXPECT_EQ(unnamed.error().code, Errc::invalid_argument);
+    EXPECT_NE(unnamed.error().message.find("consumer_imports_opaque_memory without the device and driver UUIDs"),
+              std::string::npos)
+        << unnamed.error().message;
+}
+
 TEST_F(FormatTableTest, EncodingRefusesAnOversizedTable) {
     FormatTable table;
     for (std::uint64_t modifier = 0; modifier <= max_format_table_entries; ++modifier) {

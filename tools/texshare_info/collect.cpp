@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 
 #include "dma_buf_exporters.hpp"
+#include "vulkan_devices.hpp"
 #include "kernel_features.hpp"
 #include "round_trip.hpp"
 #include "texshare/egl/importer.hpp"
@@ -204,6 +205,7 @@ Report collect_report() {
     report.memfd_sealing = probe_memfd_sealing();
     report.shared_memory = shared_memory_round_trip();
     report.heaps = probe_heaps(report.heaps_error);
+    report.vulkan_devices = probe_vulkan_devices(report.vulkan_error);
     return report;
 }
 

@@ -127,6 +127,14 @@ std::string render_json(const Report& report) {
                           {"memfd_sealing", feature_json(report.memfd_sealing)}};
     document["shared_memory"] = feature_json(report.shared_memory);
     document["dma_buf_exporters"] = exporters_json(report);
+    json vulkan_devices = json::array();
+    for (const VulkanOpaqueReport& device : report.vulkan_devices) {
+        vulkan_devices.push_back({{"name", device.device},
+                                  {"device_uuid", device.device_uuid},
+                                  {"driver_uuid", device.driver_uuid},
+                                  {"opaque_fd", feature_json(device.opaque_fd)}});
+    }
+    document["vulkan"] = {{"error", text_or_null(report.vulkan_error)}, {"devices", std::move(vulkan_devices)}};
     document["verdicts"] = std::move(verdict_list);
     document["best_path"] = best_path(verdicts);
     return document.dump(2, ' ', false, json::error_handler_t::replace) + '\n';

@@ -125,6 +125,19 @@ struct UdmabufReport {
     std::vector<UdmabufImport> imports;  // one per GPU API and display; empty unless conversion works
 };
 
+// A Vulkan device's identity and what its driver says of OPAQUE_FD memory for an RGBA8
+// (R8G8B8A8_UNORM) optimal-tiling sampled image (vkGetPhysicalDeviceImageFormatProperties2
+// with VkPhysicalDeviceExternalImageFormatInfo): what SharingPath::opaque_fd needs on both
+// sides, with UUIDs equal there. The driver's word only: no memory is exported here.
+struct VulkanOpaqueReport {
+    std::string device;       // VkPhysicalDeviceProperties::deviceName
+    std::string device_uuid;  // 8-4-4-4-12 hex (texshare::uuid_name)
+    std::string driver_uuid;
+    // works: exportable and importable; unsupported: the driver says not (detail: its answer);
+    // failed: a Vulkan query failed.
+    Feature opaque_fd;
+};
+
 struct Report {
     std::string version;         // texshare's
     std::string kernel_release;  // uname -r
@@ -139,6 +152,8 @@ struct Report {
     std::string heaps_error;   // why no heap is listed (no /dev/dma_heap); empty when listed
     std::vector<HeapReport> heaps;
     UdmabufReport udmabuf;
+    std::string vulkan_error;  // why no Vulkan device is listed; empty when listed
+    std::vector<VulkanOpaqueReport> vulkan_devices;
 };
 
 }  // namespace texshare::info

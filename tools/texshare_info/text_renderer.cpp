@@ -135,6 +135,19 @@ void exporters(std::string& out, const Report& report) {
     }
 }
 
+void vulkan_devices(std::string& out, const Report& report) {
+    if (report.vulkan_devices.empty()) {
+        fmt::format_to(Out(out), "\nVulkan devices: none: {}\n", report.vulkan_error);
+        return;
+    }
+    fmt::format_to(Out(out), "\nVulkan devices ({}):\n", report.vulkan_devices.size());
+    for (const VulkanOpaqueReport& device : report.vulkan_devices) {
+        fmt::format_to(Out(out), "  {}: device UUID {}, driver UUID {}\n", device.device, device.device_uuid,
+                       device.driver_uuid);
+        feature(out, "  OPAQUE_FD memory (driver's word)", device.opaque_fd);
+    }
+}
+
 }  // namespace
 
 std::string render_text(const Report& report) {
@@ -158,6 +171,7 @@ std::string render_text(const Report& report) {
     feature(out, "DMA_BUF_IOCTL_IMPORT_SYNC_FILE", report.import_sync_file);
     feature(out, "memfd sealing", report.memfd_sealing);
     exporters(out, report);
+    vulkan_devices(out, report);
     out += "\nverdicts:\n";
     const std::vector<Verdict> verdicts = judge(report);
     for (const Verdict& verdict : verdicts) {

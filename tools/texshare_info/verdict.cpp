@@ -119,15 +119,7 @@ Verdict judge_udmabuf(const Report& report) {
         verdict.summary =
             fmt::format("works: imported with pixels read back exactly by {} ({} of {} imports)",
                         fmt::join(working, ", "), working.size(), report.udmabuf.imports.size());
-        const bool egl_works = std::ranges::any_of(working, [](const std::string& api) { return api.starts_with("EGL"); });
-        if (!egl_works) {
-            // Only egl::ImportListener converts for the application so far; say so rather
-            // than let "works" suggest texshare's Vulkan listener takes this path.
-            verdict.summary +=
-                "; texshare converts on the application's behalf for EGL only (egl::ImportListener), so a Vulkan "
-                "application converts with UdmabufCache itself";
-        }
-        return verdict;
+        return verdict;  // egl::ImportListener and vulkan::ImportListener both convert (convert_shared_memory)
     }
     if (first_failure == nullptr) {
         verdict.summary = "does not work: converts, but no GPU API here to import it with";
@@ -152,6 +144,35 @@ Verdict judge_shared_memory(const Report& report) {
     return {shared_memory_path, true, false, "", fmt::format("{}: {}", what, path.detail)};
 }
 
+// The driver's word on OPAQUE_FD images, per device, with the UUIDs a peer must match.
+Verdict judge_opaque_fd(const Report& report) {
+    Verdict verdict{opaque_fd_path, false, false, "", ""};
+    if (report.vulkan_devices.empty()) {
+        verdict.summary = fmt::format("unavailable: {}",
+                                      report.vulkan_error.empty() ? "no Vulkan device" : report.vulkan_error);
+        return verdict;
+    }
+    std::vector<std::string> offering, refusing;
+    for (const VulkanOpaqueReport& device : report.vulkan_devices) {
+        if (device.opaque_fd.outcome == Outcome::works) {
+            offering.push_back(fmt::format("{} (device UUID {}, driver UUID {})", device.device, device.device_uuid,
+                                           device.driver_uuid));
+        } else {
+            refusing.push_back(fmt::format("{}: {}", device.device, device.opaque_fd.detail));
+        }
+    }
+    if (offering.empty()) {
+        verdict.summary = fmt::format("unavailable: {}", fmt::join(refusing, "; "));
+        return verdict;
+    }
+    verdict.choice = "RGBA8 optimal tiling, OPAQUE_FD";
+    verdict.summary = fmt::format(
+        "possible with a peer on the same device and driver: the driver exports and imports RGBA8 optimal-tiling "
+        "images as OPAQUE_FD on {} (the driver's word, not a round trip)",
+        fmt::join(offering, ", "));
+    return verdict;
+}
+
 }  // namespace
 
 std::string drm_unavailable_reason(const Report& report) {
@@ -165,7 +186,7 @@ std::string drm_unavailable_reason(const Report& report) {
 }
 
 std::vector<Verdict> judge(const Report& report) {
-    return {judge_zero_copy(report), judge_udmabuf(report), judge_shared_memory(report)};
+    return {judge_zero_copy(report), judge_udmabuf(report), judge_shared_memory(report), judge_opaque_fd(report)};
 }
 
 std::string best_path(const std::vector<Verdict>& verdicts) {

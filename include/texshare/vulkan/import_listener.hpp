@@ -4,9 +4,21 @@
 // as the endpoint's listener and every DMA-BUF image becomes a VkImage with imported memory
 // once, when it is shared, and is destroyed when it leaves the endpoint (retired, or the
 // peer is gone); a dead producer's kept frame keeps its import under retained_image_id. The
-// per-frame path then only looks images up. Images that are not DMA-BUFs (the memfd
-// fallback) are left to the caller, who uploads them; a DMA-BUF this device cannot import is
-// refused, so the peer is told at add time, not at the first frame.
+// per-frame path then only looks images up. A DMA-BUF this device cannot import is refused,
+// so the peer is told at add time, not at the first frame.
+//
+// Images that are not DMA-BUFs (the memfd fallback) are left to the caller, who uploads
+// them, unless Options::convert_shared_memory asks for the udmabuf path
+// (SharingPath::shared_memory_udmabuf; advertise it with
+// FormatTableOptions::converts_shared_memory, vulkan/format_table.hpp): each shared-memory
+// image is then turned into a DMA-BUF once (UdmabufCache: the same pages, no copy),
+// imported, and the DMA-BUF closed when the image leaves. Where that cannot work (no
+// /dev/udmabuf; a layout the driver refuses) the image goes to the caller's CPU path and
+// cpu_reason() says why, or, with require_conversion, the image is refused. image() never
+// returns an import that failed. Unlike egl::ImportListener nothing is read back at add
+// time: a Vulkan import of a udmabuf is memory the driver maps like any other DMA-BUF
+// (measured: Mesa 25's lavapipe reads it exactly), where Mesa's EGL on vgem "succeeds" and
+// reads zeros.
 //
 // Removal destroys the VkImage at once: the application must have finished with an image on
 // the GPU before the endpoint lets it go (it does so when it releases the frame).
@@ -15,26 +27,68 @@
 #include "texshare/detail/require_cxx20.hpp"
 
 #include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
 
 #include "texshare/frame/image_listener.hpp"
+#include "texshare/udmabuf_cache.hpp"
 #include "texshare/vulkan/importer.hpp"
 
 namespace texshare::vulkan {
 
+// How an image the listener heard of reaches Vulkan.
+enum class ImagePath {
+    unknown,   // not heard of, or removed
+    imported,  // imported as it came (a DMA-BUF)
+    udmabuf,   // a shared-memory image, converted to a DMA-BUF and imported
+    cpu,       // left to the caller's upload (shared memory, cpu_only)
+};
+
+std::string_view to_string(ImagePath path) noexcept;
+
 class ImportListener final : public FrameImageListener {
 public:
+    struct Options {
+        // Import shared-memory images through udmabuf (off: they are the caller's, as always).
+        bool convert_shared_memory = false;
+        // When the conversion or its import fails: false leaves the image to the caller's CPU
+        // path (cpu_reason() says why); true refuses the image (add_image() / dispatch() fail).
+        bool require_conversion = false;
+        // How an image becomes a DMA-BUF; empty: udmabuf_conversion() on /dev/udmabuf.
+        SharedMemoryConversion conversion;
+    };
+
     // `importer` must outlive this listener (and the endpoint using it).
     explicit ImportListener(Importer& importer) noexcept : importer_(&importer) {}
+    ImportListener(Importer& importer, Options options);
 
     Result<void> image_added(std::uint64_t id, const DmaBufImage& image, bool added_by_peer) override;
     void image_removed(std::uint64_t id) noexcept override;
     void image_renamed(std::uint64_t from, std::uint64_t to) noexcept override;
 
-    // The import of image id; nullptr for unknown ids and images that are not DMA-BUFs.
+    // The import of image id; nullptr for unknown ids and images on the CPU path.
     const ImportedImage* image(std::uint64_t id) const { return importer_->find(id); }
+    ImagePath path(std::uint64_t id) const;
+    // Why a shared-memory image is on the CPU path although convert_shared_memory is on (the
+    // conversion's or the import's error); empty otherwise.
+    std::string_view cpu_reason(std::uint64_t id) const;
+    // The shared-memory conversions: how many were made, which are kept. Null when
+    // convert_shared_memory is off.
+    const UdmabufCache* conversions() const noexcept { return cache_ ? &*cache_ : nullptr; }
 
 private:
+    struct Entry {
+        ImagePath path = ImagePath::unknown;
+        std::string cpu_reason;
+    };
+    Result<void> add_shared_memory(std::uint64_t id, const DmaBufImage& image);
+
     Importer* importer_;
+    Options options_;
+    std::optional<UdmabufCache> cache_;  // only with convert_shared_memory
+    std::map<std::uint64_t, Entry> entries_;
 };
 
 }  // namespace texshare::vulkan
