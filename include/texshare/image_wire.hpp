@@ -20,8 +20,8 @@
 //   (detail/fd_closer.hpp), since their close could block.
 // A CPU-only image is described but carries no fds and arrives without pixels.
 //
-// Wire versions: 1 had no OpaqueMemory; 2 (issue 15) appends it (48 bytes, opaque_memory.hpp)
-// after the planes, so the descriptor is 152 bytes. A version-1 peer's message has another
+// Wire versions: 1 had no OpaqueMemory; 2 (issue 15) appends it (56 bytes, opaque_memory.hpp)
+// after the planes, so the descriptor is 160 bytes. A version-1 peer's message has another
 // size and is refused by the channel before any field is read.
 #pragma once
 

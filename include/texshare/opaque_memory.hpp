@@ -18,14 +18,19 @@
 //                             its image; a dedicated OPAQUE_FD import needs memory that was
 //                             "also a dedicated image allocation" with an identical image
 //                             (VUID-VkMemoryDedicatedAllocateInfo-image-01878).
-// Both sides must also create the VkImage with the same parameters (format, extent, tiling
-// OPTIMAL, usage, flags): the spec's rule that an image bound to imported OPAQUE_FD memory is
+//   image_usage               the VkImageUsageFlags the exporting image was created with: the
+//                             importer creates its image with exactly these (a driver may lay
+//                             out an optimal-tiling image differently per usage, e.g. with
+//                             compression for a colour attachment), and refuses an import
+//                             whose wanted usage is not among them.
+// Both sides must create the VkImage with the same parameters (format, extent, tiling
+// OPTIMAL, usage, flags 0): the spec's rule that an image bound to imported OPAQUE_FD memory is
 // identical to the exporting one (VUID-VkMemoryDedicatedAllocateInfo-image-01878; the spec's
 // "External Memory Handle Types" compatibility table also requires equal deviceUUID and
 // driverUUID for OPAQUE_FD). texshare::vulkan's Exporter and Importer create both images by
 // one rule (vulkan/exporter.hpp), so two processes using texshare agree.
 //
-// On the wire (image_wire.hpp) these 48 bytes follow the descriptor's planes, in this order,
+// On the wire (image_wire.hpp) these 56 bytes follow the descriptor's planes, in this order,
 // host byte order (both ends are one machine).
 #pragma once
 
@@ -49,17 +54,22 @@ inline constexpr std::uint32_t opaque_memory_known_flags = opaque_memory_dedicat
 inline constexpr std::uint32_t opaque_memory_max_types = 32;
 // No GPU memory is this large (an H200 has 141 GB); a bigger claim is a hostile or broken peer.
 inline constexpr std::uint64_t opaque_memory_max_size = std::uint64_t{1} << 40;
+// VK_IMAGE_USAGE_TRANSFER_SRC_BIT .. VK_IMAGE_USAGE_INPUT_ATTACHMENT_BIT, Vulkan 1.0's eight
+// usages (this header needs no vulkan.h): what texshare exports and imports with.
+inline constexpr std::uint32_t opaque_memory_known_usage = 0xff;
 
 struct OpaqueMemory {
     DeviceUuid device_uuid{};
     DeviceUuid driver_uuid{};
     std::uint64_t allocation_size = 0;
     std::uint32_t memory_type_index = 0;
-    std::uint32_t flags = 0;  // opaque_memory_dedicated
+    std::uint32_t flags = 0;        // opaque_memory_dedicated
+    std::uint32_t image_usage = 0;  // VkImageUsageFlags of the exporting image
+    std::uint32_t reserved = 0;     // must be zero
     bool dedicated() const noexcept { return (flags & opaque_memory_dedicated) != 0; }
     friend bool operator==(const OpaqueMemory&, const OpaqueMemory&) = default;
 };
-static_assert(sizeof(OpaqueMemory) == 48 && std::has_unique_object_representations_v<OpaqueMemory>,
+static_assert(sizeof(OpaqueMemory) == 56 && std::has_unique_object_representations_v<OpaqueMemory>,
               "OpaqueMemory is sent as it is: no padding");
 
 // "6d65736132352e302e372d327e627000": a UUID as 32 lowercase hex digits, for messages.
@@ -71,7 +81,8 @@ inline std::string uuid_hex(const DeviceUuid& uuid) {
 }
 
 // The checks that need no driver: a nonzero allocation size up to opaque_memory_max_size, a
-// memory type index below 32, no flag bits other than opaque_memory_dedicated. Errc::rejected
+// memory type index below 32, no flag bits other than opaque_memory_dedicated, a nonzero
+// image usage of opaque_memory_known_usage's bits only, reserved zero. Errc::rejected
 // naming the field and its value. Whether the size and type fit the device only the driver's
 // import can tell (VK_ERROR_INVALID_EXTERNAL_HANDLE), and whether the UUIDs are this
 // device's only the importer can (vulkan::Importer).
@@ -87,6 +98,13 @@ inline Result<void> check_opaque_memory(const OpaqueMemory& memory) {
     if ((memory.flags & ~opaque_memory_known_flags) != 0) {
         return make_error(Errc::rejected, "opaque memory flags 0x{:x} have unknown bits 0x{:x}", memory.flags,
                           memory.flags & ~opaque_memory_known_flags);
+    }
+    if (memory.image_usage == 0 || (memory.image_usage & ~opaque_memory_known_usage) != 0) {
+        return make_error(Errc::rejected, "opaque memory image usage 0x{:x} is empty or has bits beyond 0x{:x}",
+                          memory.image_usage, opaque_memory_known_usage);
+    }
+    if (memory.reserved != 0) {
+        return make_error(Errc::rejected, "opaque memory reserved field is {}, not 0", memory.reserved);
     }
     return {};
 }

@@ -27,6 +27,7 @@ FrameMessage opaque_add_image(std::uint64_t id) {
     d.opaque.allocation_size = 16 * 16 * 4;
     d.opaque.memory_type_index = 0;
     d.opaque.flags = opaque_memory_dedicated;
+    d.opaque.image_usage = 0x7;
     return message;
 }
 
@@ -115,6 +116,10 @@ TEST_F(OpaqueFdAttack, IdentityOutOfRange) {
     message.descriptor.opaque.flags = 0x80000001;
     send_with(null.get(), message);
     expect_refused(Errc::rejected, "unknown bits 0x80000000");
+    message = opaque_add_image(1);
+    message.descriptor.opaque.image_usage = 0x10000;
+    send_with(null.get(), message);
+    expect_refused(Errc::rejected, "image usage 0x10000 is empty or has bits beyond 0xff");
     message = opaque_add_image(1);
     message.descriptor.planes[0].stride = 64;  // a layout only the driver knows
     send_with(null.get(), message);

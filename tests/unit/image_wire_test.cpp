@@ -81,7 +81,7 @@ TEST_F(ImageWireTest, CpuOnlyImageSendsNoFdsAndArrivesWithoutPixels) {
 }
 
 TEST_F(ImageWireTest, DescriptorHasNoPadding) {
-    EXPECT_EQ(sizeof(ImageDescriptor), 152U);  // version 2: 104 + OpaqueMemory's 48
+    EXPECT_EQ(sizeof(ImageDescriptor), 160U);  // version 2: 104 + OpaqueMemory's 56
 }
 
 TEST_F(ImageWireTest, RejectsWrongMagicVersionAndBacking) {
@@ -227,6 +227,7 @@ OpaqueMemory some_identity() {
     memory.allocation_size = 12288;
     memory.memory_type_index = 1;
     memory.flags = opaque_memory_dedicated;
+    memory.image_usage = 0x7;  // TRANSFER_SRC | TRANSFER_DST | SAMPLED
     return memory;
 }
 
@@ -285,6 +286,10 @@ TEST_F(ImageWireTest, RejectsOpaqueMemoryOutOfRange) {
     refused([](ImageDescriptor& d) { d.opaque.memory_type_index = 32; }, Errc::rejected,
             "memory type index 32 is not below 32");
     refused([](ImageDescriptor& d) { d.opaque.flags = 0x3; }, Errc::rejected, "flags 0x3 have unknown bits 0x2");
+    refused([](ImageDescriptor& d) { d.opaque.image_usage = 0; }, Errc::rejected, "image usage 0x0 is empty");
+    refused([](ImageDescriptor& d) { d.opaque.image_usage = 0x107; }, Errc::rejected,
+            "image usage 0x107 is empty or has bits beyond 0xff");
+    refused([](ImageDescriptor& d) { d.opaque.reserved = 5; }, Errc::rejected, "reserved field is 5, not 0");
     refused([](ImageDescriptor& d) { d.modifier = DRM_FORMAT_MOD_LINEAR; }, Errc::invalid_layout,
             "private tiling (modifier INVALID), not LINEAR");
     refused([](ImageDescriptor& d) { d.planes[0].stride = 256; }, Errc::invalid_layout, "must be 0");
