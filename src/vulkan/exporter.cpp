@@ -327,19 +327,22 @@ Result<Exporter::Exported> Exporter::allocate_dma_buf(std::uint32_t width, std::
 // handle type is dedicated-only), and the identity an importer needs in OpaqueMemory.
 Result<Exporter::Exported> Exporter::allocate_opaque_fd(std::uint32_t width, std::uint32_t height,
                                                         std::uint32_t fourcc) const {
-    if ((options_.usage & ~opaque_memory_known_usage) != 0) {
+    // What a consumer's Importer asks for by default, added so that it can import the image
+    // (the importer creates its image with exactly this usage: opaque_memory.hpp).
+    const VkImageUsageFlags usage = options_.usage | VK_IMAGE_USAGE_SAMPLED_BIT | VK_IMAGE_USAGE_TRANSFER_SRC_BIT;
+    if ((usage & ~opaque_memory_known_usage) != 0) {
         return make_error(Errc::unsupported, "OPAQUE_FD export: usage 0x{:x} has bits beyond Vulkan 1.0's 0x{:x}, "
-                          "which OpaqueMemory::image_usage carries", options_.usage, opaque_memory_known_usage);
+                          "which OpaqueMemory::image_usage carries", usage, opaque_memory_known_usage);
     }
     auto mapping = exportable_format(fourcc);
     if (!mapping) return std::move(mapping).error();
     const VkFormat format = (*mapping)->format;
     const VkExtent2D extent{width, height};
-    auto features = detail::opaque_fd_features(device_, fourcc, format, options_.usage, extent);
+    auto features = detail::opaque_fd_features(device_, fourcc, format, usage, extent);
     if (!features) return std::move(features).error();
     if ((*features & VK_EXTERNAL_MEMORY_FEATURE_EXPORTABLE_BIT) == 0) {
         return make_error(Errc::unsupported, "{}: OPAQUE_FD memory for a {} image of usage 0x{:x} is not exportable "
-                          "(externalMemoryFeatures 0x{:x})", device_.name(), format_name(fourcc), options_.usage,
+                          "(externalMemoryFeatures 0x{:x})", device_.name(), format_name(fourcc), usage,
                           *features);
     }
     const VkDevice vk = device_.device();
@@ -353,7 +356,7 @@ Result<Exporter::Exported> Exporter::allocate_opaque_fd(std::uint32_t width, std
     made.handle_type_ = detail::opaque_fd_type;
     const VkExternalMemoryImageCreateInfo external{VK_STRUCTURE_TYPE_EXTERNAL_MEMORY_IMAGE_CREATE_INFO, nullptr,
                                                    detail::opaque_fd_type};
-    const VkImageCreateInfo image_info = detail::opaque_image_info(external, format, extent, options_.usage);
+    const VkImageCreateInfo image_info = detail::opaque_image_info(external, format, extent, usage);
     if (VkResult r = vkCreateImage(vk, &image_info, nullptr, &made.image_); r != VK_SUCCESS) {
         made.image_ = VK_NULL_HANDLE;
         return make_error(Errc::library, "vkCreateImage ({}x{} {}, OPTIMAL, OPAQUE_FD): {}", width, height,
@@ -397,7 +400,7 @@ Result<Exporter::Exported> Exporter::allocate_opaque_fd(std::uint32_t width, std
     memory.allocation_size = needs.size;
     memory.memory_type_index = *type;
     memory.flags = dedicated ? opaque_memory_dedicated : 0;
-    memory.image_usage = options_.usage;
+    memory.image_usage = usage;
     auto image = DmaBufImage::adopt_opaque_fd(width, height, fourcc, memory, UniqueFd(raw_fd));
     if (!image) return std::move(image).error();
     out.image = std::move(*image);

@@ -29,6 +29,9 @@
 // VkMemoryDedicatedRequirements requires or prefers one (or the handle type is
 // dedicated-only), and an opaque_fd DmaBufImage carrying the identity an importer needs
 // (OpaqueMemory: the device's UUIDs, allocationSize, memoryTypeIndex, dedication, usage).
+// Its usage is Options::usage plus SAMPLED and TRANSFER_SRC, what an Importer asks for by
+// default: the importer must create its image with the exporter's usage exactly, so it
+// can only ask for usage the exporter chose.
 // Only the same driver on the same device imports it (vulkan::Importer, which creates its
 // image by the same rule: opaque_memory.hpp); it cannot be mapped, nor imported by EGL.
 #pragma once
