@@ -173,6 +173,19 @@ Result<std::vector<std::uint64_t>> Exporter::exportable_modifiers(std::uint32_t 
     return exportable;
 }
 
+bool Exporter::dma_buf_exportable_at_all(std::uint32_t fourcc) const {
+    if (!device_.has_dma_buf()) return false;
+    const FormatMapping* mapping = find_mapping(fourcc);
+    if (mapping == nullptr) return false;
+    std::vector<std::uint64_t> every{DRM_FORMAT_MOD_LINEAR};
+    if (device_.has_drm_format_modifiers()) {
+        for (const auto& listed : listed_modifiers(device_.physical_device(), mapping->format)) {
+            every.push_back(listed.drmFormatModifier);
+        }
+    }
+    return exportable_modifiers(fourcc, every).has_value();
+}
+
 Result<Exporter::Exported> Exporter::allocate(std::uint32_t width, std::uint32_t height, std::uint32_t fourcc) const {
     return allocate(width, height, fourcc, linear_candidate);
 }
@@ -192,6 +205,10 @@ Result<Exporter::Exported> Exporter::allocate(std::uint32_t width, std::uint32_t
         if (options_.handle == ExportHandle::dma_buf || candidates.error().code != Errc::unsupported) {
             return std::move(candidates).error();
         }
+        // ExportHandle::automatic falls back to OPAQUE_FD only where the driver exports no
+        // DMA-BUF of this format and usage at all (no extension; Mesa 25's lavapipe without a
+        // DRM device imports DMA-BUFs only), not where it merely lacks the caller's modifiers.
+        if (dma_buf_exportable_at_all(fourcc)) return std::move(candidates).error();
         auto opaque = allocate_opaque_fd(width, height, fourcc);  // ExportHandle::automatic's fallback
         if (opaque || opaque.error().code != Errc::unsupported) return opaque;
         return make_error(Errc::unsupported, "neither DMA-BUF nor OPAQUE_FD export: {}; and {}",

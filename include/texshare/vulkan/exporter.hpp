@@ -89,7 +89,9 @@ private:
 
 // Which external memory an Exporter makes.
 enum class ExportHandle {
-    automatic,  // DMA_BUF where the device has it and can export the format and usage so, else OPAQUE_FD
+    // DMA_BUF where the device has it and can export the format and usage so (with any
+    // modifier it lists), else OPAQUE_FD; candidates it merely cannot export are refused.
+    automatic,
     dma_buf,    // DMA_BUF only (Errc::unsupported where the driver cannot)
     opaque_fd,  // OPAQUE_FD always (lavapipe has both: tests take this path there)
 };
@@ -153,6 +155,7 @@ private:
     Result<Exported> allocate_dma_buf(std::uint32_t width, std::uint32_t height, std::uint32_t fourcc,
                                       std::vector<std::uint64_t> candidates) const;
     Result<Exported> allocate_opaque_fd(std::uint32_t width, std::uint32_t height, std::uint32_t fourcc) const;
+    bool dma_buf_exportable_at_all(std::uint32_t fourcc) const;  // with any modifier the driver lists
 
     Device device_;
     Options options_;
