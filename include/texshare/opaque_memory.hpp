@@ -100,7 +100,8 @@ inline Result<void> check_opaque_memory(const OpaqueMemory& memory) {
                           memory.flags & ~opaque_memory_known_flags);
     }
     if (memory.image_usage == 0 || (memory.image_usage & ~opaque_memory_known_usage) != 0) {
-        return make_error(Errc::rejected, "opaque memory image usage 0x{:x} is empty or has bits beyond 0x{:x}",
+        return make_error(Errc::rejected,
+                          "opaque memory image usage 0x{:x} is empty or has bits beyond 0x{:x}",
                           memory.image_usage, opaque_memory_known_usage);
     }
     if (memory.reserved != 0) {
@@ -120,7 +121,8 @@ inline ImageLayout opaque_layout(std::uint32_t width, std::uint32_t height, std:
 inline Result<void> check_opaque_layout(const ImageLayout& layout) {
     const FormatInfo* info = find_format(layout.fourcc);
     if (info == nullptr) {
-        return make_error(Errc::unsupported, "format {} is not one texshare knows", format_name(layout.fourcc));
+        return make_error(Errc::unsupported, "format {} is not one texshare knows",
+                          format_name(layout.fourcc));
     }
     if (info->plane_count != 1) {
         return make_error(Errc::unsupported, "an opaque_fd image is single-plane, {} has {} planes",
@@ -138,10 +140,11 @@ inline Result<void> check_opaque_layout(const ImageLayout& layout) {
     }
     for (std::size_t i = 0; i < max_planes; ++i) {
         if (layout.planes[i] != PlaneLayout{}) {
-            return make_error(Errc::invalid_layout,
-                              "an opaque_fd image's plane {} has offset {} stride {}: they must be 0 (only the "
-                              "driver knows its layout)",
-                              i, layout.planes[i].offset, layout.planes[i].stride);
+            return make_error(
+                Errc::invalid_layout,
+                "an opaque_fd image's plane {} has offset {} stride {}: they must be 0 (only the "
+                "driver knows its layout)",
+                i, layout.planes[i].offset, layout.planes[i].stride);
         }
     }
     return {};

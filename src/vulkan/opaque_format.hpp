@@ -9,7 +9,8 @@
 
 namespace texshare::vulkan::detail {
 
-inline constexpr VkExternalMemoryHandleTypeFlagBits opaque_fd_type = VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT;
+inline constexpr VkExternalMemoryHandleTypeFlagBits opaque_fd_type =
+    VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT;
 
 // The one rule both sides create an opaque_fd VkImage by: 2D, one mip level and layer, one
 // sample, OPTIMAL tiling, exclusive, flags 0, external memory OPAQUE_FD.
@@ -51,17 +52,20 @@ inline Result<VkExternalMemoryFeatureFlags> opaque_fd_features(const Device& dev
                                                 0};
     VkExternalImageFormatProperties external{VK_STRUCTURE_TYPE_EXTERNAL_IMAGE_FORMAT_PROPERTIES, nullptr, {}};
     VkImageFormatProperties2 properties{VK_STRUCTURE_TYPE_IMAGE_FORMAT_PROPERTIES_2, &external, {}};
-    const VkResult r = vkGetPhysicalDeviceImageFormatProperties2(device.physical_device(), &info, &properties);
+    const VkResult r =
+        vkGetPhysicalDeviceImageFormatProperties2(device.physical_device(), &info, &properties);
     if (r != VK_SUCCESS) {
-        return make_error(Errc::unsupported,
-                          "{}: no OPAQUE_FD memory for an optimal-tiling {} image (VkFormat {}, usage 0x{:x}): "
-                          "vkGetPhysicalDeviceImageFormatProperties2 gives {}",
-                          device.name(), format_name(fourcc), static_cast<int>(format), usage, result_name(r));
+        return make_error(
+            Errc::unsupported,
+            "{}: no OPAQUE_FD memory for an optimal-tiling {} image (VkFormat {}, usage 0x{:x}): "
+            "vkGetPhysicalDeviceImageFormatProperties2 gives {}",
+            device.name(), format_name(fourcc), static_cast<int>(format), usage, result_name(r));
     }
     const VkExtent3D max = properties.imageFormatProperties.maxExtent;
     if (extent.width > max.width || extent.height > max.height) {
-        return make_error(Errc::unsupported, "{}: a {}x{} {} image exceeds the driver's {}x{} for OPAQUE_FD memory",
-                          device.name(), extent.width, extent.height, format_name(fourcc), max.width, max.height);
+        return make_error(
+            Errc::unsupported, "{}: a {}x{} {} image exceeds the driver's {}x{} for OPAQUE_FD memory",
+            device.name(), extent.width, extent.height, format_name(fourcc), max.width, max.height);
     }
     return external.externalMemoryProperties.externalMemoryFeatures;
 }

@@ -40,7 +40,8 @@ constexpr std::uint32_t height = 48;
 
 std::vector<std::uint8_t> pattern() {
     std::vector<std::uint8_t> pixels(std::size_t{width} * height * 4);
-    for (std::size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<std::uint8_t>(i * 13 + i / 97 + 5);
+    for (std::size_t i = 0; i < pixels.size(); ++i)
+        pixels[i] = static_cast<std::uint8_t>(i * 13 + i / 97 + 5);
     return pixels;
 }
 
@@ -54,11 +55,19 @@ bool in_backports_guest() {
     return stack != nullptr && std::string_view(stack) == "backports";
 }
 
-enum Step : std::uint32_t { frame_sent = 1, frame_refused, image_sent, image_read, dma_buf_sent, dma_buf_refused };
+enum Step : std::uint32_t {
+    frame_sent = 1,
+    frame_refused,
+    image_sent,
+    image_read,
+    dma_buf_sent,
+    dma_buf_refused
+};
 
 class VulkanOpaqueVmTest : public testing::FdLeakTest {};
 
-TEST_F(VulkanOpaqueVmTest, LavapipesOpaqueFdCrossesProcessesRefusedOnTheWireAndReadsBackExactlyWhenBuiltLocally) {
+TEST_F(VulkanOpaqueVmTest,
+       LavapipesOpaqueFdCrossesProcessesRefusedOnTheWireAndReadsBackExactlyWhenBuiltLocally) {
     run_pair(
         [](Peer& peer) {
             auto vk = value_or_fail(TestVulkan::create(extensions), "vulkan");
@@ -68,7 +77,8 @@ TEST_F(VulkanOpaqueVmTest, LavapipesOpaqueFdCrossesProcessesRefusedOnTheWireAndR
             forced.handle = ExportHandle::opaque_fd;
             auto exporter = value_or_fail(Exporter::create(vk->handles(), forced), "exporter");
             ASSERT_TRUE(queue && exporter);
-            auto exported = value_or_fail(exporter->allocate(width, height, DRM_FORMAT_ABGR8888), "OPAQUE_FD export");
+            auto exported =
+                value_or_fail(exporter->allocate(width, height, DRM_FORMAT_ABGR8888), "OPAQUE_FD export");
             ASSERT_TRUE(exported);
             ASSERT_EQ(exported->image.backing(), Backing::opaque_fd);
             ASSERT_TRUE(queue->upload(exported->vulkan.image(), {width, height}, pattern(), true, {}, {}));
@@ -80,9 +90,10 @@ TEST_F(VulkanOpaqueVmTest, LavapipesOpaqueFdCrossesProcessesRefusedOnTheWireAndR
                 ASSERT_TRUE(sender);
                 auto fd = value_or_fail(UniqueFd::dup(exported->image.plane_fd(0)), "dup");
                 ASSERT_TRUE(fd);
-                auto copy = value_or_fail(DmaBufImage::adopt_opaque_fd(width, height, DRM_FORMAT_ABGR8888,
-                                                                      exported->image.opaque_memory(), std::move(*fd)),
-                                          "copy");
+                auto copy = value_or_fail(
+                    DmaBufImage::adopt_opaque_fd(width, height, DRM_FORMAT_ABGR8888,
+                                                 exported->image.opaque_memory(), std::move(*fd)),
+                    "copy");
                 ASSERT_TRUE(copy);
                 ASSERT_TRUE(value_or_fail(sender->add_image(std::move(*copy)), "add_image"));
                 send_note(peer, {frame_sent, 0, 0});
@@ -131,9 +142,10 @@ TEST_F(VulkanOpaqueVmTest, LavapipesOpaqueFdCrossesProcessesRefusedOnTheWireAndR
                 EXPECT_EQ(handled.error().code, Errc::rejected) << handled.error().message;
                 EXPECT_NE(handled.error().message.find("is declared opaque_fd but its fd"), std::string::npos)
                     << handled.error().message;
-                EXPECT_NE(handled.error().message.find("is a memfd"), std::string::npos) << handled.error().message;
-                std::cout << "[measured] lavapipe's OPAQUE_FD through the frame protocol: " << handled.error().message
-                          << "\n";
+                EXPECT_NE(handled.error().message.find("is a memfd"), std::string::npos)
+                    << handled.error().message;
+                std::cout << "[measured] lavapipe's OPAQUE_FD through the frame protocol: "
+                          << handled.error().message << "\n";
                 EXPECT_EQ(receiver->image(1), nullptr);
                 send_note(peer, {frame_refused, 0, 0});
             }
@@ -149,9 +161,9 @@ TEST_F(VulkanOpaqueVmTest, LavapipesOpaqueFdCrossesProcessesRefusedOnTheWireAndR
             ASSERT_FALSE(wire);
             EXPECT_NE(wire.error().message.find("is a memfd"), std::string::npos) << wire.error().message;
             EXPECT_EQ(d.opaque.device_uuid, device->device_uuid()) << "one lavapipe in both processes";
-            auto image = value_or_fail(DmaBufImage::adopt_opaque_fd(d.width, d.height, d.fourcc, d.opaque,
-                                                                   std::move(raw->fds[0])),
-                                       "opaque_fd image built locally");
+            auto image = value_or_fail(
+                DmaBufImage::adopt_opaque_fd(d.width, d.height, d.fourcc, d.opaque, std::move(raw->fds[0])),
+                "opaque_fd image built locally");
             ASSERT_TRUE(image);
             auto imported = value_or_fail(importer->import(7, *image), "OPAQUE_FD import");
             ASSERT_TRUE(imported);
@@ -176,11 +188,13 @@ TEST_F(VulkanOpaqueVmTest, LavapipesOpaqueFdCrossesProcessesRefusedOnTheWireAndR
                 auto forged = receive_image(peer.images);
                 ASSERT_FALSE(forged) << "a DMA-BUF was accepted as opaque_fd";
                 EXPECT_EQ(forged.error().code, Errc::rejected) << forged.error().message;
-                EXPECT_NE(forged.error().message.find("is a DMA-BUF, not a character device"), std::string::npos)
+                EXPECT_NE(forged.error().message.find("is a DMA-BUF, not a character device"),
+                          std::string::npos)
                     << forged.error().message;
             } else {
-                std::cout << "[skipped part] no DMA-BUF export on this driver: the DMA-BUF-as-opaque_fd refusal "
-                             "runs in the backports guest\n";
+                std::cout
+                    << "[skipped part] no DMA-BUF export on this driver: the DMA-BUF-as-opaque_fd refusal "
+                       "runs in the backports guest\n";
             }
             send_note(peer, {dma_buf_refused, 0, 0});
         });

@@ -43,7 +43,8 @@ inline std::string describe_fd_kind(BorrowedFd fd, const FileFacts& facts) {
             if (shm != device_unlearnable && facts.identity.device == shm) {
                 return fmt::format("a memfd (a regular file on the kernel's shm mount, {})", where);
             }
-            return fmt::format("a regular file on {} (a disk, tmpfs or /dev/shm file, or a hugetlbfs memfd)", where);
+            return fmt::format("a regular file on {} (a disk, tmpfs or /dev/shm file, or a hugetlbfs memfd)",
+                               where);
         }
         case S_IFIFO:
             return "a pipe or FIFO";
@@ -61,7 +62,8 @@ inline std::string describe_fd_kind(BorrowedFd fd, const FileFacts& facts) {
             }
             auto magic = file_system_magic(fd);  // a pseudo file system's: simple_statfs, never blocks
             if (magic && *magic == DMA_BUF_MAGIC) return "a DMA-BUF";
-            return fmt::format("an anonymous inode on {} (file system magic 0x{:x})", where, magic ? *magic : 0);
+            return fmt::format("an anonymous inode on {} (file system magic 0x{:x})", where,
+                               magic ? *magic : 0);
         }
         default:
             return fmt::format("a file of mode 0{:o}", facts.type);
@@ -75,10 +77,11 @@ inline Result<void> require_opaque_memory_fd(BorrowedFd fd, std::string_view wha
     auto facts = file_facts(fd);
     if (!facts) return std::move(facts).error();
     if (facts->type == S_IFCHR) return {};
-    return make_error(Errc::rejected,
-                      "{} fd {} is {}, not a character device: a driver's opaque memory fd (NVIDIA's is one of "
-                      "/dev/nvidiactl) is never a DMA-BUF, memfd, file, pipe, socket or anonymous inode",
-                      what, fd.get(), describe_fd_kind(fd, *facts));
+    return make_error(
+        Errc::rejected,
+        "{} fd {} is {}, not a character device: a driver's opaque memory fd (NVIDIA's is one of "
+        "/dev/nvidiactl) is never a DMA-BUF, memfd, file, pipe, socket or anonymous inode",
+        what, fd.get(), describe_fd_kind(fd, *facts));
 }
 
 }  // namespace texshare::detail
