@@ -13,4 +13,10 @@ texshare_add_test_binary(vulkan_udmabuf_vm_test vm/vulkan_udmabuf_vm_test.cpp te
 # the driver has the DMA-BUF extensions, so none skips) and the two-process tests.
 set(TEXSHARE_VULKAN_VM_TESTS vulkan_import_vm_test vulkan_device_test vulkan_importer_test vulkan_import_listener_test
     vulkan_format_table_test vulkan_udmabuf_vm_test)
+# OPAQUE_FD across two processes (the opaque_fd backing): every lavapipe has OPAQUE_FD image
+# memory, so it runs on the host too; in the backports guest also the DMA-BUF-as-opaque_fd
+# refusal.
+texshare_add_test_binary(vulkan_opaque_vm_test vm/vulkan_opaque_vm_test.cpp texshare::vulkan)
+gtest_discover_tests(vulkan_opaque_vm_test PROPERTIES LABELS unit DISCOVERY_TIMEOUT 30)
+list(APPEND TEXSHARE_VULKAN_VM_TESTS vulkan_opaque_vm_test)
 include(VulkanExportTests.cmake)  # the export side: exporter, fences (helper vkexport)

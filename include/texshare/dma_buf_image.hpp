@@ -1,12 +1,19 @@
 // DmaBufImage: an image's layout, the fds of its planes, and what kind of memory backs it.
 //
-// This is the unit texshare allocates, sends, receives and imports. Three backings:
+// This is the unit texshare allocates, sends, receives and imports. Four backings:
 //   dma_buf        GPU/device memory (GBM, a driver export); one fd per plane.
 //   shared_memory  a sealed memfd, the CPU fallback that works on every machine.
 //   cpu_only       pixels in this process's heap and no fd at all. Such an image can be
 //                  described to a peer but its pixels never cross: it arrives there as a
 //                  cpu_only image without pixel storage. Convert it with
 //                  MemfdAllocator::share() when the peer needs the pixels.
+//   opaque_fd      a driver's opaque external memory (Vulkan/CUDA OPAQUE_FD, e.g. NVIDIA's,
+//                  whose driver has no DMA-BUF export): one fd, importable only by the same
+//                  driver on the same device, with the OpaqueMemory identity it carries
+//                  (opaque_memory.hpp). Its layout is width, height, a single-plane fourcc,
+//                  modifier DRM_FORMAT_MOD_INVALID (the driver's private tiling) and one plane
+//                  whose offset and stride are 0: where the pixels lie only the driver knows.
+//                  It cannot be mapped, nor imported by EGL; texshare::vulkan imports it.
 // Each plane owns its own fd; planes that share one buffer hold duplicates of one fd.
 #pragma once
 
@@ -19,14 +26,17 @@
 #include <string_view>
 #include <utility>
 
+#include "texshare/detail/fd_closer.hpp"
 #include "texshare/image_layout.hpp"
 #include "texshare/image_mapping.hpp"
+#include "texshare/opaque_memory.hpp"
 #include "texshare/result.hpp"
 #include "texshare/unique_fd.hpp"
 
 namespace texshare {
 
-enum class Backing : std::uint8_t { cpu_only = 0, shared_memory = 1, dma_buf = 2 };
+enum class Backing : std::uint8_t { cpu_only = 0, shared_memory = 1, dma_buf = 2, opaque_fd = 3 };
+inline constexpr std::uint8_t last_backing = static_cast<std::uint8_t>(Backing::opaque_fd);
 
 constexpr std::string_view to_string(Backing backing) noexcept {
     switch (backing) {
@@ -36,6 +46,8 @@ constexpr std::string_view to_string(Backing backing) noexcept {
             return "shared_memory";
         case Backing::dma_buf:
             return "dma_buf";
+        case Backing::opaque_fd:
+            return "opaque_fd";
     }
     return "unknown";
 }
@@ -48,11 +60,39 @@ inline Result<DmaBufImage> import_image(const ImageDescriptor& d, PlaneFds fds);
 class DmaBufImage {
 public:
     DmaBufImage() = default;  // empty: no planes, cpu_only, nothing to map
+    DmaBufImage(DmaBufImage&&) noexcept = default;
+    DmaBufImage& operator=(DmaBufImage&& other) noexcept {
+        if (this != &other) {
+            close_opaque_fd();
+            layout_ = other.layout_;
+            backing_ = other.backing_;
+            opaque_ = other.opaque_;
+            fds_ = std::move(other.fds_);
+            pixels_ = std::move(other.pixels_);
+            pixel_bytes_ = std::exchange(other.pixel_bytes_, 0);
+        }
+        return *this;
+    }
+    DmaBufImage(const DmaBufImage&) = delete;
+    DmaBufImage& operator=(const DmaBufImage&) = delete;
+    // An opaque_fd image's fd is closed on texshare's closer thread (detail/fd_closer.hpp):
+    // it is a character device (NVIDIA's /dev/nvidiactl) whose close runs its driver's
+    // release, and a peer's character device may be one whose release waits (a tty drains
+    // its output for up to closing_wait, 30 s by default). Every other backing's fds are of
+    // a kind proven on receipt never to block in close, and are closed here.
+    ~DmaBufImage() { close_opaque_fd(); }
 
     // Takes ownership of plane_fds (one per plane for dma_buf and shared_memory, none for
     // cpu_only). On error the fds are closed. The fds' kinds and sizes are not checked
     // here: images from a peer go through receive-side validation (image_wire.hpp) instead.
     static Result<DmaBufImage> adopt(const ImageLayout& layout, Backing backing, PlaneFds plane_fds) {
+        if (backing == Backing::opaque_fd) {
+            return make_error(Errc::invalid_argument,
+                              "an opaque_fd image needs its OpaqueMemory identity: use DmaBufImage::adopt_opaque_fd");
+        }
+        if (backing > static_cast<Backing>(last_backing)) {
+            return make_error(Errc::invalid_argument, "unknown backing {}", static_cast<unsigned>(backing));
+        }
         if (auto valid = validate_layout(layout); !valid) return std::move(valid).error();
         if (auto linear = check_linear(layout, backing); !linear) return std::move(linear).error();
         const bool wants_fds = backing != Backing::cpu_only;
@@ -66,7 +106,30 @@ public:
         return DmaBufImage(layout, backing, std::move(plane_fds));
     }
 
-    // Only dma_buf images may have a modifier other than LINEAR.
+    // An opaque_fd image of width x height `fourcc` (opaque_layout(): one plane, modifier
+    // INVALID, offset and stride 0) owning `fd`, the memory's one fd (vkGetMemoryFdKHR with
+    // VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT), with the identity `memory` an importer
+    // needs. Checks check_opaque_layout() (its Errc) and check_opaque_memory()
+    // (Errc::invalid_argument here) and that `fd` is valid (Errc::invalid_argument); the fd's
+    // kind is not checked here (a peer's is, on receipt: image_wire.hpp). On error `fd` is
+    // closed.
+    static Result<DmaBufImage> adopt_opaque_fd(std::uint32_t width, std::uint32_t height, std::uint32_t fourcc,
+                                               const OpaqueMemory& memory, UniqueFd fd) {
+        const ImageLayout layout = opaque_layout(width, height, fourcc);
+        if (auto valid = check_opaque_layout(layout); !valid) return std::move(valid).error();
+        if (auto sane = check_opaque_memory(memory); !sane) {
+            return make_error(Errc::invalid_argument, "{}", sane.error().message);
+        }
+        if (!fd.valid()) return make_error(Errc::invalid_argument, "an opaque_fd image needs its memory's fd");
+        PlaneFds fds{};
+        fds[0] = std::move(fd);
+        DmaBufImage image(layout, Backing::opaque_fd, std::move(fds));
+        image.opaque_ = memory;
+        return image;
+    }
+
+    // Only dma_buf images may have a modifier other than LINEAR (opaque_fd images are checked
+    // by check_opaque_layout instead).
     static Result<void> check_linear(const ImageLayout& layout, Backing backing) {
         if (backing != Backing::dma_buf && layout.modifier != DRM_FORMAT_MOD_LINEAR) {
             return make_error(Errc::invalid_layout, "a {} image is linear, but has modifier {}", to_string(backing),
@@ -90,6 +153,8 @@ public:
     std::uint32_t width() const noexcept { return layout_.width; }
     std::uint32_t height() const noexcept { return layout_.height; }
     std::uint32_t fourcc() const noexcept { return layout_.fourcc; }
+    // What importing an opaque_fd image needs (opaque_memory.hpp); all zero for other backings.
+    const OpaqueMemory& opaque_memory() const noexcept { return opaque_; }
 
     // The fd of plane i, or an empty BorrowedFd (cpu_only images, i past the planes).
     BorrowedFd plane_fd(std::size_t i) const noexcept {
@@ -103,8 +168,15 @@ public:
     bool has_cpu_pixels() const noexcept { return pixels_ != nullptr; }
     std::span<std::byte> cpu_pixels() const noexcept { return {pixels_.get(), pixel_bytes_}; }
 
-    // CPU access to every plane; see ImageMapping. Fails for an image with no memory.
+    // CPU access to every plane; see ImageMapping. Fails for an image with no memory, and
+    // for an opaque_fd image (Errc::unsupported): its fd is the driver's handle, not memory
+    // with a known layout (an mmap of /dev/nvidiactl is NVIDIA's own ioctl protocol).
     Result<ImageMapping> map(Access access) const {
+        if (backing_ == Backing::opaque_fd) {
+            return make_error(Errc::unsupported,
+                              "an opaque_fd image cannot be mapped: its fd is a driver's private memory handle "
+                              "(only the same Vulkan driver on the same device imports it: texshare::vulkan)");
+        }
         if (backing_ == Backing::cpu_only) {
             if (!pixels_) {
                 return make_error(Errc::unsupported,
@@ -122,9 +194,13 @@ private:
     friend Result<DmaBufImage> import_image(const ImageDescriptor& d, PlaneFds fds);
     DmaBufImage(const ImageLayout& layout, Backing backing, PlaneFds plane_fds) noexcept
         : layout_(layout), backing_(backing), fds_(std::move(plane_fds)) {}
+    void close_opaque_fd() noexcept {
+        if (backing_ == Backing::opaque_fd) detail::close_peer_fd(fds_[0]);
+    }
 
     ImageLayout layout_{};
     Backing backing_ = Backing::cpu_only;
+    OpaqueMemory opaque_{};
     PlaneFds fds_{};
     std::unique_ptr<std::byte[]> pixels_;
     std::size_t pixel_bytes_ = 0;

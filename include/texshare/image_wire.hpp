@@ -10,10 +10,19 @@
 //   the device number of the file system that magic was seen on; shared memory by the
 //   device of the kernel's memfd mount and its seal against shrinking, so that nothing
 //   the peer does later can make a read of it fault: no MFD_HUGETLB memfd, no tmpfs or
-//   disk file); and each plane lies inside its fd's real size. No probe blocks on the fd
+//   disk file); and each plane lies inside its fd's real size. An opaque_fd image is checked
+//   differently (detail/opaque_fd_probe.hpp says what can and cannot be): its layout by
+//   check_opaque_layout, its OpaqueMemory by check_opaque_memory, and its one fd must be a
+//   character device (NVIDIA's /dev/nvidiactl), never a DMA-BUF, memfd, file, pipe, socket
+//   or anonymous inode; that the fd is really that memory only the Vulkan import can tell.
+//   Every other backing's OpaqueMemory bytes must be zero. No probe blocks on the fd
 //   (detail/fd_probe.hpp); a refused import's fds are closed off the calling thread
 //   (detail/fd_closer.hpp), since their close could block.
 // A CPU-only image is described but carries no fds and arrives without pixels.
+//
+// Wire versions: 1 had no OpaqueMemory; 2 (issue 15) appends it (56 bytes, opaque_memory.hpp)
+// after the planes, so the descriptor is 160 bytes. A version-1 peer's message has another
+// size and is refused by the channel before any field is read.
 #pragma once
 
 #include "texshare/detail/require_cxx20.hpp"
@@ -28,14 +37,16 @@
 #include "texshare/aux_channel.hpp"
 #include "texshare/detail/fd_closer.hpp"
 #include "texshare/detail/fd_probe.hpp"
+#include "texshare/detail/opaque_fd_probe.hpp"
 #include "texshare/dma_buf_image.hpp"
 #include "texshare/image_layout.hpp"
+#include "texshare/opaque_memory.hpp"
 #include "texshare/result.hpp"
 
 namespace texshare {
 
 inline constexpr std::uint32_t image_descriptor_magic = 0x49535854;  // "TXSI" in memory order
-inline constexpr std::uint16_t image_descriptor_version = 1;
+inline constexpr std::uint16_t image_descriptor_version = 2;
 
 struct WirePlane {
     std::uint64_t offset = 0;
@@ -56,6 +67,7 @@ struct ImageDescriptor {
     std::uint32_t plane_count = 0;
     std::uint64_t modifier = 0;
     std::array<WirePlane, max_planes> planes{};
+    OpaqueMemory opaque{};  // Backing::opaque_fd only; all zero for every other backing
 };
 static_assert(std::has_unique_object_representations_v<ImageDescriptor>, "no padding on the wire");
 
@@ -75,6 +87,7 @@ inline ImageDescriptor describe_image(std::uint64_t image_id, const DmaBufImage&
         descriptor.planes[i] = WirePlane{layout.planes[i].offset, layout.planes[i].stride, 0};
         if (image.plane_fd(i).valid()) descriptor.fd_plane_mask |= static_cast<std::uint8_t>(1U << i);
     }
+    descriptor.opaque = image.opaque_memory();
     return descriptor;
 }
 
@@ -83,6 +96,11 @@ inline Result<void> check_plane_fd(const ImageDescriptor& d, const ImageLayout& 
                                    BorrowedFd fd) {
     const auto backing = static_cast<Backing>(d.backing);
     Result<std::uint64_t> size = std::uint64_t{0};
+    if (backing == Backing::opaque_fd) {
+        // No size to compare: a character device's is 0, and the driver checks the import.
+        return require_opaque_memory_fd(fd, fmt::format("image {}: plane {} is declared opaque_fd but its",
+                                                        d.image_id, plane));
+    }
     if (backing == Backing::dma_buf) {
         auto dma_buf_size = dma_buf_size_if_dma_buf(fd);
         if (!dma_buf_size) return std::move(dma_buf_size).error();
@@ -116,7 +134,7 @@ inline Result<ImageLayout> check_import(const ImageDescriptor& d, const PlaneFds
                           "0x{:08x} version {}",
                           d.magic, d.version, image_descriptor_magic, image_descriptor_version);
     }
-    if (d.backing > static_cast<std::uint8_t>(Backing::dma_buf)) {
+    if (d.backing > last_backing) {
         return make_error(Errc::protocol, "image {}: unknown backing {}", d.image_id, d.backing);
     }
     const auto backing = static_cast<Backing>(d.backing);
@@ -137,12 +155,22 @@ inline Result<ImageLayout> check_import(const ImageDescriptor& d, const PlaneFds
         return make_error(Errc::protocol, "image {}: fd plane mask 0x{:x} names planes beyond {}", d.image_id,
                           d.fd_plane_mask, max_planes);
     }
-    if (auto valid = validate_layout(layout); !valid) {
+    const bool opaque = backing == Backing::opaque_fd;
+    if (!opaque && d.opaque != OpaqueMemory{}) {
+        return make_error(Errc::protocol, "image {}: a {} image's opaque memory bytes are not zero", d.image_id,
+                          to_string(backing));
+    }
+    if (opaque) {
+        if (auto sane = check_opaque_memory(d.opaque); !sane) {
+            return make_error(Errc::rejected, "image {}: {}", d.image_id, sane.error().message);
+        }
+    }
+    if (auto valid = opaque ? check_opaque_layout(layout) : validate_layout(layout); !valid) {
         Error error = std::move(valid).error();
         error.message = fmt::format("image {}: {}", d.image_id, error.message);
         return error;
     }
-    if (auto linear = DmaBufImage::check_linear(layout, backing); !linear) {
+    if (auto linear = opaque ? Result<void>{} : DmaBufImage::check_linear(layout, backing); !linear) {
         return make_error(Errc::rejected, "image {}: {}", d.image_id, linear.error().message);
     }
     const auto expected_mask =
@@ -173,9 +201,12 @@ inline Result<DmaBufImage> import_image(const ImageDescriptor& d, PlaneFds fds) 
         detail::close_peer_fds(fds);
         return std::move(layout).error();
     }
-    // Everything DmaBufImage::adopt() checks is checked above (the layout, and each plane's
-    // fd against the backing through the fd mask), so the layout is validated once.
-    return DmaBufImage(*layout, static_cast<Backing>(d.backing), std::move(fds));
+    // Everything DmaBufImage::adopt() (or adopt_opaque_fd()) checks is checked above (the
+    // layout, the opaque memory, and each plane's fd against the backing through the fd
+    // mask), so the layout is validated once.
+    DmaBufImage image(*layout, static_cast<Backing>(d.backing), std::move(fds));
+    image.opaque_ = d.opaque;
+    return image;
 }
 
 // One message: the descriptor plus each plane's fd (none for a cpu_only image).

@@ -25,6 +25,7 @@ ImportListener::ImportListener(Importer& importer, Options options)
 
 Result<void> ImportListener::image_added(std::uint64_t id, const DmaBufImage& image, bool /*added_by_peer*/) {
     if (image.backing() == Backing::shared_memory && cache_) return add_shared_memory(id, image);
+    if (image.backing() == Backing::opaque_fd) return check_importable(id, image);  // its refusal: no CPU path
     if (image.backing() != Backing::dma_buf) {
         entries_[id] = Entry{ImagePath::cpu, ""};  // the caller's CPU path
         return {};

@@ -70,6 +70,13 @@ Result<std::vector<EGLint>> dma_buf_attributes(std::uint64_t image_id, const Dma
 }  // namespace
 
 Result<void> check_importable(std::uint64_t image_id, const DmaBufImage& image) {
+    if (image.backing() == Backing::opaque_fd) {
+        return make_error(Errc::unsupported,
+                          "image {}: an opaque_fd image cannot be imported: EGL imports DMA-BUFs only, and a "
+                          "driver's opaque memory cannot be mapped either (import it with texshare::vulkan on the "
+                          "same device and driver)",
+                          image_id);
+    }
     if (image.backing() != Backing::dma_buf) {
         return make_error(Errc::unsupported,
                           "image {}: a {} image cannot be imported: EGL imports DMA-BUFs only (map it "

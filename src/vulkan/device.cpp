@@ -9,8 +9,8 @@ namespace texshare::vulkan {
 namespace {
 
 constexpr std::uint32_t required_api = VK_API_VERSION_1_1;
-constexpr std::array<const char*, 2> required_extensions{VK_KHR_EXTERNAL_MEMORY_FD_EXTENSION_NAME,
-                                                        VK_EXT_EXTERNAL_MEMORY_DMA_BUF_EXTENSION_NAME};
+// OPAQUE_FD memory needs no more; DMA-BUFs need VK_EXT_external_memory_dma_buf too (has_dma_buf).
+constexpr std::array<const char*, 1> required_extensions{VK_KHR_EXTERNAL_MEMORY_FD_EXTENSION_NAME};
 
 std::string version_name(std::uint32_t version) {
     return fmt::format("{}.{}", VK_API_VERSION_MAJOR(version), VK_API_VERSION_MINOR(version));
@@ -84,7 +84,7 @@ Result<Device> Device::create(const DeviceHandles& handles) {
     device.name_ = properties.deviceName;
     if (handles.api_version < required_api || properties.apiVersion < required_api) {
         return make_error(Errc::unsupported,
-                          "{}: DMA-BUF import needs Vulkan 1.1, the instance was created for {} and the device "
+                          "{}: external memory needs Vulkan 1.1, the instance was created for {} and the device "
                           "has {}",
                           device.name_, version_name(handles.api_version), version_name(properties.apiVersion));
     }
@@ -108,8 +108,16 @@ Result<Device> Device::create(const DeviceHandles& handles) {
                                                         : "the device does not offer it");
     }
     if (!missing.empty()) {
-        return make_error(Errc::unsupported, "{}: DMA-BUF import needs {}", device.name_, missing);
+        return make_error(Errc::unsupported, "{}: external memory needs {}", device.name_, missing);
     }
+    device.has_dma_buf_ = device.enabled(VK_EXT_EXTERNAL_MEMORY_DMA_BUF_EXTENSION_NAME);
+    // Core in 1.1 (checked above), so no extension entry point is needed.
+    VkPhysicalDeviceIDProperties ids{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_ID_PROPERTIES, nullptr, {}, {}, {}, 0, VK_FALSE};
+    VkPhysicalDeviceProperties2 properties2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, &ids, {}};
+    vkGetPhysicalDeviceProperties2(handles.physical_device, &properties2);
+    static_assert(VK_UUID_SIZE == std::tuple_size_v<DeviceUuid>);
+    std::copy_n(ids.deviceUUID, VK_UUID_SIZE, device.device_uuid_.begin());
+    std::copy_n(ids.driverUUID, VK_UUID_SIZE, device.driver_uuid_.begin());
     device.get_memory_fd_properties_ = reinterpret_cast<PFN_vkGetMemoryFdPropertiesKHR>(
         vkGetDeviceProcAddr(handles.device, "vkGetMemoryFdPropertiesKHR"));
     if (device.get_memory_fd_properties_ == nullptr) {

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <limits>
 
+#include "opaque_format.hpp"
 #include "texshare/format.hpp"
 #include "texshare/vulkan/format.hpp"
 
@@ -99,6 +100,7 @@ ExportedImage& ExportedImage::operator=(ExportedImage&& other) noexcept {
         extent_ = other.extent_;
         tiling_ = other.tiling_;
         modifier_ = other.modifier_;
+        handle_type_ = other.handle_type_;
     }
     return *this;
 }
@@ -113,21 +115,16 @@ void ExportedImage::reset() noexcept {
 Result<Exporter> Exporter::create(const DeviceHandles& handles, Options options) {
     if (options.usage == 0) return make_error(Errc::invalid_argument, "Exporter: an image usage of 0");
     auto device = Device::create(handles);
-    if (!device) {
-        Error error = std::move(device).error();
-        if (error.code == Errc::unsupported) {
-            error.message = fmt::format(
-                "DMA-BUF export: {} (export without VK_EXT_external_memory_dma_buf, as OPAQUE_FD memory for "
-                "texshare's opaque_fd backing, is a later step of issue 15 and not built)",
-                error.message);
-        }
-        return error;
-    }
+    if (!device) return std::move(device).error();
     return create(*device, options);
 }
 
 Result<Exporter> Exporter::create(const Device& device, Options options) {
     if (options.usage == 0) return make_error(Errc::invalid_argument, "Exporter: an image usage of 0");
+    if (options.handle == ExportHandle::dma_buf && !device.has_dma_buf()) {
+        return make_error(Errc::unsupported, "{}: DMA-BUF export (ExportHandle::dma_buf) needs {}, which the device "
+                          "was not created with", device.name(), VK_EXT_EXTERNAL_MEMORY_DMA_BUF_EXTENSION_NAME);
+    }
     Exporter exporter(device, options);
     exporter.get_memory_fd_ =
         reinterpret_cast<PFN_vkGetMemoryFdKHR>(vkGetDeviceProcAddr(device.device(), "vkGetMemoryFdKHR"));
@@ -140,6 +137,10 @@ Result<Exporter> Exporter::create(const Device& device, Options options) {
 Result<std::vector<std::uint64_t>> Exporter::exportable_modifiers(std::uint32_t fourcc,
                                                                   std::span<const std::uint64_t> modifiers) const {
     if (modifiers.empty()) return make_error(Errc::invalid_argument, "export: no candidate modifiers");
+    if (!device_.has_dma_buf()) {
+        return make_error(Errc::unsupported, "{}: no DMA-BUF export without {}", device_.name(),
+                          VK_EXT_EXTERNAL_MEMORY_DMA_BUF_EXTENSION_NAME);
+    }
     auto mapping = exportable_format(fourcc);
     if (!mapping) return std::move(mapping).error();
     const VkFormat format = (*mapping)->format;
@@ -172,6 +173,19 @@ Result<std::vector<std::uint64_t>> Exporter::exportable_modifiers(std::uint32_t 
     return exportable;
 }
 
+bool Exporter::dma_buf_exportable_at_all(std::uint32_t fourcc) const {
+    if (!device_.has_dma_buf()) return false;
+    const FormatMapping* mapping = find_mapping(fourcc);
+    if (mapping == nullptr) return false;
+    std::vector<std::uint64_t> every{DRM_FORMAT_MOD_LINEAR};
+    if (device_.has_drm_format_modifiers()) {
+        for (const auto& listed : listed_modifiers(device_.physical_device(), mapping->format)) {
+            every.push_back(listed.drmFormatModifier);
+        }
+    }
+    return exportable_modifiers(fourcc, every).has_value();
+}
+
 Result<Exporter::Exported> Exporter::allocate(std::uint32_t width, std::uint32_t height, std::uint32_t fourcc) const {
     return allocate(width, height, fourcc, linear_candidate);
 }
@@ -185,8 +199,26 @@ Result<Exporter::Exported> Exporter::allocate(std::uint32_t width, std::uint32_t
         return make_error(Errc::invalid_argument, "export of a {}x{} image: each side must be 1..{} (maxImageDimension2D)",
                           width, height, max_side);
     }
+    if (options_.handle == ExportHandle::opaque_fd) return allocate_opaque_fd(width, height, fourcc);
     auto candidates = exportable_modifiers(fourcc, modifiers);
-    if (!candidates) return std::move(candidates).error();
+    if (!candidates) {
+        if (options_.handle == ExportHandle::dma_buf || candidates.error().code != Errc::unsupported) {
+            return std::move(candidates).error();
+        }
+        // ExportHandle::automatic falls back to OPAQUE_FD only where the driver exports no
+        // DMA-BUF of this format and usage at all (no extension; Mesa 25's lavapipe without a
+        // DRM device imports DMA-BUFs only), not where it merely lacks the caller's modifiers.
+        if (dma_buf_exportable_at_all(fourcc)) return std::move(candidates).error();
+        auto opaque = allocate_opaque_fd(width, height, fourcc);  // ExportHandle::automatic's fallback
+        if (opaque || opaque.error().code != Errc::unsupported) return opaque;
+        return make_error(Errc::unsupported, "neither DMA-BUF nor OPAQUE_FD export: {}; and {}",
+                          candidates.error().message, opaque.error().message);
+    }
+    return allocate_dma_buf(width, height, fourcc, *candidates);
+}
+
+Result<Exporter::Exported> Exporter::allocate_dma_buf(std::uint32_t width, std::uint32_t height, std::uint32_t fourcc,
+                                                      std::vector<std::uint64_t> candidates) const {
     const VkFormat format = find_mapping(fourcc)->format;
     const bool with_modifiers = device_.has_drm_format_modifiers();
     const VkDevice vk = device_.device();
@@ -198,9 +230,10 @@ Result<Exporter::Exported> Exporter::allocate(std::uint32_t width, std::uint32_t
     made.extent_ = {width, height};
     made.tiling_ = with_modifiers ? VK_IMAGE_TILING_DRM_FORMAT_MODIFIER_EXT : VK_IMAGE_TILING_LINEAR;
     made.modifier_ = DRM_FORMAT_MOD_LINEAR;
+    made.handle_type_ = dma_buf_type;
     VkImageDrmFormatModifierListCreateInfoEXT modifier_list{
         VK_STRUCTURE_TYPE_IMAGE_DRM_FORMAT_MODIFIER_LIST_CREATE_INFO_EXT, nullptr,
-        static_cast<std::uint32_t>(candidates->size()), candidates->data()};
+        static_cast<std::uint32_t>(candidates.size()), candidates.data()};
     const VkExternalMemoryImageCreateInfo external{VK_STRUCTURE_TYPE_EXTERNAL_MEMORY_IMAGE_CREATE_INFO,
                                                    with_modifiers ? &modifier_list : nullptr, dma_buf_type};
     const VkImageCreateInfo image_info{VK_STRUCTURE_TYPE_IMAGE_CREATE_INFO,
@@ -301,6 +334,91 @@ Result<Exporter::Exported> Exporter::allocate(std::uint32_t width, std::uint32_t
         }
     }
     auto image = DmaBufImage::adopt(layout, Backing::dma_buf, std::move(fds));
+    if (!image) return std::move(image).error();
+    out.image = std::move(*image);
+    return out;
+}
+
+// OPAQUE_FD: optimal tiling by detail::opaque_image_info (the importer's rule too), the
+// memory exported as OPAQUE_FD, dedicated where the driver requires or prefers it (or the
+// handle type is dedicated-only), and the identity an importer needs in OpaqueMemory.
+Result<Exporter::Exported> Exporter::allocate_opaque_fd(std::uint32_t width, std::uint32_t height,
+                                                        std::uint32_t fourcc) const {
+    // What a consumer's Importer asks for by default, added so that it can import the image
+    // (the importer creates its image with exactly this usage: opaque_memory.hpp).
+    const VkImageUsageFlags usage = options_.usage | VK_IMAGE_USAGE_SAMPLED_BIT | VK_IMAGE_USAGE_TRANSFER_SRC_BIT;
+    if ((usage & ~opaque_memory_known_usage) != 0) {
+        return make_error(Errc::unsupported, "OPAQUE_FD export: usage 0x{:x} has bits beyond Vulkan 1.0's 0x{:x}, "
+                          "which OpaqueMemory::image_usage carries", usage, opaque_memory_known_usage);
+    }
+    auto mapping = exportable_format(fourcc);
+    if (!mapping) return std::move(mapping).error();
+    const VkFormat format = (*mapping)->format;
+    const VkExtent2D extent{width, height};
+    auto features = detail::opaque_fd_features(device_, fourcc, format, usage, extent);
+    if (!features) return std::move(features).error();
+    if ((*features & VK_EXTERNAL_MEMORY_FEATURE_EXPORTABLE_BIT) == 0) {
+        return make_error(Errc::unsupported, "{}: OPAQUE_FD memory for a {} image of usage 0x{:x} is not exportable "
+                          "(externalMemoryFeatures 0x{:x})", device_.name(), format_name(fourcc), usage,
+                          *features);
+    }
+    const VkDevice vk = device_.device();
+    Exported out;
+    ExportedImage& made = out.vulkan;
+    made.device_ = vk;
+    made.format_ = format;
+    made.extent_ = extent;
+    made.tiling_ = VK_IMAGE_TILING_OPTIMAL;
+    made.modifier_ = DRM_FORMAT_MOD_INVALID;
+    made.handle_type_ = detail::opaque_fd_type;
+    const VkExternalMemoryImageCreateInfo external{VK_STRUCTURE_TYPE_EXTERNAL_MEMORY_IMAGE_CREATE_INFO, nullptr,
+                                                   detail::opaque_fd_type};
+    const VkImageCreateInfo image_info = detail::opaque_image_info(external, format, extent, usage);
+    if (VkResult r = vkCreateImage(vk, &image_info, nullptr, &made.image_); r != VK_SUCCESS) {
+        made.image_ = VK_NULL_HANDLE;
+        return make_error(Errc::library, "vkCreateImage ({}x{} {}, OPTIMAL, OPAQUE_FD): {}", width, height,
+                          format_name(fourcc), result_name(r));
+    }
+    VkMemoryDedicatedRequirements dedicated_needs{VK_STRUCTURE_TYPE_MEMORY_DEDICATED_REQUIREMENTS, nullptr, VK_FALSE,
+                                                  VK_FALSE};
+    VkMemoryRequirements2 requirements{VK_STRUCTURE_TYPE_MEMORY_REQUIREMENTS_2, &dedicated_needs, {}};
+    const VkImageMemoryRequirementsInfo2 requirements_info{VK_STRUCTURE_TYPE_IMAGE_MEMORY_REQUIREMENTS_INFO_2, nullptr,
+                                                           made.image_};
+    vkGetImageMemoryRequirements2(vk, &requirements_info, &requirements);
+    const VkMemoryRequirements& needs = requirements.memoryRequirements;
+    auto type = memory_type(device_.physical_device(), needs.memoryTypeBits);
+    if (!type) return std::move(type).error();
+    const bool dedicated = dedicated_needs.requiresDedicatedAllocation == VK_TRUE ||
+                           dedicated_needs.prefersDedicatedAllocation == VK_TRUE ||
+                           (*features & VK_EXTERNAL_MEMORY_FEATURE_DEDICATED_ONLY_BIT) != 0;
+    const VkMemoryDedicatedAllocateInfo dedicated_info{VK_STRUCTURE_TYPE_MEMORY_DEDICATED_ALLOCATE_INFO, nullptr,
+                                                       made.image_, VK_NULL_HANDLE};
+    const VkExportMemoryAllocateInfo export_info{VK_STRUCTURE_TYPE_EXPORT_MEMORY_ALLOCATE_INFO,
+                                                 dedicated ? &dedicated_info : nullptr, detail::opaque_fd_type};
+    const VkMemoryAllocateInfo allocate_info{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, &export_info, needs.size, *type};
+    if (VkResult r = vkAllocateMemory(vk, &allocate_info, nullptr, &made.memory_); r != VK_SUCCESS) {
+        made.memory_ = VK_NULL_HANDLE;
+        return make_error(Errc::library, "vkAllocateMemory (exportable OPAQUE_FD, {} bytes, type {}): {}", needs.size,
+                          *type, result_name(r));
+    }
+    if (VkResult r = vkBindImageMemory(vk, made.image_, made.memory_, 0); r != VK_SUCCESS) {
+        return make_error(Errc::library, "vkBindImageMemory: {}", result_name(r));
+    }
+    const VkMemoryGetFdInfoKHR fd_info{VK_STRUCTURE_TYPE_MEMORY_GET_FD_INFO_KHR, nullptr, made.memory_,
+                                       detail::opaque_fd_type};
+    int raw_fd = -1;
+    if (VkResult r = get_memory_fd_(vk, &fd_info, &raw_fd); r != VK_SUCCESS || raw_fd < 0) {
+        return make_error(Errc::library, "vkGetMemoryFdKHR (OPAQUE_FD): {}{}", result_name(r),
+                          raw_fd < 0 ? " and no fd" : "");
+    }
+    OpaqueMemory memory;
+    memory.device_uuid = device_.device_uuid();
+    memory.driver_uuid = device_.driver_uuid();
+    memory.allocation_size = needs.size;
+    memory.memory_type_index = *type;
+    memory.flags = dedicated ? opaque_memory_dedicated : 0;
+    memory.image_usage = usage;
+    auto image = DmaBufImage::adopt_opaque_fd(width, height, fourcc, memory, UniqueFd(raw_fd));
     if (!image) return std::move(image).error();
     out.image = std::move(*image);
     return out;

@@ -42,11 +42,14 @@ private:
     std::size_t offset_ = 0;
 };
 
-// An fd chosen by the input: a sealed memfd of a chosen size, an unsealed one, or a pipe.
+// An fd chosen by the input: a sealed memfd of a chosen size, an unsealed one, a pipe, or
+// /dev/null (kind 7: a character device, what an opaque_fd image carries).
 inline int make_fd(std::uint8_t kind, std::uint32_t size) {
     size %= 1 << 20;
     if (kind % 8 == 4) return ::eventfd(0, EFD_CLOEXEC);               // a sync_file's kind (the anonymous inode)
-    if (kind % 8 == 5) return ::open("/dev/null", O_RDWR | O_CLOEXEC);  // a character device (an OPAQUE_FD's kind)
+    if (kind % 8 == 5 || kind % 8 == 7) {
+        return ::open("/dev/null", O_RDWR | O_CLOEXEC);  // a character device: an OPAQUE_FD semaphore's or opaque_fd image's kind
+    }
     if (kind % 4 == 3) {
         int ends[2];
         if (::pipe2(ends, O_CLOEXEC) != 0) return -1;

@@ -12,25 +12,36 @@ import sys
 ARGB8888 = 0x34325241  # 'AR24'
 NV12 = 0x3231564E      # 'NV12'
 LINEAR = 0
-BACKING = {"cpu_only": 0, "shared_memory": 1, "dma_buf": 2}
+ABGR8888 = 0x34324241  # 'AB24'
+MOD_INVALID = 0x00FFFFFFFFFFFFFF
+BACKING = {"cpu_only": 0, "shared_memory": 1, "dma_buf": 2, "opaque_fd": 3}
+DESCRIPTOR_SIZE = 160  # version 2: 104 bytes, then OpaqueMemory's 56
 KIND = {"add_image": 1, "present": 2, "release": 3, "retire": 4, "retired": 5, "bye": 6}
 FENCE = {"none": 0, "sync_file": 1, "vulkan_opaque_semaphore": 2}
 
 
-def descriptor(image_id, width, height, fourcc=ARGB8888, backing="shared_memory", planes=None, mask=1):
-    planes = planes or [(0, width * 4)]
-    body = struct.pack("<IHBBQIIIIQ", 0x49535854, 1, BACKING[backing], mask, image_id, width, height, fourcc,
-                       len(planes), LINEAR)
+def opaque_memory(allocation_size, memory_type=0, flags=1, usage=0x17):
+    """OpaqueMemory: device UUID, driver UUID, allocation size, memory type, flags, usage, reserved."""
+    return bytes(range(16)) + bytes(range(16, 32)) + struct.pack("<QIIII", allocation_size, memory_type, flags,
+                                                                 usage, 0)
+
+
+def descriptor(image_id, width, height, fourcc=ARGB8888, backing="shared_memory", planes=None, mask=1,
+               modifier=LINEAR, opaque=None):
+    planes = planes if planes is not None else [(0, width * 4)]
+    body = struct.pack("<IHBBQIIIIQ", 0x49535854, 2, BACKING[backing], mask, image_id, width, height, fourcc,
+                       max(len(planes), 1), modifier)
     for i in range(4):
         offset, stride = planes[i] if i < len(planes) else (0, 0)
         body += struct.pack("<QII", offset, stride, 0)
-    assert len(body) == 104
+    body += opaque or bytes(56)
+    assert len(body) == DESCRIPTOR_SIZE
     return body
 
 
 def frame_message(kind, image_id, frame=0, desc=None, fence="none"):
     # kind u32, fence_kind u8, reserved_byte u8, reserved u16, image_id, frame_number
-    return struct.pack("<IBBHQQ", KIND[kind], FENCE[fence], 0, 0, image_id, frame) + (desc or bytes(104))
+    return struct.pack("<IBBHQQ", KIND[kind], FENCE[fence], 0, 0, image_id, frame) + (desc or bytes(DESCRIPTOR_SIZE))
 
 
 def channel_frame(message, mask):
@@ -71,6 +82,11 @@ def main(root):
     write(d, "seed-nv12-shm", bytes([0b11]) + fd_spec(0, 512) + fd_spec(0, 512) + nv12)
     write(d, "seed-cpu-only", bytes([0]) + descriptor(3, 8, 8, backing="cpu_only", mask=0))
     write(d, "seed-unsealed", bytes([0b1]) + fd_spec(2, 1024) + descriptor(1, 16, 16))
+    # opaque_fd: a character device (fd kind 7: /dev/null) passes; a memfd does not.
+    opaque = descriptor(4, 16, 16, ABGR8888, backing="opaque_fd", planes=[], modifier=MOD_INVALID,
+                        opaque=opaque_memory(4096))
+    write(d, "seed-opaque-fd", bytes([0b1]) + fd_spec(7, 0) + opaque)
+    write(d, "seed-opaque-fd-memfd", bytes([0b1]) + fd_spec(0, 4096) + opaque)
 
     d = os.path.join(root, "fuzz_frame_state")
     # op, id, arg triples: add two images, present them in turn, release, retire.

@@ -7,6 +7,7 @@
 
 #include "support/channel_pair.hpp"
 #include "texshare/memfd_allocator.hpp"
+#include "support/fd_count.hpp"
 
 namespace texshare {
 namespace {
@@ -80,7 +81,7 @@ TEST_F(ImageWireTest, CpuOnlyImageSendsNoFdsAndArrivesWithoutPixels) {
 }
 
 TEST_F(ImageWireTest, DescriptorHasNoPadding) {
-    EXPECT_EQ(sizeof(ImageDescriptor), 104U);
+    EXPECT_EQ(sizeof(ImageDescriptor), 160U);  // version 2: 104 + OpaqueMemory's 56
 }
 
 TEST_F(ImageWireTest, RejectsWrongMagicVersionAndBacking) {
@@ -89,8 +90,8 @@ TEST_F(ImageWireTest, RejectsWrongMagicVersionAndBacking) {
     d.magic = 0;
     expect_rejection(import_with(d, {image.plane_fd(0)}), Errc::protocol, "magic 0x00000000");
     d = describe_image(1, image);
-    d.version = 2;
-    expect_rejection(import_with(d, {image.plane_fd(0)}), Errc::protocol, "version 2");
+    d.version = 1;  // before OpaqueMemory joined the descriptor
+    expect_rejection(import_with(d, {image.plane_fd(0)}), Errc::protocol, "version 1, expected");
     d = describe_image(1, image);
     d.backing = 9;
     expect_rejection(import_with(d, {image.plane_fd(0)}), Errc::protocol, "unknown backing 9");
@@ -213,6 +214,149 @@ TEST_F(ImageWireTest, ImagesCrossAProcessBoundary) {
     ASSERT_TRUE(mapping);
     for (std::size_t i = 0; i < mapping->plane(0).size(); ++i)
         ASSERT_EQ(mapping->plane(0)[i], std::byte(i & 0xff));
+}
+
+// --- opaque_fd (issue 15): the identity travels, and what the fd is gets checked ---
+
+OpaqueMemory some_identity() {
+    OpaqueMemory memory;
+    for (std::uint8_t i = 0; i < 16; ++i) {
+        memory.device_uuid[i] = i;
+        memory.driver_uuid[i] = static_cast<std::uint8_t>(0xf0 | i);
+    }
+    memory.allocation_size = 12288;
+    memory.memory_type_index = 1;
+    memory.flags = opaque_memory_dedicated;
+    memory.image_usage = 0x7;  // TRANSFER_SRC | TRANSFER_DST | SAMPLED
+    return memory;
+}
+
+// /dev/null is a character device: it passes the receive checks, as any character device
+// does (only the driver's import can tell it is not the memory; opaque_fd_probe.hpp).
+DmaBufImage opaque_image() {
+    UniqueFd null(::open("/dev/null", O_RDWR | O_CLOEXEC));
+    auto image = DmaBufImage::adopt_opaque_fd(64, 48, DRM_FORMAT_ABGR8888, some_identity(), std::move(null));
+    EXPECT_TRUE(image) << image.error().message;
+    return std::move(*image);
+}
+
+TEST_F(ImageWireTest, OpaqueFdImageRoundTripsWithItsIdentity) {
+    const int fds = testing::open_fd_count();
+    {
+        DmaBufImage image = opaque_image();
+        const ImageDescriptor d = describe_image(4, image);
+        EXPECT_EQ(d.backing, static_cast<std::uint8_t>(Backing::opaque_fd));
+        EXPECT_EQ(d.fd_plane_mask, 1);
+        EXPECT_EQ(d.modifier, DRM_FORMAT_MOD_INVALID);
+        EXPECT_EQ(d.opaque, some_identity());
+        ASSERT_TRUE(send_image(sender_, 4, image));
+        auto received = receive_image(receiver_);
+        ASSERT_TRUE(received) << received.error().message;
+        EXPECT_EQ(received->image.backing(), Backing::opaque_fd);
+        EXPECT_EQ(received->image.layout(), image.layout());
+        EXPECT_EQ(received->image.opaque_memory(), some_identity());
+        EXPECT_TRUE(received->image.plane_fd(0).valid());
+        EXPECT_FALSE(received->image.plane_fd(1).valid());
+    }
+    EXPECT_EQ(testing::open_fd_count(), fds) << "an opaque_fd image's fd is closed (on the closer thread)";
+}
+
+TEST_F(ImageWireTest, OtherBackingsCarryZeroOpaqueMemory) {
+    DmaBufImage image = allocate(DRM_FORMAT_ARGB8888);
+    ImageDescriptor d = describe_image(1, image);
+    EXPECT_EQ(d.opaque, OpaqueMemory{});
+    d.opaque.flags = 1;
+    expect_rejection(import_with(d, {image.plane_fd(0)}), Errc::protocol,
+                     "a shared_memory image's opaque memory bytes are not zero");
+    d = describe_image(1, image);
+    d.opaque.device_uuid[15] = 1;
+    expect_rejection(import_with(d, {image.plane_fd(0)}), Errc::protocol, "opaque memory bytes are not zero");
+}
+
+TEST_F(ImageWireTest, RejectsOpaqueMemoryOutOfRange) {
+    DmaBufImage image = opaque_image();
+    const auto refused = [&](auto edit, Errc code, const std::string& needle) {
+        ImageDescriptor d = describe_image(2, image);
+        edit(d);
+        expect_rejection(import_with(d, {image.plane_fd(0)}), code, needle);
+    };
+    refused([](ImageDescriptor& d) { d.opaque.allocation_size = 0; }, Errc::rejected, "allocation size 0 is outside");
+    refused([](ImageDescriptor& d) { d.opaque.allocation_size = opaque_memory_max_size + 1; }, Errc::rejected,
+            "allocation size 1099511627777 is outside");
+    refused([](ImageDescriptor& d) { d.opaque.memory_type_index = 32; }, Errc::rejected,
+            "memory type index 32 is not below 32");
+    refused([](ImageDescriptor& d) { d.opaque.flags = 0x3; }, Errc::rejected, "flags 0x3 have unknown bits 0x2");
+    refused([](ImageDescriptor& d) { d.opaque.image_usage = 0; }, Errc::rejected, "image usage 0x0 is empty");
+    refused([](ImageDescriptor& d) { d.opaque.image_usage = 0x107; }, Errc::rejected,
+            "image usage 0x107 is empty or has bits beyond 0xff");
+    refused([](ImageDescriptor& d) { d.opaque.reserved = 5; }, Errc::rejected, "reserved field is 5, not 0");
+    refused([](ImageDescriptor& d) { d.modifier = DRM_FORMAT_MOD_LINEAR; }, Errc::invalid_layout,
+            "private tiling (modifier INVALID), not LINEAR");
+    refused([](ImageDescriptor& d) { d.planes[0].stride = 256; }, Errc::invalid_layout, "must be 0");
+    refused([](ImageDescriptor& d) { d.planes[0].offset = 64; }, Errc::invalid_layout, "offset 64 stride 0");
+    refused([](ImageDescriptor& d) { d.fourcc = DRM_FORMAT_NV12; d.plane_count = 2; }, Errc::unsupported,
+            "single-plane, NV12 (NV12) has 2 planes");
+    refused([](ImageDescriptor& d) { d.width = 0; }, Errc::invalid_layout, "size 0x48");
+    refused([](ImageDescriptor& d) { d.fd_plane_mask = 0; }, Errc::protocol, "plane 0 does not declare an fd but one arrived");
+    // Allocation size and type in range pass: whether they fit the device only the import tells.
+    ImageDescriptor d = describe_image(2, image);
+    d.opaque.memory_type_index = 31;
+    d.opaque.flags = 0;
+    d.opaque.allocation_size = opaque_memory_max_size;
+    EXPECT_TRUE(import_with(d, {image.plane_fd(0)}));
+}
+
+TEST_F(ImageWireTest, RejectsAnOpaqueFdThatIsNoCharacterDevice) {
+    DmaBufImage image = opaque_image();
+    const ImageDescriptor d = describe_image(3, image);
+    DmaBufImage memfd = allocate(DRM_FORMAT_ARGB8888);
+    expect_rejection(import_with(d, {memfd.plane_fd(0)}), Errc::rejected,
+                     "image 3: plane 0 is declared opaque_fd but its fd");
+    expect_rejection(import_with(d, {memfd.plane_fd(0)}), Errc::rejected, "is a memfd");
+    int ends[2];
+    ASSERT_EQ(::pipe2(ends, O_CLOEXEC), 0);
+    UniqueFd read_end(ends[0]), write_end(ends[1]);
+    expect_rejection(import_with(d, {read_end.borrow()}), Errc::rejected, "is a pipe or FIFO, not a character device");
+}
+
+TEST(DmaBufImageOpaqueTest, AdoptOpaqueFdChecksItsIdentityAndLayout) {
+    const auto make = [](std::uint32_t fourcc, OpaqueMemory memory, bool with_fd) {
+        return DmaBufImage::adopt_opaque_fd(16, 16, fourcc, memory,
+                                            with_fd ? UniqueFd(::open("/dev/null", O_RDWR | O_CLOEXEC)) : UniqueFd());
+    };
+    const int fds = testing::open_fd_count();
+    OpaqueMemory memory = some_identity();
+    EXPECT_TRUE(make(DRM_FORMAT_ABGR8888, memory, true));
+    EXPECT_EQ(make(DRM_FORMAT_ABGR8888, memory, false).error().code, Errc::invalid_argument);
+    EXPECT_EQ(make(DRM_FORMAT_NV12, memory, true).error().code, Errc::unsupported);
+    memory.memory_type_index = 40;
+    auto bad = make(DRM_FORMAT_ABGR8888, memory, true);
+    ASSERT_FALSE(bad);
+    EXPECT_EQ(bad.error().code, Errc::invalid_argument);
+    EXPECT_NE(bad.error().message.find("type index 40"), std::string::npos) << bad.error().message;
+    // adopt() cannot make one: the identity would be missing.
+    PlaneFds plane_fds{};
+    plane_fds[0] = UniqueFd(::open("/dev/null", O_RDWR | O_CLOEXEC));
+    auto adopted = DmaBufImage::adopt(opaque_layout(16, 16, DRM_FORMAT_ABGR8888), Backing::opaque_fd,
+                                      std::move(plane_fds));
+    ASSERT_FALSE(adopted);
+    EXPECT_NE(adopted.error().message.find("adopt_opaque_fd"), std::string::npos) << adopted.error().message;
+    EXPECT_EQ(testing::open_fd_count(), fds);
+}
+
+TEST(DmaBufImageOpaqueTest, AnOpaqueFdImageIsNeverMapped) {
+    DmaBufImage image = opaque_image();
+    EXPECT_EQ(to_string(image.backing()), "opaque_fd");
+    auto mapping = image.map(Access::read);
+    ASSERT_FALSE(mapping);
+    EXPECT_EQ(mapping.error().code, Errc::unsupported);
+    EXPECT_NE(mapping.error().message.find("cannot be mapped"), std::string::npos) << mapping.error().message;
+    // Moving it keeps one owner of the fd; assigning over one closes the old fd.
+    DmaBufImage moved = std::move(image);
+    EXPECT_TRUE(moved.plane_fd(0).valid());
+    EXPECT_FALSE(image.plane_fd(0).valid());  // NOLINT(bugprone-use-after-move): moved from on purpose
+    moved = opaque_image();
+    EXPECT_TRUE(moved.plane_fd(0).valid());
 }
 
 }  // namespace

@@ -13,8 +13,9 @@
 // DMA-BUF once (UdmabufCache), imported, and the DMA-BUF closed when the image leaves.
 // Where that cannot work (no /dev/udmabuf; EGL refusing the buffer, as Mesa 25 does on
 // virtio_gpu with EGL_BAD_ALLOC) the image goes to the caller's CPU path and cpu_reason()
-// says why, or, with require_conversion, the image is refused. texture() never returns a
-// texture for an import that failed.
+// says why, or, with require_conversion, the image is refused. An opaque_fd image (a Vulkan
+// driver's private memory) is refused with check_importable's Errc::unsupported: neither EGL
+// nor the CPU can use it. texture() never returns a texture for an import that failed.
 #pragma once
 
 #include "texshare/detail/require_cxx20.hpp"

@@ -32,7 +32,8 @@ struct ImportedTexture {
 };
 
 // The checks import() makes before it asks the driver: the image is a DMA-BUF (EGL
-// imports nothing else: a cpu_only or shared_memory image is Errc::unsupported) with an fd
+// imports nothing else: a cpu_only, shared_memory or opaque_fd image is Errc::unsupported,
+// the opaque_fd refusal saying that only texshare::vulkan imports it) with an fd
 // for every plane (Errc::invalid_argument). Lets a caller choose the CPU path for an image
 // before importing.
 Result<void> check_importable(std::uint64_t image_id, const DmaBufImage& image);

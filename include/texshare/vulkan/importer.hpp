@@ -16,6 +16,15 @@
 //     row pitch and offset for that image (vkGetImageSubresourceLayout) must equal the
 //     DMA-BUF's: otherwise the import is refused, naming both, since the pixels would be
 //     read with the wrong stride.
+// An opaque_fd image (a driver's OPAQUE_FD memory, opaque_memory.hpp) imports only on the
+// device and driver that exported it (check_importable compares the UUIDs first): the image is
+// created exactly as the exporter created it (VK_IMAGE_TILING_OPTIMAL, the exporter's usage
+// from OpaqueMemory::image_usage, flags 0; VUID-VkMemoryDedicatedAllocateInfo-image-01878),
+// vkGetPhysicalDeviceImageFormatProperties2 must say OPAQUE_FD import works for it, the
+// image's memory requirements must fit the exported allocation (size, memory type), and the
+// memory is imported with the exported allocationSize and memoryTypeIndex
+// (VUID-VkMemoryAllocateInfo-allocationSize-01742), dedicated where it was exported so.
+// Options::usage must be within the exporter's usage.
 // Memory types come from vkGetMemoryFdPropertiesKHR; each import takes a duplicate of the
 // plane's fd (a successful vkAllocateMemory owns it and closes it at vkFreeMemory), so the
 // DmaBufImage's fds stay the caller's and the image may be dropped once imported.
@@ -55,12 +64,21 @@ struct ImportedImage {
 };
 
 // The checks import() makes before any Vulkan call (for `has_drm_format_modifiers`, i.e. a
-// Device with VK_EXT_image_drm_format_modifier): a dma_buf image (Errc::unsupported for
-// cpu_only and shared_memory), an fd in every plane (Errc::invalid_argument), a format with
-// a Vulkan mapping (Errc::unsupported), an explicit modifier (INVALID is refused:
-// Errc::unsupported, Vulkan imports only explicit ones); without the extension, LINEAR and a
-// single plane (Errc::unsupported naming the modifier or plane count and the extension).
+// Device with VK_EXT_image_drm_format_modifier): a dma_buf or opaque_fd image
+// (Errc::unsupported for cpu_only and shared_memory), an fd in every plane
+// (Errc::invalid_argument), a format with a Vulkan mapping (Errc::unsupported). For dma_buf:
+// an explicit modifier (INVALID is refused: Errc::unsupported, Vulkan imports only explicit
+// ones); without the extension, LINEAR and a single plane (Errc::unsupported naming the
+// modifier or plane count and the extension). For opaque_fd: check_opaque_layout's.
 Result<void> check_importable(std::uint64_t image_id, const DmaBufImage& image, bool has_drm_format_modifiers);
+
+// The same, and what `device` tells, for an import with `usage`: a dma_buf image needs
+// has_dma_buf() (Errc::unsupported naming VK_EXT_external_memory_dma_buf); an opaque_fd
+// image needs the device's deviceUUID and driverUUID to equal its OpaqueMemory's
+// (Errc::unsupported naming all four in hex and which differs) and `usage` within the
+// exporter's image_usage (Errc::unsupported naming both).
+Result<void> check_importable(std::uint64_t image_id, const DmaBufImage& image, const Device& device,
+                              VkImageUsageFlags usage);
 
 class Importer {
 public:

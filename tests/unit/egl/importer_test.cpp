@@ -2,6 +2,8 @@
 // the Importer must refuse to exist, naming the missing extension, and check_importable
 // must refuse what EGL can never import. Real imports run in the VM lane
 // (tests/vm/egl_vm_test, frame_import_vm_test, egl_import_listener_test).
+#include <fcntl.h>
+
 #include <array>
 #include <string>
 
@@ -63,6 +65,22 @@ TEST_F(EglImporterTest, SharedMemoryAndCpuImagesAreNotImportable) {
     ASSERT_TRUE(cpu);
     EXPECT_TRUE(contains(check_importable(6, *cpu).error().message, "a cpu_only image cannot be imported"));
     EXPECT_EQ(check_importable(7, DmaBufImage()).error().code, Errc::unsupported);
+}
+
+// A Vulkan driver's OPAQUE_FD memory: neither EGL nor the CPU can use it.
+TEST_F(EglImporterTest, OpaqueFdImagesAreRefusedNamingTheBacking) {
+    OpaqueMemory memory;
+    memory.allocation_size = 4096;
+    memory.image_usage = 0x4;
+    auto image = DmaBufImage::adopt_opaque_fd(8, 8, DRM_FORMAT_ABGR8888, memory,
+                                              UniqueFd(::open("/dev/null", O_RDWR | O_CLOEXEC)));
+    ASSERT_TRUE(image) << image.error().message;
+    auto refused = check_importable(8, *image);
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code, Errc::unsupported);
+    EXPECT_TRUE(contains(refused.error().message, "image 8: an opaque_fd image cannot be imported"))
+        << refused.error().message;
+    EXPECT_TRUE(contains(refused.error().message, "texshare::vulkan")) << refused.error().message;
 }
 
 }  // namespace
