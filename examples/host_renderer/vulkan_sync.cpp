@@ -1,0 +1,38 @@
+#include "vulkan_sync.hpp"
+
+#include <chrono>
+
+#include <fmt/format.h>
+
+namespace host_renderer {
+
+using texshare::Result;
+using texshare::vulkan::Fences;
+using texshare::vulkan::Semaphore;
+
+Result<Fences> make_fences(const VulkanApp& app) { return Fences::create(app.handles()); }
+
+std::string describe(const Fences& fences) {
+    if (fences.reason().empty()) return std::string(to_string(fences.mode()));
+    return fmt::format("{} ({})", to_string(fences.mode()), fences.reason());
+}
+
+Result<Semaphore> wait_for_peer(const Fences& fences, texshare::UniqueFd fence) {
+    return fences.wait_semaphore(std::move(fence), std::chrono::seconds(5));
+}
+
+Result<std::uint64_t> present_after(texshare::FrameSender& sender, std::uint64_t id, const Fences& fences,
+                                    VkQueue queue, const Semaphore& signalled) {
+    auto fence = fences.fence_for_peer(queue, signalled);
+    if (!fence) return std::move(fence).error();
+    return sender.present(id, fence->borrow());
+}
+
+Result<void> release_after(texshare::FrameReceiver& receiver, std::uint64_t id, const Fences& fences, VkQueue queue,
+                           const Semaphore& signalled) {
+    auto fence = fences.fence_for_peer(queue, signalled);
+    if (!fence) return std::move(fence).error();
+    return receiver.release(id, fence->borrow());
+}
+
+}  // namespace host_renderer

@@ -1,0 +1,42 @@
+// The example's fences under --api=vulkan, all in one place: how a fence from the peer
+// becomes a semaphore to wait on, and how the semaphore a submit signals becomes the fence
+// sent with present (renderer) or release (host). texshare::vulkan::Fences picks the mode
+// once per process (fence.hpp): sync_file fences as SYNC_FD semaphores where the driver has
+// them, else the CPU waits (cpu_wait) and no fence is sent.
+#pragma once
+
+#include <vulkan/vulkan.h>
+
+#include <cstdint>
+#include <string>
+
+#include "texshare/frame/protocol.hpp"
+#include "texshare/result.hpp"
+#include "texshare/unique_fd.hpp"
+#include "texshare/vulkan/fence.hpp"
+#include "vulkan_app.hpp"
+
+namespace host_renderer {
+
+texshare::Result<texshare::vulkan::Fences> make_fences(const VulkanApp& app);
+
+// "sync_fd" or "cpu_wait (why)", for the log.
+std::string describe(const texshare::vulkan::Fences& fences);
+
+// The peer's fence (empty: none) as the semaphore the next submit waits on (empty under
+// cpu_wait, after the CPU waited up to 5 s).
+texshare::Result<texshare::vulkan::Semaphore> wait_for_peer(const texshare::vulkan::Fences& fences,
+                                                           texshare::UniqueFd fence);
+
+// After the submit on `queue` that signals `signalled`: presents image `id` with the fence of
+// that submit (renderer). Returns the frame number.
+texshare::Result<std::uint64_t> present_after(texshare::FrameSender& sender, std::uint64_t id,
+                                              const texshare::vulkan::Fences& fences, VkQueue queue,
+                                              const texshare::vulkan::Semaphore& signalled);
+
+// The same for the host's release of the image it read.
+texshare::Result<void> release_after(texshare::FrameReceiver& receiver, std::uint64_t id,
+                                     const texshare::vulkan::Fences& fences, VkQueue queue,
+                                     const texshare::vulkan::Semaphore& signalled);
+
+}  // namespace host_renderer
