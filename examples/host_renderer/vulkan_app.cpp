@@ -157,8 +157,10 @@ bool VulkanApp::enabled(std::string_view extension) const noexcept {
     return std::ranges::find(extensions_, extension) != extensions_.end();
 }
 
-std::uint32_t VulkanApp::peer_queue_family() const noexcept {
-    return enabled(VK_EXT_QUEUE_FAMILY_FOREIGN_EXTENSION_NAME) ? VK_QUEUE_FAMILY_FOREIGN_EXT : VK_QUEUE_FAMILY_EXTERNAL;
+std::uint32_t VulkanApp::peer_queue_family(texshare::Backing backing) const noexcept {
+    return backing == texshare::Backing::dma_buf && enabled(VK_EXT_QUEUE_FAMILY_FOREIGN_EXTENSION_NAME)
+               ? VK_QUEUE_FAMILY_FOREIGN_EXT
+               : VK_QUEUE_FAMILY_EXTERNAL;
 }
 
 Result<VkCommandBuffer> VulkanApp::allocate_commands() const {

@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "texshare/dma_buf_image.hpp"
 #include "texshare/result.hpp"
 #include "texshare/vulkan/device.hpp"
 
@@ -52,9 +53,11 @@ public:
     std::uint32_t queue_family() const noexcept { return family_; }
     const std::string& name() const noexcept { return name_; }  // deviceName
     bool enabled(std::string_view extension) const noexcept;
-    // The queue family a shared image is handed to and taken from (spec, "Queue Family
-    // Ownership Transfer"): FOREIGN with VK_EXT_queue_family_foreign, else EXTERNAL.
-    std::uint32_t peer_queue_family() const noexcept;
+    // The queue family an image of `backing` is handed to and taken from (spec, "Queue Family
+    // Ownership Transfer"): a DMA-BUF may be used by any driver or API, so FOREIGN where
+    // VK_EXT_queue_family_foreign is enabled; other memory (OPAQUE_FD) only by this device
+    // and driver in another process, which is what EXTERNAL means.
+    std::uint32_t peer_queue_family(texshare::Backing backing) const noexcept;
 
     // A primary command buffer from this app's pool; free it with free_commands().
     texshare::Result<VkCommandBuffer> allocate_commands() const;

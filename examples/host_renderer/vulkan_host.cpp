@@ -139,7 +139,7 @@ Result<void> show(Reader& reader, texshare::FrameReceiver& receiver, const texsh
                                          VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT, nullptr};
     vkBeginCommandBuffer(c, &begin);
     const std::uint32_t ours = app.queue_family();
-    const std::uint32_t peer = app.peer_queue_family();
+    const std::uint32_t peer = app.peer_queue_family(frame.image->backing());
     // From the renderer (queue family ownership transfer, GENERAL keeps the contents), copied,
     // and handed back to it.
     image_barrier(c, imported->image, VK_IMAGE_LAYOUT_GENERAL, VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL, peer, ours, 0,

@@ -54,6 +54,7 @@ Result<std::vector<vk::Exporter::Exported>> export_images(const VulkanApp& app, 
 struct Slot {
     std::uint64_t id = 0;
     vk::ExportedImage image;
+    std::uint32_t peer_family = VK_QUEUE_FAMILY_EXTERNAL;  // VulkanApp::peer_queue_family of its backing
     bool drawn_before = false;  // false: contents undefined, nothing to take back from the host
     VkCommandBuffer commands = VK_NULL_HANDLE;
     VkFence done = VK_NULL_HANDLE;  // signalled when the last submit for this image finished
@@ -115,7 +116,7 @@ Result<void> draw(const VulkanApp& app, const vk::Fences& fences, texshare::test
     vkBeginCommandBuffer(c, &begin);
     const VkImage image = slot.image.image();
     const std::uint32_t ours = app.queue_family();
-    const std::uint32_t peer = app.peer_queue_family();
+    const std::uint32_t peer = slot.peer_family;
     // Back from the host (a queue family ownership transfer), or out of UNDEFINED the first time.
     if (slot.drawn_before) {
         barrier(c, image, VK_IMAGE_LAYOUT_GENERAL, peer, ours, 0, VK_ACCESS_SHADER_WRITE_BIT);
@@ -155,6 +156,7 @@ Result<void> render(const VulkanApp& app, texshare::FrameSender& sender, Tally& 
     for (auto& image : *exported) {
         Slot slot;
         slot.image = std::move(image.vulkan);
+        slot.peer_family = app.peer_queue_family(image.image.backing());
         auto commands = app.allocate_commands();
         if (!commands) return std::move(commands).error();
         slot.commands = *commands;
