@@ -14,6 +14,7 @@
 #include <drm_fourcc.h>
 #include <vulkan/vulkan.h>
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -30,6 +31,10 @@ namespace host_renderer {
 // describe the image as it was exported (Vulkan spec, "External Memory Handle Types":
 // the same creation parameters).
 constexpr VkImageUsageFlags shared_image_usage = VK_IMAGE_USAGE_STORAGE_BIT | VK_IMAGE_USAGE_TRANSFER_SRC_BIT;
+// How long either process waits for the other (a message, a fence, the GPU) before calling
+// it stuck: generous, since the lanes run lavapipe under qemu's TCG, sometimes with ASan,
+// where the renderer's first frame (instance, device, shader compile) alone took over 10 s.
+constexpr std::chrono::seconds vulkan_patience{30};
 // VK_FORMAT_R8G8B8A8_UNORM, the pattern renderer's format: R, G, B, A in memory.
 constexpr std::uint32_t shared_image_fourcc = DRM_FORMAT_ABGR8888;
 

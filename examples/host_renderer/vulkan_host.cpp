@@ -4,6 +4,8 @@
 // takes the image from the renderer, copies it into a host-visible buffer, gives it back and
 // releases it with the fence of that copy; every pixel is compared with the pattern
 // (tests/support/vulkan_pattern.hpp). No resize or kill here: the images are the renderer's.
+#include <signal.h>
+
 #include <algorithm>
 #include <chrono>
 #include <memory>
@@ -211,7 +213,7 @@ Result<void> serve(const Options& options, const std::string& program, const Vul
     std::uint64_t shown_frame = 0;
     Result<void> served;
     while (served) {
-        auto ready = child->wait_for_event(receiver->native_handle(), std::chrono::seconds(10));
+        auto ready = child->wait_for_event(receiver->native_handle(), vulkan_patience);
         if (!ready) {
             served = std::move(ready).error();
             break;
@@ -237,7 +239,8 @@ Result<void> serve(const Options& options, const std::string& program, const Vul
         if (gone) break;
     }
     const pid_t pid = child->pid();
-    auto status = child->wait(std::chrono::seconds(5));  // on error ~ChildProcess kills and reaps it
+    if (!served) (void)child->signal(SIGKILL);  // a broken session: the renderer would wait for releases
+    auto status = child->wait(vulkan_patience);  // on error ~ChildProcess kills and reaps it
     const TallyCounts counts = tally->read();
     report.presented = counts.presented;
     report.released = counts.released;

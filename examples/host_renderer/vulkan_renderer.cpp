@@ -29,7 +29,6 @@ namespace {
 using texshare::Errc;
 using texshare::make_error;
 using texshare::Result;
-using namespace std::chrono_literals;
 namespace vk = texshare::vulkan;
 
 constexpr int channel_fd = texshare::first_inherited_fd;
@@ -99,7 +98,8 @@ void barrier(VkCommandBuffer c, VkImage image, VkImageLayout from, std::uint32_t
 Result<void> draw(const VulkanApp& app, const vk::Fences& fences, texshare::testing::PatternRenderer& pattern,
                   Slot& slot, texshare::UniqueFd release_fence, std::uint64_t frame) {
     const VkDevice device = app.device();
-    if (VkResult r = vkWaitForFences(device, 1, &slot.done, VK_TRUE, 5'000'000'000ULL); r != VK_SUCCESS) {
+    const auto timeout_ns = static_cast<std::uint64_t>(std::chrono::nanoseconds(vulkan_patience).count());
+    if (VkResult r = vkWaitForFences(device, 1, &slot.done, VK_TRUE, timeout_ns); r != VK_SUCCESS) {
         return vk_error("vkWaitForFences (the image's previous frame)", r);
     }
     vkResetFences(device, 1, &slot.done);
@@ -172,7 +172,7 @@ Result<void> render(const VulkanApp& app, texshare::FrameSender& sender, Tally& 
         frames.slots.back().id = *id;
     }
     while (sender.presented_count() < options.frames) {
-        auto free_image = sender.wait_for_free_image(10s);
+        auto free_image = sender.wait_for_free_image(vulkan_patience);
         tally.set_released(sender.released_count());
         if (!free_image) return std::move(free_image).error();
         Slot* slot = nullptr;

@@ -18,7 +18,7 @@ std::string describe(const Fences& fences) {
 }
 
 Result<Semaphore> wait_for_peer(const Fences& fences, texshare::UniqueFd fence) {
-    return fences.wait_semaphore(std::move(fence), std::chrono::seconds(5));
+    return fences.wait_semaphore(std::move(fence), vulkan_patience);
 }
 
 Result<std::uint64_t> present_after(texshare::FrameSender& sender, std::uint64_t id, const Fences& fences,

@@ -24,7 +24,7 @@ texshare::Result<texshare::vulkan::Fences> make_fences(const VulkanApp& app);
 std::string describe(const texshare::vulkan::Fences& fences);
 
 // The peer's fence (empty: none) as the semaphore the next submit waits on (empty under
-// cpu_wait, after the CPU waited up to 5 s).
+// cpu_wait, after the CPU waited up to vulkan_patience).
 texshare::Result<texshare::vulkan::Semaphore> wait_for_peer(const texshare::vulkan::Fences& fences,
                                                            texshare::UniqueFd fence);
 
