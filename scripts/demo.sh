@@ -84,7 +84,9 @@ if [[ -z "$vm" ]]; then
     status=0
     "$example" "${extra[@]}" "${arguments[@]}" | tee "$log" || status=$?
     say_path
-    echo "demo: the last frame is in $output"
+    if [[ "$status" != 3 ]]; then
+        echo "demo: the last frame is in $output"
+    fi
     exit "$status"
 fi
 
