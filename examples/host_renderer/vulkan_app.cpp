@@ -63,6 +63,13 @@ Result<VulkanApp> VulkanApp::create() {
     vkEnumeratePhysicalDevices(app.instance_, &count, nullptr);
     std::vector<VkPhysicalDevice> devices(count);
     vkEnumeratePhysicalDevices(app.instance_, &count, devices.data());
+    // A GPU before a CPU implementation (lavapipe), where a machine has both: the order
+    // vkEnumeratePhysicalDevices gives is the loader's, not a preference.
+    std::ranges::stable_sort(devices, {}, [](VkPhysicalDevice d) {
+        VkPhysicalDeviceProperties p{};
+        vkGetPhysicalDeviceProperties(d, &p);
+        return p.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU ? 1 : 0;
+    });
     std::string seen;
     for (VkPhysicalDevice candidate : devices) {
         VkPhysicalDeviceProperties properties{};

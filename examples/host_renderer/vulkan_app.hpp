@@ -1,14 +1,14 @@
 // The example's Vulkan side (--api=vulkan), made the way an application makes it: its own
-// instance, device and queue, which texshare::vulkan only borrows (DeviceHandles), plus the
-// one-time command buffers both processes submit with, and an owner for the per-frame objects.
+// instance, device and queue, which texshare::vulkan only borrows (DeviceHandles), with
+// command buffers and host-visible buffers from them.
 //
 // Both processes use it: the renderer exports images (vulkan::Exporter) and draws into them
 // with a compute shader (tests/support/vulkan_pattern.hpp); the host imports them
-// (vulkan::ImportListener) and copies each frame into a host-visible buffer to check it. It
-// picks the first Vulkan 1.2 device with a compute queue and enables the external memory and
-// semaphore extensions the device offers (DMA-BUF export where the driver has it, OPAQUE_FD
-// otherwise is texshare's choice, not the example's): it asks for no extension that only one
-// driver has.
+// (vulkan::ImportListener) and copies each frame into a host-visible buffer to check it. Both
+// pick the same device the same way: the first Vulkan 1.2 device with a compute queue, GPUs
+// before CPU implementations. It enables the external memory and semaphore extensions the
+// device offers and asks for none that only one driver has: whether images travel as
+// DMA-BUFs or OPAQUE_FD memory is texshare's choice (Exporter), not the example's.
 #pragma once
 
 #include <drm_fourcc.h>
