@@ -13,10 +13,14 @@ foreach(refused --kill-at=10 --resize-at=10 --allocator=gbm --helper-hold=1 --re
     message(FATAL_ERROR "--api=vulkan ${refused}: expected exit 2 and a refusal, got ${status}: ${out}${err}")
   endif()
 endforeach()
-execute_process(COMMAND ${EXAMPLE} --api=metal OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE status)
-if(NOT status EQUAL 2 OR NOT err MATCHES "--api: \"metal\" is not cpu or vulkan")
-  message(FATAL_ERROR "--api=metal: expected exit 2 and a refusal, got ${status}: ${out}${err}")
-endif()
+foreach(case "--api=metal;--api: \"metal\" is not cpu or vulkan" "--api=vulkan;--fences=gpu;--fences: \"gpu\" is not auto or cpu_wait"
+             "--fences=cpu_wait;--fences is for --api=vulkan")
+  list(POP_BACK case expected)
+  execute_process(COMMAND ${EXAMPLE} ${case} OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE status)
+  if(NOT status EQUAL 2 OR NOT err MATCHES "${expected}")
+    message(FATAL_ERROR "${case}: expected exit 2 and \"${expected}\", got ${status}: ${out}${err}")
+  endif()
+endforeach()
 
 execute_process(COMMAND ${EXAMPLE} --api=vulkan --frames=40 --output=${OUTPUT} OUTPUT_VARIABLE out
                 ERROR_VARIABLE err RESULT_VARIABLE status)

@@ -47,6 +47,9 @@ struct Options {
     // Both modes. vulkan: no resize and no kill (the renderer owns the images), and the
     // renderer is told the size.
     Api api = Api::cpu;
+    // --api=vulkan, both modes: --fences=cpu_wait takes vulkan::Fences' CPU-wait fallback even
+    // where the driver has SYNC_FD semaphores (to run that path too); auto lets it choose.
+    bool vulkan_cpu_wait = false;
     std::string output = "host_renderer_last_frame.png";
     // Both modes: each renderer forks a helper that keeps its channel end open this many
     // seconds after the renderer is gone (0: none), so only the pidfd tells its death.
@@ -61,7 +64,7 @@ std::string usage(std::string_view program);
 
 // The arguments the host gives a renderer that is to present `frames` frames (after argv[0]).
 std::vector<std::string> renderer_arguments(std::uint64_t frames, std::uint64_t helper_hold_s);
-// The arguments of an --api=vulkan renderer: --frames and --size of `options`.
+// The arguments of an --api=vulkan renderer: --frames, --size and --fences of `options`.
 std::vector<std::string> renderer_arguments(const Options& options);
 
 }  // namespace host_renderer

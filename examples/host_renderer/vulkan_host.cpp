@@ -75,7 +75,8 @@ struct Reader {
 // The host's import side and a check that this driver can also export, so that a machine
 // without what --api=vulkan needs is told so here, naming what is missing, before a renderer
 // is spawned. The only place the host makes a vulkan::Device, Importer or Exporter.
-Result<std::unique_ptr<Reader>> open_reader(const VulkanApp& app, Size size) {
+Result<std::unique_ptr<Reader>> open_reader(const VulkanApp& app, const Options& options) {
+    const Size size = options.size;
     auto exporter = vk::Exporter::create(app.handles(), {.usage = shared_image_usage});
     // The renderer's first allocation, tried here (and freed at once).
     auto trial = exporter ? exporter->allocate(size.width, size.height, shared_image_fourcc)
@@ -88,7 +89,7 @@ Result<std::unique_ptr<Reader>> open_reader(const VulkanApp& app, Size size) {
     if (!device) return make_error(Errc::unsupported, "the host could not import images: {}", device.error().message);
     auto importer = vk::Importer::create(*device, {.usage = shared_image_usage});
     if (!importer) return std::move(importer).error();
-    auto fences = make_fences(app);
+    auto fences = make_fences(app, options.vulkan_cpu_wait);
     if (!fences) return std::move(fences).error();
     auto buffer = app.make_host_buffer(VkDeviceSize{size.width} * size.height * 4);
     if (!buffer) return std::move(buffer).error();
@@ -266,7 +267,7 @@ int run_vulkan_host(const Options& options, const std::string& program) {
     Result<void> session;
     {
         auto app = VulkanApp::create();
-        auto reader = app ? open_reader(*app, options.size) : Result<std::unique_ptr<Reader>>(app.error());
+        auto reader = app ? open_reader(*app, options) : Result<std::unique_ptr<Reader>>(app.error());
         if (!reader && reader.error().code == Errc::unsupported) {
             fmt::print(stderr,
                        "host_renderer: --api=vulkan needs a Vulkan driver that exports and imports images "

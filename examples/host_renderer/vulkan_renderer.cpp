@@ -139,7 +139,7 @@ Result<void> draw(const VulkanApp& app, const vk::Fences& fences, texshare::test
 }
 
 Result<void> render(const VulkanApp& app, texshare::FrameSender& sender, Tally& tally, const Options& options) {
-    auto fences = make_fences(app);
+    auto fences = make_fences(app, options.vulkan_cpu_wait);
     if (!fences) return std::move(fences).error();
     auto exported = export_images(app, options.size);
     if (!exported) return std::move(exported).error();

@@ -10,7 +10,9 @@ using texshare::Result;
 using texshare::vulkan::Fences;
 using texshare::vulkan::Semaphore;
 
-Result<Fences> make_fences(const VulkanApp& app) { return Fences::create(app.handles()); }
+Result<Fences> make_fences(const VulkanApp& app, bool cpu_wait) {
+    return Fences::create(app.handles(), {.allow_sync_fd = !cpu_wait});
+}
 
 std::string describe(const Fences& fences) {
     if (fences.reason().empty()) return std::string(to_string(fences.mode()));

@@ -18,7 +18,8 @@
 
 namespace host_renderer {
 
-texshare::Result<texshare::vulkan::Fences> make_fences(const VulkanApp& app);
+// cpu_wait: the fallback even where the driver has SYNC_FD semaphores (--fences=cpu_wait).
+texshare::Result<texshare::vulkan::Fences> make_fences(const VulkanApp& app, bool cpu_wait);
 
 // "sync_fd" or "cpu_wait (why)", for the log.
 std::string describe(const texshare::vulkan::Fences& fences);

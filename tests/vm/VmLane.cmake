@@ -91,6 +91,9 @@ if(TARGET texshare_host_renderer)
   if(TARGET texshare::vulkan AND TARGET texshare_vulkan_pattern)
     list(APPEND TEXSHARE_VM_BACKPORTS_COMMANDS -- $<TARGET_FILE:texshare_host_renderer> --api=vulkan --frames=60
          --output=/tmp/texshare_vm_lane_vulkan.png)
+    # The same with vulkan::Fences' CPU-wait fallback (what a driver without SYNC_FD gets).
+    list(APPEND TEXSHARE_VM_BACKPORTS_COMMANDS -- $<TARGET_FILE:texshare_host_renderer> --api=vulkan --frames=20
+         --fences=cpu_wait --output=/tmp/texshare_vm_lane_vulkan_cpu_wait.png)
   endif()
 endif()
 set(vm_backports_binaries ${vm_binaries})
