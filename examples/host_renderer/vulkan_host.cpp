@@ -130,9 +130,9 @@ Result<void> show(Reader& reader, texshare::FrameReceiver& receiver, const texsh
         return make_error(Errc::invalid_argument, "image {:#x} is {}x{}, more than the {}-byte buffer holds",
                           frame.image_id, e.width, e.height, reader.buffer.size);
     }
-    texshare::UniqueFd fence = receiver.take_acquire_fence();
-    report.acquire_fences += fence ? 1 : 0;
-    auto wait = wait_for_peer(reader.fences, std::move(fence));
+    bool had_fence = false;
+    auto wait = wait_for_renderer(reader.fences, receiver, had_fence);
+    report.acquire_fences += had_fence ? 1 : 0;
     if (!wait) return std::move(wait).error();
     auto signal = reader.fences.signal_semaphore();
     if (!signal) return std::move(signal).error();
@@ -193,7 +193,7 @@ Result<void> serve(const Options& options, const std::string& program, const Vul
                    VulkanReport& report) {
     auto pair = texshare::FrameChannel::create_pair();
     if (!pair) return std::move(pair).error();
-    auto receiver = texshare::FrameReceiver::create(std::move(pair->first), {.keep_last_frame = true});
+    auto receiver = texshare::FrameReceiver::create(std::move(pair->first), receiver_options(reader.fences));
     if (!receiver) return std::move(receiver).error();
     receiver->set_listener(&reader.listener);
     auto tally = Tally::create();

@@ -96,14 +96,14 @@ void barrier(VkCommandBuffer c, VkImage image, VkImageLayout from, std::uint32_t
 
 // Draws frame `frame` into the slot's image after the host's release fence, and submits.
 Result<void> draw(const VulkanApp& app, const vk::Fences& fences, texshare::testing::PatternRenderer& pattern,
-                  Slot& slot, texshare::UniqueFd release_fence, std::uint64_t frame) {
+                  Slot& slot, texshare::FrameSender::FreeImage& free_image, std::uint64_t frame) {
     const VkDevice device = app.device();
     const auto timeout_ns = static_cast<std::uint64_t>(std::chrono::nanoseconds(vulkan_patience).count());
     if (VkResult r = vkWaitForFences(device, 1, &slot.done, VK_TRUE, timeout_ns); r != VK_SUCCESS) {
         return vk_error("vkWaitForFences (the image's previous frame)", r);
     }
     vkResetFences(device, 1, &slot.done);
-    auto wait = wait_for_peer(fences, std::move(release_fence));
+    auto wait = wait_for_host(fences, free_image);
     if (!wait) return std::move(wait).error();
     auto signal = fences.signal_semaphore();
     if (!signal) return std::move(signal).error();
@@ -138,9 +138,8 @@ Result<void> draw(const VulkanApp& app, const vk::Fences& fences, texshare::test
     return {};
 }
 
-Result<void> render(const VulkanApp& app, texshare::FrameSender& sender, Tally& tally, const Options& options) {
-    auto fences = make_fences(app, options.vulkan_cpu_wait);
-    if (!fences) return std::move(fences).error();
+Result<void> render(const VulkanApp& app, const vk::Fences& fences, texshare::FrameSender& sender, Tally& tally,
+                    const Options& options) {
     auto exported = export_images(app, options.size);
     if (!exported) return std::move(exported).error();
     Frames frames;
@@ -151,7 +150,7 @@ Result<void> render(const VulkanApp& app, texshare::FrameSender& sender, Tally& 
     const texshare::DmaBufImage& first = (*exported)[0].image;
     fmt::print("host_renderer (renderer {}): Vulkan on {}: {} images exported as {}, {}, {}; fences {}\n", ::getpid(),
                app.name(), image_count, texshare::to_string(first.backing()), texshare::format_name(first.fourcc()),
-               texshare::modifier_name(first.layout().modifier), describe(*fences));
+               texshare::modifier_name(first.layout().modifier), describe(fences));
     std::fflush(stdout);
     for (auto& image : *exported) {
         Slot slot;
@@ -179,13 +178,13 @@ Result<void> render(const VulkanApp& app, texshare::FrameSender& sender, Tally& 
         for (Slot& s : frames.slots) slot = s.id == free_image->id ? &s : slot;
         if (slot == nullptr) return make_error(Errc::protocol, "image {:#x} is not one of ours", free_image->id);
         const std::uint64_t frame = sender.next_frame_number();
-        if (auto drawn = draw(app, *fences, *frames.pattern, *slot, std::move(free_image->release_fence), frame);
+        if (auto drawn = draw(app, fences, *frames.pattern, *slot, *free_image, frame);
             !drawn) {
             return make_error(drawn.error().code, "frame {} into image {:#x}: {}", frame, slot->id,
                               drawn.error().message);
         }
         tally.set_presented(sender.presented_count() + 1);
-        auto presented = present_after(sender, slot->id, *fences, app.queue(), slot->signal);
+        auto presented = present_after(sender, slot->id, fences, app.queue(), slot->signal);
         if (!presented) return std::move(presented).error();
     }
     return {};
@@ -201,17 +200,23 @@ int run_vulkan_renderer(const Options& options) {
         }
     }
     auto socket = texshare::take_inherited_fd(channel_fd);
+    auto tally = Tally::adopt(tally_fd);
+    // The device first: the fences it can make decide what the sender accepts.
+    auto app = VulkanApp::create();
+    auto fences = app ? make_fences(*app, options.vulkan_cpu_wait) : Result<vk::Fences>(app.error());
+    if (!fences) {
+        fmt::print(stderr, "host_renderer (renderer {}): {}\n", ::getpid(), fences.error());
+        return 1;  // the host sees the channel close
+    }
     auto channel = socket ? texshare::FrameChannel::adopt(std::move(*socket))
                           : Result<texshare::FrameChannel>(socket.error());
-    auto sender = channel ? texshare::FrameSender::create(std::move(*channel))
+    auto sender = channel ? texshare::FrameSender::create(std::move(*channel), sender_options(*fences))
                           : Result<texshare::FrameSender>(channel.error());
-    auto tally = Tally::adopt(tally_fd);
     if (!sender || !tally) {
         fmt::print(stderr, "host_renderer (renderer): {}\n", sender ? tally.error() : sender.error());
         return 2;
     }
-    auto app = VulkanApp::create();
-    const auto rendered = app ? render(*app, *sender, *tally, options) : Result<void>(app.error());
+    const auto rendered = render(*app, *fences, *sender, *tally, options);
     if (!rendered) fmt::print(stderr, "host_renderer (renderer {}): {}\n", ::getpid(), rendered.error());
     sender->close();  // bye: the host keeps showing the last frame
     if (!unexpected.empty())

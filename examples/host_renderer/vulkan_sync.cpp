@@ -1,7 +1,5 @@
 #include "vulkan_sync.hpp"
 
-#include <chrono>
-
 #include <fmt/format.h>
 
 namespace host_renderer {
@@ -19,8 +17,18 @@ std::string describe(const Fences& fences) {
     return fmt::format("{} ({})", to_string(fences.mode()), fences.reason());
 }
 
-Result<Semaphore> wait_for_peer(const Fences& fences, texshare::UniqueFd fence) {
+// Both modes send sync_files or nothing: the endpoints' defaults.
+texshare::FrameReceiverOptions receiver_options(const Fences&) { return {.keep_last_frame = true}; }
+texshare::FrameSenderOptions sender_options(const Fences&) { return {}; }
+
+Result<Semaphore> wait_for_renderer(const Fences& fences, texshare::FrameReceiver& receiver, bool& had_fence) {
+    texshare::UniqueFd fence = receiver.take_acquire_fence();
+    had_fence = fence.valid();
     return fences.wait_semaphore(std::move(fence), vulkan_patience);
+}
+
+Result<Semaphore> wait_for_host(const Fences& fences, texshare::FrameSender::FreeImage& free_image) {
+    return fences.wait_semaphore(std::move(free_image.release_fence), vulkan_patience);
 }
 
 Result<std::uint64_t> present_after(texshare::FrameSender& sender, std::uint64_t id, const Fences& fences,
