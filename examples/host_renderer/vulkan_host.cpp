@@ -72,13 +72,42 @@ struct Reader {
     }
 };
 
+// The renderer's first image, made here too and sent once across a local frame channel into
+// a receiver with its own Importer: every check a renderer's image meets (receipt: what the
+// fd really is; import into this device) runs before any renderer is spawned, so a driver
+// whose export cannot travel is named here (Errc::unsupported) instead of failing the session.
+Result<void> try_sharing(const vk::Device& device, vk::Exporter::Exported exported, const vk::Fences& fences) {
+    auto importer = vk::Importer::create(device, {.usage = shared_image_usage});
+    if (!importer) return std::move(importer).error();
+    vk::ImportListener listener(*importer);
+    auto pair = texshare::FrameChannel::create_pair();
+    if (!pair) return std::move(pair).error();
+    auto sender = texshare::FrameSender::create(std::move(pair->first), sender_options(fences));
+    auto receiver = sender ? texshare::FrameReceiver::create(std::move(pair->second), receiver_options(fences))
+                           : Result<texshare::FrameReceiver>(sender.error());
+    if (!receiver) return std::move(receiver).error();
+    receiver->set_listener(&listener);
+    const std::string what = fmt::format("{} {}", texshare::to_string(exported.image.backing()),
+                                         texshare::format_name(exported.image.fourcc()));
+    auto id = sender->add_image(std::move(exported.image));
+    auto handled = id ? receiver->dispatch() : Result<std::size_t>(id.error());
+    const bool imported = id && listener.image(*id) != nullptr;
+    receiver->set_listener(nullptr);
+    if (!handled) {
+        return make_error(Errc::unsupported, "an exported image ({}) does not pass the receiver: {}", what,
+                          handled.error().message);
+    }
+    if (!imported) return make_error(Errc::unsupported, "an exported image ({}) was received but not imported", what);
+    return {};
+}
+
 // The host's import side and a check that this driver can also export, so that a machine
 // without what --api=vulkan needs is told so here, naming what is missing, before a renderer
 // is spawned. The only place the host makes a vulkan::Device, Importer or Exporter.
 Result<std::unique_ptr<Reader>> open_reader(const VulkanApp& app, const Options& options) {
     const Size size = options.size;
     auto exporter = vk::Exporter::create(app.handles(), {.usage = shared_image_usage});
-    // The renderer's first allocation, tried here (and freed at once).
+    // The renderer's first allocation, tried here (and shared with this process, try_sharing).
     auto trial = exporter ? exporter->allocate(size.width, size.height, shared_image_fourcc)
                           : Result<vk::Exporter::Exported>(exporter.error());
     if (!trial && trial.error().code == Errc::unsupported) {
@@ -87,10 +116,11 @@ Result<std::unique_ptr<Reader>> open_reader(const VulkanApp& app, const Options&
     if (!trial) return std::move(trial).error();
     auto device = vk::Device::create(app.handles());
     if (!device) return make_error(Errc::unsupported, "the host could not import images: {}", device.error().message);
-    auto importer = vk::Importer::create(*device, {.usage = shared_image_usage});
-    if (!importer) return std::move(importer).error();
     auto fences = make_fences(app, options.vulkan_cpu_wait);
     if (!fences) return std::move(fences).error();
+    if (auto shared = try_sharing(*device, std::move(*trial), *fences); !shared) return shared.error();
+    auto importer = vk::Importer::create(*device, {.usage = shared_image_usage});
+    if (!importer) return std::move(importer).error();
     auto buffer = app.make_host_buffer(VkDeviceSize{size.width} * size.height * 4);
     if (!buffer) return std::move(buffer).error();
     auto commands = app.allocate_commands();
