@@ -20,6 +20,16 @@ int main(int argc, char** argv) {
         fmt::print("{}", host_renderer::usage(program));
         return 0;
     }
+    if (options->api == host_renderer::Api::vulkan) {
+#if TEXSHARE_EXAMPLE_HAVE_VULKAN
+        return options->renderer ? host_renderer::run_vulkan_renderer(*options)
+                                 : host_renderer::run_vulkan_host(*options, program);
+#else
+        fmt::print(stderr, "host_renderer: --api=vulkan: this build has no texshare::vulkan (CMake found no Vulkan: "
+                           "libvulkan-dev) or no TEXSHARE_GPU\n");
+        return host_renderer::unsupported_exit_code;
+#endif
+    }
     return options->renderer ? host_renderer::run_renderer(*options)
                              : host_renderer::run_host(*options, program);
 }

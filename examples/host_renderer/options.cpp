@@ -62,11 +62,19 @@ Result<AllocatorChoice> parse_allocator(std::string_view text) {
                       text);
 }
 
+Result<Api> parse_api(std::string_view text) {
+    for (const auto api : {Api::cpu, Api::vulkan}) {
+        if (to_string(api) == text) return api;
+    }
+    return make_error(Errc::invalid_argument, "--api: \"{}\" is not cpu or vulkan", text);
+}
+
 // Applies one --key[=value] to options; `has_value` tells "--frames" from "--frames=".
 Result<void> apply(Options& options, std::string_view key, std::string_view value, bool has_value) {
     constexpr std::array<std::string_view, 3> flags{"--help", "-h", "--renderer"};
-    constexpr std::array<std::string_view, 8> keys{"--frames",  "--size",      "--resize-at", "--resize-to",
-                                                   "--kill-at", "--allocator", "--output",    "--helper-hold"};
+    constexpr std::array<std::string_view, 10> keys{"--frames",  "--size",      "--resize-at", "--resize-to",
+                                                    "--kill-at", "--allocator", "--output",    "--helper-hold",
+                                                    "--api",     "--fences"};
     const bool is_flag = std::ranges::find(flags, key) != flags.end();
     if (!is_flag && std::ranges::find(keys, key) == keys.end()) {
         return make_error(Errc::invalid_argument, "unknown argument \"{}\"", key);
@@ -93,11 +101,18 @@ Result<void> apply(Options& options, std::string_view key, std::string_view valu
     if (key == "--resize-to") store(parse_size(key, value), options.resize_to);
     if (key == "--allocator") store(parse_allocator(value), options.allocator);
     if (key == "--helper-hold") store(parse_count(key, value, true), options.helper_hold_s);
+    if (key == "--api") store(parse_api(value), options.api);
+    if (key == "--fences" && value != "auto" && value != "cpu_wait") {
+        return make_error(Errc::invalid_argument, "--fences: \"{}\" is not auto or cpu_wait", value);
+    }
+    if (key == "--fences") options.vulkan_cpu_wait = value == "cpu_wait";
     if (options.helper_hold_s > 60) return make_error(Errc::invalid_argument, "--helper-hold: at most 60 s");
     return parsed;
 }
 
 }  // namespace
+
+std::string_view to_string(Api api) noexcept { return api == Api::vulkan ? "vulkan" : "cpu"; }
 
 std::string_view to_string(AllocatorChoice choice) noexcept {
     switch (choice) {
@@ -130,13 +145,33 @@ Result<Options> parse_options(std::span<char* const> arguments) {
         if (auto applied = apply(options, key, value, has_value); !applied) return std::move(applied).error();
     }
     if (options.help) return options;
+    if (seen.contains("--fences") && options.api != Api::vulkan) {
+        return make_error(Errc::invalid_argument, "--fences is for --api=vulkan");
+    }
     if (options.renderer) {
+        const bool vulkan = options.api == Api::vulkan;
         for (const std::string& key : seen) {
-            if (key != "--renderer" && key != "--frames" && key != "--helper-hold") {
-                return make_error(Errc::invalid_argument,
-                                  "{} is for the host; a renderer takes only --frames and --helper-hold", key);
+            const bool allowed = key == "--renderer" || key == "--frames" || key == "--api" ||
+                                 (vulkan ? key == "--size" || key == "--fences" : key == "--helper-hold");
+            if (!allowed) {
+                return make_error(Errc::invalid_argument, "{} is for the host; a renderer takes only {}", key,
+                                  vulkan ? "--api, --frames, --size and --fences" : "--api, --frames and --helper-hold");
             }
         }
+        return options;
+    }
+    if (options.api == Api::vulkan) {
+        // The renderer allocates the images: the host has none to choose, resize or take back.
+        for (const char* key : {"--allocator", "--resize-at", "--resize-to", "--kill-at", "--helper-hold"}) {
+            if (seen.contains(key)) {
+                return make_error(Errc::invalid_argument,
+                                  "{} is not available with --api=vulkan (the renderer allocates its own images: "
+                                  "no allocator, resize or kill)",
+                                  key);
+            }
+        }
+        options.resize_at = 0;
+        options.kill_at = 0;
         return options;
     }
     // The renderer runs a few presents ahead of what the host has received (as many as it
@@ -156,7 +191,7 @@ Result<Options> parse_options(std::span<char* const> arguments) {
 std::string usage(std::string_view program) {
     return fmt::format(
         "usage: {0} [--frames=N] [--size=WxH] [--resize-at=N] [--resize-to=WxH] [--kill-at=N]\n"
-        "          [--allocator=auto|gbm|memfd|heap|udmabuf] [--output=PATH] [--helper-hold=S]\n"
+        "          [--allocator=auto|gbm|memfd|heap|udmabuf] [--output=PATH] [--helper-hold=S] [--api=cpu]\n"
         "The host allocates a 3-image swapchain (GBM DMA-BUFs where a DRM device allocates,\n"
         "else sealed memfds; --allocator forces one, gbm fails without a device; heap: the\n"
         "system DMA-BUF heap, failing without one; udmabuf: memfds the host turns into DMA-BUFs\n"
@@ -171,8 +206,23 @@ std::string usage(std::string_view program) {
         "at the kill, every pixel matched and no fd leaked. With --helper-hold, each renderer\n"
         "forks a helper that holds its channel end S seconds longer than the renderer lives\n"
         "(as a crash reporter might): the host still sees the renderer's death at once.\n"
-        "       {0} --renderer [--frames=N] [--helper-hold=S]   (the child's mode; the host starts it)\n",
+        "       {0} --api=vulkan [--frames=N] [--size=WxH] [--output=PATH] [--fences=auto|cpu_wait]\n"
+        "The renderer allocates 3 WxH images with Vulkan (texshare::vulkan::Exporter: DMA-BUF where\n"
+        "the driver exports them), draws each frame with a compute shader and presents it with a\n"
+        "fence (a SYNC_FD semaphore's sync_file, else none after the GPU is idle); the host imports\n"
+        "them with texshare::vulkan, copies each frame it shows into a buffer and checks every\n"
+        "pixel (--fences=cpu_wait: the CPU-wait fallback even where SYNC_FD semaphores exist).\n"
+        "No resize or kill in this mode. Without a Vulkan driver that can share images\n"
+        "(Debian 12's lavapipe) it says what is missing and exits 3.\n"
+        "       {0} --renderer [--api=vulkan] [--frames=N] [--helper-hold=S | --size=WxH --fences=F]\n"
+        "          (the child's mode; the host starts it)\n",
         program);
+}
+
+std::vector<std::string> renderer_arguments(const Options& options) {
+    return {"--renderer", "--api=vulkan", fmt::format("--frames={}", options.frames),
+            fmt::format("--size={}x{}", options.size.width, options.size.height),
+            options.vulkan_cpu_wait ? "--fences=cpu_wait" : "--fences=auto"};
 }
 
 std::vector<std::string> renderer_arguments(std::uint64_t frames, std::uint64_t helper_hold_s) {

@@ -20,6 +20,14 @@ enum class AllocatorChoice { automatic, gbm, memfd, heap, udmabuf };
 
 std::string_view to_string(AllocatorChoice choice) noexcept;
 
+// What draws and what reads. cpu: the renderer draws with the CPU into the host's images and
+// the host reads them through EGL where it can import them (else a CPU mapping). vulkan: the
+// renderer allocates its own images with texshare::vulkan::Exporter and draws with a Vulkan
+// compute shader; the host imports them with texshare::vulkan (vulkan_host.cpp).
+enum class Api { cpu, vulkan };
+
+std::string_view to_string(Api api) noexcept;
+
 struct Size {
     std::uint32_t width = 0;
     std::uint32_t height = 0;
@@ -36,6 +44,12 @@ struct Options {
     Size resize_to{384, 320};
     std::uint64_t kill_at = 200;  // then SIGKILL the renderer and spawn another (0: never)
     AllocatorChoice allocator = AllocatorChoice::automatic;
+    // Both modes. vulkan: no resize and no kill (the renderer owns the images), and the
+    // renderer is told the size.
+    Api api = Api::cpu;
+    // --api=vulkan, both modes: --fences=cpu_wait takes vulkan::Fences' CPU-wait fallback even
+    // where the driver has SYNC_FD semaphores (to run that path too); auto lets it choose.
+    bool vulkan_cpu_wait = false;
     std::string output = "host_renderer_last_frame.png";
     // Both modes: each renderer forks a helper that keeps its channel end open this many
     // seconds after the renderer is gone (0: none), so only the pidfd tells its death.
@@ -50,5 +64,7 @@ std::string usage(std::string_view program);
 
 // The arguments the host gives a renderer that is to present `frames` frames (after argv[0]).
 std::vector<std::string> renderer_arguments(std::uint64_t frames, std::uint64_t helper_hold_s);
+// The arguments of an --api=vulkan renderer: --frames, --size and --fences of `options`.
+std::vector<std::string> renderer_arguments(const Options& options);
 
 }  // namespace host_renderer

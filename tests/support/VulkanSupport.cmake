@@ -6,3 +6,11 @@ add_library(texshare_vulkan_support STATIC EXCLUDE_FROM_ALL ${CMAKE_CURRENT_LIST
             ${CMAKE_CURRENT_LIST_DIR}/vulkan_readback.cpp)
 target_include_directories(texshare_vulkan_support PUBLIC ${PROJECT_SOURCE_DIR}/tests)
 target_link_libraries(texshare_vulkan_support PUBLIC texshare::texshare Vulkan::Vulkan PRIVATE texshare::vulkan texshare_warnings)
+
+# texshare_vulkan_pattern: the compute shader that draws the test pattern into a storage image
+# and the CPU's copy of it (vulkan_pattern.hpp), for the example's Vulkan mode, the GPU lane
+# and the Vulkan tests. Its SPIR-V is committed (vulkan_pattern_spirv.hpp, made by
+# gen_vulkan_pattern_spirv.sh): building needs no shader compiler.
+add_library(texshare_vulkan_pattern STATIC EXCLUDE_FROM_ALL ${CMAKE_CURRENT_LIST_DIR}/vulkan_pattern.cpp)
+target_include_directories(texshare_vulkan_pattern PUBLIC ${PROJECT_SOURCE_DIR}/tests)
+target_link_libraries(texshare_vulkan_pattern PUBLIC texshare::texshare Vulkan::Vulkan PRIVATE texshare::vulkan texshare_warnings)

@@ -52,6 +52,9 @@ else()
 endif()
 list(APPEND TEXSHARE_VM_BACKPORTS_TESTS ${TEXSHARE_VULKAN_VM_TESTS})  # texshare::vulkan's, where built (tests/VulkanTests.cmake)
 list(APPEND TEXSHARE_VM_BACKPORTS_TESTS ${TEXSHARE_VULKAN_EXPORT_VM_TESTS})  # its export side, where built (tests/VulkanExportTests.cmake)
+if(TARGET support_vulkan_pattern_test)
+  list(APPEND TEXSHARE_VM_BACKPORTS_TESTS support_vulkan_pattern_test)  # the pattern shader on Mesa 25's lavapipe
+endif()
 # ---- texshare_bench smoke (issue 14 item 6, bench/guest_section.cpp) ----
 # The benchmark's guest section for 2 frames a repetition: fails if it skips (no udmabuf, no
 # Vulkan DMA-BUF import) or a frame's pixels read back wrong; its times mean nothing here.
@@ -83,6 +86,15 @@ if(TARGET texshare_host_renderer)
   # The swapchain from the system DMA-BUF heap, which only 6.12 has.
   list(APPEND TEXSHARE_VM_BACKPORTS_COMMANDS -- $<TARGET_FILE:texshare_host_renderer> --allocator=heap --frames=60
        --resize-at=20 --kill-at=40 --output=/tmp/texshare_vm_lane_heap.png)
+  # --api=vulkan: the renderer's Vulkan-exported DMA-BUFs, drawn by a compute shader, imported
+  # by the host's Vulkan (Mesa 25's lavapipe); exits 3, failing the lane, if that driver cannot.
+  if(TARGET texshare::vulkan AND TARGET texshare_vulkan_pattern)
+    list(APPEND TEXSHARE_VM_BACKPORTS_COMMANDS -- $<TARGET_FILE:texshare_host_renderer> --api=vulkan --frames=60
+         --output=/tmp/texshare_vm_lane_vulkan.png)
+    # The same with vulkan::Fences' CPU-wait fallback (what a driver without SYNC_FD gets).
+    list(APPEND TEXSHARE_VM_BACKPORTS_COMMANDS -- $<TARGET_FILE:texshare_host_renderer> --api=vulkan --frames=20
+         --fences=cpu_wait --output=/tmp/texshare_vm_lane_vulkan_cpu_wait.png)
+  endif()
 endif()
 set(vm_backports_binaries ${vm_binaries})
 foreach(binary ${TEXSHARE_VM_BACKPORTS_TESTS})
