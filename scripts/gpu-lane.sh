@@ -19,12 +19,12 @@ cd "$(dirname "$0")/.."
 
 stage() {
     local build="${1:-build}"
-    ninja -C "$build" texshare_gpu_lane host_renderer
+    ninja -C "$build" texshare_gpu_lane texshare_host_renderer
     rm -rf .gpu && mkdir -p .gpu/bin .gpu/lib .gl
     local lane_tests
     lane_tests=$(sed -n 's/^set(TEXSHARE_GPU_LANE_TESTS \(.*\))$/\1/p' tests/gpu/GpuLane.cmake)
     for test in $lane_tests; do cp "$build/tests/$test" .gpu/bin/; done
-    cp "$build/examples/host_renderer" .gpu/bin/
+    cp "$build/examples/host_renderer/texshare_host_renderer" .gpu/bin/host_renderer
     strip .gpu/bin/*
     # Every library the binaries load beyond the C and C++ runtimes and the Vulkan/GL
     # loaders (those come from .gl/ and the driver): libfmt, libdrm, GBM, libepoxy and theirs.

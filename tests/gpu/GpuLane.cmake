@@ -4,6 +4,6 @@
 # texshare::vulkan and the GPU layers exist.
 texshare_add_test_binary(gpu_cuda_dma_buf_lane_test gpu/cuda_dma_buf_lane_test.cpp texshare::egl ${CMAKE_DL_LIBS})
 texshare_add_test_binary(gpu_vulkan_opaque_lane_test gpu/vulkan_opaque_lane_test.cpp texshare::vulkan
-                         texshare_vulkan_support)
+                         texshare_vulkan_support texshare_vulkan_pattern)
 set(TEXSHARE_GPU_LANE_TESTS gpu_cuda_dma_buf_lane_test gpu_vulkan_opaque_lane_test)
 add_custom_target(texshare_gpu_lane DEPENDS ${TEXSHARE_GPU_LANE_TESTS})

@@ -100,6 +100,13 @@ void barrier(VkCommandBuffer c, VkImage image, VkImageLayout from, std::uint32_t
                          nullptr, 1, &b);
 }
 
+// Declared after the Vulkan objects a scope uses, so that however the scope ends (a failed
+// assertion too) the GPU is done with them before they are destroyed.
+struct IdleFirst {
+    TestQueue& queue;
+    ~IdleFirst() { (void)queue.wait_idle(); }
+};
+
 std::size_t open_fds() { return static_cast<std::size_t>(testing::open_fd_count()); }
 
 // The renderer's side, shared by the frame test and the benchmark: `frame_count` frames
@@ -108,17 +115,20 @@ std::size_t open_fds() { return static_cast<std::size_t>(testing::open_fd_count(
 void render_frames(Peer& peer, std::uint32_t frame_count, bool check_counts, std::vector<double>* round_trips = nullptr) {
     auto app = open_app();
     ASSERT_TRUE(app);
-    std::printf("[measured] renderer: %s, fence mode %s %s, validation %s\n", app->vk.device_name().c_str(),
-                std::string(to_string(app->fences.mode())).c_str(), app->fences.reason().c_str(),
-                app->vk.validated() ? "on" : "off");
     EXPECT_EQ(app->fences.mode(), SyncMode::opaque_fd) << "measured: NVIDIA has OPAQUE_FD semaphores, not SYNC_FD";
     Exporter::Options export_options;
     export_options.usage = VK_IMAGE_USAGE_STORAGE_BIT | VK_IMAGE_USAGE_TRANSFER_SRC_BIT;
     auto exporter = value_or_fail(Exporter::create(app->vk.handles(), export_options), "exporter");
-    auto renderer = value_or_fail(testing::PatternRenderer::create(app->vk.device(), image_count), "pattern renderer");
-    auto sender = value_or_fail(FrameSender::create(std::move(peer.frames)), "sender");
+    auto renderer = value_or_fail(testing::PatternRenderer::create(app->vk.handles().device, image_count), "pattern renderer");
+    FrameSenderOptions sender_options;
+    sender_options.accepted_fence_kinds = app->fences.accepted_fence_kinds();
+    auto sender = value_or_fail(FrameSender::create(std::move(peer.frames), sender_options), "sender");
     ASSERT_TRUE(exporter && renderer && sender);
+    std::printf("[measured] renderer: %s, fence mode %s %s, validation %s\n", exporter->device().name().c_str(),
+                std::string(to_string(app->fences.mode())).c_str(), app->fences.reason().c_str(),
+                app->vk.validated() ? "on" : "off");
     std::array<ExportedImage, image_count> images;
+    IdleFirst idle_first{app->queue};
     for (std::uint64_t id = 1; id <= image_count; ++id) {
         auto exported = value_or_fail(exporter->allocate(width, height, DRM_FORMAT_ABGR8888), "export");
         ASSERT_TRUE(exported);
@@ -128,15 +138,20 @@ void render_frames(Peer& peer, std::uint32_t frame_count, bool check_counts, std
         ASSERT_TRUE(added);
         ASSERT_EQ(*added, id);
     }
-    std::size_t fds_at_steady = 0;
+    std::size_t fds_at_steady = 0;  // the same point of frames steady_frame and frame_count
+    std::size_t fds_at_last = 0;
     for (std::uint32_t frame = 1; frame <= frame_count; ++frame) {
         const std::uint64_t id = (frame - 1) % image_count + 1;
         const ExportedImage& target = images[id - 1];
         const bool first_use = frame <= image_count;
         ASSERT_TRUE(dispatch_until(*sender, [&] { return sender->state(id) == FrameImageState::free; }));
-        auto wait = value_or_fail(app->fences.wait_semaphore(sender->take_release_fence(id), patience), "release");
+        PeerFence release;
+        release.kind = sender->release_fence_kind(id);
+        release.fd = sender->take_release_fence(id);
+        auto wait = value_or_fail(app->fences.wait_semaphore(std::move(release), patience), "release fence");
         auto signal = value_or_fail(app->fences.signal_semaphore(), "signal semaphore");
         ASSERT_TRUE(wait && signal);
+        IdleFirst frame_idle{app->queue};
         ASSERT_TRUE(app->queue.submit(*wait, *signal, [&](VkCommandBuffer c) {
             barrier(c, target.image(), first_use ? VK_IMAGE_LAYOUT_UNDEFINED : VK_IMAGE_LAYOUT_GENERAL,
                     first_use ? VK_QUEUE_FAMILY_IGNORED : VK_QUEUE_FAMILY_EXTERNAL,
@@ -148,7 +163,7 @@ void render_frames(Peer& peer, std::uint32_t frame_count, bool check_counts, std
         auto acquire = value_or_fail(app->fences.fence_for_peer(app->queue.queue(), *signal), "acquire fence");
         ASSERT_TRUE(acquire);
         const auto presented = Clock::now();
-        ASSERT_TRUE(sender->present(id, *acquire));
+        ASSERT_TRUE(sender->present(id, acquire->borrow(), acquire->kind));
         if (round_trips != nullptr) {  // the benchmark: present -> the release received
             ASSERT_TRUE(dispatch_until(*sender, [&] { return sender->state(id) == FrameImageState::free; }));
             if (frame > steady_frame) {
@@ -158,6 +173,7 @@ void render_frames(Peer& peer, std::uint32_t frame_count, bool check_counts, std
         // The semaphores go when the GPU is done with them: keep the last round's until then.
         ASSERT_TRUE(app->queue.wait_idle());
         if (check_counts && frame == steady_frame) fds_at_steady = open_fds();
+        if (check_counts && frame == frame_count) fds_at_last = open_fds();
     }
     ASSERT_TRUE(dispatch_until(*sender, [&] {
         for (std::uint64_t id = 1; id <= image_count; ++id) {
@@ -167,10 +183,10 @@ void render_frames(Peer& peer, std::uint32_t frame_count, bool check_counts, std
     }));
     for (std::uint64_t id = 1; id <= image_count; ++id) (void)sender->take_release_fence(id);
     if (check_counts) {
-        EXPECT_EQ(open_fds(), fds_at_steady) << "renderer fds after frame " << steady_frame << " and after " << frame_count;
+        EXPECT_EQ(fds_at_last, fds_at_steady) << "renderer fds after frame " << steady_frame << " and after " << frame_count;
         EXPECT_EQ(renderer->known_images(), image_count);
-        std::printf("[measured] renderer: %zu fds open after frame %u and after frame %u\n", fds_at_steady,
-                    steady_frame, frame_count);
+        std::printf("[measured] renderer: %zu fds open after frame %u, %zu after frame %u\n", fds_at_steady,
+                    steady_frame, fds_at_last, frame_count);
     }
     send_note(peer, {100, 0, 0});
     EXPECT_EQ(wait_note(peer).message.step, 101U);
@@ -184,17 +200,18 @@ void host_frames(Peer& peer, std::uint32_t frame_count, bool check_pixels) {
     ASSERT_TRUE(app);
     auto device = value_or_fail(Device::create(app->vk.handles()), "device");
     ASSERT_TRUE(device);
-    Importer::Options import_options;
-    import_options.usage = VK_IMAGE_USAGE_STORAGE_BIT | VK_IMAGE_USAGE_TRANSFER_SRC_BIT;  // the renderer's usage
-    auto importer = value_or_fail(Importer::create(*device, import_options), "importer");
+    auto importer = value_or_fail(Importer::create(*device), "importer");
     ASSERT_TRUE(importer);
     ImportListener listener(*importer);
-    auto receiver = value_or_fail(FrameReceiver::create(std::move(peer.frames)), "receiver");
+    FrameReceiverOptions receiver_options;
+    receiver_options.accepted_fence_kinds = app->fences.accepted_fence_kinds();
+    auto receiver = value_or_fail(FrameReceiver::create(std::move(peer.frames), receiver_options), "receiver");
     ASSERT_TRUE(receiver);
     receiver->set_listener(&listener);
     std::uint64_t last = 0;
     std::uint64_t mismatches = 0;
-    std::size_t fds_at_steady = 0;
+    std::size_t fds_at_steady = 0;  // the same point of frames steady_frame and frame_count
+    std::size_t fds_at_last = 0;
     for (std::uint32_t step = 1; step <= frame_count; ++step) {
         auto frame = value_or_fail(receiver->wait_for_frame(last, patience), "frame");
         ASSERT_TRUE(frame);
@@ -202,10 +219,15 @@ void host_frames(Peer& peer, std::uint32_t frame_count, bool check_pixels) {
         ASSERT_EQ(frame->image_id, (step - 1) % image_count + 1);
         const ImportedImage* imported = listener.image(frame->image_id);
         ASSERT_NE(imported, nullptr);
-        ASSERT_EQ(importer->size(), std::min<std::uint64_t>(step, image_count)) << "one import per image";
-        auto wait = value_or_fail(app->fences.wait_semaphore(receiver->take_acquire_fence(), patience), "acquire");
+        ASSERT_EQ(importer->size(), image_count) << "one import per image, each made when it was shared";
+        PeerFence acquire;
+        acquire.kind = receiver->acquire_fence_kind();
+        acquire.fd = receiver->take_acquire_fence();
+        EXPECT_EQ(acquire.kind, FenceKind::vulkan_opaque_semaphore);
+        auto wait = value_or_fail(app->fences.wait_semaphore(std::move(acquire), patience), "acquire fence");
         auto signal = value_or_fail(app->fences.signal_semaphore(), "signal semaphore");
         ASSERT_TRUE(wait && signal);
+        IdleFirst frame_idle{app->queue};
         if (check_pixels) {
             auto pixels = app->queue.download(imported->image, imported->extent, *wait, *signal);
             ASSERT_TRUE(pixels) << pixels.error().message;
@@ -220,17 +242,18 @@ void host_frames(Peer& peer, std::uint32_t frame_count, bool check_pixels) {
         }
         auto release = value_or_fail(app->fences.fence_for_peer(app->queue.queue(), *signal), "release fence");
         ASSERT_TRUE(release);
-        ASSERT_TRUE(receiver->release(frame->image_id, *release));
+        ASSERT_TRUE(receiver->release(frame->image_id, release->borrow(), release->kind));
         ASSERT_TRUE(app->queue.wait_idle());
         if (check_pixels && step == steady_frame) fds_at_steady = open_fds();
+        if (check_pixels && step == frame_count) fds_at_last = open_fds();
     }
     if (check_pixels) {
         EXPECT_EQ(mismatches, 0U) << "pixels differing from the pattern over " << frame_count << " frames";
-        EXPECT_EQ(open_fds(), fds_at_steady) << "host fds after frame " << steady_frame << " and after " << frame_count;
-        std::printf("[measured] host: %u frames x %u pixels compared, %llu differ; %zu fds open after frame %u and "
-                    "after frame %u; %zu imports\n",
+        EXPECT_EQ(fds_at_last, fds_at_steady) << "host fds after frame " << steady_frame << " and after " << frame_count;
+        std::printf("[measured] host: %u frames x %u pixels compared, %llu differ; %zu fds open after frame %u, "
+                    "%zu after frame %u; %zu imports\n",
                     frame_count, width * height, static_cast<unsigned long long>(mismatches), fds_at_steady,
-                    steady_frame, frame_count, importer->size());
+                    steady_frame, fds_at_last, frame_count, importer->size());
     }
     EXPECT_EQ(wait_note(peer).message.step, 100U);
     receiver.reset();
