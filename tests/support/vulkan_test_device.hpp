@@ -45,11 +45,13 @@ public:
 
     // The first physical device of Vulkan 1.2 or newer, preferring one that offers every
     // `wanted` extension; Errc::unsupported where there is no Vulkan driver or device.
-    static Result<TestVulkan> create(const std::vector<std::string>& wanted) {
+    // `validate` false: no validation layer even where installed (benchmarks: the layer's
+    // checks cost more than the calls they check).
+    static Result<TestVulkan> create(const std::vector<std::string>& wanted, bool validate = true) {
         TestVulkan vk;
         const VkApplicationInfo app{VK_STRUCTURE_TYPE_APPLICATION_INFO, nullptr, "texshare tests", 1, "texshare", 1,
                                     api_version};
-        vk.validated_ = has_validation_layer();
+        vk.validated_ = validate && has_validation_layer();
         const char* const layer = validation_layer;
         const char* const debug_utils = VK_EXT_DEBUG_UTILS_EXTENSION_NAME;
         const VkDebugUtilsMessengerCreateInfoEXT messenger_info{
