@@ -23,6 +23,8 @@ TEXSHARE_GPU_PACKAGES+=" libvulkan-dev"
 TEXSHARE_GPU_PACKAGES+=" mesa-vulkan-drivers"
 # Khronos' validation layer: on in every Vulkan test where installed (tests/support/vulkan_test_device.hpp).
 TEXSHARE_GPU_PACKAGES+=" vulkan-validationlayers"
+# glslangValidator: the pattern shader test checks the committed SPIR-V against its GLSL source.
+TEXSHARE_GPU_PACKAGES+=" glslang-tools"
 
 # The benchmark (bench/, built by default, run by scripts/bench.sh): Google Benchmark, and
 # libwayland with wayland-scanner for the comparison. Without them bench/ is skipped.

@@ -19,12 +19,15 @@ cd "$(dirname "$0")/.."
 
 stage() {
     local build="${1:-build}"
-    ninja -C "$build" texshare_gpu_lane texshare_host_renderer
+    ninja -C "$build" texshare_gpu_lane texshare_info texshare_host_renderer
     rm -rf .gpu && mkdir -p .gpu/bin .gpu/lib .gl
-    local lane_tests
+    local lane_tests vulkan_tests
     lane_tests=$(sed -n 's/^set(TEXSHARE_GPU_LANE_TESTS \(.*\))$/\1/p' tests/gpu/GpuLane.cmake)
-    for test in $lane_tests; do cp "$build/tests/$test" .gpu/bin/; done
+    vulkan_tests=$(sed -n '/^set(TEXSHARE_GPU_LANE_VULKAN_TESTS/,/)/p' tests/gpu/GpuLane.cmake |
+        sed 's/set(TEXSHARE_GPU_LANE_VULKAN_TESTS//; s/)//')
+    for test in $lane_tests $vulkan_tests; do cp "$build/tests/$test" .gpu/bin/; done
     cp "$build/examples/host_renderer/texshare_host_renderer" .gpu/bin/host_renderer
+    cp "$build/tools/texshare_info/texshare-info" .gpu/bin/
     strip .gpu/bin/*
     # Every library the binaries load beyond the C and C++ runtimes and the Vulkan/GL
     # loaders (those come from .gl/ and the driver): libfmt, libdrm, GBM, libepoxy and theirs.
@@ -59,12 +62,14 @@ run() {
         echo "commit: $(cat .gpu/commit | tr '\n' ' ')"
         echo "machine: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>&1 | head -1), $(nproc) cores, kernel $(uname -r)"
     } | tee "$log"
-    for binary in .gpu/bin/*_lane_test; do
+    echo "## texshare-info" | tee -a "$log"
+    timeout 120 .gpu/bin/texshare-info 2>&1 | grep -v -E '^    [A-Z0-9]+ \(' | tee -a "$log" || status=1
+    for binary in .gpu/bin/*_test; do
         echo "## $(basename "$binary")" | tee -a "$log"
         if ! timeout 480 "$binary" 2>&1 | tee -a "$log"; then status=1; echo "FAILED: $binary" | tee -a "$log"; fi
     done
     echo "## host_renderer --api=vulkan" | tee -a "$log"
-    if ! timeout 120 .gpu/bin/host_renderer --api=vulkan 2>&1 | tee -a "$log"; then
+    if ! timeout 120 .gpu/bin/host_renderer --api=vulkan --frames=1000 2>&1 | tee -a "$log"; then
         status=1; echo "FAILED: host_renderer --api=vulkan" | tee -a "$log"
     fi
     echo "result: $([ $status = 0 ] && echo PASSED || echo FAILED)" | tee -a "$log"
