@@ -50,6 +50,6 @@ if(NOT (presented EQUAL frames AND shown GREATER 0 AND verified EQUAL shown AND 
         lost EQUAL 0 AND fds_before EQUAL fds_after AND summary MATCHES " result=ok$"))
   message(FATAL_ERROR "summary check failed: ${summary}")
 endif()
-if(NOT out MATCHES "frames read through Vulkan import [^\n]*; fences (sync_fd|cpu_wait)")
+if(NOT out MATCHES "frames read through Vulkan import [^\n]*; fences (sync_fd|opaque_fd|cpu_wait)")
   message(FATAL_ERROR "no 'frames read through Vulkan import ...; fences ...' line")
 endif()

@@ -236,10 +236,13 @@ Result<void> serve(const Options& options, const std::string& program, const Vul
     auto child = texshare::ChildProcess::spawn("/proc/self/exe", renderer_arguments(options), inherited,
                                                {.argv0 = program});
     if (!child) return std::move(child).error();
-    report.method = fmt::format("Vulkan import ({}, {}) + a copy to a buffer; fences {}", app.name(),
+    // Which of the two applies shows in the images line (dma_buf or opaque_fd).
+    report.method = fmt::format("Vulkan import ({}; DMA-BUFs {}, opaque_fd images as OPAQUE_FD memory) + a copy "
+                                "to a buffer; fences {}",
+                                app.name(),
                                 app.enabled(VK_EXT_IMAGE_DRM_FORMAT_MODIFIER_EXTENSION_NAME)
-                                    ? "explicit DRM modifier"
-                                    : "no VK_EXT_image_drm_format_modifier: LINEAR, stride checked",
+                                    ? "with their explicit DRM modifier"
+                                    : "LINEAR only, stride checked (no VK_EXT_image_drm_format_modifier)",
                                 describe(reader.fences));
     std::uint64_t shown_frame = 0;
     Result<void> served;

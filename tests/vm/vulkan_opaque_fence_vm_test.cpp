@@ -122,6 +122,10 @@ TEST(VulkanOpaqueFenceVmTest, OpaqueSemaphoresCarryAcquireAndReleaseAcrossTwoPro
                 ASSERT_EQ(acquire->kind, FenceKind::vulkan_opaque_semaphore);
                 ASSERT_TRUE(sender->present(free->id, acquire->borrow(), acquire->kind));
                 ASSERT_TRUE(app->queue.wait_idle());  // `signal` outlives its submit
+                // Lock-step: the next frame is presented once this one was shown, so none is
+                // replaced unshown (released without a fence). Measured on NVIDIA, where the
+                // producer otherwise outruns the consumer.
+                EXPECT_EQ(wait_note(peer).message.step, frame);
             }
             std::cout << "[measured] OPAQUE_FD release fences received: " << release_fences << " of "
                       << frames - 2 << "\n";
@@ -160,6 +164,7 @@ TEST(VulkanOpaqueFenceVmTest, OpaqueSemaphoresCarryAcquireAndReleaseAcrossTwoPro
                     value_or_fail(app->fences.fence_for_peer(app->queue.queue(), *signal), "release fence");
                 ASSERT_TRUE(release);
                 ASSERT_TRUE(receiver->release(frame->image_id, release->borrow(), release->kind));
+                send_note(peer, {step, 0, 0});
             }
             send_note(peer, {frames, 0, 0});
         });
