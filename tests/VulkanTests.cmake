@@ -3,7 +3,7 @@
 # lavapipe (no DMA-BUF extension) the refusals run and the tests needing the extension skip
 # with a message; the VM lane's backports guest (Mesa 25's lavapipe) runs all of them, and
 # the two-process import tests (vulkan_import_vm_test) only there: VmLane.cmake lists them.
-foreach(header vulkan/format vulkan/device vulkan/importer vulkan/import_listener vulkan/format_table)
+foreach(header vulkan/format vulkan/device vulkan/importer vulkan/import_listener vulkan/format_table vulkan/ycbcr)
   texshare_add_unit_test(${header} texshare::vulkan)
 endforeach()
 texshare_add_test_binary(vulkan_import_vm_test vm/vulkan_import_vm_test.cpp texshare::vulkan texshare::gbm)
