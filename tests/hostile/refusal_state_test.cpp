@@ -278,6 +278,13 @@ FrameMessage with_descriptor_byte(FrameMessage m) {
     m.edit_payload<ImageDescriptor>([&](ImageDescriptor& d) { d.width = 1; });
     return m;
 }
+// An add_image whose colour (descriptor version 3, color_info.hpp) `edit` tampers with.
+template <typename Edit>
+FrameMessage with_colour(std::uint64_t id, Edit edit) {
+    FrameMessage m = add_image_message(id);
+    m.edit_payload<ImageDescriptor>([&](ImageDescriptor& d) { edit(d.color); });
+    return m;
+}
 FrameMessage of_kind(std::uint32_t kind, std::uint64_t id) {
     FrameMessage m = make_frame_message(FrameKind::bye, id);
     m.kind = kind;
@@ -329,6 +336,12 @@ const ConsumerCase consumer_cases[] = {
      Errc::protocol, "reserved field is 7"},
     {"AddImageRefusedForQuotaWithTheSocketFull", FrameKind::add_image, producer_at_quota,
      with_full_buffer<C>(image<C>(9)), Errc::protocol, does_not_read, false, retire_7_and_8},
+    {"AddImageWithAnUnknownColourMatrix", FrameKind::add_image, {},
+     message<C>(with_colour(8, [](ColorInfo& c) { c.matrix = static_cast<YuvMatrix>(9); }), 1), Errc::protocol,
+     "image 8: colour matrix 9 is unknown"},
+    {"AddImageOfRgbWithAYuvRange", FrameKind::add_image, {},
+     message<C>(with_colour(8, [](ColorInfo& c) { c.range = YuvRange::full; }), 1), Errc::protocol,
+     "are for YUV formats only"},
     // present
     {"PresentOfAnUnknownId", FrameKind::present, {}, message<C>(make_frame_message(FrameKind::present, 77, 9)),
      Errc::protocol, "present of image 77, which is unknown"},
@@ -518,6 +531,9 @@ const ProducerCase producer_cases[] = {
      Errc::protocol, "carries an fd in slot 4"},
     {"AddImageRefusedForQuotaWithTheSocketFull", FrameKind::add_image, consumer_at_quota,
      with_full_buffer<P>(image<P>(c(9))), Errc::protocol, does_not_read},
+    {"AddImageWithAnUnknownTransferFunction", FrameKind::add_image, {},
+     message<P>(with_colour(c(9), [](ColorInfo& c) { c.transfer = static_cast<TransferFunction>(6); }), 1),
+     Errc::protocol, "colour transfer 6 is unknown"},
     // retire
     {"RetireOfAnUnknownId", FrameKind::retire, {}, message<P>(make_frame_message(FrameKind::retire, c(30))),
      Errc::protocol, "which is unknown"},
