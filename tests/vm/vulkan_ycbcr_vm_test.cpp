@@ -125,6 +125,7 @@ struct Gpu {
     VkDevice device = VK_NULL_HANDLE;
     VkQueue queue = VK_NULL_HANDLE;
     std::uint32_t family = 0;
+    bool dma_buf = false;  // VK_EXT_external_memory_dma_buf enabled
     VkPhysicalDeviceMemoryProperties memory{};
 
     std::uint32_t memory_type(std::uint32_t bits, VkMemoryPropertyFlags wanted) const {
@@ -164,8 +165,28 @@ void create_gpu(Gpu& gpu) {
                                              &priority};
     VkPhysicalDeviceSamplerYcbcrConversionFeatures enable{
         VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SAMPLER_YCBCR_CONVERSION_FEATURES, nullptr, VK_TRUE};
-    const VkDeviceCreateInfo device_info{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, &enable, 0, 1, &queue_info, 0, nullptr,
-                                         0, nullptr, nullptr};
+    // The DMA-BUF extensions only for measure_nv12's questions about DMA-BUF images.
+    std::uint32_t offered_count = 0;
+    vkEnumerateDeviceExtensionProperties(gpu.physical, nullptr, &offered_count, nullptr);
+    std::vector<VkExtensionProperties> offered(offered_count);
+    vkEnumerateDeviceExtensionProperties(gpu.physical, nullptr, &offered_count, offered.data());
+    std::vector<const char*> extensions;
+    for (const char* name : {VK_KHR_EXTERNAL_MEMORY_FD_EXTENSION_NAME, VK_EXT_EXTERNAL_MEMORY_DMA_BUF_EXTENSION_NAME}) {
+        if (std::ranges::any_of(offered, [&](const VkExtensionProperties& e) { return std::strcmp(e.extensionName, name) == 0; })) {
+            extensions.push_back(name);
+        }
+    }
+    gpu.dma_buf = extensions.size() == 2;
+    const VkDeviceCreateInfo device_info{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
+                                         &enable,
+                                         0,
+                                         1,
+                                         &queue_info,
+                                         0,
+                                         nullptr,
+                                         static_cast<std::uint32_t>(extensions.size()),
+                                         extensions.data(),
+                                         nullptr};
     VK_OK(vkCreateDevice(gpu.physical, &device_info, nullptr, &gpu.device));
     vkGetDeviceQueue(gpu.device, gpu.family, 0, &gpu.queue);
     vkGetPhysicalDeviceMemoryProperties(gpu.physical, &gpu.memory);
@@ -181,6 +202,12 @@ VkFilter measure_nv12(const Gpu& gpu) {
                 properties.linearTilingFeatures);
     EXPECT_NE(properties.optimalTilingFeatures & VK_FORMAT_FEATURE_SAMPLED_IMAGE_BIT, 0U);
     EXPECT_NE(properties.optimalTilingFeatures & VK_FORMAT_FEATURE_TRANSFER_DST_BIT, 0U);
+    const VkFilter filter =
+        (properties.optimalTilingFeatures & VK_FORMAT_FEATURE_SAMPLED_IMAGE_YCBCR_CONVERSION_LINEAR_FILTER_BIT) != 0
+            ? VK_FILTER_LINEAR
+            : VK_FILTER_NEAREST;
+    EXPECT_TRUE(gpu.dma_buf) << "the guest's lavapipe has VK_EXT_external_memory_dma_buf";
+    if (!gpu.dma_buf) return filter;
     EXPECT_NE(properties.optimalTilingFeatures & VK_FORMAT_FEATURE_COSITED_CHROMA_SAMPLES_BIT, 0U);
     std::printf("ycbcr: NV12 chroma samples: cosited %s, midpoint %s\n",
                 (properties.optimalTilingFeatures & VK_FORMAT_FEATURE_COSITED_CHROMA_SAMPLES_BIT) != 0 ? "yes" : "no",
@@ -198,9 +225,41 @@ VkFilter measure_nv12(const Gpu& gpu) {
     VkImageFormatProperties2 answer{VK_STRUCTURE_TYPE_IMAGE_FORMAT_PROPERTIES_2, nullptr, {}};
     const VkResult linear_dma_buf = vkGetPhysicalDeviceImageFormatProperties2(gpu.physical, &info, &answer);
     std::printf("ycbcr: NV12 LINEAR sampled image from a DMA-BUF: %s\n", vulkan::result_name(linear_dma_buf).c_str());
-    return (properties.optimalTilingFeatures & VK_FORMAT_FEATURE_SAMPLED_IMAGE_YCBCR_CONVERSION_LINEAR_FILTER_BIT) != 0
-               ? VK_FILTER_LINEAR
-               : VK_FILTER_NEAREST;
+    // Where lavapipe puts the planes of a LINEAR 64x64 NV12 image: a DMA-BUF imports into it
+    // (without VK_EXT_image_drm_format_modifier's explicit layout) only if its planes lie there.
+    const VkExternalMemoryImageCreateInfo external_image{VK_STRUCTURE_TYPE_EXTERNAL_MEMORY_IMAGE_CREATE_INFO, nullptr,
+                                                         VK_EXTERNAL_MEMORY_HANDLE_TYPE_DMA_BUF_BIT_EXT};
+    const VkImageCreateInfo linear_info{VK_STRUCTURE_TYPE_IMAGE_CREATE_INFO,
+                                        &external_image,
+                                        0,
+                                        VK_IMAGE_TYPE_2D,
+                                        VK_FORMAT_G8_B8R8_2PLANE_420_UNORM,
+                                        {width, height, 1},
+                                        1,
+                                        1,
+                                        VK_SAMPLE_COUNT_1_BIT,
+                                        VK_IMAGE_TILING_LINEAR,
+                                        VK_IMAGE_USAGE_SAMPLED_BIT,
+                                        VK_SHARING_MODE_EXCLUSIVE,
+                                        0,
+                                        nullptr,
+                                        VK_IMAGE_LAYOUT_PREINITIALIZED};
+    VkImage linear = VK_NULL_HANDLE;
+    const VkResult created = vkCreateImage(gpu.device, &linear_info, nullptr, &linear);
+    std::printf("ycbcr: vkCreateImage(NV12, LINEAR, external DMA-BUF): %s\n", vulkan::result_name(created).c_str());
+    if (created == VK_SUCCESS) {
+        for (VkImageAspectFlagBits aspect : {VK_IMAGE_ASPECT_PLANE_0_BIT, VK_IMAGE_ASPECT_PLANE_1_BIT}) {
+            const VkImageSubresource subresource{static_cast<VkImageAspectFlags>(aspect), 0, 0};
+            VkSubresourceLayout layout{};
+            vkGetImageSubresourceLayout(gpu.device, linear, &subresource, &layout);
+            std::printf("ycbcr: LINEAR NV12 64x64 plane %d: offset %llu rowPitch %llu size %llu\n",
+                        aspect == VK_IMAGE_ASPECT_PLANE_0_BIT ? 0 : 1,
+                        static_cast<unsigned long long>(layout.offset),
+                        static_cast<unsigned long long>(layout.rowPitch), static_cast<unsigned long long>(layout.size));
+        }
+        vkDestroyImage(gpu.device, linear, nullptr);
+    }
+    return filter;
 }
 
 struct Sampled {
