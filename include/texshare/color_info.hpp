@@ -53,10 +53,23 @@ enum class YuvRange : std::uint8_t { unspecified = 0, limited = 1, full = 2 };
 // (cosited, "left"/"top", MPEG-2's horizontal siting) or between them (midpoint, JPEG's).
 enum class ChromaSiting : std::uint8_t { unspecified = 0, cosited = 1, midpoint = 2 };
 // The transfer function (OETF/EOTF) the values are encoded with.
-enum class TransferFunction : std::uint8_t { unspecified = 0, srgb = 1, bt709 = 2, pq = 3, hlg = 4, linear = 5 };
+enum class TransferFunction : std::uint8_t {
+    unspecified = 0,
+    srgb = 1,
+    bt709 = 2,
+    pq = 3,
+    hlg = 4,
+    linear = 5
+};
 // The colour primaries and white point. bt709 is also sRGB's; display_p3 is DCI-P3 with D65.
-enum class ColorPrimaries : std::uint8_t { unspecified = 0, bt709 = 1, bt2020 = 2, display_p3 = 3, bt601_525 = 4,
-                                           bt601_625 = 5 };
+enum class ColorPrimaries : std::uint8_t {
+    unspecified = 0,
+    bt709 = 1,
+    bt2020 = 2,
+    display_p3 = 3,
+    bt601_525 = 4,
+    bt601_625 = 5
+};
 // Premultiplied: colour values are already multiplied by alpha. Straight: they are not.
 enum class AlphaMode : std::uint8_t { unspecified = 0, premultiplied = 1, straight = 2 };
 
@@ -91,15 +104,19 @@ constexpr std::string_view to_string(YuvRange v) noexcept {
 }
 constexpr std::string_view to_string(ChromaSiting v) noexcept {
     constexpr std::string_view names[] = {"unspecified", "cosited", "midpoint"};
-    return static_cast<std::uint8_t>(v) <= last_chroma_siting ? names[static_cast<std::uint8_t>(v)] : "unknown";
+    return static_cast<std::uint8_t>(v) <= last_chroma_siting ? names[static_cast<std::uint8_t>(v)]
+                                                              : "unknown";
 }
 constexpr std::string_view to_string(TransferFunction v) noexcept {
     constexpr std::string_view names[] = {"unspecified", "srgb", "bt709", "pq", "hlg", "linear"};
-    return static_cast<std::uint8_t>(v) <= last_transfer_function ? names[static_cast<std::uint8_t>(v)] : "unknown";
+    return static_cast<std::uint8_t>(v) <= last_transfer_function ? names[static_cast<std::uint8_t>(v)]
+                                                                  : "unknown";
 }
 constexpr std::string_view to_string(ColorPrimaries v) noexcept {
-    constexpr std::string_view names[] = {"unspecified", "bt709", "bt2020", "display_p3", "bt601_525", "bt601_625"};
-    return static_cast<std::uint8_t>(v) <= last_color_primaries ? names[static_cast<std::uint8_t>(v)] : "unknown";
+    constexpr std::string_view names[] = {"unspecified", "bt709",     "bt2020",
+                                          "display_p3",  "bt601_525", "bt601_625"};
+    return static_cast<std::uint8_t>(v) <= last_color_primaries ? names[static_cast<std::uint8_t>(v)]
+                                                                : "unknown";
 }
 constexpr std::string_view to_string(AlphaMode v) noexcept {
     constexpr std::string_view names[] = {"unspecified", "premultiplied", "straight"};
@@ -125,16 +142,18 @@ inline Result<void> check_color(const ColorInfo& color, std::uint32_t fourcc, Er
     if (auto r = known("alpha", v(color.alpha), last_alpha_mode); !r) return r;
     if (color.reserved != 0) return make_error(code, "colour reserved byte is {}, not 0", color.reserved);
     const FormatInfo* info = find_format(fourcc);
-    if (info == nullptr) return make_error(Errc::unsupported, "colour of {}: unknown format", format_name(fourcc));
+    if (info == nullptr)
+        return make_error(Errc::unsupported, "colour of {}: unknown format", format_name(fourcc));
     if (!info->is_yuv) {
         if (color.matrix != YuvMatrix::unspecified || color.range != YuvRange::unspecified ||
             color.chroma_horizontal != ChromaSiting::unspecified ||
             color.chroma_vertical != ChromaSiting::unspecified) {
-            return make_error(code,
-                              "colour of {}: YUV matrix {}, range {}, chroma siting {}/{} are for YUV formats "
-                              "only (an RGB image leaves them unspecified)",
-                              format_name(fourcc), to_string(color.matrix), to_string(color.range),
-                              to_string(color.chroma_horizontal), to_string(color.chroma_vertical));
+            return make_error(
+                code,
+                "colour of {}: YUV matrix {}, range {}, chroma siting {}/{} are for YUV formats "
+                "only (an RGB image leaves them unspecified)",
+                format_name(fourcc), to_string(color.matrix), to_string(color.range),
+                to_string(color.chroma_horizontal), to_string(color.chroma_vertical));
         }
     }
     bool subsampled = false;
@@ -144,7 +163,8 @@ inline Result<void> check_color(const ColorInfo& color, std::uint32_t fourcc, Er
     if (!subsampled && (color.chroma_horizontal != ChromaSiting::unspecified ||
                         color.chroma_vertical != ChromaSiting::unspecified)) {
         return make_error(code, "colour of {}: chroma siting {}/{} on a format without subsampled chroma",
-                          format_name(fourcc), to_string(color.chroma_horizontal), to_string(color.chroma_vertical));
+                          format_name(fourcc), to_string(color.chroma_horizontal),
+                          to_string(color.chroma_vertical));
     }
     if (!info->has_alpha && color.alpha != AlphaMode::unspecified) {
         return make_error(code, "colour of {}: alpha mode {} on a format without alpha", format_name(fourcc),
@@ -160,7 +180,8 @@ constexpr ColorInfo resolve_color(ColorInfo color, const FormatInfo& format) noe
     if (format.is_yuv) {
         if (color.matrix == YuvMatrix::unspecified) color.matrix = YuvMatrix::bt601;
         if (color.range == YuvRange::unspecified) color.range = YuvRange::limited;
-        if (color.chroma_horizontal == ChromaSiting::unspecified) color.chroma_horizontal = ChromaSiting::cosited;
+        if (color.chroma_horizontal == ChromaSiting::unspecified)
+            color.chroma_horizontal = ChromaSiting::cosited;
         if (color.chroma_vertical == ChromaSiting::unspecified) color.chroma_vertical = ChromaSiting::cosited;
     }
     if (color.transfer == TransferFunction::unspecified) color.transfer = TransferFunction::srgb;

@@ -63,52 +63,63 @@ TEST_F(ColourAttack, WellLabelledVideoIsTakenWithItsColour) {
 }
 
 TEST_F(ColourAttack, UnknownMatrix) {
-    expect_colour_refused(nv12_add_image(1), [](ColorInfo& c) { c.matrix = static_cast<YuvMatrix>(4); },
-                          "image 1: colour matrix 4 is unknown (this side knows 0..3)");
+    expect_colour_refused(
+        nv12_add_image(1), [](ColorInfo& c) { c.matrix = static_cast<YuvMatrix>(4); },
+        "image 1: colour matrix 4 is unknown (this side knows 0..3)");
 }
 TEST_F(ColourAttack, UnknownRange) {
-    expect_colour_refused(nv12_add_image(1), [](ColorInfo& c) { c.range = static_cast<YuvRange>(255); },
-                          "colour range 255 is unknown (this side knows 0..2)");
+    expect_colour_refused(
+        nv12_add_image(1), [](ColorInfo& c) { c.range = static_cast<YuvRange>(255); },
+        "colour range 255 is unknown (this side knows 0..2)");
 }
 TEST_F(ColourAttack, UnknownHorizontalSiting) {
-    expect_colour_refused(nv12_add_image(1), [](ColorInfo& c) { c.chroma_horizontal = static_cast<ChromaSiting>(3); },
-                          "colour chroma_horizontal 3 is unknown");
+    expect_colour_refused(
+        nv12_add_image(1), [](ColorInfo& c) { c.chroma_horizontal = static_cast<ChromaSiting>(3); },
+        "colour chroma_horizontal 3 is unknown");
 }
 TEST_F(ColourAttack, UnknownVerticalSiting) {
-    expect_colour_refused(nv12_add_image(1), [](ColorInfo& c) { c.chroma_vertical = static_cast<ChromaSiting>(128); },
-                          "colour chroma_vertical 128 is unknown");
+    expect_colour_refused(
+        nv12_add_image(1), [](ColorInfo& c) { c.chroma_vertical = static_cast<ChromaSiting>(128); },
+        "colour chroma_vertical 128 is unknown");
 }
 TEST_F(ColourAttack, UnknownTransferFunction) {
-    expect_colour_refused(nv12_add_image(1), [](ColorInfo& c) { c.transfer = static_cast<TransferFunction>(6); },
-                          "colour transfer 6 is unknown (this side knows 0..5)");
+    expect_colour_refused(
+        nv12_add_image(1), [](ColorInfo& c) { c.transfer = static_cast<TransferFunction>(6); },
+        "colour transfer 6 is unknown (this side knows 0..5)");
 }
 TEST_F(ColourAttack, UnknownPrimaries) {
-    expect_colour_refused(nv12_add_image(1), [](ColorInfo& c) { c.primaries = static_cast<ColorPrimaries>(77); },
-                          "colour primaries 77 is unknown");
+    expect_colour_refused(
+        nv12_add_image(1), [](ColorInfo& c) { c.primaries = static_cast<ColorPrimaries>(77); },
+        "colour primaries 77 is unknown");
 }
 TEST_F(ColourAttack, UnknownAlphaMode) {
-    expect_colour_refused(add_image_message(1), [](ColorInfo& c) { c.alpha = static_cast<AlphaMode>(3); },
-                          "colour alpha 3 is unknown (this side knows 0..2)");
+    expect_colour_refused(
+        add_image_message(1), [](ColorInfo& c) { c.alpha = static_cast<AlphaMode>(3); },
+        "colour alpha 3 is unknown (this side knows 0..2)");
 }
 TEST_F(ColourAttack, ReservedByteSet) {
-    expect_colour_refused(add_image_message(1), [](ColorInfo& c) { c.reserved = 0x80; },
-                          "colour reserved byte is 128, not 0");
+    expect_colour_refused(
+        add_image_message(1), [](ColorInfo& c) { c.reserved = 0x80; }, "colour reserved byte is 128, not 0");
 }
 TEST_F(ColourAttack, RgbImageWithAYuvMatrix) {
-    expect_colour_refused(add_image_message(1), [](ColorInfo& c) { c.matrix = YuvMatrix::bt2020; },
-                          "colour of AR24 (ARGB8888): YUV matrix bt2020");
+    expect_colour_refused(
+        add_image_message(1), [](ColorInfo& c) { c.matrix = YuvMatrix::bt2020; },
+        "colour of AR24 (ARGB8888): YUV matrix bt2020");
 }
 TEST_F(ColourAttack, RgbImageWithARange) {
-    expect_colour_refused(add_image_message(1), [](ColorInfo& c) { c.range = YuvRange::limited; },
-                          "range limited, chroma siting unspecified/unspecified are for YUV formats only");
+    expect_colour_refused(
+        add_image_message(1), [](ColorInfo& c) { c.range = YuvRange::limited; },
+        "range limited, chroma siting unspecified/unspecified are for YUV formats only");
 }
 TEST_F(ColourAttack, RgbImageWithAChromaSiting) {
-    expect_colour_refused(add_image_message(1), [](ColorInfo& c) { c.chroma_horizontal = ChromaSiting::midpoint; },
-                          "chroma siting midpoint/unspecified are for YUV formats only");
+    expect_colour_refused(
+        add_image_message(1), [](ColorInfo& c) { c.chroma_horizontal = ChromaSiting::midpoint; },
+        "chroma siting midpoint/unspecified are for YUV formats only");
 }
 TEST_F(ColourAttack, AlphaModeOnAFormatWithoutAlpha) {
-    expect_colour_refused(nv12_add_image(1), [](ColorInfo& c) { c.alpha = AlphaMode::straight; },
-                          "colour of NV12 (NV12): alpha mode straight on a format without alpha");
+    expect_colour_refused(
+        nv12_add_image(1), [](ColorInfo& c) { c.alpha = AlphaMode::straight; },
+        "colour of NV12 (NV12): alpha mode straight on a format without alpha");
 }
 
 }  // namespace

@@ -60,8 +60,10 @@ TEST(ColorInfo, RefusesUnknownValuesNamingFieldAndValue) {
         mutate(c);
         expect_refused(check_color(c, DRM_FORMAT_NV12, Errc::protocol), Errc::protocol, needle);
     };
-    refused([](ColorInfo& c) { c.matrix = static_cast<YuvMatrix>(4); }, "colour matrix 4 is unknown (this side knows 0..3)");
-    refused([](ColorInfo& c) { c.range = static_cast<YuvRange>(3); }, "colour range 3 is unknown (this side knows 0..2)");
+    refused([](ColorInfo& c) { c.matrix = static_cast<YuvMatrix>(4); },
+            "colour matrix 4 is unknown (this side knows 0..3)");
+    refused([](ColorInfo& c) { c.range = static_cast<YuvRange>(3); },
+            "colour range 3 is unknown (this side knows 0..2)");
     refused([](ColorInfo& c) { c.chroma_horizontal = static_cast<ChromaSiting>(3); },
             "colour chroma_horizontal 3 is unknown");
     refused([](ColorInfo& c) { c.chroma_vertical = static_cast<ChromaSiting>(255); },
@@ -70,7 +72,8 @@ TEST(ColorInfo, RefusesUnknownValuesNamingFieldAndValue) {
             "colour transfer 6 is unknown (this side knows 0..5)");
     refused([](ColorInfo& c) { c.primaries = static_cast<ColorPrimaries>(6); },
             "colour primaries 6 is unknown (this side knows 0..5)");
-    refused([](ColorInfo& c) { c.alpha = static_cast<AlphaMode>(3); }, "colour alpha 3 is unknown (this side knows 0..2)");
+    refused([](ColorInfo& c) { c.alpha = static_cast<AlphaMode>(3); },
+            "colour alpha 3 is unknown (this side knows 0..2)");
     refused([](ColorInfo& c) { c.reserved = 7; }, "colour reserved byte is 7, not 0");
 }
 
@@ -81,14 +84,17 @@ TEST(ColorInfo, RefusesYuvFieldsOnRgbAndAlphaWithoutAlpha) {
         expect_refused(check_color(c, fourcc, Errc::invalid_argument), Errc::invalid_argument, needle);
     };
     refused([](ColorInfo& c) { c.matrix = YuvMatrix::bt709; }, DRM_FORMAT_ARGB8888,
-            "YUV matrix bt709, range unspecified, chroma siting unspecified/unspecified are for YUV formats only");
+            "YUV matrix bt709, range unspecified, chroma siting unspecified/unspecified are for YUV formats "
+            "only");
     refused([](ColorInfo& c) { c.range = YuvRange::full; }, DRM_FORMAT_XBGR8888, "range full");
-    refused([](ColorInfo& c) { c.chroma_horizontal = ChromaSiting::midpoint; }, DRM_FORMAT_R8, "YUV formats only");
+    refused([](ColorInfo& c) { c.chroma_horizontal = ChromaSiting::midpoint; }, DRM_FORMAT_R8,
+            "YUV formats only");
     refused([](ColorInfo& c) { c.chroma_vertical = ChromaSiting::cosited; }, DRM_FORMAT_ABGR2101010,
             "YUV formats only");
     refused([](ColorInfo& c) { c.alpha = AlphaMode::premultiplied; }, DRM_FORMAT_XRGB8888,
             "alpha mode premultiplied on a format without alpha");
-    refused([](ColorInfo& c) { c.alpha = AlphaMode::straight; }, DRM_FORMAT_NV12, "on a format without alpha");
+    refused([](ColorInfo& c) { c.alpha = AlphaMode::straight; }, DRM_FORMAT_NV12,
+            "on a format without alpha");
     expect_refused(check_color(ColorInfo{}, 0x41414141, Errc::protocol), Errc::unsupported, "unknown fourcc");
 }
 
@@ -105,7 +111,8 @@ TEST(ColorInfo, ResolveGivesTheDocumentedDefaults) {
     EXPECT_EQ(rgba.matrix, YuvMatrix::unspecified);
     EXPECT_EQ(rgba.range, YuvRange::unspecified);
     EXPECT_EQ(rgba.alpha, AlphaMode::premultiplied);
-    EXPECT_TRUE(check_color(rgba, DRM_FORMAT_ABGR8888, Errc::protocol)) << "resolved colour still follows the rules";
+    EXPECT_TRUE(check_color(rgba, DRM_FORMAT_ABGR8888, Errc::protocol))
+        << "resolved colour still follows the rules";
     EXPECT_TRUE(check_color(yuv, DRM_FORMAT_NV12, Errc::protocol));
     const ColorInfo set = resolve_color(bt709_limited_video(), *find_format(DRM_FORMAT_NV12));
     EXPECT_EQ(set.matrix, YuvMatrix::bt709) << "a value the producer gave is kept";

@@ -53,10 +53,22 @@ struct Yuv {
     std::uint8_t y, cb, cr;
 };
 // Black, white, grey, the primaries and secondaries at 75 %, a few in between.
-constexpr std::array<Yuv, 16> patches{{{16, 128, 128},  {235, 128, 128}, {126, 128, 128}, {63, 102, 240},
-                                       {173, 42, 26},   {32, 240, 118},  {188, 154, 16},  {78, 214, 230},
-                                       {145, 54, 34},   {100, 100, 150}, {200, 90, 170},  {50, 180, 80},
-                                       {120, 60, 200},  {220, 140, 110}, {90, 200, 60},   {160, 110, 140}}};
+constexpr std::array<Yuv, 16> patches{{{16, 128, 128},
+                                       {235, 128, 128},
+                                       {126, 128, 128},
+                                       {63, 102, 240},
+                                       {173, 42, 26},
+                                       {32, 240, 118},
+                                       {188, 154, 16},
+                                       {78, 214, 230},
+                                       {145, 54, 34},
+                                       {100, 100, 150},
+                                       {200, 90, 170},
+                                       {50, 180, 80},
+                                       {120, 60, 200},
+                                       {220, 140, 110},
+                                       {90, 200, 60},
+                                       {160, 110, 140}}};
 
 struct Rgb {
     double r, g, b;  // 0..255
@@ -76,7 +88,9 @@ Rgb reference(Yuv v, YuvMatrix matrix, YuvRange range) {
             unit(y + 2 * (1 - kb) * pb)};
 }
 
-const Yuv& patch_at(std::uint32_t x, std::uint32_t y) { return patches[(y / patch) * 4 + x / patch]; }
+const Yuv& patch_at(std::uint32_t x, std::uint32_t y) {
+    return patches[(y / patch) * 4 + x / patch];
+}
 
 // The producer's frame: Y per pixel, Cb/Cr per 2x2 block, through the image's mapping.
 void write_frame(const DmaBufImage& image) {
@@ -111,9 +125,9 @@ ColorInfo video(YuvMatrix matrix, YuvRange range) {
     return c;
 }
 
-#define VK_OK(call)                                                                       \
-    do {                                                                                  \
-        const VkResult vk_ok_result = (call);                                             \
+#define VK_OK(call)                                                                                \
+    do {                                                                                           \
+        const VkResult vk_ok_result = (call);                                                      \
         ASSERT_EQ(vk_ok_result, VK_SUCCESS) << #call << ": " << vulkan::result_name(vk_ok_result); \
     } while (false)
 
@@ -138,10 +152,10 @@ struct Gpu {
 };
 
 void create_gpu(Gpu& gpu) {
-    const VkApplicationInfo app{VK_STRUCTURE_TYPE_APPLICATION_INFO, nullptr, "texshare ycbcr", 1, "texshare", 1,
-                                VK_API_VERSION_1_1};
-    const VkInstanceCreateInfo instance_info{VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO, nullptr, 0, &app, 0, nullptr, 0,
-                                             nullptr};
+    const VkApplicationInfo app{
+        VK_STRUCTURE_TYPE_APPLICATION_INFO, nullptr, "texshare ycbcr", 1, "texshare", 1, VK_API_VERSION_1_1};
+    const VkInstanceCreateInfo instance_info{
+        VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO, nullptr, 0, &app, 0, nullptr, 0, nullptr};
     VK_OK(vkCreateInstance(&instance_info, nullptr, &gpu.instance));
     std::uint32_t count = 1;
     const VkResult listed = vkEnumeratePhysicalDevices(gpu.instance, &count, &gpu.physical);
@@ -153,16 +167,18 @@ void create_gpu(Gpu& gpu) {
         VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SAMPLER_YCBCR_CONVERSION_FEATURES, nullptr, VK_FALSE};
     VkPhysicalDeviceFeatures2 features{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &ycbcr, {}};
     vkGetPhysicalDeviceFeatures2(gpu.physical, &features);
-    std::printf("ycbcr: %s, samplerYcbcrConversion %u\n", properties.deviceName, ycbcr.samplerYcbcrConversion);
-    ASSERT_EQ(ycbcr.samplerYcbcrConversion, VK_TRUE) << properties.deviceName << " has no samplerYcbcrConversion";
+    std::printf("ycbcr: %s, samplerYcbcrConversion %u\n", properties.deviceName,
+                ycbcr.samplerYcbcrConversion);
+    ASSERT_EQ(ycbcr.samplerYcbcrConversion, VK_TRUE)
+        << properties.deviceName << " has no samplerYcbcrConversion";
     vkGetPhysicalDeviceQueueFamilyProperties(gpu.physical, &count, nullptr);
     std::vector<VkQueueFamilyProperties> families(count);
     vkGetPhysicalDeviceQueueFamilyProperties(gpu.physical, &count, families.data());
     while (gpu.family < count && (families[gpu.family].queueFlags & VK_QUEUE_COMPUTE_BIT) == 0) ++gpu.family;
     ASSERT_LT(gpu.family, count) << "no compute queue";
     const float priority = 1.0F;
-    const VkDeviceQueueCreateInfo queue_info{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, nullptr, 0, gpu.family, 1,
-                                             &priority};
+    const VkDeviceQueueCreateInfo queue_info{
+        VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, nullptr, 0, gpu.family, 1, &priority};
     VkPhysicalDeviceSamplerYcbcrConversionFeatures enable{
         VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SAMPLER_YCBCR_CONVERSION_FEATURES, nullptr, VK_TRUE};
     // The DMA-BUF extensions only for measure_nv12's questions about DMA-BUF images.
@@ -171,22 +187,18 @@ void create_gpu(Gpu& gpu) {
     std::vector<VkExtensionProperties> offered(offered_count);
     vkEnumerateDeviceExtensionProperties(gpu.physical, nullptr, &offered_count, offered.data());
     std::vector<const char*> extensions;
-    for (const char* name : {VK_KHR_EXTERNAL_MEMORY_FD_EXTENSION_NAME, VK_EXT_EXTERNAL_MEMORY_DMA_BUF_EXTENSION_NAME}) {
-        if (std::ranges::any_of(offered, [&](const VkExtensionProperties& e) { return std::strcmp(e.extensionName, name) == 0; })) {
+    for (const char* name :
+         {VK_KHR_EXTERNAL_MEMORY_FD_EXTENSION_NAME, VK_EXT_EXTERNAL_MEMORY_DMA_BUF_EXTENSION_NAME}) {
+        if (std::ranges::any_of(offered, [&](const VkExtensionProperties& e) {
+                return std::strcmp(e.extensionName, name) == 0;
+            })) {
             extensions.push_back(name);
         }
     }
     gpu.dma_buf = extensions.size() == 2;
-    const VkDeviceCreateInfo device_info{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
-                                         &enable,
-                                         0,
-                                         1,
-                                         &queue_info,
-                                         0,
-                                         nullptr,
-                                         static_cast<std::uint32_t>(extensions.size()),
-                                         extensions.data(),
-                                         nullptr};
+    const VkDeviceCreateInfo device_info{
+        VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,          &enable,           0,      1, &queue_info, 0, nullptr,
+        static_cast<std::uint32_t>(extensions.size()), extensions.data(), nullptr};
     VK_OK(vkCreateDevice(gpu.physical, &device_info, nullptr, &gpu.device));
     vkGetDeviceQueue(gpu.device, gpu.family, 0, &gpu.queue);
     vkGetPhysicalDeviceMemoryProperties(gpu.physical, &gpu.memory);
@@ -198,20 +210,22 @@ void create_gpu(Gpu& gpu) {
 VkFilter measure_nv12(const Gpu& gpu) {
     VkFormatProperties properties{};
     vkGetPhysicalDeviceFormatProperties(gpu.physical, VK_FORMAT_G8_B8R8_2PLANE_420_UNORM, &properties);
-    std::printf("ycbcr: NV12 optimalTilingFeatures 0x%x linearTilingFeatures 0x%x\n", properties.optimalTilingFeatures,
-                properties.linearTilingFeatures);
+    std::printf("ycbcr: NV12 optimalTilingFeatures 0x%x linearTilingFeatures 0x%x\n",
+                properties.optimalTilingFeatures, properties.linearTilingFeatures);
     EXPECT_NE(properties.optimalTilingFeatures & VK_FORMAT_FEATURE_SAMPLED_IMAGE_BIT, 0U);
     EXPECT_NE(properties.optimalTilingFeatures & VK_FORMAT_FEATURE_TRANSFER_DST_BIT, 0U);
-    const VkFilter filter =
-        (properties.optimalTilingFeatures & VK_FORMAT_FEATURE_SAMPLED_IMAGE_YCBCR_CONVERSION_LINEAR_FILTER_BIT) != 0
-            ? VK_FILTER_LINEAR
-            : VK_FILTER_NEAREST;
+    const VkFilter filter = (properties.optimalTilingFeatures &
+                             VK_FORMAT_FEATURE_SAMPLED_IMAGE_YCBCR_CONVERSION_LINEAR_FILTER_BIT) != 0
+                                ? VK_FILTER_LINEAR
+                                : VK_FILTER_NEAREST;
     EXPECT_TRUE(gpu.dma_buf) << "the guest's lavapipe has VK_EXT_external_memory_dma_buf";
     if (!gpu.dma_buf) return filter;
     EXPECT_NE(properties.optimalTilingFeatures & VK_FORMAT_FEATURE_COSITED_CHROMA_SAMPLES_BIT, 0U);
-    std::printf("ycbcr: NV12 chroma samples: cosited %s, midpoint %s\n",
-                (properties.optimalTilingFeatures & VK_FORMAT_FEATURE_COSITED_CHROMA_SAMPLES_BIT) != 0 ? "yes" : "no",
-                (properties.optimalTilingFeatures & VK_FORMAT_FEATURE_MIDPOINT_CHROMA_SAMPLES_BIT) != 0 ? "yes" : "no");
+    std::printf(
+        "ycbcr: NV12 chroma samples: cosited %s, midpoint %s\n",
+        (properties.optimalTilingFeatures & VK_FORMAT_FEATURE_COSITED_CHROMA_SAMPLES_BIT) != 0 ? "yes" : "no",
+        (properties.optimalTilingFeatures & VK_FORMAT_FEATURE_MIDPOINT_CHROMA_SAMPLES_BIT) != 0 ? "yes"
+                                                                                                : "no");
     const VkPhysicalDeviceExternalImageFormatInfo external{
         VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_EXTERNAL_IMAGE_FORMAT_INFO, nullptr,
         VK_EXTERNAL_MEMORY_HANDLE_TYPE_DMA_BUF_BIT_EXT};
@@ -224,10 +238,12 @@ VkFilter measure_nv12(const Gpu& gpu) {
                                                 0};
     VkImageFormatProperties2 answer{VK_STRUCTURE_TYPE_IMAGE_FORMAT_PROPERTIES_2, nullptr, {}};
     const VkResult linear_dma_buf = vkGetPhysicalDeviceImageFormatProperties2(gpu.physical, &info, &answer);
-    std::printf("ycbcr: NV12 LINEAR sampled image from a DMA-BUF: %s\n", vulkan::result_name(linear_dma_buf).c_str());
+    std::printf("ycbcr: NV12 LINEAR sampled image from a DMA-BUF: %s\n",
+                vulkan::result_name(linear_dma_buf).c_str());
     // Where lavapipe puts the planes of a LINEAR 64x64 NV12 image: a DMA-BUF imports into it
     // (without VK_EXT_image_drm_format_modifier's explicit layout) only if its planes lie there.
-    const VkExternalMemoryImageCreateInfo external_image{VK_STRUCTURE_TYPE_EXTERNAL_MEMORY_IMAGE_CREATE_INFO, nullptr,
+    const VkExternalMemoryImageCreateInfo external_image{VK_STRUCTURE_TYPE_EXTERNAL_MEMORY_IMAGE_CREATE_INFO,
+                                                         nullptr,
                                                          VK_EXTERNAL_MEMORY_HANDLE_TYPE_DMA_BUF_BIT_EXT};
     const VkImageCreateInfo linear_info{VK_STRUCTURE_TYPE_IMAGE_CREATE_INFO,
                                         &external_image,
@@ -246,7 +262,8 @@ VkFilter measure_nv12(const Gpu& gpu) {
                                         VK_IMAGE_LAYOUT_PREINITIALIZED};
     VkImage linear = VK_NULL_HANDLE;
     const VkResult created = vkCreateImage(gpu.device, &linear_info, nullptr, &linear);
-    std::printf("ycbcr: vkCreateImage(NV12, LINEAR, external DMA-BUF): %s\n", vulkan::result_name(created).c_str());
+    std::printf("ycbcr: vkCreateImage(NV12, LINEAR, external DMA-BUF): %s\n",
+                vulkan::result_name(created).c_str());
     if (created == VK_SUCCESS) {
         for (VkImageAspectFlagBits aspect : {VK_IMAGE_ASPECT_PLANE_0_BIT, VK_IMAGE_ASPECT_PLANE_1_BIT}) {
             const VkImageSubresource subresource{static_cast<VkImageAspectFlags>(aspect), 0, 0};
@@ -255,7 +272,8 @@ VkFilter measure_nv12(const Gpu& gpu) {
             std::printf("ycbcr: LINEAR NV12 64x64 plane %d: offset %llu rowPitch %llu size %llu\n",
                         aspect == VK_IMAGE_ASPECT_PLANE_0_BIT ? 0 : 1,
                         static_cast<unsigned long long>(layout.offset),
-                        static_cast<unsigned long long>(layout.rowPitch), static_cast<unsigned long long>(layout.size));
+                        static_cast<unsigned long long>(layout.rowPitch),
+                        static_cast<unsigned long long>(layout.size));
         }
         vkDestroyImage(gpu.device, linear, nullptr);
     }
@@ -268,8 +286,8 @@ struct Sampled {
 
 // Uploads `image`'s planes (read through its mapping) into an OPTIMAL NV12 image and samples
 // it through the Y'CbCr conversion `conversion_info` describes.
-void sample(const Gpu& gpu, const DmaBufImage& image, const VkSamplerYcbcrConversionCreateInfo& conversion_info,
-            Sampled& out) {
+void sample(const Gpu& gpu, const DmaBufImage& image,
+            const VkSamplerYcbcrConversionCreateInfo& conversion_info, Sampled& out) {
     const VkDevice dev = gpu.device;
     // Staging: the Y plane then the CbCr plane, rows packed.
     const VkDeviceSize y_bytes = VkDeviceSize{width} * height;
@@ -277,8 +295,14 @@ void sample(const Gpu& gpu, const DmaBufImage& image, const VkSamplerYcbcrConver
     const VkDeviceSize output_bytes = VkDeviceSize{width} * height * 4 * sizeof(float);
     const auto make_buffer = [&](VkDeviceSize size, VkBufferUsageFlags usage, VkBuffer& buffer,
                                  VkDeviceMemory& memory, void*& mapped) {
-        const VkBufferCreateInfo info{VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO, nullptr, 0, size, usage,
-                                      VK_SHARING_MODE_EXCLUSIVE, 0, nullptr};
+        const VkBufferCreateInfo info{VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
+                                      nullptr,
+                                      0,
+                                      size,
+                                      usage,
+                                      VK_SHARING_MODE_EXCLUSIVE,
+                                      0,
+                                      nullptr};
         VK_OK(vkCreateBuffer(dev, &info, nullptr, &buffer));
         VkMemoryRequirements needs{};
         vkGetBufferMemoryRequirements(dev, buffer, &needs);
@@ -301,19 +325,20 @@ void sample(const Gpu& gpu, const DmaBufImage& image, const VkSamplerYcbcrConver
         ASSERT_TRUE(mapping) << mapping.error().message;
         auto* bytes = static_cast<std::byte*>(staging_map);
         for (std::uint32_t y = 0; y < height; ++y) {
-            std::memcpy(bytes + std::size_t{y} * width, &mapping->plane(0)[std::size_t{y} * mapping->stride(0)], width);
+            std::memcpy(bytes + std::size_t{y} * width,
+                        &mapping->plane(0)[std::size_t{y} * mapping->stride(0)], width);
         }
         for (std::uint32_t y = 0; y < height / 2; ++y) {
-            std::memcpy(bytes + y_bytes + std::size_t{y} * width, &mapping->plane(1)[std::size_t{y} * mapping->stride(1)],
-                        width);
+            std::memcpy(bytes + y_bytes + std::size_t{y} * width,
+                        &mapping->plane(1)[std::size_t{y} * mapping->stride(1)], width);
         }
         ASSERT_TRUE(mapping->finish());
     }
 
     VkSamplerYcbcrConversion conversion = VK_NULL_HANDLE;
     VK_OK(vkCreateSamplerYcbcrConversion(dev, &conversion_info, nullptr, &conversion));
-    const VkSamplerYcbcrConversionInfo use_conversion{VK_STRUCTURE_TYPE_SAMPLER_YCBCR_CONVERSION_INFO, nullptr,
-                                                      conversion};
+    const VkSamplerYcbcrConversionInfo use_conversion{VK_STRUCTURE_TYPE_SAMPLER_YCBCR_CONVERSION_INFO,
+                                                      nullptr, conversion};
     const VkImageCreateInfo image_info{VK_STRUCTURE_TYPE_IMAGE_CREATE_INFO,
                                        nullptr,
                                        0,
@@ -365,8 +390,8 @@ void sample(const Gpu& gpu, const DmaBufImage& image, const VkSamplerYcbcrConver
     VkDescriptorSetLayout set_layout = VK_NULL_HANDLE;
     VK_OK(vkCreateDescriptorSetLayout(dev, &set_layout_info, nullptr, &set_layout));
     const VkPushConstantRange push{VK_SHADER_STAGE_COMPUTE_BIT, 0, 8};
-    const VkPipelineLayoutCreateInfo pipeline_layout_info{VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO, nullptr, 0, 1,
-                                                          &set_layout, 1, &push};
+    const VkPipelineLayoutCreateInfo pipeline_layout_info{
+        VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO, nullptr, 0, 1, &set_layout, 1, &push};
     VkPipelineLayout pipeline_layout = VK_NULL_HANDLE;
     VK_OK(vkCreatePipelineLayout(dev, &pipeline_layout_info, nullptr, &pipeline_layout));
     const VkShaderModuleCreateInfo module_info{VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO, nullptr, 0,
@@ -377,8 +402,8 @@ void sample(const Gpu& gpu, const DmaBufImage& image, const VkSamplerYcbcrConver
         VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
         nullptr,
         0,
-        {VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO, nullptr, 0, VK_SHADER_STAGE_COMPUTE_BIT, module, "main",
-         nullptr},
+        {VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO, nullptr, 0, VK_SHADER_STAGE_COMPUTE_BIT, module,
+         "main", nullptr},
         pipeline_layout,
         VK_NULL_HANDLE,
         0};
@@ -388,21 +413,22 @@ void sample(const Gpu& gpu, const DmaBufImage& image, const VkSamplerYcbcrConver
     // (VkSamplerYcbcrConversionImageFormatProperties::combinedImageSamplerDescriptorCount, at most 3).
     const std::array<VkDescriptorPoolSize, 2> sizes{
         {{VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER, 3}, {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 1}}};
-    const VkDescriptorPoolCreateInfo pool_info{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO, nullptr, 0, 1, 2,
-                                               sizes.data()};
+    const VkDescriptorPoolCreateInfo pool_info{
+        VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO, nullptr, 0, 1, 2, sizes.data()};
     VkDescriptorPool pool = VK_NULL_HANDLE;
     VK_OK(vkCreateDescriptorPool(dev, &pool_info, nullptr, &pool));
-    const VkDescriptorSetAllocateInfo set_info{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO, nullptr, pool, 1,
-                                               &set_layout};
+    const VkDescriptorSetAllocateInfo set_info{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO, nullptr, pool,
+                                               1, &set_layout};
     VkDescriptorSet set = VK_NULL_HANDLE;
     VK_OK(vkAllocateDescriptorSets(dev, &set_info, &set));
-    const VkDescriptorImageInfo image_descriptor{VK_NULL_HANDLE, view, VK_IMAGE_LAYOUT_SHADER_READ_ONLY_OPTIMAL};
+    const VkDescriptorImageInfo image_descriptor{VK_NULL_HANDLE, view,
+                                                 VK_IMAGE_LAYOUT_SHADER_READ_ONLY_OPTIMAL};
     const VkDescriptorBufferInfo buffer_descriptor{output, 0, VK_WHOLE_SIZE};
     const std::array<VkWriteDescriptorSet, 2> writes{
-        {{VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, nullptr, set, 0, 0, 1, VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER,
-          &image_descriptor, nullptr, nullptr},
-         {VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, nullptr, set, 1, 0, 1, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, nullptr,
-          &buffer_descriptor, nullptr}}};
+        {{VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, nullptr, set, 0, 0, 1,
+          VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER, &image_descriptor, nullptr, nullptr},
+         {VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, nullptr, set, 1, 0, 1, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+          nullptr, &buffer_descriptor, nullptr}}};
     vkUpdateDescriptorSets(dev, 2, writes.data(), 0, nullptr);
 
     const VkCommandPoolCreateInfo command_pool_info{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO, nullptr, 0,
@@ -440,16 +466,18 @@ void sample(const Gpu& gpu, const DmaBufImage& image, const VkSamplerYcbcrConver
             VK_ACCESS_TRANSFER_WRITE_BIT, VK_ACCESS_SHADER_READ_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT,
             VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT);
     vkCmdBindPipeline(commands, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline);
-    vkCmdBindDescriptorSets(commands, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline_layout, 0, 1, &set, 0, nullptr);
+    vkCmdBindDescriptorSets(commands, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline_layout, 0, 1, &set, 0,
+                            nullptr);
     const std::array<std::uint32_t, 2> size{width, height};
     vkCmdPushConstants(commands, pipeline_layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, 8, size.data());
     vkCmdDispatch(commands, width / 8, height / 8, 1);
     const VkMemoryBarrier to_host{VK_STRUCTURE_TYPE_MEMORY_BARRIER, nullptr, VK_ACCESS_SHADER_WRITE_BIT,
                                   VK_ACCESS_HOST_READ_BIT};
-    vkCmdPipelineBarrier(commands, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &to_host, 0,
-                         nullptr, 0, nullptr);
+    vkCmdPipelineBarrier(commands, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1,
+                         &to_host, 0, nullptr, 0, nullptr);
     VK_OK(vkEndCommandBuffer(commands));
-    const VkSubmitInfo submit{VK_STRUCTURE_TYPE_SUBMIT_INFO, nullptr, 0, nullptr, nullptr, 1, &commands, 0, nullptr};
+    const VkSubmitInfo submit{
+        VK_STRUCTURE_TYPE_SUBMIT_INFO, nullptr, 0, nullptr, nullptr, 1, &commands, 0, nullptr};
     VK_OK(vkQueueSubmit(gpu.queue, 1, &submit, VK_NULL_HANDLE));
     VK_OK(vkQueueWaitIdle(gpu.queue));
     out.rgba.resize(std::size_t{width} * height * 4);
@@ -483,13 +511,15 @@ void expect_reference(const Sampled& sampled, YuvMatrix matrix, YuvRange range, 
             // lavapipe returns the conversion's out-of-gamut results unclamped (-18.3 of 255
             // for a saturated green's red); a UNORM render target clamps them, and so does this.
             const auto stored = [](float v) { return std::clamp(static_cast<double>(v), 0.0, 1.0) * 255.0; };
-            const std::array<double, 3> diff{std::abs(stored(got[0]) - want.r), std::abs(stored(got[1]) - want.g),
+            const std::array<double, 3> diff{std::abs(stored(got[0]) - want.r),
+                                             std::abs(stored(got[1]) - want.g),
                                              std::abs(stored(got[2]) - want.b)};
             const double d = *std::ranges::max_element(diff);
             worst = std::max(worst, d);
             ++compared;
-            ASSERT_LE(d, 2.0) << what << " at (" << x << ", " << y << "): got " << got[0] * 255 << " " << got[1] * 255
-                              << " " << got[2] * 255 << ", reference " << want.r << " " << want.g << " " << want.b;
+            ASSERT_LE(d, 2.0) << what << " at (" << x << ", " << y << "): got " << got[0] * 255 << " "
+                              << got[1] * 255 << " " << got[2] * 255 << ", reference " << want.r << " "
+                              << want.g << " " << want.b;
         }
     }
     std::printf("ycbcr: %s: %zu pixels within %.3f of the reference\n", what, compared, worst);
@@ -502,9 +532,11 @@ TEST_F(VulkanYcbcrVmTest, Nv12Bt709LimitedFromAPeerSamplesToTheReferenceRgb) {
         [](Peer& peer) {
             auto heap = value_or_fail(DmaHeapAllocator::open(), "open the system heap");
             ASSERT_TRUE(heap);
-            for (const auto& [id, color] : {std::pair{std::uint64_t{1}, video(YuvMatrix::bt709, YuvRange::limited)},
-                                            std::pair{std::uint64_t{2}, video(YuvMatrix::bt601, YuvRange::full)}}) {
-                auto image = value_or_fail(heap->allocate(width, height, DRM_FORMAT_NV12), "NV12 from the heap");
+            for (const auto& [id, color] :
+                 {std::pair{std::uint64_t{1}, video(YuvMatrix::bt709, YuvRange::limited)},
+                  std::pair{std::uint64_t{2}, video(YuvMatrix::bt601, YuvRange::full)}}) {
+                auto image =
+                    value_or_fail(heap->allocate(width, height, DRM_FORMAT_NV12), "NV12 from the heap");
                 ASSERT_TRUE(image);
                 write_frame(*image);
                 ASSERT_TRUE(image->set_color(color));
@@ -522,16 +554,19 @@ TEST_F(VulkanYcbcrVmTest, Nv12Bt709LimitedFromAPeerSamplesToTheReferenceRgb) {
                 ASSERT_TRUE(received) << received.error().message;
                 EXPECT_EQ(received->image.backing(), Backing::dma_buf);
                 // The conversion is built from the colour as it arrived, nothing else.
-                auto info = vulkan::ycbcr_conversion_info(received->image.color(), received->image.fourcc(), filter);
+                auto info =
+                    vulkan::ycbcr_conversion_info(received->image.color(), received->image.fourcc(), filter);
                 ASSERT_TRUE(info) << info.error().message;
                 ASSERT_NO_FATAL_FAILURE(sample(gpu, received->image, *info, result));
             }
             expect_reference(sampled[0], YuvMatrix::bt709, YuvRange::limited, "image 1, BT.709 limited");
-            expect_reference(sampled[1], YuvMatrix::bt601, YuvRange::full, "image 2 (same bytes), BT.601 full");
+            expect_reference(sampled[1], YuvMatrix::bt601, YuvRange::full,
+                             "image 2 (same bytes), BT.601 full");
             // The two labels give different RGB for the same bytes (white: 235 limited is 255, full 235).
             const float* white1 = &sampled[0].rgba[(std::size_t{8} * width + 24) * 4];
             const float* white2 = &sampled[1].rgba[(std::size_t{8} * width + 24) * 4];
-            EXPECT_GT(std::abs(white1[0] - white2[0]) * 255, 10) << "the colour on the wire drives the conversion";
+            EXPECT_GT(std::abs(white1[0] - white2[0]) * 255, 10)
+                << "the colour on the wire drives the conversion";
             vkDestroyDevice(gpu.device, nullptr);
             vkDestroyInstance(gpu.instance, nullptr);
         });

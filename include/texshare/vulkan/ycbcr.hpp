@@ -53,22 +53,23 @@ constexpr VkChromaLocation chroma_location(ChromaSiting siting) noexcept {
 // VK_FORMAT_FEATURE_SAMPLED_IMAGE_YCBCR_CONVERSION_LINEAR_FILTER_BIT, which the caller
 // checks), forceExplicitReconstruction false. Errc::invalid_argument for a format that is not
 // YUV (an RGB image needs no conversion) and for a colour check_color() refuses for it.
-inline Result<VkSamplerYcbcrConversionCreateInfo> ycbcr_conversion_info(const ColorInfo& color, std::uint32_t fourcc,
-                                                                        VkFilter chroma_filter = VK_FILTER_LINEAR) {
+inline Result<VkSamplerYcbcrConversionCreateInfo> ycbcr_conversion_info(
+    const ColorInfo& color, std::uint32_t fourcc, VkFilter chroma_filter = VK_FILTER_LINEAR) {
     const FormatInfo* info = find_format(fourcc);
     if (info == nullptr || !info->is_yuv) {
         return make_error(Errc::invalid_argument, "a Y'CbCr conversion is for YUV formats, not {}",
                           format_name(fourcc));
     }
-    if (auto checked = check_color(color, fourcc, Errc::invalid_argument); !checked) return std::move(checked).error();
+    if (auto checked = check_color(color, fourcc, Errc::invalid_argument); !checked)
+        return std::move(checked).error();
     const ColorInfo resolved = resolve_color(color, *info);
     VkSamplerYcbcrConversionCreateInfo create{};
     create.sType = VK_STRUCTURE_TYPE_SAMPLER_YCBCR_CONVERSION_CREATE_INFO;
     create.format = vulkan_format(fourcc);
     create.ycbcrModel = ycbcr_model(resolved.matrix);
     create.ycbcrRange = ycbcr_range(resolved.range);
-    create.components = {VK_COMPONENT_SWIZZLE_IDENTITY, VK_COMPONENT_SWIZZLE_IDENTITY, VK_COMPONENT_SWIZZLE_IDENTITY,
-                         VK_COMPONENT_SWIZZLE_IDENTITY};
+    create.components = {VK_COMPONENT_SWIZZLE_IDENTITY, VK_COMPONENT_SWIZZLE_IDENTITY,
+                         VK_COMPONENT_SWIZZLE_IDENTITY, VK_COMPONENT_SWIZZLE_IDENTITY};
     create.xChromaOffset = chroma_location(resolved.chroma_horizontal);
     create.yChromaOffset = chroma_location(resolved.chroma_vertical);
     create.chromaFilter = chroma_filter;
