@@ -3,7 +3,7 @@
 # lavapipe (no DMA-BUF extension) the refusals run and the tests needing the extension skip
 # with a message; the VM lane's backports guest (Mesa 25's lavapipe) runs all of them, and
 # the two-process import tests (vulkan_import_vm_test) only there: VmLane.cmake lists them.
-foreach(header vulkan/format vulkan/device vulkan/importer vulkan/import_listener vulkan/format_table)
+foreach(header vulkan/format vulkan/device vulkan/importer vulkan/import_listener vulkan/format_table vulkan/ycbcr)
   texshare_add_unit_test(${header} texshare::vulkan)
 endforeach()
 texshare_add_test_binary(vulkan_import_vm_test vm/vulkan_import_vm_test.cpp texshare::vulkan texshare::gbm)
@@ -19,4 +19,8 @@ set(TEXSHARE_VULKAN_VM_TESTS vulkan_import_vm_test vulkan_device_test vulkan_imp
 texshare_add_test_binary(vulkan_opaque_vm_test vm/vulkan_opaque_vm_test.cpp texshare::vulkan)
 gtest_discover_tests(vulkan_opaque_vm_test PROPERTIES LABELS unit DISCOVERY_TIMEOUT 30)
 list(APPEND TEXSHARE_VULKAN_VM_TESTS vulkan_opaque_vm_test)
+# Colour per image (issue 16): an NV12 DMA-BUF's BT.709 limited label, carried across two
+# processes, drives lavapipe's Y'CbCr conversion (backports guest: the system heap, Mesa 25).
+texshare_add_test_binary(vulkan_ycbcr_vm_test vm/vulkan_ycbcr_vm_test.cpp texshare::vulkan)
+list(APPEND TEXSHARE_VULKAN_VM_TESTS vulkan_ycbcr_vm_test)
 include(VulkanExportTests.cmake)  # the export side: exporter, fences (helper vkexport)

@@ -26,6 +26,7 @@
 #include <string_view>
 #include <utility>
 
+#include "texshare/color_info.hpp"
 #include "texshare/detail/fd_closer.hpp"
 #include "texshare/image_layout.hpp"
 #include "texshare/image_mapping.hpp"
@@ -67,6 +68,7 @@ public:
             layout_ = other.layout_;
             backing_ = other.backing_;
             opaque_ = other.opaque_;
+            color_ = other.color_;
             fds_ = std::move(other.fds_);
             pixels_ = std::move(other.pixels_);
             pixel_bytes_ = std::exchange(other.pixel_bytes_, 0);
@@ -155,6 +157,18 @@ public:
     std::uint32_t fourcc() const noexcept { return layout_.fourcc; }
     // What importing an opaque_fd image needs (opaque_memory.hpp); all zero for other backings.
     const OpaqueMemory& opaque_memory() const noexcept { return opaque_; }
+    // How the pixels are read as colour (color_info.hpp): set by the producer, sent once with
+    // the image, checked on receipt. All unspecified unless set; resolve_color() gives the
+    // documented defaults.
+    const ColorInfo& color() const noexcept { return color_; }
+    // Errc::invalid_argument naming the field and value when `color` breaks a rule of
+    // check_color() for this image's format (an unknown value, YUV fields on an RGB format,
+    // an alpha mode without alpha); the image keeps its colour then.
+    Result<void> set_color(const ColorInfo& color) {
+        if (auto checked = check_color(color, layout_.fourcc, Errc::invalid_argument); !checked) return checked;
+        color_ = color;
+        return {};
+    }
 
     // The fd of plane i, or an empty BorrowedFd (cpu_only images, i past the planes).
     BorrowedFd plane_fd(std::size_t i) const noexcept {
@@ -201,6 +215,7 @@ private:
     ImageLayout layout_{};
     Backing backing_ = Backing::cpu_only;
     OpaqueMemory opaque_{};
+    ColorInfo color_{};
     PlaneFds fds_{};
     std::unique_ptr<std::byte[]> pixels_;
     std::size_t pixel_bytes_ = 0;

@@ -21,8 +21,13 @@
 // A CPU-only image is described but carries no fds and arrives without pixels.
 //
 // Wire versions: 1 had no OpaqueMemory; 2 (issue 15) appends it (56 bytes, opaque_memory.hpp)
-// after the planes, so the descriptor is 160 bytes. A version-1 peer's message has another
-// size and is refused by the channel before any field is read.
+// after the planes, so the descriptor is 160 bytes; 3 (issue 16) appends the image's
+// ColorInfo (8 bytes, color_info.hpp: YUV matrix, range, chroma siting, transfer function,
+// primaries, alpha mode, a reserved byte), 168 bytes. Its values are checked on receipt by
+// check_color() (Errc::protocol naming the field and value: unknown values, YUV fields on an
+// RGB format, an alpha mode on a format without alpha); all zero means "unspecified", and
+// the consumer applies resolve_color()'s documented defaults. A peer of an older version
+// sends a message of another size, refused by the channel before any field is read.
 #pragma once
 
 #include "texshare/detail/require_cxx20.hpp"
@@ -35,6 +40,7 @@
 #include <utility>
 
 #include "texshare/aux_channel.hpp"
+#include "texshare/color_info.hpp"
 #include "texshare/detail/fd_closer.hpp"
 #include "texshare/detail/fd_probe.hpp"
 #include "texshare/detail/opaque_fd_probe.hpp"
@@ -46,7 +52,7 @@
 namespace texshare {
 
 inline constexpr std::uint32_t image_descriptor_magic = 0x49535854;  // "TXSI" in memory order
-inline constexpr std::uint16_t image_descriptor_version = 2;
+inline constexpr std::uint16_t image_descriptor_version = 3;
 
 struct WirePlane {
     std::uint64_t offset = 0;
@@ -68,7 +74,9 @@ struct ImageDescriptor {
     std::uint64_t modifier = 0;
     std::array<WirePlane, max_planes> planes{};
     OpaqueMemory opaque{};  // Backing::opaque_fd only; all zero for every other backing
+    ColorInfo color{};      // version 3: how the pixels are read as colour (color_info.hpp)
 };
+static_assert(sizeof(ImageDescriptor) == 168, "descriptor version 3 is 168 bytes (see the wire versions above)");
 static_assert(std::has_unique_object_representations_v<ImageDescriptor>, "no padding on the wire");
 
 using ImageChannel = AuxChannel<ImageDescriptor, max_planes>;
@@ -88,6 +96,7 @@ inline ImageDescriptor describe_image(std::uint64_t image_id, const DmaBufImage&
         if (image.plane_fd(i).valid()) descriptor.fd_plane_mask |= static_cast<std::uint8_t>(1U << i);
     }
     descriptor.opaque = image.opaque_memory();
+    descriptor.color = image.color();
     return descriptor;
 }
 
@@ -170,6 +179,9 @@ inline Result<ImageLayout> check_import(const ImageDescriptor& d, const PlaneFds
         error.message = fmt::format("image {}: {}", d.image_id, error.message);
         return error;
     }
+    if (auto color = check_color(d.color, layout.fourcc, Errc::protocol); !color) {
+        return make_error(Errc::protocol, "image {}: {}", d.image_id, color.error().message);
+    }
     if (auto linear = opaque ? Result<void>{} : DmaBufImage::check_linear(layout, backing); !linear) {
         return make_error(Errc::rejected, "image {}: {}", d.image_id, linear.error().message);
     }
@@ -206,6 +218,7 @@ inline Result<DmaBufImage> import_image(const ImageDescriptor& d, PlaneFds fds) 
     // mask), so the layout is validated once.
     DmaBufImage image(*layout, static_cast<Backing>(d.backing), std::move(fds));
     image.opaque_ = d.opaque;
+    image.color_ = d.color;
     return image;
 }
 

@@ -63,11 +63,33 @@ Result<std::vector<EGLint>> dma_buf_attributes(std::uint64_t image_id, const Dma
                                keys.modifier_hi, static_cast<EGLint>(layout.modifier >> 32)});
         }
     }
+    const std::vector<std::int32_t> hints = color_hint_attributes(image.color(), layout.fourcc);
+    attributes.insert(attributes.end(), hints.begin(), hints.end());
     attributes.push_back(EGL_NONE);
     return attributes;
 }
 
 }  // namespace
+
+std::vector<std::int32_t> color_hint_attributes(const ColorInfo& color, std::uint32_t fourcc) {
+    const FormatInfo* info = find_format(fourcc);
+    if (info == nullptr || !info->is_yuv) return {};
+    const ColorInfo resolved = resolve_color(color, *info);
+    const auto siting = [](ChromaSiting s) -> std::int32_t {
+        return s == ChromaSiting::midpoint ? EGL_YUV_CHROMA_SITING_0_5_EXT : EGL_YUV_CHROMA_SITING_0_EXT;
+    };
+    std::int32_t matrix = EGL_ITU_REC601_EXT;
+    if (resolved.matrix == YuvMatrix::bt709) matrix = EGL_ITU_REC709_EXT;
+    if (resolved.matrix == YuvMatrix::bt2020) matrix = EGL_ITU_REC2020_EXT;
+    return {EGL_YUV_COLOR_SPACE_HINT_EXT,
+            matrix,
+            EGL_SAMPLE_RANGE_HINT_EXT,
+            resolved.range == YuvRange::full ? EGL_YUV_FULL_RANGE_EXT : EGL_YUV_NARROW_RANGE_EXT,
+            EGL_YUV_CHROMA_HORIZONTAL_SITING_HINT_EXT,
+            siting(resolved.chroma_horizontal),
+            EGL_YUV_CHROMA_VERTICAL_SITING_HINT_EXT,
+            siting(resolved.chroma_vertical)};
+}
 
 Result<void> check_importable(std::uint64_t image_id, const DmaBufImage& image) {
     if (image.backing() == Backing::opaque_fd) {

@@ -131,6 +131,7 @@ Result<ImportedImage> Importer::import(std::uint64_t image_id, const DmaBufImage
         error.message = fmt::format("image {}: {}", image_id, error.message);
         return error;
     }
+    imported->color = image.color();
     imports_.emplace(image_id, *imported);
     return *imported;
 }

@@ -13,10 +13,15 @@ ARGB8888 = 0x34325241  # 'AR24'
 NV12 = 0x3231564E      # 'NV12'
 LINEAR = 0
 ABGR8888 = 0x34324241  # 'AB24'
+ABGR2101010 = 0x30334241  # 'AB30'
 MOD_INVALID = 0x00FFFFFFFFFFFFFF
 BACKING = {"cpu_only": 0, "shared_memory": 1, "dma_buf": 2, "opaque_fd": 3}
-DESCRIPTOR_SIZE = 160  # version 2: 104 bytes, then OpaqueMemory's 56
-KIND = {"add_image": 1, "present": 2, "release": 3, "retire": 4, "retired": 5, "bye": 6}
+DESCRIPTOR_SIZE = 168  # version 3: 104 bytes, OpaqueMemory's 56, then ColorInfo's 8
+KIND = {"add_image": 1, "present": 2, "release": 3, "retire": 4, "retired": 5, "bye": 6, "capabilities": 7,
+        "refused": 8, "hello": 9, "begin_frame": 10, "presented": 11, "discarded": 12, "timeline": 13}
+PRESENT_METADATA_SIZE = 152  # begin_frame sequence, content time, flags, damage count, 8 rects
+# FrameMessage's payload: the largest per-kind payload, in whole 8-byte words.
+PAYLOAD_SIZE = (max(DESCRIPTOR_SIZE, PRESENT_METADATA_SIZE) + 7) // 8 * 8
 FENCE = {"none": 0, "sync_file": 1, "vulkan_opaque_semaphore": 2}
 
 
@@ -27,21 +32,31 @@ def opaque_memory(allocation_size, memory_type=0, flags=1, usage=0x17):
 
 
 def descriptor(image_id, width, height, fourcc=ARGB8888, backing="shared_memory", planes=None, mask=1,
-               modifier=LINEAR, opaque=None):
+               modifier=LINEAR, opaque=None, color=None):
     planes = planes if planes is not None else [(0, width * 4)]
-    body = struct.pack("<IHBBQIIIIQ", 0x49535854, 2, BACKING[backing], mask, image_id, width, height, fourcc,
+    body = struct.pack("<IHBBQIIIIQ", 0x49535854, 3, BACKING[backing], mask, image_id, width, height, fourcc,
                        max(len(planes), 1), modifier)
     for i in range(4):
         offset, stride = planes[i] if i < len(planes) else (0, 0)
         body += struct.pack("<QII", offset, stride, 0)
     body += opaque or bytes(56)
+    body += color or bytes(8)
     assert len(body) == DESCRIPTOR_SIZE
     return body
 
 
-def frame_message(kind, image_id, frame=0, desc=None, fence="none"):
-    # kind u32, fence_kind u8, reserved_byte u8, reserved u16, image_id, frame_number
-    return struct.pack("<IBBHQQ", KIND[kind], FENCE[fence], 0, 0, image_id, frame) + (desc or bytes(DESCRIPTOR_SIZE))
+def colour(matrix=0, yuv_range=0, horizontal=0, vertical=0, transfer=0, primaries=0, alpha=0):
+    """ColorInfo: matrix, range, chroma siting horizontal/vertical, transfer, primaries, alpha, reserved."""
+    return bytes([matrix, yuv_range, horizontal, vertical, transfer, primaries, alpha, 0])
+
+
+def frame_message(kind, image_id, frame=0, desc=None, fence="none", payload=None, fence_point=0):
+    # kind u32, fence_kind u8, reserved_byte u8, reserved u16, image_id, frame_number, fence_point,
+    # then the per-kind payload (the descriptor of add_image), zero-padded.
+    body = desc if desc is not None else (payload or b"")
+    assert len(body) <= PAYLOAD_SIZE
+    return (struct.pack("<IBBHQQQ", KIND[kind], FENCE[fence], 0, 0, image_id, frame, fence_point) + body +
+            bytes(PAYLOAD_SIZE - len(body)))
 
 
 def channel_frame(message, mask):
@@ -81,6 +96,15 @@ def main(root):
     nv12 = descriptor(2, 16, 16, NV12, planes=[(0, 16), (256, 16)], mask=0b11)
     write(d, "seed-nv12-shm", bytes([0b11]) + fd_spec(0, 512) + fd_spec(0, 512) + nv12)
     write(d, "seed-cpu-only", bytes([0]) + descriptor(3, 8, 8, backing="cpu_only", mask=0))
+    # Colour (descriptor version 3): NV12 video in BT.709 limited range, cosited/midpoint
+    # chroma, BT.709 transfer and primaries; an HDR ABGR2101010 with straight alpha; and an
+    # RGB image claiming a YUV matrix (refused).
+    video = descriptor(5, 16, 16, NV12, planes=[(0, 16), (256, 16)], mask=0b11,
+                       color=colour(2, 1, 1, 2, 2, 1))
+    write(d, "seed-nv12-bt709-limited", bytes([0b11]) + fd_spec(0, 512) + fd_spec(0, 512) + video)
+    write(d, "seed-hdr-straight-alpha", bytes([0b1]) + fd_spec(0, 1024) +
+          descriptor(6, 16, 16, ABGR2101010, color=colour(transfer=3, primaries=2, alpha=2)))
+    write(d, "seed-rgb-with-yuv-matrix", bytes([0b1]) + fd_spec(0, 1024) + descriptor(7, 16, 16, color=colour(1)))
     write(d, "seed-unsealed", bytes([0b1]) + fd_spec(2, 1024) + descriptor(1, 16, 16))
     # opaque_fd: a character device (fd kind 7: /dev/null) passes; a memfd does not.
     opaque = descriptor(4, 16, 16, ABGR8888, backing="opaque_fd", planes=[], modifier=MOD_INVALID,

@@ -176,13 +176,13 @@ TEST_F(Framing, AddImageWithAFenceSlot) {
     expect_still_usable();
 }
 
-TEST_F(Framing, DescriptorBytesOnAPresent) {
+TEST_F(Framing, PayloadBytesPastAPresentsMetadata) {
     send_image(1);
     ASSERT_TRUE(victim_->dispatch());
     FrameMessage message = make_frame_message(FrameKind::present, 1, 1);
-    message.descriptor.width = 7;
+    message.payload[frame_payload_bytes - 1] = std::byte{7};
     send(message);
-    expect_refused(Errc::protocol, "descriptor bytes are not zero");
+    expect_refused(Errc::protocol, "payload byte");
     expect_still_usable();
 }
 

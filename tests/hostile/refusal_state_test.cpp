@@ -274,8 +274,15 @@ FrameMessage with_frame(FrameMessage m, std::uint64_t frame) {
     m.frame_number = frame;
     return m;
 }
-FrameMessage with_descriptor_byte(FrameMessage m) {
-    m.descriptor.width = 1;
+FrameMessage with_payload_tail_byte(FrameMessage m) {
+    m.payload[frame_payload_bytes - 1] = std::byte{1};
+    return m;
+}
+// An add_image whose colour (descriptor version 3, color_info.hpp) `edit` tampers with.
+template <typename Edit>
+FrameMessage with_colour(std::uint64_t id, Edit edit) {
+    FrameMessage m = add_image_message(id);
+    m.edit_payload<ImageDescriptor>([&](ImageDescriptor& d) { edit(d.color); });
     return m;
 }
 FrameMessage of_kind(std::uint32_t kind, std::uint64_t id) {
@@ -285,7 +292,7 @@ FrameMessage of_kind(std::uint32_t kind, std::uint64_t id) {
 }
 FrameMessage misnamed_image(std::uint64_t id) {
     FrameMessage m = add_image_message(id);
-    m.descriptor.image_id = id + 1;
+    m.edit_payload<ImageDescriptor>([&](ImageDescriptor& d) { d.image_id = id + 1; });
     return m;
 }
 
@@ -329,6 +336,12 @@ const ConsumerCase consumer_cases[] = {
      Errc::protocol, "reserved field is 7"},
     {"AddImageRefusedForQuotaWithTheSocketFull", FrameKind::add_image, producer_at_quota,
      with_full_buffer<C>(image<C>(9)), Errc::protocol, does_not_read, false, retire_7_and_8},
+    {"AddImageWithAnUnknownColourMatrix", FrameKind::add_image, {},
+     message<C>(with_colour(8, [](ColorInfo& c) { c.matrix = static_cast<YuvMatrix>(9); }), 1), Errc::protocol,
+     "image 8: colour matrix 9 is unknown"},
+    {"AddImageOfRgbWithAYuvRange", FrameKind::add_image, {},
+     message<C>(with_colour(8, [](ColorInfo& c) { c.range = YuvRange::full; }), 1), Errc::protocol,
+     "are for YUV formats only"},
     // present
     {"PresentOfAnUnknownId", FrameKind::present, {}, message<C>(make_frame_message(FrameKind::present, 77, 9)),
      Errc::protocol, "present of image 77, which is unknown"},
@@ -344,9 +357,9 @@ const ConsumerCase consumer_cases[] = {
      message<C>(make_frame_message(FrameKind::present, retained_image_id, 9)), Errc::protocol, "which is unknown"},
     {"PresentWithAPlaneSlotFd", FrameKind::present, {}, message<C>(make_frame_message(FrameKind::present, 1, 9), 1),
      Errc::protocol, "carries an fd in slot 0"},
-    {"PresentWithDescriptorBytes", FrameKind::present, {},
-     message<C>(with_descriptor_byte(make_frame_message(FrameKind::present, 1, 9))), Errc::protocol,
-     "descriptor bytes are not zero"},
+    {"PresentWithPayloadBytesPastItsMetadata", FrameKind::present, {},
+     message<C>(with_payload_tail_byte(make_frame_message(FrameKind::present, 1, 9))), Errc::protocol,
+     "payload byte"},
     {"PresentWhoseReleaseOfTheShownImageCannotBeSent", FrameKind::present, {},
      with_full_buffer<C>(message<C>(make_frame_message(FrameKind::present, 1, 9))), Errc::protocol,
      does_not_read},
@@ -401,7 +414,7 @@ const ConsumerCase consumer_cases[] = {
     {"ByeWithAnFd", FrameKind::bye, {}, message<C>(make_frame_message(FrameKind::bye, 0), fence_slot), Errc::protocol,
      "carries an fd in slot 4"},
     {"KindZero", FrameKind::bye, {}, message<C>(of_kind(0, 1)), Errc::protocol, "unknown kind 0"},
-    {"KindNine", FrameKind::bye, {}, message<C>(of_kind(9, 1)), Errc::protocol, "unknown kind 9"},
+    {"KindFourteen", FrameKind::bye, {}, message<C>(of_kind(14, 1)), Errc::protocol, "unknown kind 14"},
     // the consumer's own calls whose send fails, or that are refused
     {"CallReleaseWithTheSocketFull", FrameKind::release, {},
      with_full_buffer<C>([](C& f) { return f.victim_->release(2); }), Errc::protocol, does_not_read},
@@ -518,6 +531,9 @@ const ProducerCase producer_cases[] = {
      Errc::protocol, "carries an fd in slot 4"},
     {"AddImageRefusedForQuotaWithTheSocketFull", FrameKind::add_image, consumer_at_quota,
      with_full_buffer<P>(image<P>(c(9))), Errc::protocol, does_not_read},
+    {"AddImageWithAnUnknownTransferFunction", FrameKind::add_image, {},
+     message<P>(with_colour(c(9), [](ColorInfo& c) { c.transfer = static_cast<TransferFunction>(6); }), 1),
+     Errc::protocol, "colour transfer 6 is unknown"},
     // retire
     {"RetireOfAnUnknownId", FrameKind::retire, {}, message<P>(make_frame_message(FrameKind::retire, c(30))),
      Errc::protocol, "which is unknown"},
@@ -556,7 +572,7 @@ const ProducerCase producer_cases[] = {
     {"ByeWithAFrameNumber", FrameKind::bye, {}, message<P>(with_frame(make_frame_message(FrameKind::bye, 0), 1)),
      Errc::protocol, "where none belongs"},
     {"KindZero", FrameKind::bye, {}, message<P>(of_kind(0, 1)), Errc::protocol, "unknown kind 0"},
-    {"KindNine", FrameKind::bye, {}, message<P>(of_kind(9, 1)), Errc::protocol, "unknown kind 9"},
+    {"KindFourteen", FrameKind::bye, {}, message<P>(of_kind(14, 1)), Errc::protocol, "unknown kind 14"},
     // the producer's own calls whose send fails, or that are refused
     {"CallPresentWithTheSocketFull", FrameKind::present, {},
      with_full_buffer<P>(call([](P& f) { return f.victim_->present(f.local_d_); })), Errc::protocol, does_not_read},

@@ -5,6 +5,9 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <chrono>
+#include <cstddef>
+
 #include "support/channel_pair.hpp"
 #include "texshare/memfd_allocator.hpp"
 #include "support/fd_count.hpp"
@@ -81,7 +84,8 @@ TEST_F(ImageWireTest, CpuOnlyImageSendsNoFdsAndArrivesWithoutPixels) {
 }
 
 TEST_F(ImageWireTest, DescriptorHasNoPadding) {
-    EXPECT_EQ(sizeof(ImageDescriptor), 160U);  // version 2: 104 + OpaqueMemory's 56
+    EXPECT_EQ(sizeof(ImageDescriptor), 168U);  // version 3: 104 + OpaqueMemory's 56 + ColorInfo's 8
+    EXPECT_EQ(offsetof(ImageDescriptor, color), 160U) << "the colour follows OpaqueMemory";
 }
 
 TEST_F(ImageWireTest, RejectsWrongMagicVersionAndBacking) {
@@ -92,6 +96,8 @@ TEST_F(ImageWireTest, RejectsWrongMagicVersionAndBacking) {
     d = describe_image(1, image);
     d.version = 1;  // before OpaqueMemory joined the descriptor
     expect_rejection(import_with(d, {image.plane_fd(0)}), Errc::protocol, "version 1, expected");
+    d.version = 2;  // before ColorInfo joined it
+    expect_rejection(import_with(d, {image.plane_fd(0)}), Errc::protocol, "version 2, expected 0x49535854 version 3");
     d = describe_image(1, image);
     d.backing = 9;
     expect_rejection(import_with(d, {image.plane_fd(0)}), Errc::protocol, "unknown backing 9");
@@ -214,6 +220,76 @@ TEST_F(ImageWireTest, ImagesCrossAProcessBoundary) {
     ASSERT_TRUE(mapping);
     for (std::size_t i = 0; i < mapping->plane(0).size(); ++i)
         ASSERT_EQ(mapping->plane(0)[i], std::byte(i & 0xff));
+}
+
+// --- colour (issue 16): sent once with the image, checked on receipt ---
+
+ColorInfo video_colour() {
+    ColorInfo c;
+    c.matrix = YuvMatrix::bt709;
+    c.range = YuvRange::limited;
+    c.chroma_horizontal = ChromaSiting::cosited;
+    c.chroma_vertical = ChromaSiting::midpoint;
+    c.transfer = TransferFunction::bt709;
+    c.primaries = ColorPrimaries::bt709;
+    return c;
+}
+
+TEST_F(ImageWireTest, ColourRoundTripsWithTheImage) {
+    DmaBufImage nv12 = allocate(DRM_FORMAT_NV12);
+    ASSERT_TRUE(nv12.set_color(video_colour()));
+    EXPECT_EQ(describe_image(1, nv12).color, video_colour());
+    ASSERT_TRUE(send_image(sender_, 1, nv12));
+    auto received = receive_image(receiver_);
+    ASSERT_TRUE(received) << received.error().message;
+    EXPECT_EQ(received->image.color(), video_colour());
+
+    DmaBufImage rgba = allocate(DRM_FORMAT_ABGR2101010);
+    ColorInfo hdr;
+    hdr.transfer = TransferFunction::pq;
+    hdr.primaries = ColorPrimaries::bt2020;
+    hdr.alpha = AlphaMode::straight;
+    ASSERT_TRUE(rgba.set_color(hdr));
+    ASSERT_TRUE(send_image(sender_, 2, rgba));
+    received = receive_image(receiver_);
+    ASSERT_TRUE(received) << received.error().message;
+    EXPECT_EQ(received->image.color(), hdr);
+
+    DmaBufImage plain = allocate(DRM_FORMAT_XRGB8888);
+    ASSERT_TRUE(send_image(sender_, 3, plain));
+    received = receive_image(receiver_);
+    ASSERT_TRUE(received) << received.error().message;
+    EXPECT_EQ(received->image.color(), ColorInfo{}) << "unspecified stays unspecified: the consumer sees it";
+}
+
+TEST_F(ImageWireTest, RejectsEveryBadColourNamingFieldAndValue) {
+    DmaBufImage nv12 = allocate(DRM_FORMAT_NV12);
+    DmaBufImage rgb = allocate(DRM_FORMAT_XRGB8888);
+    const auto refused = [](const DmaBufImage& image, auto mutate, const std::string& needle) {
+        ImageDescriptor d = describe_image(9, image);
+        mutate(d.color);
+        const int fds = testing::open_fd_count();
+        auto imported = import_with(d, {image.plane_fd(0), image.plane_fd(1)});
+        expect_rejection(imported, Errc::protocol, needle);
+        expect_rejection(imported, Errc::protocol, "image 9: colour ");
+        ASSERT_TRUE(detail::drain_peer_fd_closes(std::chrono::seconds(5)));
+        EXPECT_EQ(testing::open_fd_count(), fds) << "the refused image's fds are closed: " << needle;
+    };
+    refused(nv12, [](ColorInfo& c) { c.matrix = static_cast<YuvMatrix>(4); }, "colour matrix 4 is unknown");
+    refused(nv12, [](ColorInfo& c) { c.range = static_cast<YuvRange>(3); }, "colour range 3 is unknown");
+    refused(nv12, [](ColorInfo& c) { c.chroma_horizontal = static_cast<ChromaSiting>(3); },
+            "colour chroma_horizontal 3 is unknown");
+    refused(nv12, [](ColorInfo& c) { c.chroma_vertical = static_cast<ChromaSiting>(3); },
+            "colour chroma_vertical 3 is unknown");
+    refused(nv12, [](ColorInfo& c) { c.transfer = static_cast<TransferFunction>(200); }, "colour transfer 200 is unknown");
+    refused(nv12, [](ColorInfo& c) { c.primaries = static_cast<ColorPrimaries>(6); }, "colour primaries 6 is unknown");
+    refused(nv12, [](ColorInfo& c) { c.alpha = static_cast<AlphaMode>(3); }, "colour alpha 3 is unknown");
+    refused(nv12, [](ColorInfo& c) { c.reserved = 1; }, "colour reserved byte is 1");
+    refused(nv12, [](ColorInfo& c) { c.alpha = AlphaMode::premultiplied; },
+            "colour of NV12 (NV12): alpha mode premultiplied on a format without alpha");
+    refused(rgb, [](ColorInfo& c) { c.matrix = YuvMatrix::bt601; }, "colour of XR24 (XRGB8888): YUV matrix bt601");
+    refused(rgb, [](ColorInfo& c) { c.range = YuvRange::limited; }, "range limited, chroma siting unspecified/unspecified are for YUV formats only");
+    refused(rgb, [](ColorInfo& c) { c.chroma_vertical = ChromaSiting::midpoint; }, "chroma siting unspecified/midpoint are for YUV formats only");
 }
 
 // --- opaque_fd (issue 15): the identity travels, and what the fd is gets checked ---

@@ -206,9 +206,14 @@ TEST_P(VulkanImportVmTest, AStrideIsHonouredExplicitlyOrTheImportRefused) {
             auto again = consumer->importer.import(1, *image);
             ASSERT_FALSE(again);
             EXPECT_EQ(again.error().code, Errc::invalid_argument) << again.error().message;
+            ColorInfo colour;  // issue 16: the import hands the image's colour on
+            colour.transfer = TransferFunction::linear;
+            colour.primaries = ColorPrimaries::bt2020;
+            ASSERT_TRUE(image->set_color(colour));
             auto imported = consumer->importer.import(100, *image);
             if (modifiers) {
                 ASSERT_TRUE(imported) << imported.error().message;
+                EXPECT_EQ(imported->color, colour);
                 expect_shows(*consumer, *imported, 1, 2);
                 ASSERT_TRUE(consumer->importer.release(100));
             } else {

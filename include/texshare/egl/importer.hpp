@@ -15,8 +15,10 @@
 
 #include <cstdint>
 #include <map>
+#include <vector>
 #include <memory>
 
+#include "texshare/color_info.hpp"
 #include "texshare/dma_buf_image.hpp"
 #include "texshare/egl/display.hpp"
 #include "texshare/format_set.hpp"
@@ -37,6 +39,16 @@ struct ImportedTexture {
 // for every plane (Errc::invalid_argument). Lets a caller choose the CPU path for an image
 // before importing.
 Result<void> check_importable(std::uint64_t image_id, const DmaBufImage& image);
+
+// The colour hints import() adds to eglCreateImageKHR's attributes for an image of `fourcc`
+// with `color` (EGL_EXT_image_dma_buf_import): for a YUV format, EGL_YUV_COLOR_SPACE_HINT_EXT
+// (EGL_ITU_REC601/709/2020_EXT), EGL_SAMPLE_RANGE_HINT_EXT (EGL_YUV_NARROW/FULL_RANGE_EXT),
+// EGL_YUV_CHROMA_HORIZONTAL_SITING_HINT_EXT and _VERTICAL_ (EGL_YUV_CHROMA_SITING_0_EXT for
+// cosited, _0_5_EXT for midpoint), each followed by its value, unspecified fields resolved to
+// resolve_color()'s defaults (which are the spec's defaults for these hints); empty for any
+// other format (the spec defines the hints for YUV formats only). Transfer function,
+// primaries and alpha mode have no EGL attribute: a consumer reads them from image.color().
+std::vector<std::int32_t> color_hint_attributes(const ColorInfo& color, std::uint32_t fourcc);
 
 class Importer {
 public:

@@ -45,6 +45,7 @@
 #include <cstdint>
 #include <map>
 
+#include "texshare/color_info.hpp"
 #include "texshare/dma_buf_image.hpp"
 #include "texshare/result.hpp"
 #include "texshare/vulkan/device.hpp"
@@ -61,6 +62,9 @@ struct ImportedImage {
     // One imported memory per buffer (per plane where disjoint); the rest VK_NULL_HANDLE.
     std::array<VkDeviceMemory, max_planes> memory{};
     std::uint32_t memory_count = 0;
+    // The image's colour as its producer sent it (DmaBufImage::color()); for a YUV image,
+    // ycbcr_conversion_info(color, fourcc) (vulkan/ycbcr.hpp) gives the sampler's conversion.
+    ColorInfo color{};
 };
 
 // The checks import() makes before any Vulkan call (for `has_drm_format_modifiers`, i.e. a

@@ -83,5 +83,34 @@ TEST_F(EglImporterTest, OpaqueFdImagesAreRefusedNamingTheBacking) {
     EXPECT_TRUE(contains(refused.error().message, "texshare::vulkan")) << refused.error().message;
 }
 
+// The colour hints (issue 16): the token values are eglext.h's (EGL_EXT_image_dma_buf_import),
+// spelled here as numbers because this test includes no EGL header.
+TEST_F(EglImporterTest, YuvImagesCarryTheirColourAsEglHints) {
+    constexpr std::int32_t color_space = 0x327B, sample_range = 0x327C, horizontal = 0x327D, vertical = 0x327E;
+    constexpr std::int32_t rec601 = 0x327F, rec709 = 0x3280, rec2020 = 0x3281, full = 0x3282, narrow = 0x3283;
+    constexpr std::int32_t siting_0 = 0x3284, siting_0_5 = 0x3285;
+    ColorInfo video;
+    video.matrix = YuvMatrix::bt709;
+    video.range = YuvRange::limited;
+    video.chroma_horizontal = ChromaSiting::cosited;
+    video.chroma_vertical = ChromaSiting::midpoint;
+    EXPECT_EQ(color_hint_attributes(video, DRM_FORMAT_NV12),
+              (std::vector<std::int32_t>{color_space, rec709, sample_range, narrow, horizontal, siting_0, vertical,
+                                         siting_0_5}));
+    video.matrix = YuvMatrix::bt2020;
+    video.range = YuvRange::full;
+    video.chroma_horizontal = ChromaSiting::midpoint;
+    EXPECT_EQ(color_hint_attributes(video, DRM_FORMAT_P010),
+              (std::vector<std::int32_t>{color_space, rec2020, sample_range, full, horizontal, siting_0_5, vertical,
+                                         siting_0_5}));
+    EXPECT_EQ(color_hint_attributes(ColorInfo{}, DRM_FORMAT_YUV420),
+              (std::vector<std::int32_t>{color_space, rec601, sample_range, narrow, horizontal, siting_0, vertical,
+                                         siting_0}))
+        << "unspecified: the spec's own defaults, said explicitly";
+    ColorInfo srgb;
+    srgb.transfer = TransferFunction::srgb;
+    EXPECT_TRUE(color_hint_attributes(srgb, DRM_FORMAT_ARGB8888).empty()) << "no YUV hints for an RGB format";
+}
+
 }  // namespace
 }  // namespace texshare::egl
