@@ -13,6 +13,9 @@ set(TEXSHARE_VM_TESTS gbm_vm_test fence_vm_test)
 texshare_add_test_binary(gbm_vm_test vm/gbm_vm_test.cpp texshare::gbm)
 # Real unsignalled fences from vgem (vm/vgem_fence.hpp) through sync_file and the frame protocol.
 texshare_add_test_binary(fence_vm_test vm/fence_vm_test.cpp texshare::gbm)
+# DRM syncobj timelines (drm_syncobj.hpp): real on 6.12's virtio_gpu, refused on 6.1 and vgem.
+texshare_add_test_binary(drm_syncobj_vm_test vm/drm_syncobj_vm_test.cpp texshare::gbm)
+list(APPEND TEXSHARE_VM_TESTS drm_syncobj_vm_test)
 # negotiation_vm_test: between vgem and virtio_gpu, the cross-device fallback for real.
 foreach(binary egl_vm_test egl_fence_vm_test frame_import_vm_test negotiation_vm_test)
   texshare_add_test_binary(${binary} vm/${binary}.cpp texshare::egl texshare::gbm texshare_gl_support)
