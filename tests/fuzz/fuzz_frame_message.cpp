@@ -46,7 +46,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (kind && *kind == FrameKind::add_image) {
             PlaneFds planes;
             for (std::size_t i = 0; i < max_planes; ++i) planes[i] = std::move(received->fds[i]);
-            (void)import_image(received->message.descriptor, std::move(planes));
+            (void)import_image(received->message.descriptor(), std::move(planes));
         }
     }
     return 0;

@@ -49,8 +49,7 @@ struct Arena {
         int count = 0;
         if (kind == FrameKind::add_image) {
             const std::uint32_t side = 1 + arg % 32;
-            ImageDescriptor& d = message.descriptor;
-            d = ImageDescriptor{};
+            ImageDescriptor d{};
             d.backing = static_cast<std::uint8_t>(Backing::shared_memory);
             d.fd_plane_mask = 1;
             d.image_id = id;
@@ -58,6 +57,7 @@ struct Arena {
             d.fourcc = DRM_FORMAT_ARGB8888;
             d.plane_count = 1;
             d.planes[0].stride = side * 4;
+            message.set_descriptor(d);
             fds[count++] = fuzz::make_fd(arg >> 5, side * side * 4);
             mask = 1;
         } else if ((arg & 1) != 0) {  // a fence, on kinds that may or may not carry one

@@ -16,7 +16,11 @@ ABGR8888 = 0x34324241  # 'AB24'
 MOD_INVALID = 0x00FFFFFFFFFFFFFF
 BACKING = {"cpu_only": 0, "shared_memory": 1, "dma_buf": 2, "opaque_fd": 3}
 DESCRIPTOR_SIZE = 160  # version 2: 104 bytes, then OpaqueMemory's 56
-KIND = {"add_image": 1, "present": 2, "release": 3, "retire": 4, "retired": 5, "bye": 6}
+KIND = {"add_image": 1, "present": 2, "release": 3, "retire": 4, "retired": 5, "bye": 6, "capabilities": 7,
+        "refused": 8, "hello": 9, "begin_frame": 10, "presented": 11, "discarded": 12, "timeline": 13}
+PRESENT_METADATA_SIZE = 152  # begin_frame sequence, content time, flags, damage count, 8 rects
+# FrameMessage's payload: the largest per-kind payload, in whole 8-byte words.
+PAYLOAD_SIZE = (max(DESCRIPTOR_SIZE, PRESENT_METADATA_SIZE) + 7) // 8 * 8
 FENCE = {"none": 0, "sync_file": 1, "vulkan_opaque_semaphore": 2}
 
 
@@ -39,9 +43,13 @@ def descriptor(image_id, width, height, fourcc=ARGB8888, backing="shared_memory"
     return body
 
 
-def frame_message(kind, image_id, frame=0, desc=None, fence="none"):
-    # kind u32, fence_kind u8, reserved_byte u8, reserved u16, image_id, frame_number
-    return struct.pack("<IBBHQQ", KIND[kind], FENCE[fence], 0, 0, image_id, frame) + (desc or bytes(DESCRIPTOR_SIZE))
+def frame_message(kind, image_id, frame=0, desc=None, fence="none", payload=None, fence_point=0):
+    # kind u32, fence_kind u8, reserved_byte u8, reserved u16, image_id, frame_number, fence_point,
+    # then the per-kind payload (the descriptor of add_image), zero-padded.
+    body = desc if desc is not None else (payload or b"")
+    assert len(body) <= PAYLOAD_SIZE
+    return (struct.pack("<IBBHQQQ", KIND[kind], FENCE[fence], 0, 0, image_id, frame, fence_point) + body +
+            bytes(PAYLOAD_SIZE - len(body)))
 
 
 def channel_frame(message, mask):

@@ -83,7 +83,7 @@ TEST_F(BlockingFdAttack, LingeringSocketAsAPlane) {
 
 TEST_F(BlockingFdAttack, LingeringSocketAsADmaBufPlane) {
     FrameMessage message = add_image_message(1);
-    message.descriptor.backing = static_cast<std::uint8_t>(Backing::dma_buf);
+    message.edit_payload<ImageDescriptor>([&](ImageDescriptor& d) { d.backing = static_cast<std::uint8_t>(Backing::dma_buf); });
     send_socket(message, 0b1);
     expect_prompt_refusal(*victim_, Errc::rejected, "is declared dma_buf but its fd is not a DMA-BUF");
     expect_still_usable();
@@ -93,8 +93,8 @@ TEST_F(BlockingFdAttack, LingeringSocketAsADmaBufPlane) {
 // it may not have (refused before any fd is probed).
 TEST_F(BlockingFdAttack, LingeringSocketInAnAddImageOfTheWrongKind) {
     FrameMessage message = add_image_message(1);
-    message.descriptor.backing = static_cast<std::uint8_t>(Backing::cpu_only);
-    message.descriptor.fd_plane_mask = 1;
+    message.edit_payload<ImageDescriptor>([&](ImageDescriptor& d) { d.backing = static_cast<std::uint8_t>(Backing::cpu_only); });
+    message.edit_payload<ImageDescriptor>([&](ImageDescriptor& d) { d.fd_plane_mask = 1; });
     send_socket(message, 0b1);
     expect_prompt_refusal(*victim_, Errc::rejected, "needs fd mask 0x0");
     expect_still_usable();

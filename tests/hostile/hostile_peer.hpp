@@ -50,8 +50,7 @@ inline UniqueFd sealed_memfd(std::size_t size) {
 // A well-formed 16x16 ARGB8888 shared-memory add_image for `id`, before any tampering.
 inline FrameMessage add_image_message(std::uint64_t id, std::uint32_t width = 16, std::uint32_t height = 16) {
     FrameMessage message = make_frame_message(FrameKind::add_image, id);
-    ImageDescriptor& d = message.descriptor;
-    d = ImageDescriptor{};
+    ImageDescriptor d{};
     d.backing = static_cast<std::uint8_t>(Backing::shared_memory);
     d.fd_plane_mask = 1;
     d.image_id = id;
@@ -61,6 +60,7 @@ inline FrameMessage add_image_message(std::uint64_t id, std::uint32_t width = 16
     d.plane_count = 1;
     d.modifier = DRM_FORMAT_MOD_LINEAR;
     d.planes[0].stride = width * 4;
+    message.set_descriptor(d);
     return message;
 }
 

@@ -101,7 +101,7 @@ TEST_F(FdKindAttack, MemfdTruncatedBeforeSealingIsSmallerThanClaimed) {
 TEST_F(FdKindAttack, MemfdClaimedToBeADmaBuf) {
     UniqueFd memory = sealed_memfd(1024);
     FrameMessage message = add_image_message(1);
-    message.descriptor.backing = static_cast<std::uint8_t>(Backing::dma_buf);
+    message.edit_payload<ImageDescriptor>([&](ImageDescriptor& d) { d.backing = static_cast<std::uint8_t>(Backing::dma_buf); });
     send(message, 0b1, {memory.get()});
     expect_refused(Errc::rejected, "is declared dma_buf but its fd is not a DMA-BUF");
     expect_still_usable();
@@ -113,7 +113,7 @@ protected:
     void send_tampered(void (*tamper)(ImageDescriptor&), std::uint8_t mask = 0b1, int fd_count = 1) {
         UniqueFd memory = sealed_memfd(16 * 16 * 4);
         FrameMessage message = add_image_message(1);
-        tamper(message.descriptor);
+        message.edit_payload<ImageDescriptor>(tamper);
         send(message, mask, std::vector<int>(static_cast<std::size_t>(fd_count), memory.get()));
     }
     void expect_refused_then_usable(Errc code, const std::string& needle) {

@@ -17,7 +17,7 @@ namespace {
 // A well-formed 16x16 ABGR8888 opaque_fd add_image for `id`, before any tampering.
 FrameMessage opaque_add_image(std::uint64_t id) {
     FrameMessage message = add_image_message(id);
-    ImageDescriptor& d = message.descriptor;
+    ImageDescriptor d = message.descriptor();
     d.backing = static_cast<std::uint8_t>(Backing::opaque_fd);
     d.fourcc = DRM_FORMAT_ABGR8888;
     d.modifier = DRM_FORMAT_MOD_INVALID;
@@ -28,6 +28,7 @@ FrameMessage opaque_add_image(std::uint64_t id) {
     d.opaque.memory_type_index = 0;
     d.opaque.flags = opaque_memory_dedicated;
     d.opaque.image_usage = 0x7;
+    message.set_descriptor(d);
     return message;
 }
 
@@ -106,23 +107,23 @@ TEST_F(OpaqueFdAttack, OpaqueFdIsADmaBuf) {
 TEST_F(OpaqueFdAttack, IdentityOutOfRange) {
     UniqueFd null(::open("/dev/null", O_RDWR | O_CLOEXEC));
     FrameMessage message = opaque_add_image(1);
-    message.descriptor.opaque.allocation_size = 0;
+    message.edit_payload<ImageDescriptor>([&](ImageDescriptor& d) { d.opaque.allocation_size = 0; });
     send_with(null.get(), message);
     expect_refused(Errc::rejected, "allocation size 0 is outside");
     message = opaque_add_image(1);
-    message.descriptor.opaque.memory_type_index = 77;
+    message.edit_payload<ImageDescriptor>([&](ImageDescriptor& d) { d.opaque.memory_type_index = 77; });
     send_with(null.get(), message);
     expect_refused(Errc::rejected, "memory type index 77 is not below 32");
     message = opaque_add_image(1);
-    message.descriptor.opaque.flags = 0x80000001;
+    message.edit_payload<ImageDescriptor>([&](ImageDescriptor& d) { d.opaque.flags = 0x80000001; });
     send_with(null.get(), message);
     expect_refused(Errc::rejected, "unknown bits 0x80000000");
     message = opaque_add_image(1);
-    message.descriptor.opaque.image_usage = 0x10000;
+    message.edit_payload<ImageDescriptor>([&](ImageDescriptor& d) { d.opaque.image_usage = 0x10000; });
     send_with(null.get(), message);
     expect_refused(Errc::rejected, "image usage 0x10000 is empty or has bits beyond 0xff");
     message = opaque_add_image(1);
-    message.descriptor.planes[0].stride = 64;  // a layout only the driver knows
+    message.edit_payload<ImageDescriptor>([&](ImageDescriptor& d) { d.planes[0].stride = 64; });  // a layout only the driver knows
     send_with(null.get(), message);
     expect_refused(Errc::invalid_layout, "must be 0");
     EXPECT_EQ(victim_->image(1), nullptr);
@@ -132,7 +133,7 @@ TEST_F(OpaqueFdAttack, IdentityOutOfRange) {
 TEST_F(OpaqueFdAttack, SharedMemoryImageWithOpaqueBytes) {
     UniqueFd memory = sealed_memfd(16 * 16 * 4);
     FrameMessage message = add_image_message(1);
-    message.descriptor.opaque.driver_uuid[3] = 9;
+    message.edit_payload<ImageDescriptor>([&](ImageDescriptor& d) { d.opaque.driver_uuid[3] = 9; });
     send(message, 0b1, {memory.get()});
     expect_refused(Errc::protocol, "opaque memory bytes are not zero");
     expect_still_usable();

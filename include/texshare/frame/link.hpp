@@ -61,7 +61,7 @@ public:
     Result<void> send(FrameKind kind, std::uint64_t id, std::uint64_t frame = 0, BorrowedFd fence = {},
                       FenceKind fence_kind = FenceKind::sync_file) {
         // Per frame: the kept message (header in front, so it leaves as one iovec) has a
-        // zero descriptor already; only four fields change.
+        // zero payload already; only four fields change.
         FrameMessage& message = outgoing_.message;
         message.kind = static_cast<std::uint32_t>(kind);
         message.fence_kind = fence.valid() ? static_cast<std::uint8_t>(fence_kind) : std::uint8_t{0};
@@ -87,7 +87,7 @@ public:
     }
     Result<void> send_add(std::uint64_t id, const DmaBufImage& image) {
         FrameMessage message = make_frame_message(FrameKind::add_image, id);
-        message.descriptor = describe_image(id, image);
+        message.set_descriptor(describe_image(id, image));
         std::array<BorrowedFd, frame_fd_slots> fds{};
         for (std::size_t i = 0; i < max_planes; ++i) fds[i] = image.plane_fd(i);
         return send(message, fds);

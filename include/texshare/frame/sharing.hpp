@@ -85,7 +85,7 @@ Result<void> accept_peer_image(FrameImageTable& table, FrameLink& link, const Fr
     }
     PlaneFds planes;
     for (std::size_t i = 0; i < max_planes; ++i) planes[i] = std::move(fds[i]);
-    auto image = import_image(m.descriptor, std::move(planes));
+    auto image = import_image(m.descriptor(), std::move(planes));
     if (!image) return std::move(image).error();
     if (auto vetted = vet(m.image_id, *image); !vetted) return vetted;
     return table.insert_peer(m.image_id, std::move(*image));

@@ -11,7 +11,9 @@
 namespace texshare {
 namespace {
 
-static_assert(sizeof(FrameMessage) == 24 + sizeof(ImageDescriptor));
+static_assert(sizeof(FrameMessage) == 32 + frame_payload_bytes);
+static_assert(frame_payload_bytes >= sizeof(ImageDescriptor) && frame_payload_bytes >= sizeof(PresentMetadata));
+static_assert(frame_payload_bytes % 8 == 0);
 
 std::array<UniqueFd, frame_fd_slots> no_fds() { return {}; }
 
@@ -20,11 +22,17 @@ FrameMessage fenced(FrameMessage m, FenceKind kind = FenceKind::sync_file) {
     return m;
 }
 
-TEST(FrameMessages, EveryKindHasANameAndRefusedIsKnown) {
-    for (std::uint32_t kind = 1; kind <= 8; ++kind) {
+bool has_image(std::uint32_t kind) {
+    return kind != static_cast<std::uint32_t>(FrameKind::hello) &&
+           kind != static_cast<std::uint32_t>(FrameKind::begin_frame) &&
+           kind != static_cast<std::uint32_t>(FrameKind::timeline);
+}
+
+TEST(FrameMessages, EveryKindHasANameAndUpToTimelineIsKnown) {
+    for (std::uint32_t kind = 1; kind <= 13; ++kind) {
         EXPECT_NE(to_string(static_cast<FrameKind>(kind)), "unknown") << kind;
         auto fds = no_fds();
-        FrameMessage m = make_frame_message(static_cast<FrameKind>(kind), 1);
+        FrameMessage m = make_frame_message(static_cast<FrameKind>(kind), has_image(kind) ? 1 : 0);
         if (kind == static_cast<std::uint32_t>(FrameKind::add_image)) continue;  // needs a descriptor
         auto checked = check_frame_message(m, fds);
         ASSERT_TRUE(checked) << checked.error().message;
@@ -32,8 +40,26 @@ TEST(FrameMessages, EveryKindHasANameAndRefusedIsKnown) {
     }
     auto fds = no_fds();
     FrameMessage unknown = make_frame_message(FrameKind::refused, 1);
-    unknown.kind = 9;
-    EXPECT_EQ(check_frame_message(unknown, fds).error().code, Errc::protocol);
+    unknown.kind = 14;
+    auto checked = check_frame_message(unknown, fds);
+    ASSERT_FALSE(checked);
+    EXPECT_EQ(checked.error().code, Errc::protocol);
+    EXPECT_NE(checked.error().message.find("unknown kind 14 (image 1; this side knows 1..13)"), std::string::npos)
+        << checked.error().message;
+}
+
+TEST(FrameMessages, PayloadAccessorsCopyInAndOut) {
+    FrameMessage m = make_frame_message(FrameKind::present, 1, 1);
+    PresentMetadata metadata;
+    metadata.damage_count = 1;
+    metadata.damage[0] = DamageRect{1, 2, 3, 4};
+    m.set_payload(metadata);
+    EXPECT_EQ(m.payload_as<PresentMetadata>().damage[0], (DamageRect{1, 2, 3, 4}));
+    m.edit_payload<PresentMetadata>([](PresentMetadata& p) { p.flags = present_flag_opaque; });
+    EXPECT_EQ(m.payload_as<PresentMetadata>().flags, present_flag_opaque);
+    EXPECT_EQ(m.payload_as<PresentMetadata>().damage_count, 1U);
+    m.clear_payload();
+    EXPECT_EQ(m.payload_as<PresentMetadata>().damage_count, 0U);
 }
 
 TEST(FrameMessages, FdsOnlyInTheSlotsAKindUses) {
@@ -49,32 +75,100 @@ TEST(FrameMessages, FdsOnlyInTheSlotsAKindUses) {
         << refused.error().message;
 }
 
-TEST(FrameMessages, AFrameNumberOnlyOnPresent) {
+TEST(FrameMessages, AFrameNumberOnlyOnPresentAndItsFeedback) {
     auto fds = no_fds();
     auto checked = check_frame_message(make_frame_message(FrameKind::release, 3, 7), fds);
     ASSERT_FALSE(checked);
     EXPECT_NE(checked.error().message.find("frame number 7 where none belongs"), std::string::npos);
+    EXPECT_TRUE(check_frame_message(make_frame_message(FrameKind::presented, 3, 7), fds));
+    EXPECT_TRUE(check_frame_message(make_frame_message(FrameKind::discarded, 3, 7), fds));
+}
+
+// Each new header and payload rule is refused with Errc::protocol naming what is wrong.
+TEST(FrameMessages, HeaderAndPayloadRulesNameWhatIsWrong) {
+    auto fds = no_fds();
+    struct Case {
+        FrameMessage message;
+        const char* error;
+    };
+    FrameMessage begin_with_image = make_frame_message(FrameKind::begin_frame, 4);
+    FrameMessage hello_with_image = make_frame_message(FrameKind::hello, 4);
+    FrameMessage point = make_frame_message(FrameKind::present, 3, 1);
+    point.fence_point = 9;
+    FrameMessage unfenced_release_point = make_frame_message(FrameKind::release, 3);
+    unfenced_release_point.fence_point = 1;
+    FrameMessage tail = make_frame_message(FrameKind::present, 3, 1);
+    tail.payload[sizeof(PresentMetadata)] = std::byte{7};
+    FrameMessage retire_payload = make_frame_message(FrameKind::retire, 3);
+    retire_payload.payload[0] = std::byte{1};
+    FrameMessage begin_tail = make_frame_message(FrameKind::begin_frame, 0);
+    begin_tail.payload[sizeof(BeginFrame) + 5] = std::byte{2};
+    FrameMessage feedback_tail = make_frame_message(FrameKind::presented, 3, 1);
+    feedback_tail.payload[frame_payload_bytes - 1] = std::byte{3};
+    const Case cases[] = {
+        {begin_with_image, "begin_frame: image id 4 where none belongs"},
+        {hello_with_image, "hello: image id 4 where none belongs"},
+        {point, "present of image 3: fence point 9 with fence kind none, which has no points"},
+        {unfenced_release_point, "release of image 3: fence point 1"},
+        {tail, "present of image 3: payload byte 152 is 7, not 0 (present uses bytes 0..152)"},
+        {retire_payload, "retire of image 3: payload byte 0 is 1, not 0"},
+        {begin_tail, "begin_frame of image 0: payload byte 29 is 2"},
+        {feedback_tail, "presented of image 3: payload byte"},
+    };
+    for (const Case& c : cases) {
+        auto checked = check_frame_message(c.message, fds);
+        ASSERT_FALSE(checked) << c.error;
+        EXPECT_EQ(checked.error().code, Errc::protocol);
+        EXPECT_NE(checked.error().message.find(c.error), std::string::npos) << checked.error().message;
+    }
+    // Hello's payload is the endpoint's to check (the version first).
+    FrameMessage hello = make_frame_message(FrameKind::hello, 0);
+    hello.payload[frame_payload_bytes - 1] = std::byte{1};
+    EXPECT_TRUE(check_frame_message(hello, fds));
 }
 
 // The per-frame check (a few branches on the slot mask AuxChannel already matched) accepts
 // exactly what the rules allow, for every kind, every set of filled slots and the fields
 // that must be zero: compared with the rules written out plainly here.
 bool rules_allow(const FrameMessage& m, unsigned slots) {
-    if (m.kind < 1 || m.kind > 8 || m.reserved != 0 || m.reserved_byte != 0) return false;
+    if (m.kind < 1 || m.kind > 13 || m.reserved != 0 || m.reserved_byte != 0) return false;
     const auto kind = static_cast<FrameKind>(m.kind);
+    const bool fenced_kind = kind == FrameKind::present || kind == FrameKind::release || kind == FrameKind::timeline;
     // A fence kind (1 or 2) exactly when slot 4 holds an fd; none (0) exactly when it is empty.
     const bool fence_fd = (slots & 0b10000) != 0;
-    if (m.fence_kind > 2 || (m.fence_kind != 0) != fence_fd) return false;
-    if (kind != FrameKind::present && m.frame_number != 0) return false;
-    const FrameMessage zero = make_frame_message(kind, m.image_id, m.frame_number);
-    if (kind == FrameKind::add_image) {
-        if (m.descriptor.image_id != m.image_id) return false;
-    } else if (std::memcmp(&m.descriptor, &zero.descriptor, sizeof zero.descriptor) != 0) {
-        return false;
+    if (m.fence_kind > 2 || (m.fence_kind != 0) != fence_fd || (m.fence_kind != 0 && !fenced_kind)) return false;
+    const bool numbered = kind == FrameKind::present || kind == FrameKind::presented || kind == FrameKind::discarded;
+    if (!numbered && m.frame_number != 0) return false;
+    if (m.image_id != 0 && !has_image(m.kind)) return false;
+    if (m.fence_point != 0) return false;  // no fence kind has points yet
+    std::size_t used = 0;
+    switch (kind) {
+        case FrameKind::add_image:
+            if (m.descriptor().image_id != m.image_id) return false;
+            used = sizeof(ImageDescriptor);
+            break;
+        case FrameKind::present:
+            used = sizeof(PresentMetadata);
+            break;
+        case FrameKind::hello:
+            used = frame_payload_bytes;
+            break;
+        case FrameKind::begin_frame:
+            used = sizeof(BeginFrame);
+            break;
+        case FrameKind::presented:
+        case FrameKind::discarded:
+            used = sizeof(PresentationFeedback);
+            break;
+        default:
+            break;
+    }
+    for (std::size_t i = used; i < frame_payload_bytes; ++i) {
+        if (m.payload[i] != std::byte{0}) return false;
     }
     unsigned allowed = 0;
     if (kind == FrameKind::add_image) allowed = 0b01111;
-    if (kind == FrameKind::present || kind == FrameKind::release) allowed = 0b10000;
+    if (fenced_kind) allowed = 0b10000;
     if (kind == FrameKind::capabilities) allowed = 0b00001;
     return (slots & ~allowed) == 0;
 }
@@ -83,19 +177,25 @@ TEST(FrameMessages, TheEnvelopeCheckFollowsTheRulesForEveryKindAndSlotMask) {
     const int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     ASSERT_GE(fd, 0);
     UniqueFd owner(fd);
-    for (std::uint32_t kind = 0; kind <= 10; ++kind) {
+    constexpr int variants = 10;
+    for (std::uint32_t kind = 0; kind <= 16; ++kind) {
         for (unsigned slots = 0; slots < (1U << frame_fd_slots); ++slots) {
-            for (int variant = 0; variant < 6 * 6; ++variant) {
-                FrameMessage m = make_frame_message(FrameKind::present, 5);
+            for (int variant = 0; variant < 6 * variants; ++variant) {
+                FrameMessage m = make_frame_message(FrameKind::present, has_image(kind) ? 5 : 0);
                 m.kind = kind;
                 constexpr std::array<std::uint8_t, 6> fence_kinds{0, 1, 2, 3, 128, 255};
-                m.fence_kind = fence_kinds[static_cast<std::size_t>(variant / 6)];
-                if (variant == 6 * 6 - 1) m.reserved_byte = 1;
-                if (variant % 6 == 1) m.frame_number = 9;
-                if (variant % 6 == 2) m.reserved = 1;
-                if (variant % 6 == 3) m.descriptor.image_id = 5;               // an add_image's descriptor
-                if (variant % 6 == 4) m.descriptor.planes[3].stride = 1;       // a byte deep in the descriptor
-                if (variant % 6 == 5) m.descriptor.image_id = 6;               // names another image
+                m.fence_kind = fence_kinds[static_cast<std::size_t>(variant / variants)];
+                const int field = variant % variants;
+                if (variant == 6 * variants - 1) m.reserved_byte = 1;
+                if (field == 1) m.frame_number = 9;
+                if (field == 2) m.reserved = 1;
+                if (field == 3) m.edit_payload<ImageDescriptor>([](ImageDescriptor& d) { d.image_id = 5; });
+                if (field == 4) m.payload[sizeof(ImageDescriptor) - 4] = std::byte{1};  // deep in a descriptor
+                if (field == 5) m.edit_payload<ImageDescriptor>([](ImageDescriptor& d) { d.image_id = 6; });
+                if (field == 6) m.fence_point = 1;
+                if (field == 7) m.image_id = 7;
+                if (field == 8) m.payload[sizeof(PresentationFeedback)] = std::byte{1};  // just past feedback
+                if (field == 9) m.payload[sizeof(BeginFrame) - 1] = std::byte{1};        // inside begin_frame
                 const bool expected = rules_allow(m, slots);
                 auto checked = check_frame_message(m, slots);
                 EXPECT_EQ(checked.has_value(), expected)

@@ -49,7 +49,7 @@ void operator delete(void* p, std::size_t) noexcept {
 namespace texshare {
 namespace {
 
-static_assert(sizeof(FrameMessage) == 24 + sizeof(ImageDescriptor));
+static_assert(sizeof(FrameMessage) == 32 + frame_payload_bytes);
 
 class FrameProtocolTest : public testing::FramePairTest {
 protected:

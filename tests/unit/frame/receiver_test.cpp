@@ -50,7 +50,7 @@ TEST_F(FrameReceiverTest, ProducerThatBreaksTheProtocolIsCaught) {
     FrameChannel& producer = pair->first;
     DmaBufImage image = allocate();
     FrameMessage add_message = make_frame_message(FrameKind::add_image, 7);
-    add_message.descriptor = describe_image(7, image);
+    add_message.set_descriptor(describe_image(7, image));
     const auto planes = image.plane_fds();
     ASSERT_TRUE(producer.send(add_message, planes));
     ASSERT_TRUE(producer.send(add_message, planes));
@@ -72,9 +72,9 @@ TEST_F(FrameReceiverTest, ProducerThatBreaksTheProtocolIsCaught) {
     expect_error(receiver->dispatch().error(), Errc::protocol, "carries an fd in slot 0");
 
     FrameMessage stray = make_frame_message(FrameKind::present, 7, 6);
-    stray.descriptor.width = 1;
+    stray.edit_payload<ImageDescriptor>([&](ImageDescriptor& d) { d.width = 1; });
     ASSERT_TRUE(producer.send(stray));
-    expect_error(receiver->dispatch().error(), Errc::protocol, "descriptor bytes are not zero");
+    expect_error(receiver->dispatch().error(), Errc::protocol, "payload byte");
 
     // An image that fails import_image (a memfd not sealed against shrinking) is refused
     // and its fds are closed (the fixture counts them).
@@ -85,7 +85,7 @@ TEST_F(FrameReceiverTest, ProducerThatBreaksTheProtocolIsCaught) {
     auto forged = DmaBufImage::adopt(image.layout(), Backing::shared_memory, std::move(unsealed_planes));
     ASSERT_TRUE(forged) << forged.error().message;
     FrameMessage forged_message = make_frame_message(FrameKind::add_image, 9);
-    forged_message.descriptor = describe_image(9, *forged);
+    forged_message.set_descriptor(describe_image(9, *forged));
     ASSERT_TRUE(producer.send(forged_message, forged->plane_fds()));
     expect_error(receiver->dispatch().error(), Errc::rejected, "is a memfd with seals 0x1, missing 0x2");
     EXPECT_EQ(receiver->image(9), nullptr);
@@ -160,7 +160,7 @@ TEST_F(FrameReceiverTest, AnIdOutsideThePeersSpaceIsAProtocolError) {
     DmaBufImage image = allocate();
     const std::uint64_t stolen = consumer_image_id_bit | 5;  // a producer using the consumer's ids
     FrameMessage message = make_frame_message(FrameKind::add_image, stolen);
-    message.descriptor = describe_image(stolen, image);
+    message.set_descriptor(describe_image(stolen, image));
     ASSERT_TRUE(pair->first.send(message, {image.plane_fd(0)}));
     auto handled = receiver->dispatch();
     ASSERT_FALSE(handled);

@@ -54,7 +54,7 @@ TEST_F(FrameSharingTest, AnImageBeyondThePeersQuotaIsRefusedRememberedAndThePeer
     ASSERT_TRUE(link.adopt(std::move(pair->first)));
     DmaBufImage image = allocate();
     FrameMessage add = make_frame_message(FrameKind::add_image, 5);
-    add.descriptor = describe_image(5, image);
+    add.set_descriptor(describe_image(5, image));
     std::array<UniqueFd, frame_fd_slots> fds{};
     fds[0] = UniqueFd(::dup(image.plane_fd(0).get()));
     bool vetted = false;
