@@ -40,6 +40,9 @@ endif()
 # "-- command args" entries (e.g. a benchmark smoke run).
 set(TEXSHARE_VM_BACKPORTS_TESTS "")
 set(TEXSHARE_VM_BACKPORTS_COMMANDS "")
+# The timeline attacks (tests/hostile) whose second half needs a real DRM syncobj, which only
+# 6.12's virtio_gpu has (on the host those tests skip, saying so).
+list(APPEND TEXSHARE_VM_BACKPORTS_TESTS timeline_attacks_test)
 # DMA-BUF heap and udmabuf images across two processes, read back by the CPU and by lavapipe
 # (tests/support/vulkan_readback.hpp, which needs libvulkan-dev, one of the GPU packages).
 if(TARGET texshare_vulkan_support)
