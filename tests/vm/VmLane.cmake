@@ -42,7 +42,7 @@ set(TEXSHARE_VM_BACKPORTS_TESTS "")
 set(TEXSHARE_VM_BACKPORTS_COMMANDS "")
 # The timeline attacks (tests/hostile) whose second half needs a real DRM syncobj, which only
 # 6.12's virtio_gpu has (on the host those tests skip, saying so).
-list(APPEND TEXSHARE_VM_BACKPORTS_TESTS timeline_attacks_test)
+list(APPEND TEXSHARE_VM_BACKPORTS_TESTS timeline_attacks_test frame_timeline_test)
 # Timeline sync through FrameSender / FrameReceiver across two processes (virtio_gpu syncobjs).
 texshare_add_test_binary(frame_timeline_vm_test vm/frame_timeline_vm_test.cpp)
 list(APPEND TEXSHARE_VM_BACKPORTS_TESTS frame_timeline_vm_test)
