@@ -45,8 +45,8 @@ namespace detail {
     char path[PATH_MAX]{};
     const std::string link = fmt::format("/proc/self/fd/{}", device.get());
     const ssize_t length = ::readlink(link.c_str(), path, sizeof path - 1);
-    std::string name = length > 0 ? std::string(path, static_cast<std::size_t>(length))
-                                  : fmt::format("fd {}", device.get());
+    std::string name =
+        length > 0 ? std::string(path, static_cast<std::size_t>(length)) : fmt::format("fd {}", device.get());
     if (drmVersionPtr version = drmGetVersion(device.get()); version != nullptr) {
         name += fmt::format(" (driver {})", version->name != nullptr ? version->name : "?");
         drmFreeVersion(version);
@@ -79,8 +79,9 @@ inline std::int64_t syncobj_deadline(std::chrono::nanoseconds timeout) noexcept 
 // the first missing capability; a fd that is not a DRM device fails the first query and is
 // named as such.
 inline Result<void> require_syncobj_timeline(BorrowedFd device) {
-    for (auto [cap, name] : {std::pair{std::uint64_t{DRM_CAP_SYNCOBJ}, "DRM_CAP_SYNCOBJ"},
-                             std::pair{std::uint64_t{DRM_CAP_SYNCOBJ_TIMELINE}, "DRM_CAP_SYNCOBJ_TIMELINE"}}) {
+    for (auto [cap, name] :
+         {std::pair{std::uint64_t{DRM_CAP_SYNCOBJ}, "DRM_CAP_SYNCOBJ"},
+          std::pair{std::uint64_t{DRM_CAP_SYNCOBJ_TIMELINE}, "DRM_CAP_SYNCOBJ_TIMELINE"}}) {
         std::uint64_t value = 0;
         if (drmGetCap(device.get(), cap, &value) != 0) {
             const int err = errno;
@@ -178,12 +179,13 @@ public:
     // not signal in time (ETIME).
     Result<void> wait(std::uint64_t point, std::chrono::nanoseconds timeout, bool for_submit = true) const {
         if (timeout.count() < 0) {
-            return make_error(Errc::invalid_argument, "DrmSyncobj::wait: negative timeout {} ns", timeout.count());
+            return make_error(Errc::invalid_argument, "DrmSyncobj::wait: negative timeout {} ns",
+                              timeout.count());
         }
         std::uint32_t handle = handle_;
         const unsigned flags = for_submit ? DRM_SYNCOBJ_WAIT_FLAGS_WAIT_FOR_SUBMIT : 0;
-        if (drmSyncobjTimelineWait(device_.get(), &handle, &point, 1, detail::syncobj_deadline(timeout), flags,
-                                   nullptr) != 0) {
+        if (drmSyncobjTimelineWait(device_.get(), &handle, &point, 1, detail::syncobj_deadline(timeout),
+                                   flags, nullptr) != 0) {
             const int err = errno;
             if (err == ETIME || err == ETIMEDOUT) {
                 return make_error(Errc::timed_out, "DRM syncobj point {} did not signal within {} ns", point,
@@ -219,10 +221,11 @@ public:
         if (drmSyncobjTransfer(device_.get(), binary->handle_, 0, handle_, point, 0) != 0) {
             const int err = errno;
             if (err == EINVAL) {
-                return make_error(Errc::would_block,
-                                  "DRM syncobj point {} has no fence yet (not signalled or attached): nothing to "
-                                  "export as a sync_file",
-                                  point);
+                return make_error(
+                    Errc::would_block,
+                    "DRM syncobj point {} has no fence yet (not signalled or attached): nothing to "
+                    "export as a sync_file",
+                    point);
             }
             return detail::syncobj_error(err, "drmSyncobjTransfer (to binary)", device(), point);
         }

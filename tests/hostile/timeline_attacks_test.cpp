@@ -53,11 +53,11 @@ std::optional<DrmSyncobj> real_syncobj() {
     }
     return std::nullopt;
 }
-#define REQUIRE_SYNCOBJ(var)                                                                              \
-    auto var = real_syncobj();                                                                            \
-    if (!var) {                                                                                           \
+#define REQUIRE_SYNCOBJ(var)                                                                               \
+    auto var = real_syncobj();                                                                             \
+    if (!var) {                                                                                            \
         GTEST_SKIP() << "no DRM device with DRM_CAP_SYNCOBJ_TIMELINE here (the VM lane's 6.12 guest runs " \
-                        "this with virtio_gpu)";                                                          \
+                        "this with virtio_gpu)";                                                           \
     }
 
 UniqueFd an_eventfd() {
@@ -127,7 +127,8 @@ protected:
         testing::expect_error(handled.error(), code, needle);
         EXPECT_EQ(state_of(*victim_), before) << "the refused message changed the endpoint";
         char byte;
-        EXPECT_EQ(::recv(attacker_.get(), &byte, 1, MSG_DONTWAIT), -1) << "the peer was told of a refused message";
+        EXPECT_EQ(::recv(attacker_.get(), &byte, 1, MSG_DONTWAIT), -1)
+            << "the peer was told of a refused message";
         auto pending = victim_->dispatch();
         ASSERT_TRUE(pending) << pending.error().message;
         EXPECT_EQ(*pending, 0U);
@@ -164,9 +165,10 @@ protected:
 
 TEST_F(ConsumerTimelineAttack, ATimelineThisSideDoesNotAcceptIsRefused) {
     set_up(default_fence_kinds);
-    expect_refused_without_trace(timeline_message(), an_eventfd(), Errc::rejected,
-                                 "timeline of the producer: a fence of kind drm_syncobj_timeline, which this side "
-                                 "does not accept (accepted: sync_file)");
+    expect_refused_without_trace(
+        timeline_message(), an_eventfd(), Errc::rejected,
+        "timeline of the producer: a fence of kind drm_syncobj_timeline, which this side "
+        "does not accept (accepted: sync_file)");
 }
 
 TEST_F(ConsumerTimelineAttack, AnFdThatIsNoSyncobjIsRefused) {
@@ -182,8 +184,9 @@ TEST_F(ConsumerTimelineAttack, AnFdThatIsNoSyncobjIsRefused) {
 
 TEST_F(ConsumerTimelineAttack, APointBeforeAnyTimelineIsAProtocolError) {
     set_up(with_timelines);
-    expect_refused_without_trace(present(2, 2, 5), {}, Errc::protocol,
-                                 "present of image 2 at timeline point 5, but the producer shared no timeline");
+    expect_refused_without_trace(
+        present(2, 2, 5), {}, Errc::protocol,
+        "present of image 2 at timeline point 5, but the producer shared no timeline");
 }
 
 TEST_F(ConsumerTimelineAttack, APointOfAKindNotAcceptedIsRefused) {
@@ -223,7 +226,8 @@ TEST_F(ConsumerTimelineAttack, ASecondTimelineAndPointsThatDoNotIncreaseAreProto
                                  "timeline from the producer, which shared one already this session");
     expect_refused_without_trace(present(1, 3, 10), {}, Errc::protocol,
                                  "present of image 1 at timeline point 10, not after point 10");
-    expect_refused_without_trace(present(1, 3, 9), {}, Errc::protocol, "at timeline point 9, not after point 10");
+    expect_refused_without_trace(present(1, 3, 9), {}, Errc::protocol,
+                                 "at timeline point 9, not after point 10");
     // Still usable: the next point shows, and a present without a point clears it.
     send(present(1, 3, 11));
     expect_dispatched();
@@ -267,8 +271,9 @@ TEST_F(ProducerTimelineAttack, AnFdThatIsNoSyncobjIsRefused) {
 
 TEST_F(ProducerTimelineAttack, APointBeforeAnyTimelineOrOfAKindNotAcceptedIsRefused) {
     set_up(with_timelines);
-    expect_refused_without_trace(release(0, 4), {}, Errc::protocol,
-                                 "release of image 1 at timeline point 4, but the consumer shared no timeline");
+    expect_refused_without_trace(
+        release(0, 4), {}, Errc::protocol,
+        "release of image 1 at timeline point 4, but the consumer shared no timeline");
 }
 
 TEST_F(ProducerTimelineAttack, APointOfAKindNotAcceptedIsRefused) {
@@ -314,7 +319,8 @@ TEST_F(ProducerTimelineAttack, TheSendersOwnPointsFollowTheRules) {
     auto early = victim_->present(ids_[0], TimelinePoint{1});
     ASSERT_FALSE(early);
     EXPECT_EQ(early.error().code, Errc::invalid_argument);
-    EXPECT_NE(early.error().message.find("before share_timeline"), std::string::npos) << early.error().message;
+    EXPECT_NE(early.error().message.find("before share_timeline"), std::string::npos)
+        << early.error().message;
     UniqueFd event = an_eventfd();
     auto not_syncobj = victim_->share_timeline(event.borrow());
     ASSERT_FALSE(not_syncobj);
@@ -343,7 +349,8 @@ TEST_F(ProducerTimelineAttack, TheSendersPointsOnARealTimelineOnlyIncrease) {
         auto refused = victim_->present(ids_[0], TimelinePoint{point});
         ASSERT_FALSE(refused);
         EXPECT_EQ(refused.error().code, Errc::invalid_argument);
-        EXPECT_NE(refused.error().message.find("is not after point 5"), std::string::npos) << refused.error().message;
+        EXPECT_NE(refused.error().message.find("is not after point 5"), std::string::npos)
+            << refused.error().message;
         EXPECT_EQ(state_of(*victim_), before);
     }
     EXPECT_TRUE(victim_->present(ids_[0], TimelinePoint{6}));

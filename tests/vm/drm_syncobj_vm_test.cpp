@@ -46,7 +46,8 @@ Result<UniqueFd> open_driver(std::string_view driver) {
 
 std::string fd_link(BorrowedFd fd) {
     char link[PATH_MAX]{};
-    const ssize_t length = ::readlink(fmt::format("/proc/self/fd/{}", fd.get()).c_str(), link, sizeof link - 1);
+    const ssize_t length =
+        ::readlink(fmt::format("/proc/self/fd/{}", fd.get()).c_str(), link, sizeof link - 1);
     return length > 0 ? std::string(link, static_cast<std::size_t>(length)) : std::string();
 }
 
@@ -87,7 +88,8 @@ TEST_F(DrmSyncobjVmTest, VirtioGpuHasTimelinesOn612AndRefusesOn61) {
         } else {
             ASSERT_FALSE(capable);
             EXPECT_EQ(capable.error().code, Errc::unsupported);
-            EXPECT_NE(capable.error().message.find("driver virtio_gpu) has no DRM_CAP_SYNCOBJ"), std::string::npos)
+            EXPECT_NE(capable.error().message.find("driver virtio_gpu) has no DRM_CAP_SYNCOBJ"),
+                      std::string::npos)
                 << capable.error().message;
             ASSERT_FALSE(created);
             EXPECT_EQ(created.error().code, Errc::unsupported) << created.error().message;
@@ -96,9 +98,9 @@ TEST_F(DrmSyncobjVmTest, VirtioGpuHasTimelinesOn612AndRefusesOn61) {
 }
 
 // The rest needs syncobj timelines: the 6.12 guest only (6.1's refusal is asserted above).
-#define REQUIRE_TIMELINES()                                                       \
-    do {                                                                          \
-        if (!on_backports()) GTEST_SKIP() << "6.1: no driver has DRM syncobj";    \
+#define REQUIRE_TIMELINES()                                                    \
+    do {                                                                       \
+        if (!on_backports()) GTEST_SKIP() << "6.1: no driver has DRM syncobj"; \
     } while (0)
 
 std::optional<DrmSyncobj> fresh_timeline(BorrowedFd gpu) {

@@ -53,7 +53,8 @@ TEST_F(FrameTimelineVmTest, AcquireAndReleasePointsCrossTheFrameProtocol) {
             auto sender = value_or_fail(FrameSender::create(std::move(peer.frames), options), "sender");
             ASSERT_TRUE(sender);
             for (int i = 0; i < 2; ++i) {
-                ASSERT_TRUE(sender->add_image(MemfdAllocator().allocate(16, 16, DRM_FORMAT_ARGB8888).value()));
+                ASSERT_TRUE(
+                    sender->add_image(MemfdAllocator().allocate(16, 16, DRM_FORMAT_ARGB8888).value()));
             }
             auto shared = acquire->export_fd();
             ASSERT_TRUE(shared);
@@ -68,7 +69,8 @@ TEST_F(FrameTimelineVmTest, AcquireAndReleasePointsCrossTheFrameProtocol) {
                     ASSERT_EQ(free->release_fence_kind, FenceKind::drm_syncobj_timeline);
                     if (!release) {
                         ASSERT_TRUE(sender->peer_timeline().valid());
-                        release = value_or_fail(DrmSyncobj::import(gpu.borrow(), sender->peer_timeline()), "import");
+                        release = value_or_fail(DrmSyncobj::import(gpu.borrow(), sender->peer_timeline()),
+                                                "import");
                         ASSERT_TRUE(release);
                     }
                     auto released = release->wait(free->release_point, 5s);
@@ -108,7 +110,8 @@ TEST_F(FrameTimelineVmTest, AcquireAndReleasePointsCrossTheFrameProtocol) {
                 const std::uint64_t point = receiver->acquire_point();
                 EXPECT_EQ(point, last * 2);
                 if (!acquire) {
-                    acquire = value_or_fail(DrmSyncobj::import(gpu.borrow(), receiver->peer_timeline()), "import");
+                    acquire =
+                        value_or_fail(DrmSyncobj::import(gpu.borrow(), receiver->peer_timeline()), "import");
                     ASSERT_TRUE(acquire);
                 }
                 if (!acquire->wait(point, 0ns)) ++pending_seen;
@@ -121,7 +124,8 @@ TEST_F(FrameTimelineVmTest, AcquireAndReleasePointsCrossTheFrameProtocol) {
             EXPECT_EQ(last, frames);
             EXPECT_GT(pending_seen, 0U) << "every acquire point was signalled before the present arrived";
             std::printf("acquire points pending on arrival: %llu of %llu\n",
-                        static_cast<unsigned long long>(pending_seen), static_cast<unsigned long long>(frames));
+                        static_cast<unsigned long long>(pending_seen),
+                        static_cast<unsigned long long>(frames));
             send_note(peer, {9, 0, 0});
             auto end = receiver->wait_for_frame(last, 5s);
             ASSERT_FALSE(end);

@@ -46,8 +46,8 @@ public:
     // (peer_closed, ...) leave nothing changed.
     Result<void> share(FrameLink& link, BorrowedFd syncobj) {
         if (own_) {
-            return make_error(Errc::invalid_argument, "share_timeline: this side shared its timeline already (fd {})",
-                              own_.get());
+            return make_error(Errc::invalid_argument,
+                              "share_timeline: this side shared its timeline already (fd {})", own_.get());
         }
         if (auto checked = require_syncobj_fd(syncobj); !checked) return std::move(checked).error();
         UniqueFd copy(::fcntl(syncobj.get(), F_DUPFD_CLOEXEC, 3));
@@ -72,12 +72,13 @@ public:
     // calls sent(point).
     Result<void> check_outgoing(const char* call, std::uint64_t id, std::uint64_t point) const {
         if (!own_sent_) [[unlikely]] {
-            return make_error(Errc::invalid_argument, "{}: image {}: timeline point {} before share_timeline{}", call,
-                              id, point, own_ ? " reached this peer" : "");
+            return make_error(Errc::invalid_argument,
+                              "{}: image {}: timeline point {} before share_timeline{}", call, id, point,
+                              own_ ? " reached this peer" : "");
         }
         if (point <= own_point_) [[unlikely]] {
-            return make_error(Errc::invalid_argument, "{}: image {}: timeline point {} is not after point {}", call,
-                              id, point, own_point_);
+            return make_error(Errc::invalid_argument, "{}: image {}: timeline point {} is not after point {}",
+                              call, id, point, own_point_);
         }
         return {};
     }
@@ -87,7 +88,8 @@ public:
     // syncobj and the first this session. The fd stays in `fd` on refusal (closed by the caller).
     Result<void> accept_peer(UniqueFd& fd, const char* peer) {
         if (peer_) {
-            return make_error(Errc::protocol, "timeline from the {}, which shared one already this session", peer);
+            return make_error(Errc::protocol, "timeline from the {}, which shared one already this session",
+                              peer);
         }
         if (auto checked = require_syncobj_fd(fd.borrow()); !checked) return std::move(checked).error();
         peer_ = std::move(fd);
@@ -95,14 +97,16 @@ public:
     }
 
     // Whether a point from the peer may be taken (then call took(point)).
-    Result<void> check_incoming(const char* what, std::uint64_t id, std::uint64_t point, const char* peer) const {
+    Result<void> check_incoming(const char* what, std::uint64_t id, std::uint64_t point,
+                                const char* peer) const {
         if (!peer_) [[unlikely]] {
-            return make_error(Errc::protocol, "{} of image {} at timeline point {}, but the {} shared no timeline",
-                              what, id, point, peer);
+            return make_error(Errc::protocol,
+                              "{} of image {} at timeline point {}, but the {} shared no timeline", what, id,
+                              point, peer);
         }
         if (point <= peer_point_) [[unlikely]] {
-            return make_error(Errc::protocol, "{} of image {} at timeline point {}, not after point {}", what, id,
-                              point, peer_point_);
+            return make_error(Errc::protocol, "{} of image {} at timeline point {}, not after point {}", what,
+                              id, point, peer_point_);
         }
         return {};
     }

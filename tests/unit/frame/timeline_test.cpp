@@ -52,7 +52,8 @@ TEST_F(FrameTimelineTest, NothingGoesOutOrComesInBeforeATimeline) {
     auto out = timelines.check_outgoing("present", 1, 3);
     ASSERT_FALSE(out);
     EXPECT_EQ(out.error().code, Errc::invalid_argument);
-    EXPECT_NE(out.error().message.find("present: image 1: timeline point 3 before share_timeline"), std::string::npos)
+    EXPECT_NE(out.error().message.find("present: image 1: timeline point 3 before share_timeline"),
+              std::string::npos)
         << out.error().message;
     auto in = timelines.check_incoming("present", 1, 3, "producer");
     ASSERT_FALSE(in);
@@ -72,7 +73,8 @@ TEST_F(FrameTimelineTest, NothingGoesOutOrComesInBeforeATimeline) {
 
 TEST_F(FrameTimelineTest, SharedOnceResharedWithANewPeerAndPointsOnlyIncrease) {
     auto syncobj = real_syncobj();
-    if (!syncobj) GTEST_SKIP() << "no DRM render node with DRM_CAP_SYNCOBJ_TIMELINE here (the VM lane's 6.12 guest)";
+    if (!syncobj)
+        GTEST_SKIP() << "no DRM render node with DRM_CAP_SYNCOBJ_TIMELINE here (the VM lane's 6.12 guest)";
     auto fd = syncobj->export_fd();
     ASSERT_TRUE(fd);
     FrameTimelines timelines;
