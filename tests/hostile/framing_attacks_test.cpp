@@ -176,11 +176,11 @@ TEST_F(Framing, AddImageWithAFenceSlot) {
     expect_still_usable();
 }
 
-TEST_F(Framing, DescriptorBytesOnAPresent) {
+TEST_F(Framing, PayloadBytesPastAPresentsMetadata) {
     send_image(1);
     ASSERT_TRUE(victim_->dispatch());
     FrameMessage message = make_frame_message(FrameKind::present, 1, 1);
-    message.edit_payload<ImageDescriptor>([&](ImageDescriptor& d) { d.width = 7; });
+    message.payload[frame_payload_bytes - 1] = std::byte{7};
     send(message);
     expect_refused(Errc::protocol, "payload byte");
     expect_still_usable();

@@ -274,8 +274,8 @@ FrameMessage with_frame(FrameMessage m, std::uint64_t frame) {
     m.frame_number = frame;
     return m;
 }
-FrameMessage with_descriptor_byte(FrameMessage m) {
-    m.edit_payload<ImageDescriptor>([&](ImageDescriptor& d) { d.width = 1; });
+FrameMessage with_payload_tail_byte(FrameMessage m) {
+    m.payload[frame_payload_bytes - 1] = std::byte{1};
     return m;
 }
 FrameMessage of_kind(std::uint32_t kind, std::uint64_t id) {
@@ -344,8 +344,8 @@ const ConsumerCase consumer_cases[] = {
      message<C>(make_frame_message(FrameKind::present, retained_image_id, 9)), Errc::protocol, "which is unknown"},
     {"PresentWithAPlaneSlotFd", FrameKind::present, {}, message<C>(make_frame_message(FrameKind::present, 1, 9), 1),
      Errc::protocol, "carries an fd in slot 0"},
-    {"PresentWithDescriptorBytes", FrameKind::present, {},
-     message<C>(with_descriptor_byte(make_frame_message(FrameKind::present, 1, 9))), Errc::protocol,
+    {"PresentWithPayloadBytesPastItsMetadata", FrameKind::present, {},
+     message<C>(with_payload_tail_byte(make_frame_message(FrameKind::present, 1, 9))), Errc::protocol,
      "payload byte"},
     {"PresentWhoseReleaseOfTheShownImageCannotBeSent", FrameKind::present, {},
      with_full_buffer<C>(message<C>(make_frame_message(FrameKind::present, 1, 9))), Errc::protocol,
@@ -401,7 +401,7 @@ const ConsumerCase consumer_cases[] = {
     {"ByeWithAnFd", FrameKind::bye, {}, message<C>(make_frame_message(FrameKind::bye, 0), fence_slot), Errc::protocol,
      "carries an fd in slot 4"},
     {"KindZero", FrameKind::bye, {}, message<C>(of_kind(0, 1)), Errc::protocol, "unknown kind 0"},
-    {"KindNine", FrameKind::bye, {}, message<C>(of_kind(9, 1)), Errc::protocol, "unknown kind 9"},
+    {"KindFourteen", FrameKind::bye, {}, message<C>(of_kind(14, 1)), Errc::protocol, "unknown kind 14"},
     // the consumer's own calls whose send fails, or that are refused
     {"CallReleaseWithTheSocketFull", FrameKind::release, {},
      with_full_buffer<C>([](C& f) { return f.victim_->release(2); }), Errc::protocol, does_not_read},
@@ -556,7 +556,7 @@ const ProducerCase producer_cases[] = {
     {"ByeWithAFrameNumber", FrameKind::bye, {}, message<P>(with_frame(make_frame_message(FrameKind::bye, 0), 1)),
      Errc::protocol, "where none belongs"},
     {"KindZero", FrameKind::bye, {}, message<P>(of_kind(0, 1)), Errc::protocol, "unknown kind 0"},
-    {"KindNine", FrameKind::bye, {}, message<P>(of_kind(9, 1)), Errc::protocol, "unknown kind 9"},
+    {"KindFourteen", FrameKind::bye, {}, message<P>(of_kind(14, 1)), Errc::protocol, "unknown kind 14"},
     // the producer's own calls whose send fails, or that are refused
     {"CallPresentWithTheSocketFull", FrameKind::present, {},
      with_full_buffer<P>(call([](P& f) { return f.victim_->present(f.local_d_); })), Errc::protocol, does_not_read},

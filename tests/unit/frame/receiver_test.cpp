@@ -72,9 +72,9 @@ TEST_F(FrameReceiverTest, ProducerThatBreaksTheProtocolIsCaught) {
     expect_error(receiver->dispatch().error(), Errc::protocol, "carries an fd in slot 0");
 
     FrameMessage stray = make_frame_message(FrameKind::present, 7, 6);
-    stray.edit_payload<ImageDescriptor>([&](ImageDescriptor& d) { d.width = 1; });
+    stray.payload[sizeof(PresentMetadata)] = std::byte{1};  // past the present's metadata
     ASSERT_TRUE(producer.send(stray));
-    expect_error(receiver->dispatch().error(), Errc::protocol, "payload byte");
+    expect_error(receiver->dispatch().error(), Errc::protocol, "payload byte 152 is 1");
 
     // An image that fails import_image (a memfd not sealed against shrinking) is refused
     // and its fds are closed (the fixture counts them).
