@@ -82,7 +82,7 @@ TEST_F(FrameTimelineVmTest, AcquireAndReleasePointsCrossTheFrameProtocol) {
                 std::this_thread::sleep_for(10ms);  // the consumer waits for a point not yet submitted
                 ASSERT_TRUE(acquire->signal(frame * 2));
             }
-            EXPECT_GE(waited_releases, frames - 2);
+            EXPECT_GE(waited_releases, frames / 2 - 2);   // the rest came back unshown, without a point
             EXPECT_EQ(wait_note(peer).message.step, 9U);  // the consumer has seen every frame
             sender->close();
         },
@@ -102,10 +102,15 @@ TEST_F(FrameTimelineVmTest, AcquireAndReleasePointsCrossTheFrameProtocol) {
             std::optional<DrmSyncobj> acquire;
             std::uint64_t last = 0;
             std::uint64_t pending_seen = 0;
-            for (std::uint64_t n = 1; n <= frames; ++n) {
+            // A present that arrives while an earlier one is still queued replaces it (mailbox:
+            // the skipped image goes back without a point), so the loop runs to the last frame,
+            // not for a count.
+            std::uint64_t shown = 0;
+            for (std::uint64_t n = 1; last < frames; ++n) {
                 auto frame = receiver->wait_for_frame(last, 5s);
                 ASSERT_TRUE(frame) << frame.error().message;
                 last = frame->frame_number;
+                ++shown;
                 ASSERT_EQ(receiver->acquire_fence_kind(), FenceKind::drm_syncobj_timeline);
                 const std::uint64_t point = receiver->acquire_point();
                 EXPECT_EQ(point, last * 2);
@@ -123,9 +128,10 @@ TEST_F(FrameTimelineVmTest, AcquireAndReleasePointsCrossTheFrameProtocol) {
             }
             EXPECT_EQ(last, frames);
             EXPECT_GT(pending_seen, 0U) << "every acquire point was signalled before the present arrived";
-            std::printf("acquire points pending on arrival: %llu of %llu\n",
-                        static_cast<unsigned long long>(pending_seen),
-                        static_cast<unsigned long long>(frames));
+            std::printf("frames shown: %llu of %llu; acquire points pending on arrival: %llu\n",
+                        static_cast<unsigned long long>(shown), static_cast<unsigned long long>(frames),
+                        static_cast<unsigned long long>(pending_seen));
+            EXPECT_GE(shown, frames / 2);
             send_note(peer, {9, 0, 0});
             auto end = receiver->wait_for_frame(last, 5s);
             ASSERT_FALSE(end);
