@@ -8,13 +8,40 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstdlib>
+#include <new>
 #include <thread>
 
+#include "support/frame_pair.hpp"
+#include "support/syscall_allowlist.hpp"
 #include "support/two_process.hpp"
 #include "texshare/drm_syncobj.hpp"
 #include "texshare/frame/protocol.hpp"
 #include "texshare/memfd_allocator.hpp"
+
+#if !defined(TEXSHARE_SANITIZED)
+// Counts heap allocations while `counting` is set (as tests/unit/frame/protocol_test.cpp does).
+namespace {
+std::atomic<bool> counting{false};
+std::atomic<std::size_t> allocations{0};
+}  // namespace
+void* operator new(std::size_t size) {
+    if (counting.load(std::memory_order_relaxed)) allocations.fetch_add(1, std::memory_order_relaxed);
+    if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+    throw std::bad_alloc();
+}
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+void operator delete(void* p) noexcept {
+    std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+    std::free(p);
+}
+#pragma GCC diagnostic pop
+#endif
 
 namespace texshare {
 namespace {
@@ -138,6 +165,84 @@ TEST_F(FrameTimelineVmTest, AcquireAndReleasePointsCrossTheFrameProtocol) {
             EXPECT_EQ(end.error().code, Errc::peer_closed) << end.error().message;
         });
 }
+
+// Item 7 for the timeline kind: once both timelines are shared, a frame (present with an
+// acquire point, release with a release point, the point taken back) allocates nothing and
+// makes only sendmsg and recvmsg: no fd travels, so not even a statx.
+class FrameTimelineCostTest : public testing::FramePairTest {
+protected:
+    void SetUp() override {
+        FramePairTest::SetUp();
+        gpu_ = timeline_device();
+        ASSERT_TRUE(gpu_);
+        FrameReceiver::Options receiver;
+        receiver.accepted_fence_kinds = kinds;
+        FrameSender::Options sender;
+        sender.accepted_fence_kinds = kinds;
+        make_endpoints(false, receiver, sender);
+        a_ = add();
+        b_ = add();
+        for (auto* side : {&acquire_, &release_}) {
+            auto syncobj = DrmSyncobj::create(gpu_.borrow());
+            ASSERT_TRUE(syncobj) << syncobj.error().message;
+            side->emplace(std::move(*syncobj));
+        }
+        auto acquire_fd = acquire_->export_fd();
+        auto release_fd = release_->export_fd();
+        ASSERT_TRUE(acquire_fd && release_fd);
+        ASSERT_TRUE(sender_->share_timeline(acquire_fd->borrow()));
+        ASSERT_TRUE(receiver_->share_timeline(release_fd->borrow()));
+        pump_receiver();
+        pump_sender();
+        ASSERT_TRUE(receiver_->peer_timeline().valid() && sender_->peer_timeline().valid());
+    }
+    void TearDown() override {
+        acquire_.reset();
+        release_.reset();
+        gpu_.reset();
+        FramePairTest::TearDown();
+    }
+    // Frames `first`.. `first + count - 1`, alternating the two images.
+    bool frames(std::uint64_t first, std::uint64_t count) {
+        bool ok = true;
+        for (std::uint64_t n = first; n < first + count && ok; ++n) {
+            const std::uint64_t id = n % 2 == 0 ? a_ : b_;
+            ok = sender_->present(id, TimelinePoint{n}).has_value() && receiver_->dispatch().has_value();
+            ok = ok && receiver_->acquire_point() == n &&
+                 receiver_->acquire_fence_kind() == FenceKind::drm_syncobj_timeline;
+            ok =
+                ok && receiver_->release(id, TimelinePoint{n}).has_value() && sender_->dispatch().has_value();
+            ok = ok && sender_->release_point(id) == n;
+            ok = ok && !sender_->take_release_fence(id).valid() && sender_->release_point(id) == 0;
+        }
+        return ok;
+    }
+    UniqueFd gpu_;
+    std::optional<DrmSyncobj> acquire_, release_;
+    std::uint64_t a_ = 0, b_ = 0;
+};
+
+#if !defined(TEXSHARE_SANITIZED)
+TEST_F(FrameTimelineCostTest, PerFrameTimelinePointsDoNotAllocate) {
+    counting = true;
+    Error probe = make_error(Errc::protocol, "a message too long for the small-string buffer {}", 42);
+    counting = false;
+    ASSERT_GT(allocations.load(), 0U) << "the counter must see allocations for this test to mean anything";
+    allocations = 0;
+    counting = true;
+    const bool ok = frames(1, 16);
+    counting = false;
+    EXPECT_TRUE(ok);
+    EXPECT_EQ(allocations.load(), 0U);
+}
+#endif
+
+#if defined(TEXSHARE_CAN_CONFINE_SYSCALLS)
+TEST_F(FrameTimelineCostTest, PerFrameTimelinePointsMakeOnlySendmsgAndRecvmsg) {
+    testing::expect_only_syscalls({__NR_sendmsg, __NR_recvmsg}, "sendmsg or recvmsg",
+                                  [&] { return frames(1, 100); });
+}
+#endif
 
 }  // namespace
 }  // namespace texshare
