@@ -222,6 +222,43 @@ protected:
     std::uint64_t a_ = 0, b_ = 0;
 };
 
+// A new producer after the old one said bye: the consumer forgets the old producer's timeline
+// and its last point, shares its own timeline again, and its own points go on increasing.
+TEST_F(FrameTimelineCostTest, AfterResumeTheSurvivorResharesItsTimelineAndForgetsThePeers) {
+    ASSERT_TRUE(frames(1, 2));
+    sender_->close();
+    auto ended = receiver_->dispatch();
+    ASSERT_FALSE(ended);
+    EXPECT_EQ(ended.error().code, Errc::peer_closed);
+    EXPECT_FALSE(receiver_->peer_timeline().valid());
+    auto pair = FrameChannel::create_pair();
+    ASSERT_TRUE(pair);
+    ASSERT_TRUE(receiver_->resume(std::move(pair->first)));
+    FrameSender::Options options;
+    options.accepted_fence_kinds = kinds;
+    auto sender = FrameSender::create(std::move(pair->second), options);
+    ASSERT_TRUE(sender);
+    sender_.emplace(std::move(*sender));
+    pump_sender();
+    EXPECT_TRUE(sender_->peer_timeline().valid()) << "the consumer's timeline was not shared again";
+    const std::uint64_t id = add();
+    auto early = sender_->present(id, TimelinePoint{1});
+    ASSERT_FALSE(early);
+    EXPECT_EQ(early.error().code, Errc::invalid_argument);
+    auto fd = acquire_->export_fd();
+    ASSERT_TRUE(fd);
+    ASSERT_TRUE(sender_->share_timeline(fd->borrow()));
+    ASSERT_TRUE(sender_->present(id, TimelinePoint{1}));  // the new producer's points start afresh
+    pump_receiver();
+    EXPECT_EQ(receiver_->acquire_point(), 1U);
+    auto stale = receiver_->release(id, TimelinePoint{2});  // this side sent 2 to the old producer
+    ASSERT_FALSE(stale);
+    EXPECT_EQ(stale.error().code, Errc::invalid_argument);
+    ASSERT_TRUE(receiver_->release(id, TimelinePoint{3}));
+    pump_sender();
+    EXPECT_EQ(sender_->release_point(id), 3U);
+}
+
 #if !defined(TEXSHARE_SANITIZED)
 TEST_F(FrameTimelineCostTest, PerFrameTimelinePointsDoNotAllocate) {
     counting = true;
