@@ -7,6 +7,7 @@
 #include "texshare/child_process.hpp"
 #include "texshare/dma_buf_image.hpp"
 #include "texshare/dma_heap_allocator.hpp"
+#include "texshare/drm_syncobj.hpp"
 #include "texshare/format.hpp"
 #include "texshare/format_table.hpp"
 #include "texshare/frame/protocol.hpp"

@@ -22,7 +22,7 @@ KIND = {"add_image": 1, "present": 2, "release": 3, "retire": 4, "retired": 5, "
 PRESENT_METADATA_SIZE = 152  # begin_frame sequence, content time, flags, damage count, 8 rects
 # FrameMessage's payload: the largest per-kind payload, in whole 8-byte words.
 PAYLOAD_SIZE = (max(DESCRIPTOR_SIZE, PRESENT_METADATA_SIZE) + 7) // 8 * 8
-FENCE = {"none": 0, "sync_file": 1, "vulkan_opaque_semaphore": 2}
+FENCE = {"none": 0, "sync_file": 1, "vulkan_opaque_semaphore": 2, "drm_syncobj_timeline": 3}
 
 
 def opaque_memory(allocation_size, memory_type=0, flags=1, usage=0x17):
@@ -86,6 +86,16 @@ def main(root):
           channel_frame(frame_message("present", 1, 1, fence="vulkan_opaque_semaphore"), 0b10000))
     write(d, "seed-present-fence-without-kind", bytes([1]) + fd_spec(4, 0) +
           channel_frame(frame_message("present", 1, 1), 0b10000))
+    # Timeline sync: a timeline (an eventfd in the fence slot: refused as no syncobj), then
+    # points on present and release without an fd, and a point carrying an fd (refused).
+    write(d, "seed-timeline", bytes([1]) + fd_spec(4, 0) +
+          channel_frame(frame_message("timeline", 0, fence="drm_syncobj_timeline"), 0b10000))
+    write(d, "seed-present-point", bytes([0]) +
+          channel_frame(frame_message("present", 1, 1, fence="drm_syncobj_timeline", fence_point=7), 0))
+    write(d, "seed-release-point", bytes([0]) +
+          channel_frame(frame_message("release", 1, fence="drm_syncobj_timeline", fence_point=8), 0))
+    write(d, "seed-point-with-fd", bytes([1]) + fd_spec(4, 0) +
+          channel_frame(frame_message("present", 1, 1, fence="drm_syncobj_timeline", fence_point=7), 0b10000))
     write(d, "seed-retire", bytes([0]) + channel_frame(frame_message("retire", 3), 0))
     write(d, "seed-bye", bytes([0]) + channel_frame(frame_message("bye", 0), 0))
     write(d, "seed-short", bytes([0]) + channel_frame(frame_message("retire", 3), 0)[:40])

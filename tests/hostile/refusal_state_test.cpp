@@ -290,6 +290,17 @@ FrameMessage of_kind(std::uint32_t kind, std::uint64_t id) {
     m.kind = kind;
     return m;
 }
+// Timeline sync (issue 16 item 6): the timeline message and a point on present / release.
+FrameMessage timeline_message() {
+    FrameMessage m = make_frame_message(FrameKind::timeline, 0);
+    m.fence_kind = static_cast<std::uint8_t>(FenceKind::drm_syncobj_timeline);
+    return m;
+}
+FrameMessage with_point(FrameMessage m, std::uint64_t point) {
+    m.fence_kind = static_cast<std::uint8_t>(FenceKind::drm_syncobj_timeline);
+    m.fence_point = point;
+    return m;
+}
 FrameMessage misnamed_image(std::uint64_t id) {
     FrameMessage m = add_image_message(id);
     m.edit_payload<ImageDescriptor>([&](ImageDescriptor& d) { d.image_id = id + 1; });
@@ -413,6 +424,22 @@ const ConsumerCase consumer_cases[] = {
      Errc::protocol, "reserved field is 7"},
     {"ByeWithAnFd", FrameKind::bye, {}, message<C>(make_frame_message(FrameKind::bye, 0), fence_slot), Errc::protocol,
      "carries an fd in slot 4"},
+    // timeline (this fixture accepts sync_files only)
+    {"TimelineOfAKindNotAccepted", FrameKind::timeline, {}, message<C>(timeline_message(), fence_slot),
+     Errc::rejected, "timeline of the producer: a fence of kind drm_syncobj_timeline, which this side does not"},
+    {"TimelineWithoutItsFd", FrameKind::timeline, {}, message<C>(timeline_message()), Errc::protocol,
+     "timeline without the syncobj fd"},
+    {"TimelineWithAPoint", FrameKind::timeline, {}, message<C>(with_point(timeline_message(), 3), fence_slot),
+     Errc::protocol, "timeline with fence point 3"},
+    {"PresentWithAPointOfAKindNotAccepted", FrameKind::present, {},
+     message<C>(with_point(make_frame_message(FrameKind::present, 1, 9), 4)), Errc::rejected,
+     "a fence of kind drm_syncobj_timeline, which this side does not accept"},
+    {"PresentWithAPointAndAnFd", FrameKind::present, {},
+     message<C>(with_point(make_frame_message(FrameKind::present, 1, 9), 4), fence_slot), Errc::protocol,
+     "which carries a point, not an fd"},
+    {"PresentWithTheTimelineKindAndNoPoint", FrameKind::present, {},
+     message<C>(with_point(make_frame_message(FrameKind::present, 1, 9), 0)), Errc::protocol,
+     "drm_syncobj_timeline without a point"},
     {"KindZero", FrameKind::bye, {}, message<C>(of_kind(0, 1)), Errc::protocol, "unknown kind 0"},
     {"KindFourteen", FrameKind::bye, {}, message<C>(of_kind(14, 1)), Errc::protocol, "unknown kind 14"},
     // the consumer's own calls whose send fails, or that are refused
@@ -571,6 +598,19 @@ const ProducerCase producer_cases[] = {
      Errc::protocol, "reserved field is 7"},
     {"ByeWithAFrameNumber", FrameKind::bye, {}, message<P>(with_frame(make_frame_message(FrameKind::bye, 0), 1)),
      Errc::protocol, "where none belongs"},
+    // timeline (this fixture accepts sync_files only)
+    {"TimelineOfAKindNotAccepted", FrameKind::timeline, {}, message<P>(timeline_message(), fence_slot),
+     Errc::rejected, "timeline of the consumer: a fence of kind drm_syncobj_timeline, which this side does not"},
+    {"ReleaseWithAPointOfAKindNotAccepted", FrameKind::release, {},
+     [](P& f) { return message<P>(with_point(make_frame_message(FrameKind::release, f.local_b_), 4))(f); },
+     Errc::rejected, "a fence of kind drm_syncobj_timeline, which this side does not accept"},
+    {"ReleaseWithAPointOnASyncFileKind", FrameKind::release, {},
+     [](P& f) {
+         FrameMessage m = with_point(make_frame_message(FrameKind::release, f.local_b_), 4);
+         m.fence_kind = static_cast<std::uint8_t>(FenceKind::sync_file);
+         return message<P>(m, fence_slot)(f);
+     },
+     Errc::protocol, "fence point 4 with fence kind sync_file, which has no points"},
     {"KindZero", FrameKind::bye, {}, message<P>(of_kind(0, 1)), Errc::protocol, "unknown kind 0"},
     {"KindFourteen", FrameKind::bye, {}, message<P>(of_kind(14, 1)), Errc::protocol, "unknown kind 14"},
     // the producer's own calls whose send fails, or that are refused

@@ -21,16 +21,21 @@ struct FrameStateProbe {
                                       fmt::join(table.refused_, " "), table.refused_next_);
         for (const FrameSlot& slot : table.slots()) {
             out += fmt::format(
-                "slot {}: id {:x} gen {} {} state {} last frame {} fence {} ({}) held-while-retiring {} unshared {} "
-                "refused {} image {}x{} fd {}\n",
+                "slot {}: id {:x} gen {} {} state {} last frame {} fence {} ({}) point {} held-while-retiring {} "
+                "unshared {} refused {} image {}x{} fd {}\n",
                 table.index_of(slot), slot.id, slot.generation, slot.local ? "local" : "peer's",
                 static_cast<int>(slot.state), slot.last_frame, slot.fence.valid() ? slot.fence.get() : -1,
-                to_string(slot.fence_kind), slot.held_while_retiring, slot.unshared, slot.refused, slot.image.width(), slot.image.height(),
+                to_string(slot.fence_kind), slot.fence_point, slot.held_while_retiring, slot.unshared, slot.refused, slot.image.width(), slot.image.height(),
                 slot.image.empty() ? -1 : slot.image.plane_fd(0).get());
         }
         return out;
     }
     static std::string link(const FrameLink& link) { return fmt::format("link: open {}\n", link.is_open()); }
+    static std::string timelines(const FrameTimelines& t) {
+        return fmt::format("timelines: own fd {} sent {} point {}, peer fd {} point {}\n",
+                           t.own().valid() ? t.own().get() : -1, t.own_sent(), t.own_point(),
+                           t.peer().valid() ? t.peer().get() : -1, t.peer_point());
+    }
 
     static std::string summary(const FrameSender& s) {
         return fmt::format(
@@ -38,16 +43,16 @@ struct FrameStateProbe {
                    "formats changed {}\n",
                    s.next_frame_, s.presented_, s.released_, s.reclaimed_, s.peer_formats_.has_value(),
                    s.formats_changed_) +
-               link(s.link_) + table(s.table_);
+               link(s.link_) + timelines(s.timelines_) + table(s.table_);
     }
     static std::string summary(const FrameReceiver& r) {
         return fmt::format(
-                   "consumer: current slot {}, current frame {}, live {}, last frame {}, acquire fence {} ({}), "
-                   "received {}, skipped {}, advertised {}\n",
+                   "consumer: current slot {}, current frame {}, live {}, last frame {}, acquire fence {} ({}) "
+                   "point {}, received {}, skipped {}, advertised {}\n",
                    r.current_, r.current_frame_, r.current_live_, r.last_frame_,
-                   r.acquire_fence_.valid() ? r.acquire_fence_.get() : -1, to_string(r.acquire_fence_kind_), r.received_, r.skipped_,
-                   r.advertised_.has_value()) +
-               link(r.link_) + table(r.table_);
+                   r.acquire_fence_.valid() ? r.acquire_fence_.get() : -1, to_string(r.acquire_fence_kind_),
+                   r.acquire_point_, r.received_, r.skipped_, r.advertised_.has_value()) +
+               link(r.link_) + timelines(r.timelines_) + table(r.table_);
     }
     // Whether the link thinks its peer hung up (a failed send records that: it is a fact
     // learned, not a change the call made, so summary() leaves it out).

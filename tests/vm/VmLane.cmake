@@ -13,6 +13,9 @@ set(TEXSHARE_VM_TESTS gbm_vm_test fence_vm_test)
 texshare_add_test_binary(gbm_vm_test vm/gbm_vm_test.cpp texshare::gbm)
 # Real unsignalled fences from vgem (vm/vgem_fence.hpp) through sync_file and the frame protocol.
 texshare_add_test_binary(fence_vm_test vm/fence_vm_test.cpp texshare::gbm)
+# DRM syncobj timelines (drm_syncobj.hpp): real on 6.12's virtio_gpu, refused on 6.1 and vgem.
+texshare_add_test_binary(drm_syncobj_vm_test vm/drm_syncobj_vm_test.cpp texshare::gbm)
+list(APPEND TEXSHARE_VM_TESTS drm_syncobj_vm_test)
 # negotiation_vm_test: between vgem and virtio_gpu, the cross-device fallback for real.
 foreach(binary egl_vm_test egl_fence_vm_test frame_import_vm_test negotiation_vm_test)
   texshare_add_test_binary(${binary} vm/${binary}.cpp texshare::egl texshare::gbm texshare_gl_support)
@@ -37,6 +40,12 @@ endif()
 # "-- command args" entries (e.g. a benchmark smoke run).
 set(TEXSHARE_VM_BACKPORTS_TESTS "")
 set(TEXSHARE_VM_BACKPORTS_COMMANDS "")
+# The timeline attacks (tests/hostile) whose second half needs a real DRM syncobj, which only
+# 6.12's virtio_gpu has (on the host those tests skip, saying so).
+list(APPEND TEXSHARE_VM_BACKPORTS_TESTS timeline_attacks_test frame_timeline_test)
+# Timeline sync through FrameSender / FrameReceiver across two processes (virtio_gpu syncobjs).
+texshare_add_test_binary(frame_timeline_vm_test vm/frame_timeline_vm_test.cpp)
+list(APPEND TEXSHARE_VM_BACKPORTS_TESTS frame_timeline_vm_test)
 # DMA-BUF heap and udmabuf images across two processes, read back by the CPU and by lavapipe
 # (tests/support/vulkan_readback.hpp, which needs libvulkan-dev, one of the GPU packages).
 if(TARGET texshare_vulkan_support)

@@ -26,10 +26,13 @@
 
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include <linux/magic.h>
 
+#include <cstdio>
 #include <string>
+#include <string_view>
 
 #include "texshare/detail/fd_closer.hpp"
 #include "texshare/detail/fd_probe.hpp"
@@ -96,9 +99,36 @@ inline Result<void> require_opaque_semaphore_kind(BorrowedFd fd) {
     return opaque_fence_error(fd);
 }
 
+// Ok when a peer's timeline fd (FrameKind::timeline) is a DRM syncobj. Checked: the fd is a
+// file of the shared anonymous inode (one statx, as for a sync_file), and its name there is
+// "anon_inode:syncobj_file" (readlink of /proc/self/fd/N: drm_syncobj.c names its files so;
+// measured on 6.12, docs/vm-lane-facts.md), which tells it from a sync_file, an eventfd, an
+// epoll or a timerfd of the same inode. Neither call can block on the file. Not checkable
+// here: which device's driver made it (a syncobj fd is device-independent; the DRM import,
+// DRM_IOCTL_SYNCOBJ_FD_TO_HANDLE, is what uses it) and whether it is a timeline or a binary
+// syncobj (the kernel treats both alike for points). Without /proc (a sandbox that hides
+// it) only the inode is checked, and the import refuses anything else (EINVAL). Once per
+// session, never per frame.
+inline Result<void> require_syncobj_fd(BorrowedFd fd) {
+    if (auto anon = require_fence_kind(fd); !anon) {
+        return make_error(Errc::rejected, "timeline fd {} is not a DRM syncobj: {}", fd.get(), anon.error().message);
+    }
+    char link[32];
+    char name[64]{};
+    std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd.get());
+    const ssize_t length = ::readlink(link, name, sizeof name - 1);
+    if (length < 0) return {};  // no /proc: the inode is all that can be checked (see above)
+    constexpr std::string_view syncobj_name = "anon_inode:syncobj_file";
+    if (std::string_view(name, static_cast<std::size_t>(length)) != syncobj_name) {
+        return make_error(Errc::rejected, "timeline fd {} is {}, not a DRM syncobj ({})", fd.get(),
+                          std::string_view(name, static_cast<std::size_t>(length)), syncobj_name);
+    }
+    return {};
+}
+
 [[gnu::noinline, gnu::cold]] inline Error fence_not_accepted(FenceKind kind, FenceKindSet accepted) {
     std::string names;
-    for (auto k : {FenceKind::sync_file, FenceKind::vulkan_opaque_semaphore}) {
+    for (auto k : {FenceKind::sync_file, FenceKind::vulkan_opaque_semaphore, FenceKind::drm_syncobj_timeline}) {
         if (!accepted.contains(k)) continue;
         if (!names.empty()) names += ", ";
         names += to_string(k);

@@ -20,12 +20,12 @@
 //   accepts it only when negotiation proved the peer to be that (texshare cannot tell from
 //   the fd). It cannot be waited on with poll(): only a Vulkan import waits on it.
 //
-// Reserved for later (issue 16, "Timeline sync"): a DRM syncobj timeline point, the
-// linux-drm-syncobj-v1 model. Its syncobj fd would be shared once (like an image) and each
-// present / release carry only a 64-bit point, so that kind is "a fence without an fd in
-// the message". fence_kind_carries_fd() already says, per kind, whether the fence slot must
-// hold an fd; the point would need a new u64 in FrameMessage (protocol 2's versioned hello
-// is where such a change is agreed).
+// - drm_syncobj_timeline: a point on a DRM syncobj timeline (drm_syncobj.hpp), the model of
+//   Wayland's linux-drm-syncobj-v1: each side shares its syncobj's fd once per session
+//   (FrameKind::timeline, the fd in the fence slot), and from then on a present carries the
+//   acquire point and a release the release point in FrameMessage::fence_point, with no fd.
+//   Points on one timeline strictly increase; a repeated or lower point is Errc::protocol.
+//   It is the one kind "without an fd in the message": fence_kind_carries_fd() says so.
 #pragma once
 
 #include "texshare/detail/require_cxx20.hpp"
@@ -39,10 +39,11 @@ enum class FenceKind : std::uint8_t {
     none = 0,                     // no fence: the fence slot is empty
     sync_file = 1,                // a sync_file fd
     vulkan_opaque_semaphore = 2,  // a VkSemaphore payload exported as OPAQUE_FD
+    drm_syncobj_timeline = 3,     // a point (FrameMessage::fence_point) on the shared timeline
 };
 
 // The highest kind this version knows; a message with a higher one is Errc::protocol.
-inline constexpr FenceKind last_fence_kind = FenceKind::vulkan_opaque_semaphore;
+inline constexpr FenceKind last_fence_kind = FenceKind::drm_syncobj_timeline;
 
 constexpr std::string_view to_string(FenceKind kind) noexcept {
     switch (kind) {
@@ -52,12 +53,15 @@ constexpr std::string_view to_string(FenceKind kind) noexcept {
             return "sync_file";
         case FenceKind::vulkan_opaque_semaphore:
             return "vulkan_opaque_semaphore";
+        case FenceKind::drm_syncobj_timeline:
+            return "drm_syncobj_timeline";
     }
     return "unknown";
 }
 
-// Whether a fence of this kind travels as an fd in the message's fence slot: every kind
-// today (none: no fd). One constant, bit k for kind k, so the per-frame check reads no table.
+// Whether a fence of this kind travels as an fd in the message's fence slot: sync_file and
+// vulkan_opaque_semaphore do; none and drm_syncobj_timeline (a point, its fd shared once) do
+// not. One constant, bit k for kind k, so the per-frame check reads no table.
 inline constexpr unsigned fence_kinds_with_fd =
     (1U << static_cast<unsigned>(FenceKind::sync_file)) |
     (1U << static_cast<unsigned>(FenceKind::vulkan_opaque_semaphore));

@@ -45,7 +45,8 @@ struct FrameSlot {
     FrameImageState state = FrameImageState::free;
     std::uint64_t last_frame = 0;      // the frame it was last presented as
     UniqueFd fence;                    // producer: the release fence that came back
-    FenceKind fence_kind = FenceKind::none;  // what `fence` is (none while it is empty)
+    FenceKind fence_kind = FenceKind::none;  // what `fence` is (none while it and fence_point are empty)
+    std::uint64_t fence_point = 0;     // producer: the release point that came back (drm_syncobj_timeline)
     bool held_while_retiring = false;  // retired (by the producer) while the consumer held it
     std::uint32_t generation = 0;      // counts the images this slot has held (FrameImage checks it)
 };

@@ -56,15 +56,18 @@ public:
     // closed the channel or exited (the link is then hung up: dispatch to read what it said
     // before), Errc::protocol when it stopped reading (its socket buffer is full: legitimate
     // traffic never fills it), Errc::fd_not_open for a closed fence fd. fence_kind names
-    // what `fence` is (the endpoint checked the pair); it goes on the wire only with an fd.
+    // what `fence` is (the endpoint checked the pair); it goes on the wire only with an fd,
+    // or with a fence_point (FenceKind::drm_syncobj_timeline: a point, no fd).
     [[gnu::hot]]
     Result<void> send(FrameKind kind, std::uint64_t id, std::uint64_t frame = 0, BorrowedFd fence = {},
-                      FenceKind fence_kind = FenceKind::sync_file) {
+                      FenceKind fence_kind = FenceKind::sync_file, std::uint64_t fence_point = 0) {
         // Per frame: the kept message (header in front, so it leaves as one iovec) has a
-        // zero payload already; only four fields change.
+        // zero payload already; only five fields change.
         FrameMessage& message = outgoing_.message;
         message.kind = static_cast<std::uint32_t>(kind);
-        message.fence_kind = fence.valid() ? static_cast<std::uint8_t>(fence_kind) : std::uint8_t{0};
+        message.fence_kind =
+            fence.valid() || fence_point != 0 ? static_cast<std::uint8_t>(fence_kind) : std::uint8_t{0};
+        message.fence_point = fence_point;
         message.image_id = id;
         message.frame_number = frame;
         if (!channel_.is_open() || hung_up_) [[unlikely]] return not_sent(message);

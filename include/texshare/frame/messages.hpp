@@ -62,7 +62,10 @@ enum class FrameKind : std::uint32_t {
     begin_frame = 10,  // consumer -> producer: draw for this vsync (BeginFrame)
     presented = 11,    // consumer -> producer: present frame_number reached the screen (PresentationFeedback)
     discarded = 12,    // consumer -> producer: present frame_number was replaced unshown (PresentationFeedback)
-    timeline = 13,     // reserved: a DRM syncobj shared once, in the fence slot (issue 16, timeline sync)
+    // this side's DRM syncobj timeline, shared once per session: its fd in the fence slot,
+    // fence_kind drm_syncobj_timeline, fence point 0; later presents (producer) or releases
+    // (consumer) carry only points on it (fence_kind.hpp)
+    timeline = 13,
 };
 inline constexpr FrameKind last_frame_kind = FrameKind::timeline;
 
@@ -206,7 +209,7 @@ inline constexpr std::array<std::uint32_t, 16> frame_kind_rules = {
     payload_words(sizeof(BeginFrame)),                                    // begin_frame
     rule_frame_number | rule_image | payload_words(sizeof(PresentationFeedback)),  // presented
     rule_frame_number | rule_image | payload_words(sizeof(PresentationFeedback)),  // discarded
-    fence_slot | rule_fence,                                              // timeline (reserved)
+    fence_slot | rule_fence,                                              // timeline: the syncobj fd
     0,
     0,
 };
@@ -214,8 +217,9 @@ static_assert(frame_fd_slots <= 5 && frame_payload_words < 256);
 static_assert(static_cast<std::size_t>(last_frame_kind) < frame_kind_rules.size());
 
 // The fence kinds whose fence has a 64-bit point (FrameMessage::fence_point), bit k for kind
-// k: none yet; the timeline kind (issue 16) sets its bit.
-inline constexpr unsigned fence_kinds_with_point = 0;
+// k: drm_syncobj_timeline. On present and release such a kind comes with a point > 0 and no
+// fd; on FrameKind::timeline with its syncobj fd and point 0.
+inline constexpr unsigned fence_kinds_with_point = 1U << static_cast<unsigned>(FenceKind::drm_syncobj_timeline);
 constexpr bool fence_kind_has_point(std::uint8_t kind) noexcept {
     return kind < 32 && ((fence_kinds_with_point >> kind) & 1U) != 0;
 }
@@ -251,14 +255,21 @@ inline std::uint64_t descriptor_image_id(const FrameMessage& m) noexcept {
     // A fence kind exactly when the fence slot holds an fd (and only a known kind, only on
     // a kind that carries fences). No separate branch per fence kind on the way.
     const std::uint8_t fence = m.fence_kind;
+    // timeline: the syncobj's fd travels in the fence slot, so the fd goes with that message
+    // kind rather than with the fence kind, and its point is 0.
+    const bool timeline = kind == static_cast<std::uint32_t>(FrameKind::timeline);
     if (fence > static_cast<std::uint8_t>(last_fence_kind) || (fence != 0 && (rule & rule_fence) == 0) ||
-        fence_kind_carries_fd(fence) != (((filled_slots >> frame_fence_slot) & 1U) != 0)) {
+        (fence_kind_carries_fd(fence) || timeline) != (((filled_slots >> frame_fence_slot) & 1U) != 0)) {
         return false;
     }
+    // A point exactly with a kind that has points (none on the timeline message itself).
     if ((m.frame_number != 0 && (rule & rule_frame_number) == 0) ||
-        (m.image_id != 0 && (rule & rule_image) == 0) || (m.fence_point != 0 && !fence_kind_has_point(fence))) {
+        (m.image_id != 0 && (rule & rule_image) == 0) ||
+        (m.fence_point != 0) != (fence_kind_has_point(fence) && !timeline)) {
         return false;
     }
+    if (timeline && fence != static_cast<std::uint8_t>(FenceKind::drm_syncobj_timeline)) [[unlikely]]
+        return false;
     if (kind == static_cast<std::uint32_t>(FrameKind::add_image) && descriptor_image_id(m) != m.image_id) return false;
     return !payload_tail_set(m, rule >> 8);
 }
@@ -292,9 +303,21 @@ inline std::uint64_t descriptor_image_id(const FrameMessage& m) noexcept {
     if (m.image_id != 0 && (rule & rule_image) == 0) {
         return make_error(Errc::protocol, "{}: image id {} where none belongs", to_string(kind), m.image_id);
     }
-    if (m.fence_point != 0 && !fence_kind_has_point(m.fence_kind)) {
+    if (kind == FrameKind::timeline) {
+        if (m.fence_kind != static_cast<std::uint8_t>(FenceKind::drm_syncobj_timeline)) {
+            return make_error(Errc::protocol, "timeline with fence kind {}, not drm_syncobj_timeline",
+                              to_string(static_cast<FenceKind>(m.fence_kind)));
+        }
+        if (m.fence_point != 0) {
+            return make_error(Errc::protocol, "timeline with fence point {}: the syncobj is shared without one",
+                              m.fence_point);
+        }
+    } else if (m.fence_point != 0 && !fence_kind_has_point(m.fence_kind)) {
         return make_error(Errc::protocol, "{} of image {}: fence point {} with fence kind {}, which has no points",
                           to_string(kind), m.image_id, m.fence_point, to_string(static_cast<FenceKind>(m.fence_kind)));
+    } else if (m.fence_point == 0 && fence_kind_has_point(m.fence_kind)) {
+        return make_error(Errc::protocol, "{} of image {}: fence kind {} without a point (fence point 0)",
+                          to_string(kind), m.image_id, to_string(static_cast<FenceKind>(m.fence_kind)));
     }
     if (kind == FrameKind::add_image && descriptor_image_id(m) != m.image_id) {
         return make_error(Errc::protocol, "add_image of image {}: its descriptor names image {}", m.image_id,
@@ -312,6 +335,13 @@ inline std::uint64_t descriptor_image_id(const FrameMessage& m) noexcept {
                           to_string(kind), m.image_id, std::countr_zero(forbidden));
     }
     const auto fence = static_cast<FenceKind>(m.fence_kind);
+    if (kind == FrameKind::timeline) {
+        return make_error(Errc::protocol, "timeline without the syncobj fd (slot {} is empty)", frame_fence_slot);
+    }
+    if (fence_kind_has_point(m.fence_kind)) {
+        return make_error(Errc::protocol, "{} of image {}: an fd in slot {} with fence kind {}, which carries a point, "
+                          "not an fd", to_string(kind), m.image_id, frame_fence_slot, to_string(fence));
+    }
     if (fence_kind_carries_fd(m.fence_kind)) {
         return make_error(Errc::protocol, "{} of image {}: fence kind {} without a fence fd (slot {} is empty)",
                           to_string(kind), m.image_id, to_string(fence), frame_fence_slot);

@@ -34,6 +34,23 @@
 //   take_release_fence()); presenting an image whose fence was never taken is refused, so
 //   a fence cannot be dropped silently. A fence nobody took is closed by the endpoint: at
 //   once for a sync_file, off the dispatching thread for any other kind.
+// - Timeline sync (FenceKind::drm_syncobj_timeline, frame/timeline.hpp; the model of
+//   Wayland's linux-drm-syncobj-v1): each side may share one DRM syncobj timeline per
+//   session with share_timeline(fd) (FrameKind::timeline: the fd in the fence slot, fence
+//   kind drm_syncobj_timeline, no point), re-shared with each new peer on resume(). Then a
+//   present(id, TimelinePoint) carries the producer's acquire point and a
+//   release(id, TimelinePoint) the consumer's release point in FrameMessage::fence_point,
+//   with no fd; the other side reads acquire_point() / FreeImage::release_point with
+//   peer_timeline(), imports that once (DrmSyncobj::import, drm_syncobj.hpp) and waits for
+//   the point there. On receipt: the kind must be accepted (Options::accepted_fence_kinds;
+//   not by default), else Errc::rejected; the timeline fd must be a DRM syncobj (the shared
+//   anonymous inode named anon_inode:syncobj_file, detail/fence_probe.hpp), else
+//   Errc::rejected; a second timeline in one session, a point before any timeline, and a
+//   point not after the last one from that peer (repeated or lower) are Errc::protocol;
+//   each changes nothing. A point travels only with a kind that has points and never with
+//   an fd; a point of 0 is refused by the envelope. Sending: a point before share_timeline or
+//   not after this side's last is Errc::invalid_argument, nothing sent. An untaken release
+//   point holds its image back like an untaken release fence.
 // - Only the side that added an image retires it (e.g. on resize). The producer's retire
 //   waits for the consumer to let go (`retired` once it no longer holds it, which for a held
 //   image means released too); the consumer's retire takes effect at once on its side, and a

@@ -22,6 +22,7 @@
 #include "texshare/frame/image_table.hpp"
 #include "texshare/frame/link.hpp"
 #include "texshare/frame/sharing.hpp"
+#include "texshare/frame/timeline.hpp"
 
 namespace texshare {
 
@@ -41,7 +42,9 @@ struct FrameReceiverOptions {
     // (Errc::rejected from dispatch(), nothing changed, never shown). Add
     // FenceKind::vulkan_opaque_semaphore only where negotiation proved the producer to be on
     // this device and driver, and this side waits with Vulkan (vulkan/fence.hpp,
-    // SyncMode::opaque_fd): such a fence cannot be waited on with poll().
+    // SyncMode::opaque_fd): such a fence cannot be waited on with poll(). Add
+    // FenceKind::drm_syncobj_timeline to take the producer's timeline (FrameKind::timeline)
+    // and acquire points on it (acquire_point()).
     FenceKindSet accepted_fence_kinds = default_fence_kinds;
 };
 
@@ -103,7 +106,35 @@ public:
     // What the untaken acquire fence is (FenceKind::none when there is none): a sync_file, or
     // with accepted_fence_kinds allowing it, a Vulkan OPAQUE_FD semaphore.
     FenceKind acquire_fence_kind() const noexcept {
-        return acquire_fence_.valid() ? acquire_fence_kind_ : FenceKind::none;
+        if (acquire_fence_.valid()) return acquire_fence_kind_;
+        return acquire_point_ != 0 ? FenceKind::drm_syncobj_timeline : FenceKind::none;
+    }
+    // The current frame's acquire point on peer_timeline() (FenceKind::drm_syncobj_timeline;
+    // 0 when it came without one): wait for it (DrmSyncobj::wait) before reading the image.
+    std::uint64_t acquire_point() const noexcept { return acquire_point_; }
+    // The producer's timeline (its FrameKind::timeline), empty until it shares one this session;
+    // import it once (DrmSyncobj::import). Valid while the session lasts.
+    BorrowedFd peer_timeline() const noexcept { return timelines_.peer(); }
+
+    // Shares this side's DRM syncobj timeline (DrmSyncobj::export_fd; borrowed, kept as a dup)
+    // with the producer, once: from then on release(id, TimelinePoint) sends release points on
+    // it, and each later producer (resume) gets it too. Errc::invalid_argument when shared
+    // already, Errc::rejected when the fd is not a DRM syncobj, send errors with nothing
+    // changed. The producer must accept FenceKind::drm_syncobj_timeline.
+    Result<void> share_timeline(BorrowedFd syncobj) { return timelines_.share(link_, syncobj); }
+
+    // Gives the current image back with a release point on this side's timeline
+    // (share_timeline first): the producer waits for the point before writing. Points strictly
+    // increase; a point not after the last one sent, or one before share_timeline, is
+    // Errc::invalid_argument with nothing sent. Otherwise as release(id, fence).
+    [[gnu::hot]]
+    Result<void> release(std::uint64_t id, TimelinePoint point) {
+        if (auto ok = timelines_.check_outgoing("release", id, point.value); !ok) [[unlikely]]
+            return std::move(ok).error();
+        if (current_ == no_slot || table_[current_].id != id || id == 0) return not_held(id);
+        auto released = release_current({}, FenceKind::drm_syncobj_timeline, false, point.value);
+        if (released) timelines_.sent(point.value);
+        return released;
     }
 
     // Shares an image this side allocated with the producer, which may then render into
@@ -169,11 +200,7 @@ public:
                               "carries no fd", id, release_fence.get(), static_cast<unsigned>(fence_kind),
                               to_string(fence_kind));
         }
-        if (current_ == no_slot || table_[current_].id != id || id == 0) {
-            return make_error(
-                Errc::invalid_argument, "release: image {} is {}", id,
-                table_.find(id) == nullptr ? "unknown" : "not held (never presented or already released)");
-        }
+        if (current_ == no_slot || table_[current_].id != id || id == 0) return not_held(id);
         return release_current(release_fence, fence_kind, false);
     }
 
@@ -233,6 +260,7 @@ public:
         if (auto adopted = link_.adopt(std::move(channel)); !adopted) return adopted;
         auto greeted = detail::share_unshared(table_, link_);
         if (greeted && advertised_) greeted = advertise(*advertised_);  // a copy: the new producer lacks it
+        if (greeted) greeted = timelines_.share_with_new_peer(link_);
         if (!greeted) {
             detail::abandon_peer(table_, link_);
             return greeted;
@@ -263,6 +291,11 @@ private:
 
     static constexpr std::size_t no_slot = max_frame_images;
 
+    [[gnu::cold]] Error not_held(std::uint64_t id) const {
+        return make_error(Errc::invalid_argument, "release: image {} is {}", id,
+                          table_.find(id) == nullptr ? "unknown" : "not held (never presented or already released)");
+    }
+
     bool is_current(const detail::FrameSlot& slot) const noexcept {
         return current_ != no_slot && &slot == &table_[current_];
     }
@@ -270,6 +303,7 @@ private:
     void forget_current() noexcept {
         table_[current_].state = FrameImageState::free;
         current_ = no_slot;
+        acquire_point_ = 0;
         if (acquire_fence_.valid()) drop_acquire_fence();
     }
 
@@ -278,8 +312,18 @@ private:
     // retired while this side held it is answered by `retired` alone (it means released
     // too; a release fence is moot for an image that goes away).
     [[gnu::hot]]
-    Result<void> release_current(BorrowedFd release_fence, FenceKind fence_kind, bool answering) {
+    Result<void> release_current(BorrowedFd release_fence, FenceKind fence_kind, bool answering,
+                                 std::uint64_t point = 0) {
         detail::FrameSlot& slot = table_[current_];
+        // A point goes out only with a release message: a kept or retiring image that goes
+        // without one would leave this side's timeline count wrong, so it is refused (the
+        // caller keeps its point and releases without one).
+        if (point != 0 && (slot.id == retained_image_id || slot.unshared || slot.held_while_retiring)) [[unlikely]] {
+            return make_error(Errc::invalid_argument,
+                              "release: image {} goes without a release message (kept or retiring): release it "
+                              "without a timeline point",
+                              slot.id);
+        }
         if (slot.id == retained_image_id) {  // a dead producer's frame: nobody to give it back to
             forget_current();
             table_.drop(slot);
@@ -293,7 +337,7 @@ private:
         }
         const bool retiring = slot.held_while_retiring;
         auto sent = retiring ? link_.send(FrameKind::retired, slot.id)
-                             : link_.send(FrameKind::release, slot.id, 0, release_fence, fence_kind);
+                             : link_.send(FrameKind::release, slot.id, 0, release_fence, fence_kind, point);
         if (!sent && !(answering && sent.error().code == Errc::peer_closed)) return sent;
         forget_current();
         if (retiring) table_.drop(slot);
@@ -361,6 +405,14 @@ private:
                                       m.image_id);
                 }
                 return detail::peer_refused(table_, m.image_id);
+            case FrameKind::timeline:
+                if (!options_.accepted_fence_kinds.contains(FenceKind::drm_syncobj_timeline)) {
+                    return make_error(Errc::rejected, "timeline of the producer: {}",
+                                      detail::fence_not_accepted(FenceKind::drm_syncobj_timeline,
+                                                                 options_.accepted_fence_kinds)
+                                          .message);
+                }
+                return timelines_.accept_peer(in.fds[frame_fence_slot], "producer");
             case FrameKind::bye:
                 end_session();
                 return make_error(Errc::peer_closed, "the producer said bye");
@@ -416,6 +468,14 @@ private:
                 return make_error(Errc::rejected, "present of image {} as frame {}: {}", m.image_id, m.frame_number,
                                   fence.error().message);
             }
+        } else if (m.fence_point != 0) {  // a timeline point: accepted kind, a timeline, after the last
+            if (!options_.accepted_fence_kinds.contains_raw(m.fence_kind)) [[unlikely]] {
+                return make_error(Errc::rejected, "present of image {} as frame {}: {}", m.image_id, m.frame_number,
+                                  detail::fence_not_accepted(FenceKind::drm_syncobj_timeline,
+                                                             options_.accepted_fence_kinds)
+                                      .message);
+            }
+            if (auto ok = timelines_.check_incoming("present", m.image_id, m.fence_point, "producer"); !ok) return ok;
         }
         if (current_ != no_slot) {
             if (auto released = release_current({}, FenceKind::none, true); !released) return released;
@@ -425,6 +485,8 @@ private:
         slot->state = FrameImageState::presented;
         current_frame_ = m.frame_number;
         current_live_ = true;
+        acquire_point_ = m.fence_point;
+        if (m.fence_point != 0) timelines_.took(m.fence_point);
         if (in.fds[frame_fence_slot].valid()) {
             if (acquire_fence_.valid()) drop_acquire_fence();  // an untaken fence of an earlier frame
             acquire_fence_ = std::move(in.fds[frame_fence_slot]);
@@ -452,9 +514,11 @@ private:
         const bool keep = options_.keep_last_frame && current_ != no_slot;
         link_.close();
         current_live_ = false;
+        timelines_.forget_peer();
         (void)table_.forget_peer(keep ? current_ : no_slot);
         if (!keep) {
             current_ = no_slot;
+            acquire_point_ = 0;
             if (acquire_fence_.valid()) drop_acquire_fence();
             return;
         }
@@ -476,6 +540,8 @@ private:
     std::uint64_t last_frame_ = 0;
     UniqueFd acquire_fence_;
     FenceKind acquire_fence_kind_ = FenceKind::none;  // what acquire_fence_ is
+    std::uint64_t acquire_point_ = 0;  // the current frame's point on the producer's timeline
+    detail::FrameTimelines timelines_;
     std::size_t received_ = 0;
     std::size_t skipped_ = 0;
     std::optional<FormatTable> advertised_;

@@ -19,6 +19,7 @@
 #include "texshare/frame/image_table.hpp"
 #include "texshare/frame/link.hpp"
 #include "texshare/frame/sharing.hpp"
+#include "texshare/frame/timeline.hpp"
 
 namespace texshare {
 
@@ -33,6 +34,8 @@ struct FrameSenderOptions {
     // dispatch(), nothing changed). Add FenceKind::vulkan_opaque_semaphore only where
     // negotiation proved the consumer to be on this device and driver, and this side waits
     // on release fences with Vulkan (vulkan/fence.hpp, SyncMode::opaque_fd).
+    // Add FenceKind::drm_syncobj_timeline to take the consumer's release timeline
+    // (FrameKind::timeline) and release points on it (release_point()).
     FenceKindSet accepted_fence_kinds = default_fence_kinds;
 };
 
@@ -99,6 +102,13 @@ public:
                               "carries no fd", id, acquire_fence.get(), static_cast<unsigned>(fence_kind),
                               to_string(fence_kind));
         }
+        return present_with(id, acquire_fence, fence_kind, 0);
+    }
+
+private:
+    [[gnu::hot]] [[gnu::always_inline]]
+    Result<std::uint64_t> present_with(std::uint64_t id, BorrowedFd acquire_fence, FenceKind fence_kind,
+                                       std::uint64_t point) {
         detail::FrameSlot* slot = table_.find(id);
         if (slot == nullptr) return make_error(Errc::invalid_argument, "present: unknown image id {}", id);
         if (slot->state != FrameImageState::free) {
@@ -107,7 +117,7 @@ public:
                                   ? "still held by the consumer (presented, not yet released)"
                                   : "being retired");
         }
-        if (slot->fence) {
+        if (slot->fence || slot->fence_point != 0) {
             return make_error(Errc::invalid_argument,
                               "present: image {} has a release fence nobody took; take it "
                               "(acquire_free_image or take_release_fence) and wait on it first",
@@ -120,7 +130,7 @@ public:
                                   : "no consumer to present to");
         }
         const std::uint64_t frame = next_frame_;
-        if (auto sent = link_.send(FrameKind::present, id, frame, acquire_fence, fence_kind); !sent) {
+        if (auto sent = link_.send(FrameKind::present, id, frame, acquire_fence, fence_kind, point); !sent) {
             return std::move(sent).error();
         }
         ++next_frame_;
@@ -130,10 +140,39 @@ public:
         return frame;
     }
 
+public:
+
+    // Shares this side's DRM syncobj timeline (drm_syncobj.hpp's DrmSyncobj::export_fd; borrowed,
+    // kept as a dup) with the consumer, once: from then on present(id, TimelinePoint) sends
+    // acquire points on it, and each later consumer (resume) gets it too. Errc::invalid_argument
+    // when shared already, Errc::rejected when the fd is not a DRM syncobj, send errors
+    // (peer_closed, ...) with nothing changed. The consumer must accept
+    // FenceKind::drm_syncobj_timeline or it refuses the timeline and every point.
+    Result<void> share_timeline(BorrowedFd syncobj) { return timelines_.share(link_, syncobj); }
+
+    // Shows image id as the next frame with an acquire point on this side's timeline
+    // (share_timeline first): the consumer waits for the point before reading. Points strictly
+    // increase; a point not after the last one sent, or one before share_timeline, is
+    // Errc::invalid_argument with nothing sent. Otherwise as present(id, fence).
+    [[gnu::hot]]
+    Result<std::uint64_t> present(std::uint64_t id, TimelinePoint acquire) {
+        if (auto ok = timelines_.check_outgoing("present", id, acquire.value); !ok) [[unlikely]]
+            return std::move(ok).error();
+        auto frame = present_with(id, {}, FenceKind::drm_syncobj_timeline, acquire.value);
+        if (frame) timelines_.sent(acquire.value);
+        return frame;
+    }
+
+    // The consumer's timeline (its FrameKind::timeline), empty until it shares one this session;
+    // import it (DrmSyncobj::import) to wait for release points. Valid while the session lasts.
+    BorrowedFd peer_timeline() const noexcept { return timelines_.peer(); }
+
     struct FreeImage {
         std::uint64_t id = 0;
         UniqueFd release_fence;  // wait on it (if set) before writing into the image
         FenceKind release_fence_kind = FenceKind::none;  // what release_fence is (none when empty)
+        // With FenceKind::drm_syncobj_timeline: the point on peer_timeline() to wait for.
+        std::uint64_t release_point = 0;
     };
 
     // A free image to render into next (the least recently presented), or Errc::would_block
@@ -169,12 +208,20 @@ public:
         detail::FrameSlot* slot = table_.find(id);
         if (slot == nullptr) return UniqueFd();
         slot->fence_kind = FenceKind::none;
+        slot->fence_point = 0;
         return std::move(slot->fence);
     }
     // What image id's untaken release fence is: FenceKind::none when it has none.
     FenceKind release_fence_kind(std::uint64_t id) const {
         const detail::FrameSlot* slot = table_.find(id);
-        return slot != nullptr && slot->fence.valid() ? slot->fence_kind : FenceKind::none;
+        return slot != nullptr && (slot->fence.valid() || slot->fence_point != 0) ? slot->fence_kind
+                                                                                  : FenceKind::none;
+    }
+    // The untaken release point of image id (FenceKind::drm_syncobj_timeline; 0 when none),
+    // on peer_timeline(); take_release_fence() takes it too.
+    std::uint64_t release_point(std::uint64_t id) const {
+        const detail::FrameSlot* slot = table_.find(id);
+        return slot != nullptr ? slot->fence_point : 0;
     }
 
     // Starts dropping image id (one this side added); it leaves this sender when the
@@ -239,6 +286,7 @@ public:
         if (link_.hung_up()) end_session();
         if (auto adopted = link_.adopt(std::move(channel)); !adopted) return adopted;
         auto shared = detail::share_unshared(table_, link_);
+        if (shared) shared = timelines_.share_with_new_peer(link_);
         if (!shared) detail::abandon_peer(table_, link_);
         return shared;
     }
@@ -269,7 +317,8 @@ private:
     friend struct detail::FrameStateProbe;
 
     static FreeImage take_free(detail::FrameSlot& slot) noexcept {
-        return FreeImage{slot.id, std::move(slot.fence), std::exchange(slot.fence_kind, FenceKind::none)};
+        return FreeImage{slot.id, std::move(slot.fence), std::exchange(slot.fence_kind, FenceKind::none),
+                         std::exchange(slot.fence_point, 0)};
     }
 
     detail::FrameSlot* free_image() noexcept {
@@ -306,8 +355,21 @@ private:
                 if (slot != nullptr && slot->state == FrameImageState::presented) {
                     // The fence goes to the renderer, which waits on it and closes it: only a
                     // kind this side accepts, and an fd of that kind (one statx; anything else
-                    // is closed off this thread).
-                    if (in.fds[frame_fence_slot].valid()) {
+                    // is closed off this thread). A timeline point: accepted kind, a timeline
+                    // shared, and after the last point.
+                    if (m.fence_point != 0) {
+                        if (!accepted_fences_.contains_raw(m.fence_kind)) [[unlikely]] {
+                            return make_error(Errc::rejected, "release of image {}: {}", m.image_id,
+                                              detail::fence_not_accepted(FenceKind::drm_syncobj_timeline,
+                                                                         accepted_fences_)
+                                                  .message);
+                        }
+                        if (auto ok = timelines_.check_incoming("release", m.image_id, m.fence_point, "consumer");
+                            !ok) {
+                            return ok;
+                        }
+                        timelines_.took(m.fence_point);
+                    } else if (in.fds[frame_fence_slot].valid()) {
                         if (auto fence = detail::require_fence(in.fds[frame_fence_slot].borrow(), m.fence_kind,
                                                                accepted_fences_);
                             !fence) {
@@ -318,11 +380,21 @@ private:
                     slot->state = FrameImageState::free;
                     slot->fence = std::move(in.fds[frame_fence_slot]);
                     slot->fence_kind = static_cast<FenceKind>(m.fence_kind);
+                    slot->fence_point = m.fence_point;
                     ++released_;
                     return {};
                 }
                 if (slot != nullptr && slot->held_while_retiring) {
-                    slot->held_while_retiring = false;  // the fence is moot: the image goes away
+                    // The fence is moot (the image goes away), but a point still counts on the
+                    // consumer's timeline (only a shared one, and only after the last).
+                    if (m.fence_point != 0) {
+                        if (auto ok = timelines_.check_incoming("release", m.image_id, m.fence_point, "consumer");
+                            !ok) {
+                            return ok;
+                        }
+                        timelines_.took(m.fence_point);
+                    }
+                    slot->held_while_retiring = false;
                     ++released_;
                     return {};
                 }
@@ -368,6 +440,13 @@ private:
             }
             case FrameKind::refused:
                 return detail::peer_refused(table_, m.image_id);
+            case FrameKind::timeline:
+                if (!accepted_fences_.contains(FenceKind::drm_syncobj_timeline)) {
+                    return make_error(Errc::rejected, "timeline of the consumer: {}",
+                                      detail::fence_not_accepted(FenceKind::drm_syncobj_timeline, accepted_fences_)
+                                          .message);
+                }
+                return timelines_.accept_peer(in.fds[frame_fence_slot], "consumer");
             case FrameKind::bye:
                 end_session();
                 return make_error(Errc::peer_closed, "the consumer said bye");
@@ -411,6 +490,7 @@ private:
     void end_session() noexcept {
         link_.close();
         reclaimed_ += table_.forget_peer();
+        timelines_.forget_peer();
         peer_formats_.reset();  // the next consumer may be on another device
         formats_changed_ = false;
     }
@@ -424,6 +504,7 @@ private:
     std::optional<FormatTable> peer_formats_;
     bool formats_changed_ = false;
     FenceKindSet accepted_fences_ = default_fence_kinds;
+    detail::FrameTimelines timelines_;
 };
 
 }  // namespace texshare

@@ -43,6 +43,21 @@ TEST_F(FenceProbeTest, ASyncFileIsTheAnonymousInodeAsBefore) {
     expect_refused(require_fence(pipe_end().borrow(), sync_file, both), "is not of a sync_file's kind");
 }
 
+// A timeline's fd must be a DRM syncobj: the anonymous inode is not enough (an eventfd shares
+// it), its name must be anon_inode:syncobj_file. The accepting case needs a DRM device with
+// syncobjs: tests/hostile/timeline_attacks_test.cpp in the VM lane's 6.12 guest.
+TEST_F(FenceProbeTest, ATimelineFdMustBeNamedASyncobj) {
+    UniqueFd event(::eventfd(0, EFD_CLOEXEC));
+    UniqueFd null(::open("/dev/null", O_RDWR | O_CLOEXEC));
+    expect_refused(require_syncobj_fd(event.borrow()),
+                   fmt::format("timeline fd {} is anon_inode:[eventfd], not a DRM syncobj (anon_inode:syncobj_file)",
+                               event.get()));
+    expect_refused(require_syncobj_fd(null.borrow()), "is not a DRM syncobj");
+    expect_refused(require_syncobj_fd(pipe_end().borrow()), "is not a DRM syncobj");
+    expect_refused(require_fence(event.borrow(), static_cast<std::uint8_t>(FenceKind::drm_syncobj_timeline), both),
+                   "a fence of kind drm_syncobj_timeline, which this side does not accept");
+}
+
 TEST_F(FenceProbeTest, AnOpaqueSemaphoreIsACharacterDeviceOrTheAnonymousInode) {
     UniqueFd event(::eventfd(0, EFD_CLOEXEC));
     UniqueFd null(::open("/dev/null", O_RDWR | O_CLOEXEC));

@@ -22,6 +22,11 @@ FrameMessage fenced(FrameMessage m, FenceKind kind = FenceKind::sync_file) {
     return m;
 }
 
+FrameMessage with_point(FrameMessage m, std::uint64_t point) {
+    m.fence_point = point;
+    return m;
+}
+
 bool has_image(std::uint32_t kind) {
     return kind != static_cast<std::uint32_t>(FrameKind::hello) &&
            kind != static_cast<std::uint32_t>(FrameKind::begin_frame) &&
@@ -34,6 +39,7 @@ TEST(FrameMessages, EveryKindHasANameAndUpToTimelineIsKnown) {
         auto fds = no_fds();
         FrameMessage m = make_frame_message(static_cast<FrameKind>(kind), has_image(kind) ? 1 : 0);
         if (kind == static_cast<std::uint32_t>(FrameKind::add_image)) continue;  // needs a descriptor
+        if (kind == static_cast<std::uint32_t>(FrameKind::timeline)) continue;   // needs its syncobj fd
         auto checked = check_frame_message(m, fds);
         ASSERT_TRUE(checked) << checked.error().message;
         EXPECT_EQ(*checked, static_cast<FrameKind>(kind));
@@ -134,13 +140,21 @@ bool rules_allow(const FrameMessage& m, unsigned slots) {
     if (m.kind < 1 || m.kind > 13 || m.reserved != 0 || m.reserved_byte != 0) return false;
     const auto kind = static_cast<FrameKind>(m.kind);
     const bool fenced_kind = kind == FrameKind::present || kind == FrameKind::release || kind == FrameKind::timeline;
-    // A fence kind (1 or 2) exactly when slot 4 holds an fd; none (0) exactly when it is empty.
+    // A fence kind with an fd (1 or 2) exactly when slot 4 holds an fd; none (0) or the
+    // timeline kind (3, a point) exactly when it is empty; but the timeline message carries
+    // kind 3 with the syncobj's fd, and no point.
     const bool fence_fd = (slots & 0b10000) != 0;
-    if (m.fence_kind > 2 || (m.fence_kind != 0) != fence_fd || (m.fence_kind != 0 && !fenced_kind)) return false;
+    const bool timeline = kind == FrameKind::timeline;
+    if (m.fence_kind > 3 || (m.fence_kind != 0 && !fenced_kind)) return false;
+    if (timeline) {
+        if (m.fence_kind != 3 || !fence_fd || m.fence_point != 0) return false;
+    } else {
+        if ((m.fence_kind == 1 || m.fence_kind == 2) != fence_fd) return false;
+        if ((m.fence_kind == 3) != (m.fence_point != 0)) return false;  // a point exactly with kind 3
+    }
     const bool numbered = kind == FrameKind::present || kind == FrameKind::presented || kind == FrameKind::discarded;
     if (!numbered && m.frame_number != 0) return false;
     if (m.image_id != 0 && !has_image(m.kind)) return false;
-    if (m.fence_point != 0) return false;  // no fence kind has points yet
     std::size_t used = 0;
     switch (kind) {
         case FrameKind::add_image:
@@ -231,8 +245,23 @@ TEST(FrameMessages, FenceKindRulesNameWhatIsWrong) {
         {fenced(make_frame_message(FrameKind::present, 3, 1)), 0, "present of image 3: fence kind sync_file without a fence fd"},
         {fenced(make_frame_message(FrameKind::release, 3), FenceKind::vulkan_opaque_semaphore), 0,
          "release of image 3: fence kind vulkan_opaque_semaphore without a fence fd"},
-        {fenced(make_frame_message(FrameKind::present, 3, 1), static_cast<FenceKind>(3)), fence_slot,
-         "present of image 3: unknown fence kind 3 (this side knows 0..2)"},
+        {fenced(make_frame_message(FrameKind::present, 3, 1), static_cast<FenceKind>(4)), fence_slot,
+         "present of image 3: unknown fence kind 4 (this side knows 0..3)"},
+        // The timeline kind: a point, never an fd, on present and release; its fd only on
+        // FrameKind::timeline, with kind drm_syncobj_timeline and no point.
+        {fenced(make_frame_message(FrameKind::present, 3, 1), FenceKind::drm_syncobj_timeline), 0,
+         "present of image 3: fence kind drm_syncobj_timeline without a point (fence point 0)"},
+        {with_point(fenced(make_frame_message(FrameKind::release, 3), FenceKind::drm_syncobj_timeline), 4),
+         fence_slot, "release of image 3: an fd in slot 4 with fence kind drm_syncobj_timeline, which carries a point"},
+        {with_point(fenced(make_frame_message(FrameKind::present, 3, 1), FenceKind::sync_file), 4), fence_slot,
+         "present of image 3: fence point 4 with fence kind sync_file, which has no points"},
+        {fenced(make_frame_message(FrameKind::timeline, 0), FenceKind::drm_syncobj_timeline), 0,
+         "timeline without the syncobj fd (slot 4 is empty)"},
+        {fenced(make_frame_message(FrameKind::timeline, 0), FenceKind::sync_file), fence_slot,
+         "timeline with fence kind sync_file, not drm_syncobj_timeline"},
+        {make_frame_message(FrameKind::timeline, 0), fence_slot, "timeline with fence kind none"},
+        {with_point(fenced(make_frame_message(FrameKind::timeline, 0), FenceKind::drm_syncobj_timeline), 2),
+         fence_slot, "timeline with fence point 2: the syncobj is shared without one"},
         {fenced(make_frame_message(FrameKind::retire, 3)), 0, "retire of image 3: fence kind 1 on a message that carries no fence"},
         {fenced(make_frame_message(FrameKind::bye, 0), static_cast<FenceKind>(200)), 0,
          "bye of image 0: fence kind 200 on a message that carries no fence"},
@@ -260,6 +289,10 @@ TEST(FrameMessages, FenceKindsHaveNamesAndSets) {
     const FenceKindSet both = FenceKind::sync_file | FenceKind::vulkan_opaque_semaphore;
     EXPECT_TRUE(both.contains(FenceKind::vulkan_opaque_semaphore));
     EXPECT_FALSE(both.contains_raw(3));
+    EXPECT_EQ(to_string(FenceKind::drm_syncobj_timeline), "drm_syncobj_timeline");
+    EXPECT_FALSE(fence_kind_carries_fd(3));  // a point: its syncobj's fd crossed once
+    EXPECT_TRUE(detail::fence_kind_has_point(3));
+    EXPECT_FALSE(detail::fence_kind_has_point(1));
     EXPECT_FALSE(both.contains_raw(255));
     EXPECT_FALSE(fence_kind_carries_fd(0));
     EXPECT_TRUE(fence_kind_carries_fd(1));
