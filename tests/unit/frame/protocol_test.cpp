@@ -358,6 +358,19 @@ TEST_F(FrameProtocolTest, MetadataReachesTheHost) {
     EXPECT_EQ(receiver_->current()->metadata.content_time_ns, 0);
 }
 
+// A present made before the producer read the consumer's hello expects feedback (the
+// producer asked for it); the hello saying "no feedback" ends that expectation, so the
+// release that follows is no protocol error.
+TEST_F(FrameProtocolTest, APresentBeforeTheConsumersHelloAwaitsNoFeedbackItDoesNotOffer) {
+    make_endpoints(false, {.feedback = false});
+    const std::uint64_t a = add();
+    ASSERT_TRUE(sender_->present(a));
+    pump_receiver();
+    ASSERT_TRUE(receiver_->release(a));
+    EXPECT_EQ(pump_sender(), 1U) << "the release (the hello is not counted)";
+    EXPECT_EQ(sender_->state(a), FrameImageState::free);
+}
+
 // Feedback off on either side: none is sent, and a release needs none.
 TEST_F(FrameProtocolTest, WithoutFeedbackNoneIsSent) {
     make_endpoints(false, {.feedback = false});
