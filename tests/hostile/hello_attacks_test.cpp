@@ -31,11 +31,13 @@ protected:
     }
     void send(const FrameMessage& message, std::uint8_t mask = 0, const std::vector<int>& fds = {}) {
         const auto bytes = frame_bytes(message, mask);
-        ASSERT_EQ(send_raw(attacker_.get(), bytes, fds.empty() ? std::vector<ControlMessage>{} : std::vector{rights(fds)}),
+        ASSERT_EQ(send_raw(attacker_.get(), bytes,
+                           fds.empty() ? std::vector<ControlMessage>{} : std::vector{rights(fds)}),
                   static_cast<ssize_t>(bytes.size()));
     }
     FrameMessage hello(void (*tamper)(Hello&) = nullptr) {
-        FrameMessage m = make_hello_message(attacker_role<Victim>, hello_feature_pacing | hello_feature_feedback);
+        FrameMessage m =
+            make_hello_message(attacker_role<Victim>, hello_feature_pacing | hello_feature_feedback);
         if (tamper != nullptr) m.edit_payload<Hello>(tamper);
         return m;
     }

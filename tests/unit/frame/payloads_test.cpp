@@ -14,9 +14,9 @@ static_assert(sizeof(Hello) == 16 && offsetof(Hello, major) == 0 && offsetof(Hel
 static_assert(sizeof(BeginFrame) == 24 && offsetof(BeginFrame, sequence) == 0 &&
               offsetof(BeginFrame, target_time_ns) == 8 && offsetof(BeginFrame, interval_ns) == 16);
 static_assert(sizeof(DamageRect) == 16);
-static_assert(offsetof(PresentMetadata, begin_frame_sequence) == 0 && offsetof(PresentMetadata, content_time_ns) == 8 &&
-              offsetof(PresentMetadata, flags) == 16 && offsetof(PresentMetadata, damage_count) == 20 &&
-              offsetof(PresentMetadata, damage) == 24);
+static_assert(offsetof(PresentMetadata, begin_frame_sequence) == 0 &&
+              offsetof(PresentMetadata, content_time_ns) == 8 && offsetof(PresentMetadata, flags) == 16 &&
+              offsetof(PresentMetadata, damage_count) == 20 && offsetof(PresentMetadata, damage) == 24);
 static_assert(sizeof(PresentationFeedback) == 24 && offsetof(PresentationFeedback, time_ns) == 0 &&
               offsetof(PresentationFeedback, begin_frame_sequence) == 8 &&
               offsetof(PresentationFeedback, flags) == 16 && offsetof(PresentationFeedback, reserved) == 20);

@@ -55,8 +55,8 @@ TEST(PresentMetadata, OverlapsAreCountedOnce) {
     PresentMetadata m;
     m.damage_count = 3;
     m.damage[0] = {0, 0, 10, 10};
-    m.damage[1] = {5, 5, 10, 10};   // overlaps the first in 5x5
-    m.damage[2] = {0, 0, 10, 10};   // the first again
+    m.damage[1] = {5, 5, 10, 10};  // overlaps the first in 5x5
+    m.damage[2] = {0, 0, 10, 10};  // the first again
     EXPECT_EQ(damaged_pixel_count(m, 64, 32), 100U + 100U - 25U);
 }
 
@@ -81,16 +81,38 @@ TEST(PresentMetadata, ReceivedMetadataIsCheckedFieldByField) {
         const char* error;
     };
     const Case cases[] = {
-        {[](PresentMetadata& m) { m.flags = 0x80000000U; }, "present flags 0x80000000 has unknown bits 0x80000000"},
+        {[](PresentMetadata& m) { m.flags = 0x80000000U; },
+         "present flags 0x80000000 has unknown bits 0x80000000"},
         {[](PresentMetadata& m) { m.content_time_ns = -1; }, "content time -1 ns is negative"},
         {[](PresentMetadata& m) { m.damage_count = 9; }, "9 damage rectangles, more than 8"},
-        {[](PresentMetadata& m) { m.damage[3] = {1, 1, 1, 1}; }, "damage rectangle 3 is set, but the count is 1"},
-        {[](PresentMetadata& m) { m.damage[0] = {0, 0, 0, 4}; }, "damage rectangle 0 (0,0 0x4) is empty"},
-        {[](PresentMetadata& m) { m.damage[0] = {0, 0, 4, 0}; }, "damage rectangle 0 (0,0 4x0) is empty"},
-        {[](PresentMetadata& m) { m.damage[0] = {63, 0, 2, 1}; }, "outside the 64x32 image"},
-        {[](PresentMetadata& m) { m.damage[0] = {0, 31, 1, 2}; }, "outside the 64x32 image"},
-        {[](PresentMetadata& m) { m.damage[0] = {0xfffffff0U, 0, 0x20, 1}; }, "outside the 64x32 image"},  // wraps in 32 bits
-        {[](PresentMetadata& m) { m.damage[0] = {0, 0xffffffffU, 1, 1}; }, "outside the 64x32 image"},
+        {[](PresentMetadata& m) {
+             m.damage[3] = {1, 1, 1, 1};
+         },
+         "damage rectangle 3 is set, but the count is 1"},
+        {[](PresentMetadata& m) {
+             m.damage[0] = {0, 0, 0, 4};
+         },
+         "damage rectangle 0 (0,0 0x4) is empty"},
+        {[](PresentMetadata& m) {
+             m.damage[0] = {0, 0, 4, 0};
+         },
+         "damage rectangle 0 (0,0 4x0) is empty"},
+        {[](PresentMetadata& m) {
+             m.damage[0] = {63, 0, 2, 1};
+         },
+         "outside the 64x32 image"},
+        {[](PresentMetadata& m) {
+             m.damage[0] = {0, 31, 1, 2};
+         },
+         "outside the 64x32 image"},
+        {[](PresentMetadata& m) {
+             m.damage[0] = {0xfffffff0U, 0, 0x20, 1};
+         },
+         "outside the 64x32 image"},  // wraps in 32 bits
+        {[](PresentMetadata& m) {
+             m.damage[0] = {0, 0xffffffffU, 1, 1};
+         },
+         "outside the 64x32 image"},
     };
     for (const Case& c : cases) {
         PresentMetadata m;
