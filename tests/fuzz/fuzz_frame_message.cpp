@@ -2,7 +2,8 @@
 // input-chosen kinds) as a hostile peer would send it; AuxChannel::receive and
 // check_frame_message must refuse or accept it without crashing or leaking an fd.
 //   input: u8 fd count | per fd: u8 kind, u32 size | message bytes (its fence_kind byte
-//   included: a fence that passes the envelope goes through the endpoints' fence check too)
+//   included: a fence that passes the envelope goes through the endpoints' fence check too,
+//   a present's metadata through check_present_metadata, a hello through check_hello)
 #include <sys/socket.h>
 
 #include <vector>
@@ -10,7 +11,9 @@
 #include "fuzz/fuzz_support.hpp"
 #include "support/raw_peer.hpp"
 #include "texshare/detail/fence_probe.hpp"
+#include "texshare/frame/hello.hpp"
 #include "texshare/frame/messages.hpp"
+#include "texshare/frame/present_metadata.hpp"
 
 using namespace texshare;
 
@@ -42,6 +45,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (kind && received->fds[frame_fence_slot].valid()) {  // present or release: what the endpoints check next
             (void)detail::require_fence(received->fds[frame_fence_slot].borrow(), received->message.fence_kind,
                                         FenceKind::sync_file | FenceKind::vulkan_opaque_semaphore);
+        }
+        // Protocol 2's payload checks, as the endpoints make them.
+        if (kind && *kind == FrameKind::present) {
+            (void)check_present_metadata(received->message.payload_as<PresentMetadata>(), 64, 64);
+        }
+        if (kind && *kind == FrameKind::hello) {
+            (void)check_hello(received->message, HelloRole::producer, known_hello_features);
         }
         if (kind && *kind == FrameKind::add_image) {
             PlaneFds planes;

@@ -5,10 +5,12 @@
 // One invariant is that a refusal leaves no trace: a call that fails, and a message refused
 // as a protocol error, leave the endpoint's whole state summary (support/frame_state.hpp)
 // as it was.
-//   input: a sequence of steps: u8 op | u8 id | u8 arg
+//   input: a sequence of steps: u8 op | u8 id | u8 arg (op % 24; 16..23 are protocol 2's:
+//   present metadata, begin_frame both ways, presented, feedback, a second hello)
 #include <sys/socket.h>
 
 #include <optional>
+#include <type_traits>
 
 #include "fuzz/fuzz_support.hpp"
 #include "support/frame_state.hpp"
@@ -33,17 +35,29 @@ struct Arena {
         // Both fence kinds accepted, so that an OPAQUE_FD fence's checks and its close are fuzzed too.
         typename Endpoint::Options options;
         options.accepted_fence_kinds = FenceKind::sync_file | FenceKind::vulkan_opaque_semaphore;
+        if constexpr (std::is_same_v<Endpoint, FrameSender>) options.paced = true;  // begin_frame is fuzzed too
         auto created = Endpoint::create(*FrameChannel::adopt(UniqueFd(ends[1])), options);
         if (!created) std::abort();
         endpoint.emplace(std::move(*created));
+        // The attacker's hello, with pacing and feedback, so that every protocol 2 rule is reachable.
+        const HelloRole role = std::is_same_v<Endpoint, FrameSender> ? HelloRole::consumer : HelloRole::producer;
+        send_message(make_hello_message(role, hello_feature_pacing | hello_feature_feedback));
+        if (!endpoint->dispatch()) std::abort();
+    }
+    // A message as it is, without fds.
+    void send_message(const FrameMessage& message) {
+        const auto bytes = testing::frame_bytes(message, aux_channel_magic, sizeof(FrameMessage), {std::uint8_t{0}});
+        (void)testing::raw_send(attacker, bytes, std::span<const int>(), MSG_NOSIGNAL | MSG_DONTWAIT);
     }
     ~Arena() {
         endpoint.reset();
         ::close(attacker);
     }
 
-    void send(FrameKind kind, std::uint64_t id, std::uint64_t frame, std::uint8_t arg) {
+    void send(FrameKind kind, std::uint64_t id, std::uint64_t frame, std::uint8_t arg,
+              const FrameMessage* payload_from = nullptr) {
         FrameMessage message = make_frame_message(kind, id, frame);
+        if (payload_from != nullptr) message.payload = payload_from->payload;
         int fds[2] = {-1, -1};
         std::uint8_t mask = 0;
         int count = 0;
@@ -138,17 +152,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             if (!result) check(testing::state_of(endpoint) == before, "a refused call left no trace");
         };
         bool to_consumer = false, to_producer = false;
-        switch (op % 16) {
+        switch (op % 24) {
             case 0: consumer.send(FrameKind::add_image, id, 0, arg); to_consumer = true; break;
             case 1: consumer.send(FrameKind::present, id, frame, arg); to_consumer = true; break;
             case 2: consumer.send(FrameKind::retire, id, 0, arg); to_consumer = true; break;
             case 3: consumer.send(FrameKind::retired, id, 0, arg); to_consumer = true; break;
-            case 4: consumer.send(static_cast<FrameKind>(arg % 8), id, arg, arg); to_consumer = true; break;
+            case 4: consumer.send(static_cast<FrameKind>(arg % 16), id, arg, arg); to_consumer = true; break;
             case 5: unless_refused(consumer.endpoint->add_image(small_image()), *consumer.endpoint, consumer_before); break;
             case 6: unless_refused(consumer.endpoint->release(id), *consumer.endpoint, consumer_before); break;
             case 7: unless_refused(consumer.endpoint->retire(id), *consumer.endpoint, consumer_before); break;
             case 8: producer.send(FrameKind::release, id, 0, arg); to_producer = true; break;
-            case 9: producer.send(static_cast<FrameKind>(arg % 8), id, 0, arg); to_producer = true; break;
+            case 9: producer.send(static_cast<FrameKind>(arg % 16), id, 0, arg); to_producer = true; break;
             case 10: unless_refused(producer.endpoint->add_image(small_image()), *producer.endpoint, producer_before); break;
             case 11: {
                 auto free_image = producer.endpoint->acquire_free_image();  // takes its fence: a change
@@ -161,6 +175,64 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             case 13: (void)producer.endpoint->take_release_fence(id); break;
             case 14: read_replies = !read_replies; break;
             case 15: (void)consumer.endpoint->take_acquire_fence(); break;
+            // protocol 2: metadata, pacing, feedback, a second hello
+            case 16: {  // a present with metadata: arg picks damage, flags, begin_frame sequence
+                FrameMessage with = make_frame_message(FrameKind::present, id, frame);
+                PresentMetadata metadata;
+                metadata.begin_frame_sequence = arg >> 5U;
+                metadata.flags = (arg >> 4U) & 1U;
+                metadata.damage_count = arg & 0x0fU;
+                for (std::uint32_t i = 0; i < 8; ++i) {
+                    metadata.damage[i] = {i * (arg & 3U), i, 1U + (arg >> 6U), 1U};
+                }
+                with.set_payload(metadata);
+                consumer.send(FrameKind::present, id, frame, arg, &with);
+                to_consumer = true;
+                break;
+            }
+            case 17: {
+                auto sent = consumer.endpoint->begin_frame((arg & 0x80) != 0 ? 0 : 1000 + step, 16'666'667);
+                unless_refused(sent, *consumer.endpoint, consumer_before);
+                break;
+            }
+            case 18: unless_refused(consumer.endpoint->presented(arg & 0x7f, arg >> 6U), *consumer.endpoint, consumer_before); break;
+            case 19: {
+                FrameMessage with = make_frame_message(FrameKind::begin_frame, 0);
+                with.set_payload(BeginFrame{arg & 0x3fU, (arg & 0x40) != 0 ? 0 : 5000, 1});
+                producer.send(FrameKind::begin_frame, 0, 0, arg, &with);
+                to_producer = true;
+                break;
+            }
+            case 20: {  // presented or discarded, fields from arg
+                const FrameKind kind = (arg & 1) != 0 ? FrameKind::discarded : FrameKind::presented;
+                FrameMessage with = make_frame_message(kind, id, frame);
+                with.set_payload(PresentationFeedback{(arg & 2) != 0 ? 0 : 7, (arg >> 2) & 3U, (arg >> 4) & 3U,
+                                                      (arg >> 6) & 1U});
+                producer.send(kind, id, frame, arg & 0x80, &with);
+                to_producer = true;
+                break;
+            }
+            case 21: {
+                auto free_image = producer.endpoint->acquire_free_image();
+                producer_before = testing::state_of(*producer.endpoint);
+                const DamageRect rect{arg & 3U, (arg >> 2U) & 3U, 1U + ((arg >> 4U) & 3U), 1U + (arg >> 6U)};
+                PresentInfo info;
+                info.damage = {&rect, 1};
+                info.flags = (arg & 0x80) != 0 ? present_flag_opaque : 0;
+                unless_refused(producer.endpoint->present(free_image ? free_image->id : id, info), *producer.endpoint,
+                               producer_before);
+                break;
+            }
+            case 22: (void)producer.endpoint->take_feedback(); break;
+            case 23:
+                if ((arg & 1) != 0) {
+                    consumer.send_message(make_hello_message(HelloRole::producer, arg >> 1U));
+                    to_consumer = true;
+                } else {
+                    producer.send_message(make_hello_message(HelloRole::consumer, arg >> 1U));
+                    to_producer = true;
+                }
+                break;
         }
         // A protocol error for the one message this step sent (nothing else was pending):
         // it changed nothing. (Errc::truncated and a quota's Errc::rejected report messages

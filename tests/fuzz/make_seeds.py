@@ -59,6 +59,20 @@ def frame_message(kind, image_id, frame=0, desc=None, fence="none", payload=None
             bytes(PAYLOAD_SIZE - len(body)))
 
 
+def hello(role, features, major=2, minor=0):
+    """Hello: major, minor, role (1 producer, 2 consumer), features (1 pacing, 2 feedback)."""
+    return struct.pack("<HHIQ", major, minor, role, features)
+
+
+def present_metadata(sequence, content_time, flags, rects):
+    """PresentMetadata: begin_frame sequence, content time, flags, count, 8 rects (x, y, w, h)."""
+    body = struct.pack("<QqII", sequence, content_time, flags, len(rects))
+    for i in range(8):
+        body += struct.pack("<IIII", *(rects[i] if i < len(rects) else (0, 0, 0, 0)))
+    assert len(body) == PRESENT_METADATA_SIZE
+    return body
+
+
 def channel_frame(message, mask):
     return struct.pack("<II", 0x43535854, len(message)) + bytes([mask]) + message
 
@@ -99,6 +113,20 @@ def main(root):
     write(d, "seed-retire", bytes([0]) + channel_frame(frame_message("retire", 3), 0))
     write(d, "seed-bye", bytes([0]) + channel_frame(frame_message("bye", 0), 0))
     write(d, "seed-short", bytes([0]) + channel_frame(frame_message("retire", 3), 0)[:40])
+    # protocol 2: hello (major 2.0, role producer, both features), begin_frame, feedback,
+    # and a present with metadata (begin_frame 1, content time, opaque, two damage rects).
+    write(d, "seed-hello", bytes([0]) + channel_frame(frame_message("hello", 0, payload=hello(1, 3)), 0))
+    write(d, "seed-hello-major-3", bytes([0]) + channel_frame(frame_message("hello", 0, payload=hello(1, 3, 3)), 0))
+    write(d, "seed-begin-frame", bytes([0]) + channel_frame(
+        frame_message("begin_frame", 0, payload=struct.pack("<QqQ", 1, 1_000_000, 16_666_667)), 0))
+    write(d, "seed-presented", bytes([0]) + channel_frame(
+        frame_message("presented", 1, 1, payload=struct.pack("<qQII", 5_000, 1, 1, 0)), 0))
+    write(d, "seed-discarded", bytes([0]) + channel_frame(
+        frame_message("discarded", 1, 1, payload=struct.pack("<qQII", 0, 1, 0, 0)), 0))
+    write(d, "seed-present-metadata", bytes([0]) + channel_frame(
+        frame_message("present", 1, 2, payload=present_metadata(1, 42, 1, [(0, 0, 8, 8), (60, 60, 4, 4)])), 0))
+    write(d, "seed-present-fence-point", bytes([0]) + channel_frame(
+        frame_message("present", 1, 2, fence_point=7), 0))
 
     d = os.path.join(root, "fuzz_image_descriptor")
     write(d, "seed-argb-shm", bytes([0b1]) + fd_spec(0, 1024) + descriptor(1, 16, 16))
@@ -140,6 +168,13 @@ def main(root):
     # The producer fills its quota of the consumer's table and retires one to add another.
     steps = [(0, n, 4) for n in range(1, 12)] + [(2, 3, 0), (0, 12, 4), (5, 0, 0), (5, 0, 0)]
     write(d, "seed-producer-quota", bytes(b for step in steps for b in step))
+    # Protocol 2 (ops 16..23): the consumer sends begin_frame, the producer presents with
+    # damage, a hostile producer presents with metadata, the consumer reports presented; a
+    # hostile consumer sends begin_frame and feedback; a second hello each way.
+    steps = [(0, 1, 4), (0, 2, 4), (17, 0, 0), (16, 1, 0x22), (18, 0, 0x45), (17, 0, 0), (16, 2, 0x41),
+             (10, 0, 0), (10, 0, 0), (19, 0, 1), (21, 0, 0x15), (20, 1, 0x01), (20, 1, 0x00), (21, 0, 0x81),
+             (22, 0, 0), (19, 0, 1), (23, 0, 3), (23, 0, 2)]
+    write(d, "seed-protocol-2", bytes(b for step in steps for b in step))
 
 
     d = os.path.join(root, "fuzz_format_table")

@@ -86,6 +86,11 @@ protected:
         auto victim = Victim::create(std::move(*channel), options);
         ASSERT_TRUE(victim) << victim.error().message;
         victim_.emplace(std::move(*victim));
+        std::byte record[512];  // the victim's hello: read, so that "told nothing" means after it
+        ASSERT_GT(::recv(attacker_.get(), record, sizeof record, MSG_DONTWAIT), 0);
+        say_hello(attacker_.get(), attacker_role<Victim>);
+        auto greeted = victim_->dispatch();
+        ASSERT_TRUE(greeted) << greeted.error().message;
     }
 
     void send(const FrameMessage& message, std::uint8_t mask = 0, const std::vector<int>& fds = {}) {

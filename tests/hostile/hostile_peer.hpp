@@ -16,6 +16,7 @@
 #include <cstring>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "support/fd_count.hpp"
@@ -64,6 +65,17 @@ inline FrameMessage add_image_message(std::uint64_t id, std::uint32_t width = 16
     return message;
 }
 
+// The attacker's hello (protocol 2 sessions open with one each way): the role of the
+// victim's peer and the features it offers. Pacing only by default: a victim producer that
+// did not ask to be paced, and a victim consumer, then run as before feedback existed
+// (attacks on feedback say hello with hello_feature_feedback).
+inline void say_hello(int socket, HelloRole role, std::uint64_t features = hello_feature_pacing) {
+    const auto bytes = frame_bytes(make_hello_message(role, features), 0);
+    ASSERT_EQ(send_raw(socket, bytes), static_cast<ssize_t>(bytes.size()));
+}
+template <typename Victim>
+constexpr HelloRole attacker_role = std::is_same_v<Victim, FrameReceiver> ? HelloRole::producer : HelloRole::consumer;
+
 // The message with its fence slot's kind set to sync_file (a fence the endpoint's default
 // options accept), for attacks on what the fd is rather than on the kind.
 inline FrameMessage as_sync_file(FrameMessage message) {
@@ -84,6 +96,17 @@ protected:
         auto victim = Victim::create(std::move(*channel));
         ASSERT_TRUE(victim);
         victim_.emplace(std::move(*victim));
+        greet();
+    }
+    // The attacker says hello and the victim takes it; the victim's own hello (its first
+    // record, no fds) is read and dropped, so attacks see only what came after.
+    void greet(std::uint64_t features = hello_feature_pacing) {
+        std::byte record[512];
+        ASSERT_GT(::recv(attacker_.get(), record, sizeof record, MSG_DONTWAIT), 0) << "the victim said no hello";
+        say_hello(attacker_.get(), attacker_role<Victim>, features);
+        auto handled = victim_->dispatch();
+        ASSERT_TRUE(handled) << handled.error().message;
+        ASSERT_EQ(*handled, 0U) << "the hello is not counted";
     }
     void TearDown() override {
         victim_.reset();

@@ -55,6 +55,7 @@ protected:
         auto victim = Victim::create(FrameChannel::adopt(UniqueFd(ends[1])).value(), options);
         ASSERT_TRUE(victim) << victim.error().message;
         this->victim_.emplace(std::move(*victim));
+        this->greet();
     }
     // Sends `count` images from `first` on, dispatching after each; returns how many the
     // victim refused (each with Errc::rejected naming `needle`).
@@ -150,6 +151,7 @@ TEST_F(HostileProducer, AKeptFrameDoesNotCountAgainstTheNextProducer) {
     ASSERT_EQ(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ends), 0);
     attacker_.reset(ends[0]);
     ASSERT_TRUE(victim_->resume(FrameChannel::adopt(UniqueFd(ends[1])).value()));
+    say_hello(attacker_.get(), HelloRole::producer);
     send_image(1);
     send(make_frame_message(FrameKind::present, 1, 1));
     auto handled = victim_->dispatch();

@@ -38,7 +38,10 @@ struct RefusalFixture : testing::FdLeakTest {
         FdLeakTest::TearDown();
     }
 
-    void connect(typename Victim::Options options = quota_options()) {
+    // features: what the attacker's hello offers (pacing only: no feedback is agreed, and
+    // the endpoints answer as before protocol 2; the protocol 2 tables offer both).
+    void connect(typename Victim::Options options = quota_options(),
+                 std::uint64_t features = hello_feature_pacing) {
         victim_.reset();
         int ends[2] = {-1, -1};
         ASSERT_EQ(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ends), 0);
@@ -48,6 +51,9 @@ struct RefusalFixture : testing::FdLeakTest {
         auto victim = Victim::create(std::move(*channel), options);
         ASSERT_TRUE(victim) << victim.error().message;
         victim_.emplace(std::move(*victim));
+        say_hello(attacker_.get(), attacker_role<Victim>, features);
+        pump();
+        (void)told();  // the victim's hello
     }
     // Five images of the peer's at a time, so the rich state can use the quota.
     static typename Victim::Options quota_options();
@@ -156,6 +162,19 @@ using ProducerFixture = RefusalFixture<FrameSender>;
 
 DmaBufImage small_image() { return MemfdAllocator().allocate(8, 8, DRM_FORMAT_ARGB8888).value(); }
 
+// presented for the present of `id` as `frame`, shown at time 5 (zero-copy), answering
+// begin_frame `sequence`; tamper changes a field of the feedback.
+FrameMessage presented_message(std::uint64_t id, std::uint64_t frame, std::uint64_t sequence = 0,
+                               void (*tamper)(PresentationFeedback&) = nullptr,
+                               FrameKind kind = FrameKind::presented) {
+    FrameMessage m = make_frame_message(kind, id, frame);
+    PresentationFeedback feedback{kind == FrameKind::presented ? 5 : 0, sequence,
+                                  kind == FrameKind::presented ? presented_flag_zero_copy : 0U, 0};
+    if (tamper != nullptr) tamper(feedback);
+    m.set_payload(feedback);
+    return m;
+}
+
 // The consumer's rich state: its own images A (shared) and B (retiring); the producer's
 // images 1, 2, 3 (4 and 5 came and were retired, 6 refused for quota); frame 5 of image 2
 // current with an acquire fence; image 1 shown before and released.
@@ -193,6 +212,7 @@ void producer_state(ProducerFixture& f) {
     ASSERT_TRUE(f.victim_->present(f.local_b_));
     ASSERT_TRUE(f.victim_->retire(f.local_c_));
     testing::Fence fence;
+    if (f.victim_->has_feedback()) f.send(presented_message(f.local_a_, 1));  // protocol 2: feedback first
     f.send(as_sync_file(make_frame_message(FrameKind::release, f.local_a_)), 1 << frame_fence_slot, {fence.read_end.get()});
     for (std::uint64_t n = 1; n <= 5; ++n) f.send_image(c(n));
     auto table = encode_format_table(FormatTable{0xe200, {{DRM_FORMAT_ARGB8888, DRM_FORMAT_MOD_LINEAR}}});
@@ -310,10 +330,40 @@ FrameMessage misnamed_image(std::uint64_t id) {
 constexpr std::uint8_t fence_slot = 1 << frame_fence_slot;
 constexpr auto does_not_read = "does not read its messages";
 
+// A present of `id` as `frame` whose metadata `tamper` sets (one damage rect, the whole
+// 16x16 image, to start from).
+FrameMessage present_with(std::uint64_t id, std::uint64_t frame, void (*tamper)(PresentMetadata&)) {
+    FrameMessage m = make_frame_message(FrameKind::present, id, frame);
+    PresentMetadata metadata;
+    metadata.damage_count = 1;
+    metadata.damage[0] = DamageRect{0, 0, 16, 16};
+    tamper(metadata);
+    m.set_payload(metadata);
+    return m;
+}
+FrameMessage begin_frame_message(std::uint64_t sequence, std::int64_t target = 100, std::uint64_t id = 0) {
+    FrameMessage m = make_frame_message(FrameKind::begin_frame, id);
+    m.set_payload(BeginFrame{sequence, target, 16'666'667});
+    return m;
+}
+FrameMessage with_fence_point(FrameMessage m) {
+    m.fence_point = 5;
+    return m;
+}
+FrameMessage second_hello(HelloRole role) { return make_hello_message(role, hello_feature_pacing); }
+
 // ---- the consumer (FrameReceiver) against a hostile producer ----------------------------
 
 using ConsumerCase = RefusalCase<ConsumerFixture>;
 using C = ConsumerFixture;
+template <typename Call>
+std::function<Result<void>(C&)> call_c(Call make) {
+    return [make](C& f) -> Result<void> {
+        auto result = make(f);
+        if (!result) return std::move(result).error();
+        return {};
+    };
+}
 const auto hold_retiring = [](C& f) {  // the producer retires image 2 while it is shown
     f.send(make_frame_message(FrameKind::retire, 2));
     f.pump();
@@ -672,15 +722,259 @@ TEST_P(ProducerRefusals, LeaveNoTrace) {
 
 INSTANTIATE_TEST_SUITE_P(EveryKind, ProducerRefusals, ::testing::ValuesIn(producer_cases), case_name<ProducerFixture>);
 
+// ---- protocol 2 (pacing, feedback, metadata, hello) against both endpoints ------------------
+// The same rich states, with both features agreed (the attacker's hello offers them, the
+// producer asked to be paced), and a pacing state on top: the consumer sent begin_frames 1
+// and 2 and shows frame 6 of image 3, which answered 1 (its frame 5 of image 2 went back
+// discarded); the producer's B (frame 2) awaits feedback and begin_frame 3 is pending.
+
+void consumer_state_2(ConsumerFixture& f) {
+    f.connect({.max_producer_images = 5}, hello_feature_pacing | hello_feature_feedback);
+    consumer_state(f);
+    ASSERT_TRUE(f.victim_->begin_frame(1'000, 16'666'667));
+    ASSERT_TRUE(f.victim_->begin_frame(2'000, 16'666'667));
+    f.send(present_with(3, 6, [](PresentMetadata& m) { m.begin_frame_sequence = 1; }));
+    f.pump();
+    (void)f.told();
+    ASSERT_EQ(f.victim_->current()->image_id, 3U);
+}
+
+void producer_state_2(ProducerFixture& f) {
+    f.connect({.max_consumer_images = 5, .paced = true}, hello_feature_pacing | hello_feature_feedback);
+    producer_state(f);
+    f.send(begin_frame_message(3));
+    f.pump();
+    (void)f.told();
+    ASSERT_EQ(f.victim_->latest_begin_frame().sequence, 3U);
+}
+
+const ConsumerCase consumer_cases_2[] = {
+    {"HelloAgain", FrameKind::hello, {}, message<C>(second_hello(HelloRole::producer)), Errc::protocol,
+     "a second hello from the producer"},
+    {"HelloWithAnImageId", FrameKind::hello, {}, message<C>(make_frame_message(FrameKind::hello, 4)),
+     Errc::protocol, "hello: image id 4 where none belongs"},
+    {"PresentWithUnknownFlags", FrameKind::present, {},
+     message<C>(present_with(1, 9, [](PresentMetadata& m) { m.flags = 0x6; })), Errc::protocol,
+     "present flags 0x6 has unknown bits 0x6"},
+    {"PresentWithANegativeContentTime", FrameKind::present, {},
+     message<C>(present_with(1, 9, [](PresentMetadata& m) { m.content_time_ns = -5; })), Errc::protocol,
+     "content time -5 ns is negative"},
+    {"PresentWithNineRectangles", FrameKind::present, {},
+     message<C>(present_with(1, 9, [](PresentMetadata& m) { m.damage_count = 9; })), Errc::protocol,
+     "9 damage rectangles, more than 8"},
+    {"PresentWithARectangleOutsideTheImage", FrameKind::present, {},
+     message<C>(present_with(1, 9, [](PresentMetadata& m) { m.damage[0] = {10, 0, 7, 1}; })), Errc::protocol,
+     "damage rectangle 0 (10,0 7x1) is empty or outside the 16x16 image"},
+    {"PresentWithARectangleThatWrapsIn32Bits", FrameKind::present, {},
+     message<C>(present_with(1, 9, [](PresentMetadata& m) { m.damage[0] = {0xfffffff8U, 0, 16, 1}; })),
+     Errc::protocol, "outside the 16x16 image"},
+    {"PresentWithAnEmptyRectangle", FrameKind::present, {},
+     message<C>(present_with(1, 9, [](PresentMetadata& m) { m.damage[0] = {1, 1, 0, 1}; })), Errc::protocol,
+     "is empty or outside"},
+    {"PresentWithARectanglePastItsCount", FrameKind::present, {},
+     message<C>(present_with(1, 9, [](PresentMetadata& m) { m.damage[5] = {1, 1, 1, 1}; })), Errc::protocol,
+     "damage rectangle 5 is set, but the count is 1"},
+    {"PresentAnsweringABeginFrameNeverSent", FrameKind::present, {},
+     message<C>(present_with(1, 9, [](PresentMetadata& m) { m.begin_frame_sequence = 3; })), Errc::protocol,
+     "answers begin_frame 3, which this side never sent (the last is 2)"},
+    {"PresentAnsweringABeginFrameAnsweredAlready", FrameKind::present, {},
+     message<C>(present_with(1, 9, [](PresentMetadata& m) { m.begin_frame_sequence = 1; })), Errc::protocol,
+     "answers begin_frame 1, which is answered already (up to 1)"},
+    {"PresentWithAFencePoint", FrameKind::present, {},
+     message<C>(with_fence_point(make_frame_message(FrameKind::present, 1, 9))), Errc::protocol,
+     "fence point 5 with fence kind none, which has no points"},
+    {"PresentWhoseDiscardedOfTheUnshownFrameCannotBeSent", FrameKind::present, {},
+     with_full_buffer<C>(message<C>(make_frame_message(FrameKind::present, 1, 9))), Errc::protocol, does_not_read},
+    {"BeginFrameSentToAConsumer", FrameKind::begin_frame, {}, message<C>(begin_frame_message(3)), Errc::protocol,
+     "begin_frame of image 0 sent to a consumer"},
+    {"BeginFrameWithAnImageId", FrameKind::begin_frame, {}, message<C>(begin_frame_message(3, 100, 4)),
+     Errc::protocol, "begin_frame: image id 4 where none belongs"},
+    {"PresentedSentToAConsumer", FrameKind::presented, {}, message<C>(presented_message(3, 6)), Errc::protocol,
+     "presented of image 3 sent to a consumer"},
+    {"DiscardedSentToAConsumer", FrameKind::discarded, {},
+     message<C>(presented_message(3, 6, 0, nullptr, FrameKind::discarded)), Errc::protocol,
+     "discarded of image 3 sent to a consumer"},
+    {"TimelineSentToAConsumer", FrameKind::timeline, {}, message<C>(make_frame_message(FrameKind::timeline, 0)),
+     Errc::protocol, "timeline of image 0 sent to a consumer"},
+    // the consumer's own protocol 2 calls
+    {"CallBeginFrameWithTheSocketFull", FrameKind::begin_frame, {},
+     with_full_buffer<C>(call_c([](C& f) { return f.victim_->begin_frame(3'000, 1); })), Errc::protocol,
+     does_not_read},
+    {"CallBeginFrameWithTheProducerGone", FrameKind::begin_frame, {},
+     with_peer_gone<C>(call_c([](C& f) { return f.victim_->begin_frame(3'000, 1); })), Errc::peer_closed,
+     "the producer is gone", true},
+    {"CallBeginFrameWithoutATargetTime", FrameKind::begin_frame, {},
+     call_c([](C& f) { return f.victim_->begin_frame(-1, 1); }), Errc::invalid_argument, "target time -1 ns"},
+    {"CallPresentedWithTheSocketFull", FrameKind::presented, {},
+     with_full_buffer<C>([](C& f) { return f.victim_->presented(10); }), Errc::protocol, does_not_read},
+    {"CallPresentedTwice", FrameKind::presented, [](C& f) { ASSERT_TRUE(f.victim_->presented(10)); },
+     [](C& f) { return f.victim_->presented(11); }, Errc::invalid_argument, "frame 6 was reported already"},
+    {"CallPresentedWithBothFlags", FrameKind::presented, {}, [](C& f) { return f.victim_->presented(10, 3); },
+     Errc::invalid_argument, "flags 0x3"},
+    {"CallReleaseWhoseDiscardedCannotBeSent", FrameKind::discarded, {},
+     with_full_buffer<C>([](C& f) { return f.victim_->release(3); }), Errc::protocol, does_not_read},
+};
+
+class ConsumerRefusals2 : public ConsumerFixture, public ::testing::WithParamInterface<ConsumerCase> {};
+
+TEST_P(ConsumerRefusals2, LeaveNoTrace) {
+    const ConsumerCase& test = GetParam();
+    consumer_state_2(*this);
+    if (test.prelude) test.prelude(*this);
+    ASSERT_FALSE(HasFatalFailure());
+    (void)told();
+    const std::string before = state_of(*victim_);
+    auto refused = test.attack(*this);
+    ASSERT_FALSE(refused) << "refused nothing; state now:\n" << state_of(*victim_);
+    testing::expect_error(refused.error(), test.code, test.needle);
+    EXPECT_EQ(state_of(*victim_), before) << "the refused " << to_string(test.kind) << " changed the consumer";
+    if (test.peer_gone) return;
+    EXPECT_EQ(told(), Told{}) << "the producer was told of a refused " << to_string(test.kind);
+    auto pending = victim_->dispatch();
+    ASSERT_TRUE(pending) << pending.error().message;
+    EXPECT_EQ(*pending, 0U);
+    probe_usable();
+}
+
+INSTANTIATE_TEST_SUITE_P(ProtocolTwo, ConsumerRefusals2, ::testing::ValuesIn(consumer_cases_2),
+                         case_name<ConsumerFixture>);
+
+FrameMessage feedback_for_b(ProducerFixture& f, void (*tamper)(PresentationFeedback&),
+                            FrameKind kind = FrameKind::presented, std::uint64_t frame = 2) {
+    return presented_message(f.local_b_, frame, 0, tamper, kind);
+}
+std::function<Result<void>(P&)> feedback_attack(void (*tamper)(PresentationFeedback&),
+                                                FrameKind kind = FrameKind::presented, std::uint64_t frame = 2) {
+    return [tamper, kind, frame](P& f) { return message<P>(feedback_for_b(f, tamper, kind, frame))(f); };
+}
+
+const ProducerCase producer_cases_2[] = {
+    {"HelloAgain", FrameKind::hello, {}, message<P>(second_hello(HelloRole::consumer)), Errc::protocol,
+     "a second hello from the consumer"},
+    {"BeginFrameNotAfterTheLast", FrameKind::begin_frame, {}, message<P>(begin_frame_message(3)), Errc::protocol,
+     "begin_frame 3: its sequence is not after 3"},
+    {"BeginFrameWithAnOlderSequence", FrameKind::begin_frame, {}, message<P>(begin_frame_message(1)),
+     Errc::protocol, "begin_frame 1: its sequence is not after 3"},
+    {"BeginFrameWithoutATargetTime", FrameKind::begin_frame, {}, message<P>(begin_frame_message(4, 0)),
+     Errc::protocol, "begin_frame 4: target time 0 ns is not a CLOCK_MONOTONIC time"},
+    {"BeginFrameWithANegativeTargetTime", FrameKind::begin_frame, {}, message<P>(begin_frame_message(4, -9)),
+     Errc::protocol, "target time -9 ns"},
+    {"BeginFrameWithAnImageId", FrameKind::begin_frame, {}, message<P>(begin_frame_message(4, 100, 2)),
+     Errc::protocol, "begin_frame: image id 2 where none belongs"},
+    {"BeginFrameWithAFrameNumber", FrameKind::begin_frame, {},
+     message<P>(with_frame(begin_frame_message(4), 4)), Errc::protocol, "frame number 4 where none belongs"},
+    {"BeginFrameWithBytesPastIt", FrameKind::begin_frame, {},
+     message<P>(with_payload_tail_byte(begin_frame_message(4))), Errc::protocol, "payload byte"},
+    {"BeginFrameWithAFence", FrameKind::begin_frame, {},
+     message<P>(as_sync_file(begin_frame_message(4)), fence_slot), Errc::protocol,
+     "fence kind 1 on a message that carries no fence"},
+    {"PresentedOfAnImageNeverPresented", FrameKind::presented, {},
+     [](P& f) { return message<P>(presented_message(f.local_d_, 2))(f); }, Errc::protocol,
+     "no present of it awaits feedback"},
+    {"PresentedOfAnUnknownImage", FrameKind::presented, {}, message<P>(presented_message(77, 2)), Errc::protocol,
+     "presented of image 77 frame 2: no present of it awaits feedback"},
+    {"PresentedWithTheWrongFrame", FrameKind::presented, {}, feedback_attack(nullptr, FrameKind::presented, 1),
+     Errc::protocol, "frame 1: no present of it awaits feedback"},
+    {"PresentedWithTheWrongBeginFrame", FrameKind::presented, {},
+     feedback_attack([](PresentationFeedback& x) { x.begin_frame_sequence = 7; }), Errc::protocol,
+     "says begin_frame 7, the present answered 0"},
+    {"PresentedWithoutATime", FrameKind::presented, {},
+     feedback_attack([](PresentationFeedback& x) { x.time_ns = 0; }), Errc::protocol,
+     "time 0 ns is not a CLOCK_MONOTONIC time"},
+    {"PresentedWithBothFlags", FrameKind::presented, {},
+     feedback_attack([](PresentationFeedback& x) { x.flags = 3; }), Errc::protocol, "flags 0x3"},
+    {"PresentedWithUnknownFlags", FrameKind::presented, {},
+     feedback_attack([](PresentationFeedback& x) { x.flags = 4; }), Errc::protocol, "flags 0x4"},
+    {"PresentedWithReservedSet", FrameKind::presented, {},
+     feedback_attack([](PresentationFeedback& x) { x.reserved = 1; }), Errc::protocol, "reserved field is 1"},
+    {"PresentedTwice", FrameKind::presented,
+     [](P& f) {
+         f.send(feedback_for_b(f, nullptr));
+         f.pump();
+     },
+     feedback_attack(nullptr), Errc::protocol, "no present of it awaits feedback"},
+    {"PresentedWithBytesPastIt", FrameKind::presented, {},
+     [](P& f) { return message<P>(with_payload_tail_byte(feedback_for_b(f, nullptr)))(f); }, Errc::protocol,
+     "payload byte"},
+    {"PresentedWithAFencePoint", FrameKind::presented, {},
+     [](P& f) { return message<P>(with_fence_point(feedback_for_b(f, nullptr)))(f); }, Errc::protocol,
+     "fence point 5"},
+    {"DiscardedWithATime", FrameKind::discarded, {},
+     feedback_attack([](PresentationFeedback& x) { x.time_ns = 3; }, FrameKind::discarded), Errc::protocol,
+     "a discarded frame was never shown"},
+    {"DiscardedWithFlags", FrameKind::discarded, {},
+     feedback_attack([](PresentationFeedback& x) { x.flags = 1; }, FrameKind::discarded), Errc::protocol,
+     "time 0 ns, flags 0x1"},
+    {"DiscardedOfAnUnknownImage", FrameKind::discarded, {},
+     message<P>(presented_message(66, 1, 0, nullptr, FrameKind::discarded)), Errc::protocol,
+     "discarded of image 66 frame 1: no present of it awaits feedback"},
+    {"ReleaseBeforeFeedback", FrameKind::release, {},
+     [](P& f) { return message<P>(make_frame_message(FrameKind::release, f.local_b_))(f); }, Errc::protocol,
+     "before presented or discarded for its frame 2"},
+    {"ReleaseWithAFencePoint", FrameKind::release, {},
+     [](P& f) { return message<P>(with_fence_point(make_frame_message(FrameKind::release, f.local_b_)))(f); },
+     Errc::protocol, "fence point 5"},
+    {"TimelineSentToAProducer", FrameKind::timeline, {}, message<P>(make_frame_message(FrameKind::timeline, 0)),
+     Errc::protocol, "timeline of image 0 sent to a producer"},
+    // the producer's own protocol 2 calls
+    {"CallPresentWithDamageOutsideTheImage", FrameKind::present, {},
+     call([](P& f) {
+         static constexpr DamageRect outside{0, 0, 9, 1};
+         PresentInfo info;
+         info.damage = {&outside, 1};
+         return f.victim_->present(f.local_d_, info);
+     }),
+     Errc::invalid_argument, "outside the 8x8 image"},
+    {"CallPresentWithUnknownFlags", FrameKind::present, {},
+     call([](P& f) {
+         PresentInfo info;
+         info.flags = 0x100;
+         return f.victim_->present(f.local_d_, info);
+     }),
+     Errc::invalid_argument, "flags 0x100"},
+    {"CallPresentWithMetadataAndTheSocketFull", FrameKind::present, {},
+     with_full_buffer<P>(call([](P& f) {
+         PresentInfo info;
+         info.content_time_ns = 7;
+         return f.victim_->present(f.local_d_, info);
+     })),
+     Errc::protocol, does_not_read},
+};
+
+class ProducerRefusals2 : public ProducerFixture, public ::testing::WithParamInterface<ProducerCase> {};
+
+TEST_P(ProducerRefusals2, LeaveNoTrace) {
+    const ProducerCase& test = GetParam();
+    producer_state_2(*this);
+    if (test.prelude) test.prelude(*this);
+    ASSERT_FALSE(HasFatalFailure());
+    (void)told();
+    const std::string before = state_of(*victim_);
+    auto refused = test.attack(*this);
+    ASSERT_FALSE(refused) << "refused nothing; state now:\n" << state_of(*victim_);
+    testing::expect_error(refused.error(), test.code, test.needle);
+    EXPECT_EQ(state_of(*victim_), before) << "the refused " << to_string(test.kind) << " changed the producer";
+    if (test.peer_gone) return;
+    EXPECT_EQ(told(), Told{}) << "the consumer was told of a refused " << to_string(test.kind);
+    auto pending = victim_->dispatch();
+    ASSERT_TRUE(pending) << pending.error().message;
+    EXPECT_EQ(*pending, 0U);
+    probe_usable();
+}
+
+INSTANTIATE_TEST_SUITE_P(ProtocolTwo, ProducerRefusals2, ::testing::ValuesIn(producer_cases_2),
+                         case_name<ProducerFixture>);
+
 // Every message kind has at least one refusal case on each side it can reach.
 TEST(RefusalTables, CoverEveryMessageKind) {
-    for (std::uint32_t kind = 1; kind <= static_cast<std::uint32_t>(FrameKind::refused); ++kind) {
+    for (std::uint32_t kind = 1; kind <= static_cast<std::uint32_t>(last_frame_kind); ++kind) {
         const auto k = static_cast<FrameKind>(kind);
-        EXPECT_TRUE(std::any_of(std::begin(consumer_cases), std::end(consumer_cases),
-                                [k](const ConsumerCase& entry) { return entry.kind == k; }))
+        const auto of_kind = [k](const auto& entry) { return entry.kind == k; };
+        EXPECT_TRUE(std::any_of(std::begin(consumer_cases), std::end(consumer_cases), of_kind) ||
+                    std::any_of(std::begin(consumer_cases_2), std::end(consumer_cases_2), of_kind))
             << to_string(k) << " has no case against the consumer";
-        EXPECT_TRUE(std::any_of(std::begin(producer_cases), std::end(producer_cases),
-                                [k](const ProducerCase& entry) { return entry.kind == k; }))
+        EXPECT_TRUE(std::any_of(std::begin(producer_cases), std::end(producer_cases), of_kind) ||
+                    std::any_of(std::begin(producer_cases_2), std::end(producer_cases_2), of_kind))
             << to_string(k) << " has no case against the producer";
     }
 }
@@ -850,7 +1144,9 @@ TEST_F(ConsumerStateAttacks, AKeptFrameIsNotLetGoWhenItsShareCannotBeSent) {
     ASSERT_EQ(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ends), 0);
     attacker_.reset(ends[0]);
     ASSERT_TRUE(victim_->resume(FrameChannel::adopt(UniqueFd(ends[1])).value()));
-    EXPECT_EQ(told(), Told{}) << "a held frame is shared once released";
+    EXPECT_EQ(told(), (Told{{FrameKind::hello, 0}})) << "a held frame is shared once released";
+    say_hello(attacker_.get(), HelloRole::producer);
+    pump();
     fill_send_buffer();
     const std::string before = state_of(*victim_);
     auto refused = victim_->release(mine);
@@ -883,7 +1179,7 @@ void failed_resume_leaves_no_trace(Fixture& f, std::size_t images, std::size_t g
     ASSERT_EQ(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ends), 0);
     f.attacker_.reset(ends[0]);
     ASSERT_TRUE(f.victim_->resume(FrameChannel::adopt(UniqueFd(ends[1])).value()));
-    EXPECT_EQ(f.told().size(), greeting) << "every image shared with the new peer (and the format table)";
+    EXPECT_EQ(f.told().size(), greeting + 1) << "the hello, every image shared with the new peer (and the format table)";
 }
 
 TEST_F(ConsumerStateAttacks, AFailedResumeLeavesNoTrace) {

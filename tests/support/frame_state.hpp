@@ -22,15 +22,19 @@ struct FrameStateProbe {
         for (const FrameSlot& slot : table.slots()) {
             out += fmt::format(
                 "slot {}: id {:x} gen {} {} state {} last frame {} fence {} ({}) point {} held-while-retiring {} "
-                "unshared {} refused {} image {}x{} fd {}\n",
+                "unshared {} refused {} image {}x{} fd {} awaiting feedback {} begin {}\n",
                 table.index_of(slot), slot.id, slot.generation, slot.local ? "local" : "peer's",
                 static_cast<int>(slot.state), slot.last_frame, slot.fence.valid() ? slot.fence.get() : -1,
-                to_string(slot.fence_kind), slot.fence_point, slot.held_while_retiring, slot.unshared, slot.refused, slot.image.width(), slot.image.height(),
-                slot.image.empty() ? -1 : slot.image.plane_fd(0).get());
+                to_string(slot.fence_kind), slot.fence_point, slot.held_while_retiring, slot.unshared, slot.refused,
+                slot.image.width(), slot.image.height(), slot.image.empty() ? -1 : slot.image.plane_fd(0).get(),
+                slot.awaiting_feedback, slot.begin_frame_sequence);
         }
         return out;
     }
-    static std::string link(const FrameLink& link) { return fmt::format("link: open {}\n", link.is_open()); }
+    static std::string link(const FrameLink& link) {
+        return fmt::format("link: open {}, greeted {}, features {:x}, peer {}.{}\n", link.is_open(), link.greeted(),
+                           link.features(), link.peer_hello().major, link.peer_hello().minor);
+    }
     static std::string timelines(const FrameTimelines& t) {
         return fmt::format("timelines: own fd {} sent {} point {}, peer fd {} point {}\n",
                            t.own().valid() ? t.own().get() : -1, t.own_sent(), t.own_point(),
@@ -40,18 +44,27 @@ struct FrameStateProbe {
     static std::string summary(const FrameSender& s) {
         return fmt::format(
                    "producer: next frame {}, presented {}, released {}, reclaimed {}, peer formats {}, "
-                   "formats changed {}\n",
+                   "formats changed {}\n"
+                   "pacing: paced {}, offered {:x}, latest begin {} at {} every {}, pending {}, begins {}, skipped {}; "
+                   "feedback: head {} count {} dropped {}\n",
                    s.next_frame_, s.presented_, s.released_, s.reclaimed_, s.peer_formats_.has_value(),
-                   s.formats_changed_) +
+                   s.formats_changed_, s.paced_, s.offered_, s.latest_begin_.sequence, s.latest_begin_.target_time_ns,
+                   s.latest_begin_.interval_ns, s.begin_pending_, s.begin_frames_, s.begin_frames_skipped_,
+                   s.feedback_head_, s.feedback_count_, s.feedback_dropped_) +
                link(s.link_) + timelines(s.timelines_) + table(s.table_);
     }
     static std::string summary(const FrameReceiver& r) {
         return fmt::format(
                    "consumer: current slot {}, current frame {}, live {}, last frame {}, acquire fence {} ({}) "
-                   "point {}, received {}, skipped {}, advertised {}\n",
+                   "point {}, received {}, skipped {}, advertised {}\n"
+                   "current metadata: begin {} time {} flags {:x} damage {}; answered {}; begin sent {} answered {}; "
+                   "presented {} discarded {}\n",
                    r.current_, r.current_frame_, r.current_live_, r.last_frame_,
                    r.acquire_fence_.valid() ? r.acquire_fence_.get() : -1, to_string(r.acquire_fence_kind_),
-                   r.acquire_point_, r.received_, r.skipped_, r.advertised_.has_value()) +
+                   r.acquire_point_, r.received_, r.skipped_, r.advertised_.has_value(),
+                   r.current_metadata_.begin_frame_sequence, r.current_metadata_.content_time_ns,
+                   r.current_metadata_.flags, r.current_metadata_.damage_count, r.current_answered_, r.begin_sent_,
+                   r.begin_answered_, r.presented_, r.discarded_) +
                link(r.link_) + timelines(r.timelines_) + table(r.table_);
     }
     // Whether the link thinks its peer hung up (a failed send records that: it is a fact

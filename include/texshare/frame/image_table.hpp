@@ -48,6 +48,8 @@ struct FrameSlot {
     FenceKind fence_kind = FenceKind::none;  // what `fence` is (none while it and fence_point are empty)
     std::uint64_t fence_point = 0;     // producer: the release point that came back (drm_syncobj_timeline)
     bool held_while_retiring = false;  // retired (by the producer) while the consumer held it
+    bool awaiting_feedback = false;    // producer: its last present awaits presented or discarded
+    std::uint64_t begin_frame_sequence = 0;  // producer: the begin_frame its last present answered
     std::uint32_t generation = 0;      // counts the images this slot has held (FrameImage checks it)
 };
 
@@ -312,6 +314,7 @@ public:
             slot.unshared = true;
             slot.refused = false;
             slot.held_while_retiring = false;
+            slot.awaiting_feedback = false;  // nobody is left to answer
         }
         refused_ = {};
         return reclaimed;

@@ -27,17 +27,17 @@ struct Hello {
     std::uint16_t major = 0;
     std::uint16_t minor = 0;
     std::uint32_t role = 0;      // HelloRole: who says it (a producer talking to a producer is refused)
-    std::uint64_t features = 0;  // HelloFeature bits this side offers; the session uses the intersection
+    std::uint64_t features = 0;  // hello_feature_* bits this side offers; the session uses the intersection
 };
 
-// What a side can do beyond the base protocol; a feature is used only when both offer it.
-enum HelloFeature : std::uint64_t {
-    hello_feature_pacing = 1U << 0,    // begin_frame: a consumer sends it, a producer reads it
-    hello_feature_feedback = 1U << 1,  // presented / discarded for each present
-    hello_feature_metadata = 1U << 2,  // present carries PresentMetadata (damage, content time, flags)
-};
-inline constexpr std::uint64_t known_hello_features =
-    hello_feature_pacing | hello_feature_feedback | hello_feature_metadata;
+// What a side asks for or offers beyond the base protocol; a feature is used only when
+// both sides' hellos carry it (the intersection). Present metadata is part of protocol 2
+// itself: no bit.
+// Pacing: a producer asks to be paced, a consumer offers to send begin_frame.
+inline constexpr std::uint64_t hello_feature_pacing = 1U << 0;
+// Presentation feedback: a producer asks for it, a consumer offers presented / discarded.
+inline constexpr std::uint64_t hello_feature_feedback = 1U << 1;
+inline constexpr std::uint64_t known_hello_features = hello_feature_pacing | hello_feature_feedback;
 
 enum class HelloRole : std::uint32_t {
     producer = 1,  // FrameSender
@@ -71,15 +71,14 @@ inline constexpr std::size_t max_damage_rects = 8;
 struct PresentMetadata {
     std::uint64_t begin_frame_sequence = 0;  // the begin_frame it answers; 0: none (free running)
     std::int64_t content_time_ns = 0;        // when the content is meant to be seen (video PTS); 0: none
-    std::uint32_t flags = 0;                 // PresentFlag bits
+    std::uint32_t flags = 0;                 // present_flag_* bits
     std::uint32_t damage_count = 0;          // 0: the whole image changed; 1..8: damage[0..count)
     std::array<DamageRect, max_damage_rects> damage{};  // entries from damage_count on are zero
 };
 
-enum PresentFlag : std::uint32_t {
-    // Every pixel's alpha is 1 (or to be ignored): the host may draw the image without blending.
-    present_flag_opaque = 1U << 0,
-};
+// PresentMetadata::flags. Every pixel's alpha is 1 (or to be ignored): the host may draw
+// the image without blending.
+inline constexpr std::uint32_t present_flag_opaque = 1U << 0;
 inline constexpr std::uint32_t known_present_flags = present_flag_opaque;
 
 // presented and discarded (consumer -> producer): what became of one present. The message's
@@ -87,14 +86,13 @@ inline constexpr std::uint32_t known_present_flags = present_flag_opaque;
 struct PresentationFeedback {
     std::int64_t time_ns = 0;                // presented: when it reached the screen (CLOCK_MONOTONIC); discarded: 0
     std::uint64_t begin_frame_sequence = 0;  // the present's begin_frame_sequence, echoed
-    std::uint32_t flags = 0;                 // presented: PresentedFlag bits; discarded: 0
+    std::uint32_t flags = 0;                 // presented: presented_flag_* bits; discarded: 0
     std::uint32_t reserved = 0;              // must be zero
 };
 
-enum PresentedFlag : std::uint32_t {
-    presented_flag_zero_copy = 1U << 0,  // the host scanned out or sampled the shared image itself
-    presented_flag_copied = 1U << 1,     // the host copied it first (e.g. into its own swapchain)
-};
+// PresentationFeedback::flags of presented: how the host showed the image.
+inline constexpr std::uint32_t presented_flag_zero_copy = 1U << 0;  // scanned out or sampled the shared image itself
+inline constexpr std::uint32_t presented_flag_copied = 1U << 1;     // copied it first (e.g. into its own swapchain)
 inline constexpr std::uint32_t known_presented_flags = presented_flag_zero_copy | presented_flag_copied;
 
 static_assert(std::has_unique_object_representations_v<Hello> &&

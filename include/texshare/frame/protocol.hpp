@@ -7,6 +7,52 @@
 // in one table per endpoint and follow the same rules.
 //
 // The rules both endpoints keep:
+// - Hello (frame protocol 2.0, frame/hello.hpp): each side's first message is its hello
+//   (create() and resume() send it): major.minor version, role, and the features it asks
+//   for or offers (pacing, feedback; used when both hellos carry them). Messages are
+//   handled in order, so nothing the peer sends is used before its hello is accepted: a
+//   peer of another major version is Errc::protocol naming both versions ("the producer
+//   speaks frame protocol 3.0, this side 2.0"), a hello from the wrong role, a second
+//   hello, non-zero bytes after Hello, or any message but bye before the hello is
+//   Errc::protocol. A protocol 1 peer (before the hello) frames its messages 8 bytes
+//   shorter: its first message is refused as "no hello from the producer: its first
+//   message is not a frame protocol 2.0 message"; it refuses our hello as a record longer
+//   than its messages (its AuxChannel: Errc::truncated, MSG_TRUNC). dispatch() does not
+//   count the hello.
+//   This side's add_image may be on its way before the peer's hello is read; a peer of
+//   another major refuses the hello in front of it first.
+// - Pacing (begin_frame, consumer -> producer): a producer that asks to be paced
+//   (FrameSenderOptions::paced) gets begin_frame(sequence, target_time_ns, interval_ns)
+//   from the consumer's begin_frame(), called from its vsync or timer, and renders one frame
+//   per begin_frame (wait_for_begin_frame); times are CLOCK_MONOTONIC ns. Sequences start at
+//   1 each session and increase; target times are > 0. Each present answers the newest
+//   begin_frame not answered yet (0: none), and the consumer checks that it was sent and
+//   not answered before. A paced producer may present without a begin_frame (it is not an
+//   error): the consumer shows the newest present and the one it replaces unshown goes
+//   back as discarded + release (mailbox); what a producer can never do is present an image
+//   the consumer still holds, so it cannot run ahead of its swapchain. begin_frame to a
+//   producer that did not ask, or from a consumer that did not offer, is Errc::protocol.
+// - Feedback (presented / discarded, consumer -> producer): where both offered it, every
+//   present gets exactly one, before the image comes back: presented (the consumer's
+//   presented(time_ns, flags): when it reached the screen, zero_copy or copied) or discarded
+//   (replaced by a newer present, released, or given back unshown before it was
+//   reported). Each names the image and the present's frame number and echoes the
+//   begin_frame it answered, so the producer can measure begin_frame -> screen
+//   (take_feedback()). Exceptions: a present of an image the consumer retires (the retire
+//   ends it on both sides) and a present the peer's end cuts short get none. Feedback not
+//   agreed, for a present that awaits none, with a wrong begin_frame, a presented time <= 0,
+//   unknown or both flags, or a discarded with a time or flags, and a release (or
+//   `retired`) before the feedback of the present it ends, are Errc::protocol.
+// - Present metadata (PresentMetadata in each present, present_metadata.hpp): damage as up
+//   to 8 rectangles in buffer coordinates (none: the whole image; more collapse into their
+//   bounding box on the producer), the content time (ns, for video) and flags (opaque).
+//   The consumer checks it against the image before anything changes: known flags, a
+//   content time >= 0, at most 8 rectangles, each non-empty and inside the image (in 64
+//   bits: no wrap), unused entries zero; anything else is Errc::protocol. The host reads it
+//   from Frame::metadata (damaged_pixel_count() measures the damaged share).
+// - Every message's header and payload are checked before the endpoint looks at them
+//   (messages.hpp): a field a kind does not use (frame number, image id, fence point, the
+//   payload after its data) must be zero.
 // - An image is shared once (add_image: descriptor + plane fds, validated by import_image on
 //   the receiving side); from then on only ids, frame numbers and optional sync fences
 //   travel. Ids never repeat within a session; the consumer's have consumer_image_id_bit set.
@@ -14,7 +60,9 @@
 //   (the consumer still holds it), of a retiring one or of an unknown id is refused, so the
 //   producer can never write into an image the consumer is still reading.
 // - The consumer holds at most one image: the latest presented one. When a newer present
-//   arrives the previous image is released back automatically, without a release fence.
+//   arrives the previous image is released back automatically (mailbox), without a release
+//   fence, unless it was never shown (no presented() for it) and its sync_file acquire
+//   fence was never taken: then that fence goes back as its release fence.
 //   A consumer that samples asynchronously calls release(id, fence) itself as soon as its
 //   reads of the current image are submitted, and the producer waits on that fence.
 // - Fences: present carries an optional acquire fence, release an optional release fence,
@@ -102,16 +150,20 @@
 //   presents of it that crossed are released back); a release whose fence was cut frees
 //   the image and says the fence is lost.
 // - A zero-length record from a live peer is Errc::protocol, never taken for EOF.
-// - Per frame (present, release): one sendmsg and one recvmsg, no heap allocation (images
-//   live in fixed arrays of max_frame_images) and, on the receiving side, one statx per
-//   fence (its kind); images are validated once, when shared.
+// - Per frame (begin_frame, present with its metadata, presented or discarded, release):
+//   one sendmsg and one recvmsg per message, no heap allocation (images live in fixed
+//   arrays of max_frame_images, feedback in a ring of 64) and, on the receiving side, one
+//   statx per fence (its kind); images are validated once, when shared.
 #pragma once
 
 #include "texshare/detail/require_cxx20.hpp"
 
 #include "texshare/frame/fence_kind.hpp"
+#include "texshare/frame/hello.hpp"
 #include "texshare/frame/image_listener.hpp"
 #include "texshare/frame/image_table.hpp"
 #include "texshare/frame/messages.hpp"
+#include "texshare/frame/payloads.hpp"
+#include "texshare/frame/present_metadata.hpp"
 #include "texshare/frame/receiver.hpp"
 #include "texshare/frame/sender.hpp"

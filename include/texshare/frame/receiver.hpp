@@ -8,6 +8,10 @@
 // shared twice) gets Errc::protocol from dispatch(), naming the id; the caller then drops
 // the peer. With keep_last_frame, a dead producer's last frame stays current until a new
 // producer (resume()) presents one.
+// Per frame it can pace the producer (begin_frame, from the host's vsync or timer), read
+// what the producer said about the frame (Frame::metadata: damage, content time, flags) and
+// tell it what became of the frame: presented() once it is on screen; a frame replaced or
+// released before that is reported discarded by the receiver itself.
 #pragma once
 
 #include "texshare/detail/require_cxx20.hpp"
@@ -21,6 +25,7 @@
 #include "texshare/format_table.hpp"
 #include "texshare/frame/image_table.hpp"
 #include "texshare/frame/link.hpp"
+#include "texshare/frame/present_metadata.hpp"
 #include "texshare/frame/sharing.hpp"
 #include "texshare/frame/timeline.hpp"
 
@@ -46,6 +51,12 @@ struct FrameReceiverOptions {
     // FenceKind::drm_syncobj_timeline to take the producer's timeline (FrameKind::timeline)
     // and acquire points on it (acquire_point()).
     FenceKindSet accepted_fence_kinds = default_fence_kinds;
+    // Offer to pace a producer that asks for it (begin_frame). Off: a paced producer's
+    // wait_for_begin_frame() says this side does not pace, and begin_frame() is refused.
+    bool pacing = true;
+    // Offer presentation feedback: presented / discarded for every present of a producer
+    // that asks for it. Off: none is sent, and presented() only marks the frame shown.
+    bool feedback = true;
 };
 
 class FrameReceiver {
@@ -64,6 +75,11 @@ public:
         }
         FrameReceiver receiver(options);
         if (auto adopted = receiver.link_.adopt(std::move(channel)); !adopted) return std::move(adopted).error();
+        // A producer gone already is no error here: dispatch() reports it, as before the hello.
+        if (auto greeted = receiver.link_.greet(HelloRole::consumer, receiver.offered());
+            !greeted && greeted.error().code != Errc::peer_closed) {
+            return std::move(greeted).error();
+        }
         return receiver;
     }
 
@@ -88,13 +104,74 @@ public:
         // (see FrameImage); it must not outlive the receiver.
         FrameImage image;
         bool producer_gone = false;  // a kept last frame of a dead producer (keep_last_frame)
+        // What the producer said about it: the begin_frame it answers, damage (checked to be
+        // inside the image; damaged_pixel_count() measures it), content time, flags.
+        PresentMetadata metadata{};
     };
 
     // The image this receiver holds (the latest presented one), if any.
     std::optional<Frame> current() const {
         if (current_ == no_slot) return std::nullopt;
         const detail::FrameSlot& slot = table_[current_];
-        return Frame{slot.id, current_frame_, FrameImage(slot), !current_live_};
+        return Frame{slot.id, current_frame_, FrameImage(slot), !current_live_, current_metadata_};
+    }
+
+    // Asks a paced producer for its next frame: sends begin_frame with the next sequence
+    // number (1, 2, ... per session), the time the frame is meant to reach the screen
+    // (target_time_ns, CLOCK_MONOTONIC, > 0) and the refresh interval (ns; 0 if unknown).
+    // Returns the sequence; the present answering it carries it (Frame::metadata
+    // .begin_frame_sequence), so the host can match its vsync to the frame. Call it from the
+    // vsync or a timer (a timerfd at the refresh rate); a producer slower than that answers
+    // only the newest. Errc::invalid_argument before the producer's hello (dispatch()
+    // first), for a producer that runs free (producer_paced() is false), or a target time
+    // <= 0; Errc::peer_closed once it is gone, with nothing changed.
+    [[gnu::hot]]
+    Result<std::uint64_t> begin_frame(std::int64_t target_time_ns, std::uint64_t interval_ns) {
+        if (!link_.has(hello_feature_pacing) || target_time_ns <= 0) [[unlikely]] {
+            return make_error(Errc::invalid_argument, "begin_frame: {}",
+                              target_time_ns <= 0 ? fmt::format("target time {} ns is not a CLOCK_MONOTONIC time",
+                                                                target_time_ns)
+                              : !link_.greeted()  ? std::string("no hello from the producer yet (dispatch() first)")
+                                                  : std::string("the producer runs free (it did not ask to be paced)"));
+        }
+        const BeginFrame begin{begin_sent_ + 1, target_time_ns, interval_ns};
+        if (auto sent = link_.send(FrameKind::begin_frame, 0, 0, {}, FenceKind::none, begin); !sent) {
+            return std::move(sent).error();
+        }
+        begin_sent_ = begin.sequence;
+        return begin.sequence;
+    }
+    // Whether the producer asked to be paced and this side offered it (after its hello).
+    bool producer_paced() const noexcept { return link_.has(hello_feature_pacing); }
+
+    // Says that the current frame reached the screen at time_ns (CLOCK_MONOTONIC, > 0), shown
+    // as flags says (presented_flag_zero_copy: the shared image itself; presented_flag_copied:
+    // a copy of it; or 0). With feedback agreed, the producer gets `presented`; otherwise
+    // nothing is sent. At most once per frame: a frame replaced or released before it is
+    // reported discarded instead. Errc::invalid_argument without a current frame of a live
+    // producer, for a frame reported already, time_ns <= 0 or flags other than one of the
+    // two; Errc::peer_closed once the producer is gone, with nothing changed.
+    [[gnu::hot]]
+    Result<void> presented(std::int64_t time_ns, std::uint32_t flags = presented_flag_zero_copy) {
+        if (current_ == no_slot || !current_live_ || current_answered_ || time_ns <= 0 ||
+            (flags & ~known_presented_flags) != 0 || flags == known_presented_flags) [[unlikely]] {
+            return make_error(Errc::invalid_argument, "presented: {}",
+                              current_ == no_slot || !current_live_ ? std::string("no frame of a live producer is current")
+                              : current_answered_ ? fmt::format("frame {} was reported already", current_frame_)
+                              : time_ns <= 0      ? fmt::format("time {} ns is not a CLOCK_MONOTONIC time", time_ns)
+                                                  : fmt::format("flags 0x{:x}: at most one of zero_copy 0x1, copied 0x2", flags));
+        }
+        if (link_.has(hello_feature_feedback)) {
+            const PresentationFeedback feedback{time_ns, current_metadata_.begin_frame_sequence, flags, 0};
+            if (auto sent = link_.send(FrameKind::presented, table_[current_].id, current_frame_, {}, FenceKind::none,
+                                       feedback);
+                !sent) {
+                return sent;
+            }
+        }
+        current_answered_ = true;
+        ++presented_;
+        return {};
     }
 
     // The acquire fence that came with the current frame (empty if none or already taken):
@@ -209,7 +286,8 @@ public:
     // syscalls, none of which waits on anything the peer controls (security model).
     static constexpr std::size_t dispatch_limit = 64;
 
-    // Handles the pending messages, at most dispatch_limit; returns how many. Errc::peer_closed
+    // Handles the pending messages, at most dispatch_limit; returns how many (the producer's
+    // hello, handled here like any message, is not counted). Errc::peer_closed
     // once the producer is gone (closed, exited or said bye; after a send found it gone, once what it sent
     // before is read): its images are dropped (but for a kept last frame), this side's kept.
     // It stops at the first message that fails: Errc::protocol (a broken or stuck producer:
@@ -227,8 +305,9 @@ public:
                 return std::move(received).error();
             }
             if (*received == ReceiveStatus::nothing) return handled;
+            const bool hello = link_.incoming().message.kind == static_cast<std::uint32_t>(FrameKind::hello);
             if (auto done = handle_incoming(); !done) return std::move(done).error();
-            ++handled;
+            handled += hello ? 0 : 1;  // the hello is the session's, not a message the caller counts
         }
         return handled;  // more may be pending: native_handle() stays readable
     }
@@ -249,8 +328,8 @@ public:
         return *current();
     }
 
-    // Takes a new producer after the previous one is gone: shares this side's images with
-    // it (a kept frame of this side's once it is released), advertises the format table
+    // Takes a new producer after the previous one is gone: says hello again, shares this
+    // side's images with it (a kept frame of this side's once it is released), advertises the format table
     // again if there is one, and accepts frame numbers afresh.
     // If a send to it fails (it is gone already, or the kernel refuses the fds in flight:
     // ETOOMANYREFS) the new channel is closed and this side is as it was, without a
@@ -258,7 +337,8 @@ public:
     Result<void> resume(FrameChannel channel) {
         if (link_.hung_up()) end_session();
         if (auto adopted = link_.adopt(std::move(channel)); !adopted) return adopted;
-        auto greeted = detail::share_unshared(table_, link_);
+        auto greeted = link_.greet(HelloRole::consumer, offered());  // the hello again, first
+        if (greeted) greeted = detail::share_unshared(table_, link_);
         if (greeted && advertised_) greeted = advertise(*advertised_);  // a copy: the new producer lacks it
         if (greeted) greeted = timelines_.share_with_new_peer(link_);
         if (!greeted) {
@@ -266,10 +346,16 @@ public:
             return greeted;
         }
         last_frame_ = 0;
+        begin_sent_ = 0;
+        begin_answered_ = 0;
         return {};
     }
 
     std::size_t received_count() const noexcept { return received_; }
+    // Frames reported presented (presented()) and discarded (replaced or released unshown,
+    // and presents released back unshown), this receiver's whole life.
+    std::size_t presented_count() const noexcept { return presented_; }
+    std::size_t discarded_count() const noexcept { return discarded_; }
     // Presents not shown: of an image this side was retiring at the time (a race), or of
     // an image this side refused or whose acquire fence was cut (released back at once).
     std::size_t skipped_count() const noexcept { return skipped_; }
@@ -286,6 +372,9 @@ private:
     explicit FrameReceiver(Options options)
         : table_(detail::FrameImageTable::Side::consumer), link_("producer"), options_(options) {
         table_.set_peer_quota(options.max_producer_images);
+    }
+    std::uint64_t offered() const noexcept {
+        return (options_.pacing ? hello_feature_pacing : 0) | (options_.feedback ? hello_feature_feedback : 0);
     }
     friend struct detail::FrameStateProbe;
 
@@ -335,6 +424,14 @@ private:
             forget_current();
             return {};
         }
+        if (!current_answered_ && current_live_ && link_.has(hello_feature_feedback)) {
+            // Never shown: discarded, before the image goes back (the producer counts on it).
+            const PresentationFeedback discarded{0, current_metadata_.begin_frame_sequence, 0, 0};
+            auto told = link_.send(FrameKind::discarded, slot.id, current_frame_, {}, FenceKind::none, discarded);
+            if (!told && !(answering && told.error().code == Errc::peer_closed)) return told;
+            current_answered_ = true;  // said: a retry of the release must not say it again
+            ++discarded_;
+        }
         const bool retiring = slot.held_while_retiring;
         auto sent = retiring ? link_.send(FrameKind::retired, slot.id)
                              : link_.send(FrameKind::release, slot.id, 0, release_fence, fence_kind, point);
@@ -362,6 +459,9 @@ private:
         // the slots the sender declared, so that a fence kind still matches its (lost) fd.
         auto kind = check_frame_message(m, in.slot_mask());
         if (!kind) return std::move(kind).error();
+        if ((*kind == FrameKind::hello || !link_.greeted()) && *kind != FrameKind::bye) [[unlikely]] {
+            return link_.take_hello(m, *kind);
+        }
         detail::FrameSlot* slot = table_.find(m.image_id);
         if (slot != nullptr && slot->unshared) slot = nullptr;  // the producer cannot know it yet
         switch (*kind) {
@@ -440,17 +540,46 @@ private:
         if (slot != nullptr && is_current(*slot)) {
             return make_error(Errc::protocol, "present of image {}, which this side still holds", m.image_id);
         }
+        // Its metadata, against the image (an image this side refused has no size here: only
+        // the rules that need none). The begin_frame it answers was sent and not answered yet.
+        const PresentMetadata metadata = m.payload_as<PresentMetadata>();
+        if (auto checked = check_present_metadata(metadata, slot != nullptr ? slot->image.width() : UINT32_MAX,
+                                                  slot != nullptr ? slot->image.height() : UINT32_MAX);
+            !checked) [[unlikely]] {
+            return make_error(Errc::protocol, "present of image {} as frame {}: {}", m.image_id, m.frame_number,
+                              checked.error().message);
+        }
+        if (metadata.begin_frame_sequence != 0 &&
+            (metadata.begin_frame_sequence <= begin_answered_ || metadata.begin_frame_sequence > begin_sent_))
+            [[unlikely]] {
+            return make_error(Errc::protocol, "present of image {} as frame {} answers begin_frame {}, which {}",
+                              m.image_id, m.frame_number, metadata.begin_frame_sequence,
+                              metadata.begin_frame_sequence > begin_sent_
+                                  ? fmt::format("this side never sent (the last is {})", begin_sent_)
+                                  : fmt::format("is answered already (up to {})", begin_answered_));
+        }
         if (slot != nullptr && slot->state == FrameImageState::retiring) {  // ours, retired before it crossed
+            // No feedback: the retire ends this present for both sides (protocol.hpp).
             last_frame_ = m.frame_number;
+            answered(metadata);
             ++skipped_;
             return {};
         }
         if (refused || in.fds_cut) {
             // Not shown: an image this side never had, or one whose acquire fence is lost
             // (showing it unfenced could show a half-rendered frame). Given back at once,
-            // so it keeps circulating.
+            // so it keeps circulating: discarded first where feedback was agreed.
+            if (link_.has(hello_feature_feedback)) {
+                const PresentationFeedback discarded{0, metadata.begin_frame_sequence, 0, 0};
+                if (auto told = link_.answer_feedback(FrameKind::discarded, m.image_id, m.frame_number, discarded);
+                    !told) {
+                    return told;
+                }
+                ++discarded_;
+            }
             if (auto released = link_.answer(FrameKind::release, m.image_id); !released) return released;
             last_frame_ = m.frame_number;
+            answered(metadata);
             ++skipped_;
             if (refused) return {};
             return make_error(Errc::truncated,
@@ -478,15 +607,27 @@ private:
             if (auto ok = timelines_.check_incoming("present", m.image_id, m.fence_point, "producer"); !ok) return ok;
         }
         if (current_ != no_slot) {
-            if (auto released = release_current({}, FenceKind::none, true); !released) return released;
+            // Mailbox: the replaced frame goes back. Never shown and its sync_file acquire
+            // fence never taken, nothing here read it: that fence is its release fence (the
+            // producer's own writes are what it waits for). Any other fence is dropped.
+            const bool fence_back = !current_answered_ && acquire_fence_.valid() &&
+                                    acquire_fence_kind_ == FenceKind::sync_file;
+            if (auto released = release_current(fence_back ? acquire_fence_.borrow() : BorrowedFd(),
+                                                fence_back ? FenceKind::sync_file : FenceKind::none, true);
+                !released) {
+                return released;
+            }
         }
         last_frame_ = m.frame_number;
+        answered(metadata);
         current_ = table_.index_of(*slot);
         slot->state = FrameImageState::presented;
         current_frame_ = m.frame_number;
         current_live_ = true;
         acquire_point_ = m.fence_point;
         if (m.fence_point != 0) timelines_.took(m.fence_point);
+        current_metadata_ = metadata;
+        current_answered_ = false;
         if (in.fds[frame_fence_slot].valid()) {
             if (acquire_fence_.valid()) drop_acquire_fence();  // an untaken fence of an earlier frame
             acquire_fence_ = std::move(in.fds[frame_fence_slot]);
@@ -494,6 +635,10 @@ private:
         }
         ++received_;
         return {};
+    }
+
+    void answered(const PresentMetadata& metadata) noexcept {
+        if (metadata.begin_frame_sequence != 0) begin_answered_ = metadata.begin_frame_sequence;
     }
 
     Result<void> vet_peer_image(std::uint64_t id, const DmaBufImage& image) const {
@@ -515,6 +660,8 @@ private:
         link_.close();
         current_live_ = false;
         timelines_.forget_peer();
+        begin_sent_ = 0;
+        begin_answered_ = 0;
         (void)table_.forget_peer(keep ? current_ : no_slot);
         if (!keep) {
             current_ = no_slot;
@@ -545,6 +692,12 @@ private:
     std::size_t received_ = 0;
     std::size_t skipped_ = 0;
     std::optional<FormatTable> advertised_;
+    PresentMetadata current_metadata_{};  // what the current frame's present said
+    bool current_answered_ = false;       // presented or discarded was said for the current frame
+    std::uint64_t begin_sent_ = 0;        // the last begin_frame sequence sent this session
+    std::uint64_t begin_answered_ = 0;    // the last begin_frame sequence a present answered
+    std::size_t presented_ = 0;
+    std::size_t discarded_ = 0;
 };
 
 }  // namespace texshare

@@ -5,10 +5,15 @@
 // it) or retiring, and never hands out an image the consumer still holds. The images are
 // its own (add_image: a video decoder allocating its output) or the consumer's (shared by
 // the consumer's FrameReceiver::add_image: a UI host allocating its renderer's swapchain).
+// Paced (Options::paced), it renders one frame per begin_frame of the consumer
+// (wait_for_begin_frame); otherwise it runs free. With feedback (on by default) it learns
+// what became of each present: presented (when it reached the screen) or discarded
+// (replaced unshown), read with take_feedback().
 #pragma once
 
 #include "texshare/detail/require_cxx20.hpp"
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -18,6 +23,7 @@
 #include "texshare/format_table.hpp"
 #include "texshare/frame/image_table.hpp"
 #include "texshare/frame/link.hpp"
+#include "texshare/frame/present_metadata.hpp"
 #include "texshare/frame/sharing.hpp"
 #include "texshare/frame/timeline.hpp"
 
@@ -37,6 +43,24 @@ struct FrameSenderOptions {
     // Add FenceKind::drm_syncobj_timeline to take the consumer's release timeline
     // (FrameKind::timeline) and release points on it (release_point()).
     FenceKindSet accepted_fence_kinds = default_fence_kinds;
+    // Ask the consumer to pace this producer: it sends begin_frame from its vsync or timer,
+    // and this side renders one frame per begin_frame (wait_for_begin_frame). A present
+    // without one is still fine (the consumer shows the newest and discards the one it
+    // replaces unshown: mailbox). Off: the producer runs free and gets no begin_frame.
+    bool paced = false;
+    // Ask for presentation feedback: presented or discarded for every present
+    // (take_feedback()). Used when the consumer offers it too.
+    bool feedback = true;
+};
+
+// What became of one present (FrameSender::take_feedback()).
+struct PresentFeedback {
+    std::uint64_t image_id = 0;
+    std::uint64_t frame_number = 0;          // the present's frame number
+    std::uint64_t begin_frame_sequence = 0;  // the begin_frame it answered; 0: none
+    std::int64_t time_ns = 0;                // presented: when it reached the screen (CLOCK_MONOTONIC); discarded: 0
+    std::uint32_t flags = 0;                 // presented: presented_flag_* bits
+    bool presented = false;                  // false: discarded (replaced or released unshown)
 };
 
 class FrameSender {
@@ -56,7 +80,14 @@ public:
         FrameSender sender;
         sender.table_.set_peer_quota(options.max_consumer_images);
         sender.accepted_fences_ = options.accepted_fence_kinds;
+        sender.paced_ = options.paced;
+        sender.offered_ = (options.paced ? hello_feature_pacing : 0) | (options.feedback ? hello_feature_feedback : 0);
         if (auto adopted = sender.link_.adopt(std::move(channel)); !adopted) return std::move(adopted).error();
+        // A consumer gone already is no error here: dispatch() reports it, as before the hello.
+        if (auto greeted = sender.link_.greet(HelloRole::producer, sender.offered_);
+            !greeted && greeted.error().code != Errc::peer_closed) {
+            return std::move(greeted).error();
+        }
         return sender;
     }
 
@@ -97,18 +128,32 @@ public:
     // of kind none, or of a kind this version does not know, is Errc::invalid_argument.
     [[gnu::hot]]
     Result<std::uint64_t> present(std::uint64_t id, BorrowedFd acquire_fence, FenceKind fence_kind) {
+        return present(id, acquire_fence, fence_kind, PresentInfo{});
+    }
+
+    // The same with what the present says about the frame (present_metadata.hpp): its
+    // damage (empty: the whole image; more than 8 rectangles collapse into their bounding
+    // box), content time and flags. Errc::invalid_argument for damage that is empty or
+    // outside the image, or unknown flags. The present answers the latest begin_frame not
+    // answered yet (0 if none), which the consumer echoes in its feedback.
+    Result<std::uint64_t> present(std::uint64_t id, const PresentInfo& info) {
+        return present(id, BorrowedFd(), FenceKind::none, info);
+    }
+    [[gnu::hot]]
+    Result<std::uint64_t> present(std::uint64_t id, BorrowedFd acquire_fence, FenceKind fence_kind,
+                                  const PresentInfo& info) {
         if (acquire_fence.valid() && !fence_kind_carries_fd(static_cast<std::uint8_t>(fence_kind))) [[unlikely]] {
             return make_error(Errc::invalid_argument, "present: image {}: a fence fd {} of kind {} ({}), which "
                               "carries no fd", id, acquire_fence.get(), static_cast<unsigned>(fence_kind),
                               to_string(fence_kind));
         }
-        return present_with(id, acquire_fence, fence_kind, 0);
+        return present_with(id, acquire_fence, fence_kind, 0, info);
     }
 
 private:
     [[gnu::hot]] [[gnu::always_inline]]
     Result<std::uint64_t> present_with(std::uint64_t id, BorrowedFd acquire_fence, FenceKind fence_kind,
-                                       std::uint64_t point) {
+                                       std::uint64_t point, const PresentInfo& info) {
         detail::FrameSlot* slot = table_.find(id);
         if (slot == nullptr) return make_error(Errc::invalid_argument, "present: unknown image id {}", id);
         if (slot->state != FrameImageState::free) {
@@ -129,14 +174,28 @@ private:
                                   ? "the consumer refused it (fds cut off, or beyond its quota); retire it"
                                   : "no consumer to present to");
         }
+        PresentMetadata metadata;
+        if (!info.damage.empty() || info.flags != 0 || info.content_time_ns != 0) {
+            auto made = make_present_metadata(info, slot->image.width(), slot->image.height());
+            if (!made) return std::move(made).error();
+            metadata = *made;
+        }
+        metadata.begin_frame_sequence = begin_pending_;
         const std::uint64_t frame = next_frame_;
-        if (auto sent = link_.send(FrameKind::present, id, frame, acquire_fence, fence_kind, point); !sent) {
+        if (auto sent = link_.send(FrameKind::present, id, frame, acquire_fence, fence_kind, metadata, point);
+            !sent) {
             return std::move(sent).error();
         }
         ++next_frame_;
         ++presented_;
+        begin_pending_ = 0;
         slot->state = FrameImageState::presented;
         slot->last_frame = frame;
+        // Before the consumer's hello this side cannot know whether it offers feedback: it
+        // expects it if it asked, and forgets that when the hello says no (take_hello).
+        slot->awaiting_feedback = (offered_ & hello_feature_feedback) != 0 &&
+                                  (!link_.greeted() || link_.has(hello_feature_feedback));
+        slot->begin_frame_sequence = metadata.begin_frame_sequence;
         return frame;
     }
 
@@ -158,7 +217,7 @@ public:
     Result<std::uint64_t> present(std::uint64_t id, TimelinePoint acquire) {
         if (auto ok = timelines_.check_outgoing("present", id, acquire.value); !ok) [[unlikely]]
             return std::move(ok).error();
-        auto frame = present_with(id, {}, FenceKind::drm_syncobj_timeline, acquire.value);
+        auto frame = present_with(id, {}, FenceKind::drm_syncobj_timeline, acquire.value, PresentInfo{});
         if (frame) timelines_.sent(acquire.value);
         return frame;
     }
@@ -166,6 +225,50 @@ public:
     // The consumer's timeline (its FrameKind::timeline), empty until it shares one this session;
     // import it (DrmSyncobj::import) to wait for release points. Valid while the session lasts.
     BorrowedFd peer_timeline() const noexcept { return timelines_.peer(); }
+
+    // Paced producers: handles the consumer's messages until a begin_frame this side has
+    // not answered with a present is there, and returns it. It returns as soon as it reads
+    // one (one recvmsg per frame); begin_frames queued behind it replace it as they are read
+    // (dispatch(), the next wait), the older ones counted in skipped_begin_frames(), so a
+    // producer that fell behind calls dispatch() first to answer the newest. It stays
+    // pending until the next present() answers it: a second call returns it again at once. timeout as
+    // wait_for_free_image. Errc::invalid_argument for a producer that is not paced, or whose
+    // consumer said in its hello that it does not pace; Errc::timed_out when none comes in
+    // time; Errc::peer_closed if the consumer is gone.
+    [[gnu::hot]]
+    Result<BeginFrame> wait_for_begin_frame(std::chrono::milliseconds timeout) {
+        if (!paced_ || (link_.greeted() && !link_.has(hello_feature_pacing))) [[unlikely]] {
+            return make_error(Errc::invalid_argument, "wait_for_begin_frame: {}",
+                              !paced_ ? "this producer runs free (FrameSenderOptions::paced is false)"
+                                      : "the consumer does not pace (its hello offers no begin_frame)");
+        }
+        auto waited = detail::wait_until(
+            link_, timeout, "begin_frame", "wait_for_begin_frame", [this] { return begin_pending_ != 0; },
+            [this] { return handle_incoming(); }, [this] { return dispatch(); }, [this] { end_session(); });
+        if (!waited) return std::move(waited).error();
+        return latest_begin_;
+    }
+    // The latest begin_frame received this session (sequence 0 before the first).
+    const BeginFrame& latest_begin_frame() const noexcept { return latest_begin_; }
+    std::size_t begin_frame_count() const noexcept { return begin_frames_; }
+    std::size_t skipped_begin_frames() const noexcept { return begin_frames_skipped_; }
+    // Whether the consumer paces this producer (both asked for pacing in their hellos).
+    bool paced() const noexcept { return link_.has(hello_feature_pacing); }
+
+    // The oldest feedback not taken yet: one per present, presented or discarded, in the
+    // order the consumer sent them. Up to feedback_capacity are kept; beyond that the
+    // oldest is dropped and counted (dropped_feedback()).
+    std::optional<PresentFeedback> take_feedback() noexcept {
+        if (feedback_count_ == 0) return std::nullopt;
+        const PresentFeedback taken = feedback_[feedback_head_];
+        feedback_head_ = (feedback_head_ + 1) % feedback_capacity;
+        --feedback_count_;
+        return taken;
+    }
+    static constexpr std::size_t feedback_capacity = 64;
+    std::size_t dropped_feedback() const noexcept { return feedback_dropped_; }
+    // Whether the consumer sends feedback (both offered it in their hellos).
+    bool has_feedback() const noexcept { return link_.has(hello_feature_feedback); }
 
     struct FreeImage {
         std::uint64_t id = 0;
@@ -251,7 +354,8 @@ public:
     // syscalls, none of which waits on anything the peer controls (security model).
     static constexpr std::size_t dispatch_limit = 64;
 
-    // Handles the pending messages, at most dispatch_limit; returns how many. Errc::peer_closed
+    // Handles the pending messages, at most dispatch_limit; returns how many (the consumer's
+    // hello, handled here like any message, is not counted). Errc::peer_closed
     // once the consumer is gone (closed, exited or said bye; after a send found it gone, once what it sent
     // before is read): every image of this side it held is free again (counted in
     // reclaimed_count()), and its own images are dropped. It stops at the first message that
@@ -269,14 +373,15 @@ public:
                 return std::move(received).error();
             }
             if (*received == ReceiveStatus::nothing) return handled;
+            const bool hello = link_.incoming().message.kind == static_cast<std::uint32_t>(FrameKind::hello);
             if (auto done = handle_incoming(); !done) return std::move(done).error();
-            ++handled;
+            handled += hello ? 0 : 1;  // the hello is the session's, not a message the caller counts
         }
         return handled;  // more may be pending: native_handle() stays readable
     }
 
-    // Takes a new consumer after the previous one is gone: shares this side's images with
-    // it (all free) and goes on presenting; frame numbers keep increasing. If a send found
+    // Takes a new consumer after the previous one is gone: says hello again, shares this
+    // side's images with it (all free) and goes on presenting; frame numbers keep increasing. If a send found
     // the old consumer gone and dispatch() has not read its end yet, its unread messages
     // are dropped.
     // If a send to it fails (it is gone already, or the kernel refuses the fds in flight:
@@ -285,7 +390,8 @@ public:
     Result<void> resume(FrameChannel channel) {
         if (link_.hung_up()) end_session();
         if (auto adopted = link_.adopt(std::move(channel)); !adopted) return adopted;
-        auto shared = detail::share_unshared(table_, link_);
+        auto shared = link_.greet(HelloRole::producer, offered_);  // the hello again, first
+        if (shared) shared = detail::share_unshared(table_, link_);
         if (shared) shared = timelines_.share_with_new_peer(link_);
         if (!shared) detail::abandon_peer(table_, link_);
         return shared;
@@ -348,10 +454,19 @@ private:
         // the slots the sender declared, so that a fence kind still matches its (lost) fd.
         auto kind = check_frame_message(m, in.slot_mask());
         if (!kind) return std::move(kind).error();
+        if ((*kind == FrameKind::hello || !link_.greeted()) && *kind != FrameKind::bye) [[unlikely]] {
+            return take_hello(m, *kind);
+        }
         if (in.fds_cut) return handle_cut(*kind, m);
         detail::FrameSlot* slot = table_.find(m.image_id);
         switch (*kind) {
+            case FrameKind::begin_frame:
+                return begin_frame(m);
+            case FrameKind::presented:
+            case FrameKind::discarded:
+                return feedback(slot, m, *kind);
             case FrameKind::release:
+                if (slot != nullptr && slot->awaiting_feedback) [[unlikely]] return no_feedback(*slot, *kind);
                 if (slot != nullptr && slot->state == FrameImageState::presented) {
                     // The fence goes to the renderer, which waits on it and closes it: only a
                     // kind this side accepts, and an fd of that kind (one statx; anything else
@@ -422,6 +537,7 @@ private:
                     return make_error(Errc::protocol, "retired for image {}, which was not retiring",
                                       m.image_id);
                 }
+                if (slot->awaiting_feedback) return no_feedback(*slot, *kind);
                 if (slot->held_while_retiring) ++released_;
                 table_.drop(*slot);
                 return {};
@@ -456,6 +572,93 @@ private:
         }
     }
 
+    // The consumer's hello, or a message before it (link.hpp): a hello that says no
+    // feedback ends the expectation of feedback for presents sent before it came.
+    [[gnu::cold]] Result<void> take_hello(const FrameMessage& m, FrameKind kind) {
+        if (auto taken = link_.take_hello(m, kind); !taken) return taken;
+        if (!link_.has(hello_feature_feedback)) {
+            for (detail::FrameSlot& slot : table_.slots()) slot.awaiting_feedback = false;
+        }
+        return {};
+    }
+
+    // begin_frame: only to a producer that asked to be paced; sequences increase and the
+    // target time is a CLOCK_MONOTONIC time (> 0). A newer one replaces one not answered.
+    Result<void> begin_frame(const FrameMessage& m) {
+        const BeginFrame begin = m.payload_as<BeginFrame>();
+        if (!link_.has(hello_feature_pacing)) {
+            return make_error(Errc::protocol, "begin_frame {} to a producer that {}", begin.sequence,
+                              paced_ ? "the consumer's hello said it does not pace"
+                                     : "did not ask to be paced (FrameSenderOptions::paced)");
+        }
+        if (begin.sequence <= latest_begin_.sequence) {
+            return make_error(Errc::protocol, "begin_frame {}: its sequence is not after {}", begin.sequence,
+                              latest_begin_.sequence);
+        }
+        if (begin.target_time_ns <= 0) {
+            return make_error(Errc::protocol, "begin_frame {}: target time {} ns is not a CLOCK_MONOTONIC time",
+                              begin.sequence, begin.target_time_ns);
+        }
+        if (begin_pending_ != 0) ++begin_frames_skipped_;
+        latest_begin_ = begin;
+        begin_pending_ = begin.sequence;
+        ++begin_frames_;
+        return {};
+    }
+
+    // presented / discarded: only when both offered feedback, exactly one for the present
+    // the image is held for (its frame number), echoing its begin_frame; presented with a
+    // time (> 0) and at most one of zero_copy / copied, discarded with neither.
+    Result<void> feedback(detail::FrameSlot* slot, const FrameMessage& m, FrameKind kind) {
+        const PresentationFeedback f = m.payload_as<PresentationFeedback>();
+        const bool presented = kind == FrameKind::presented;
+        if (!link_.has(hello_feature_feedback)) {
+            return make_error(Errc::protocol, "{} of image {} frame {}: no feedback was agreed in the hellos",
+                              to_string(kind), m.image_id, m.frame_number);
+        }
+        if (slot == nullptr || !slot->awaiting_feedback || slot->last_frame != m.frame_number) {
+            return make_error(Errc::protocol, "{} of image {} frame {}: no present of it awaits feedback",
+                              to_string(kind), m.image_id, m.frame_number);
+        }
+        if (f.begin_frame_sequence != slot->begin_frame_sequence) {
+            return make_error(Errc::protocol, "{} of image {} frame {}: says begin_frame {}, the present answered {}",
+                              to_string(kind), m.image_id, m.frame_number, f.begin_frame_sequence,
+                              slot->begin_frame_sequence);
+        }
+        if (f.reserved != 0) {
+            return make_error(Errc::protocol, "{} of image {} frame {}: reserved field is {}, not 0", to_string(kind),
+                              m.image_id, m.frame_number, f.reserved);
+        }
+        if (presented && f.time_ns <= 0) {
+            return make_error(Errc::protocol, "presented of image {} frame {}: time {} ns is not a CLOCK_MONOTONIC time",
+                              m.image_id, m.frame_number, f.time_ns);
+        }
+        if (presented && ((f.flags & ~known_presented_flags) != 0 || f.flags == known_presented_flags)) {
+            return make_error(Errc::protocol, "presented of image {} frame {}: flags 0x{:x} (at most one of "
+                              "zero_copy 0x1, copied 0x2)", m.image_id, m.frame_number, f.flags);
+        }
+        if (!presented && (f.time_ns != 0 || f.flags != 0)) {
+            return make_error(Errc::protocol, "discarded of image {} frame {}: time {} ns, flags 0x{:x}: a discarded "
+                              "frame was never shown", m.image_id, m.frame_number, f.time_ns, f.flags);
+        }
+        slot->awaiting_feedback = false;
+        if (feedback_count_ == feedback_capacity) {  // the oldest goes: the caller does not read them
+            feedback_head_ = (feedback_head_ + 1) % feedback_capacity;
+            --feedback_count_;
+            ++feedback_dropped_;
+        }
+        feedback_[(feedback_head_ + feedback_count_) % feedback_capacity] =
+            PresentFeedback{m.image_id, m.frame_number, f.begin_frame_sequence, f.time_ns, f.flags, presented};
+        ++feedback_count_;
+        return {};
+    }
+
+    // A release (or `retired`) of a present that got neither presented nor discarded.
+    [[gnu::cold]] Error no_feedback(const detail::FrameSlot& slot, FrameKind kind) const {
+        return make_error(Errc::protocol, "{} of image {} before presented or discarded for its frame {}",
+                          to_string(kind), slot.id, slot.last_frame);
+    }
+
     // A message whose fds the kernel cut (MSG_CTRUNC: this process at its open-file limit).
     Result<void> handle_cut(FrameKind kind, const FrameMessage& m) {
         if (kind == FrameKind::add_image) return detail::refuse_cut_image(table_, link_, m);
@@ -467,6 +670,7 @@ private:
                 return make_error(Errc::protocol, "release of image {}, which the consumer does not hold",
                                   m.image_id);
             }
+            if (slot->awaiting_feedback) return no_feedback(*slot, kind);
             // The consumer let go, but its release fence is lost: the image is free again
             // (holding it back would stall the swapchain for good), and the caller is told.
             if (slot->held_while_retiring) {
@@ -493,6 +697,8 @@ private:
         timelines_.forget_peer();
         peer_formats_.reset();  // the next consumer may be on another device
         formats_changed_ = false;
+        latest_begin_ = BeginFrame{};  // the next consumer counts its begin_frames afresh
+        begin_pending_ = 0;
     }
 
     detail::FrameImageTable table_;
@@ -505,6 +711,16 @@ private:
     bool formats_changed_ = false;
     FenceKindSet accepted_fences_ = default_fence_kinds;
     detail::FrameTimelines timelines_;
+    bool paced_ = false;
+    std::uint64_t offered_ = 0;         // the features this side's hello offers
+    BeginFrame latest_begin_{};         // the latest begin_frame of this session
+    std::uint64_t begin_pending_ = 0;   // its sequence until a present answers it; 0: none pending
+    std::size_t begin_frames_ = 0;
+    std::size_t begin_frames_skipped_ = 0;
+    std::array<PresentFeedback, feedback_capacity> feedback_{};  // a ring: no allocation per frame
+    std::size_t feedback_head_ = 0;
+    std::size_t feedback_count_ = 0;
+    std::size_t feedback_dropped_ = 0;
 };
 
 }  // namespace texshare

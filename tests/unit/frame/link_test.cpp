@@ -1,10 +1,11 @@
 // The endpoints' link (frame/link.hpp): waits and their one timeout rule, signals during
-// a wait, sends to a gone peer.
+// a wait, sends to a gone peer, and the hello of each session.
 #include "texshare/frame/link.hpp"
 
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -103,7 +104,7 @@ TEST_F(FrameLinkTest, AWaitReturnsAtTheFirstAnswerAndLeavesTheRestQueued) {
     EXPECT_EQ(receiver_->received_count(), 1U) << "b's present waits for the next dispatch";
     EXPECT_EQ(pump_receiver(), 1U);
     EXPECT_EQ(receiver_->current()->image_id, b);
-    EXPECT_EQ(pump_sender(), 1U) << "a, released by b's present";
+    EXPECT_EQ(pump_sender(), 2U) << "a, discarded unshown and released by b's present";
     EXPECT_EQ(sender_->state(a), FrameImageState::free);
 }
 
@@ -145,6 +146,122 @@ TEST_F(FrameLinkTest, AWaitForeverReturnsAtTheAnswer) {
     auto free_image = sender_->wait_for_free_image(std::chrono::milliseconds::max());
     ASSERT_TRUE(free_image) << free_image.error().message;
     EXPECT_EQ(free_image->id, a);
+}
+
+// ---- the hello -----------------------------------------------------------------------------
+
+TEST_F(FrameLinkTest, TheHelloIsTheFirstMessageEachWayAndIsNotCounted) {
+    EXPECT_FALSE(sender_->has_feedback()) << "nothing is known of the consumer before its hello";
+    EXPECT_EQ(pump_receiver(), 0U);
+    EXPECT_EQ(pump_sender(), 0U);
+    EXPECT_TRUE(sender_->has_feedback()) << "both offer feedback by default";
+    EXPECT_FALSE(sender_->paced()) << "a producer runs free by default";
+    EXPECT_FALSE(receiver_->producer_paced());
+    // The rest of the session works as before.
+    const std::uint64_t a = add();
+    ASSERT_TRUE(sender_->present(a));
+    EXPECT_EQ(pump_receiver(), 2U);
+    EXPECT_EQ(receiver_->current()->image_id, a);
+}
+
+TEST_F(FrameLinkTest, FeaturesAreWhatBothHellosCarry) {
+    FrameSender::Options sender;
+    sender.paced = true;
+    sender.feedback = false;
+    make_endpoints(false, {}, sender);
+    pump_receiver();
+    pump_sender();
+    EXPECT_TRUE(sender_->paced());
+    EXPECT_TRUE(receiver_->producer_paced());
+    EXPECT_FALSE(sender_->has_feedback());
+    FrameReceiver::Options receiver;
+    receiver.pacing = false;
+    sender.feedback = true;
+    make_endpoints(false, receiver, sender);
+    pump_receiver();
+    pump_sender();
+    EXPECT_FALSE(sender_->paced()) << "asked, but the consumer does not pace";
+    EXPECT_FALSE(receiver_->producer_paced());
+    EXPECT_TRUE(sender_->has_feedback());
+    expect_error(sender_->wait_for_begin_frame(1ms).error(), Errc::invalid_argument, "the consumer does not pace");
+}
+
+TEST_F(FrameLinkTest, ResumeSaysHelloAgainAndTheNewPeersFeaturesCount) {
+    pump_receiver();
+    pump_sender();
+    ASSERT_TRUE(sender_->has_feedback());
+    receiver_.reset();
+    EXPECT_EQ(sender_->dispatch().error().code, Errc::peer_closed);
+    auto pair = FrameChannel::create_pair();
+    ASSERT_TRUE(pair);
+    ASSERT_TRUE(sender_->resume(std::move(pair->first)));
+    auto receiver = FrameReceiver::create(std::move(pair->second), {.feedback = false});
+    ASSERT_TRUE(receiver);
+    receiver_.emplace(std::move(*receiver));
+    EXPECT_FALSE(sender_->has_feedback()) << "forgotten with the old consumer";
+    EXPECT_EQ(pump_receiver(), 0U) << "the producer's hello came again, first";
+    pump_sender();
+    EXPECT_FALSE(sender_->has_feedback()) << "the new consumer offers none";
+}
+
+// A peer of protocol 1 sends no hello, and its FrameMessage is 8 bytes shorter (no fence
+// point): each side's first message fails the other's framing, and this side names why.
+struct ProtocolOneMessage {
+    std::array<std::uint64_t, (24 + sizeof(ImageDescriptor)) / 8> words{};
+};
+
+TEST(FrameLinkHello, AProtocolOnePeerIsToldApartFromABrokenOne) {
+    int ends[2] = {-1, -1};
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ends), 0);
+    auto old = AuxChannel<ProtocolOneMessage, frame_fd_slots>::adopt(UniqueFd(ends[0]));
+    ASSERT_TRUE(old);
+    auto receiver = FrameReceiver::create(FrameChannel::adopt(UniqueFd(ends[1])).value());
+    ASSERT_TRUE(receiver);
+    ASSERT_TRUE(old->send(ProtocolOneMessage{}));
+    auto refused = receiver->dispatch();
+    ASSERT_FALSE(refused);
+    expect_error(refused.error(), Errc::protocol,
+                 "no hello from the producer: its first message is not a frame protocol 2.0 message (AuxChannel: "
+                 "message of");
+    EXPECT_NE(refused.error().message.find("a protocol 1 peer"), std::string::npos) << refused.error().message;
+    // The old peer hears our hello as a record longer than its messages.
+    (void)old->set_nonblocking(true);
+    auto heard = old->receive();
+    ASSERT_FALSE(heard);
+    expect_error(heard.error(), Errc::truncated, "record longer than the");
+}
+
+TEST_F(FrameLinkTest, APeerOfAnotherMajorIsRefusedBeforeAnythingItSentIsUsed) {
+    auto pair = FrameChannel::create_pair();
+    ASSERT_TRUE(pair);
+    auto receiver = FrameReceiver::create(std::move(pair->second));
+    ASSERT_TRUE(receiver);
+    FrameMessage hello = make_hello_message(HelloRole::producer, 0);
+    hello.edit_payload<Hello>([](Hello& h) {
+        h.major = 3;
+        h.minor = 1;
+    });
+    ASSERT_TRUE(pair->first.send(hello));
+    DmaBufImage image = allocate();
+    FrameMessage add = make_frame_message(FrameKind::add_image, 1);
+    add.set_descriptor(describe_image(1, image));
+    ASSERT_TRUE(pair->first.send(add, {image.plane_fd(0)}));
+    expect_error(receiver->dispatch().error(), Errc::protocol,
+                 "the producer speaks frame protocol 3.1, this side 2.0: another major version");
+    expect_error(receiver->dispatch().error(), Errc::protocol,
+                 "add_image of image 1 before the producer's hello");
+    EXPECT_EQ(receiver->image_count(), 0U);
+}
+
+TEST_F(FrameLinkTest, ASecondHelloIsAProtocolError) {
+    auto pair = FrameChannel::create_pair();
+    ASSERT_TRUE(pair);
+    auto sender = FrameSender::create(std::move(pair->first));
+    ASSERT_TRUE(sender);
+    const FrameMessage hello = make_hello_message(HelloRole::consumer, hello_feature_feedback);
+    ASSERT_TRUE(pair->second.send(hello));
+    ASSERT_TRUE(pair->second.send(hello));
+    expect_error(sender->dispatch().error(), Errc::protocol, "a second hello from the consumer");
 }
 
 }  // namespace

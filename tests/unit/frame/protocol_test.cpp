@@ -13,6 +13,7 @@
 #include <new>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "support/frame_pair.hpp"
 #include "support/frame_state.hpp"
@@ -89,7 +90,7 @@ TEST_F(FrameProtocolTest, SharesOnceThenPresentsInOrderAndReleases) {
         EXPECT_EQ(receiver_->current()->image_id, id);
         EXPECT_EQ(receiver_->current()->frame_number, frame);
     }
-    EXPECT_EQ(pump_sender(), 2U) << "a and b came back when b and c were presented";
+    EXPECT_EQ(pump_sender(), 4U) << "a and b came back (discarded, released) when b and c were presented";
     EXPECT_EQ(sender_->state(a), FrameImageState::free);
     EXPECT_EQ(sender_->state(b), FrameImageState::free);
     EXPECT_EQ(sender_->state(c), FrameImageState::presented);
@@ -196,6 +197,194 @@ TEST_F(FrameProtocolTest, ProducerByeDropsEveryImage) {
     EXPECT_EQ(receiver_->image_count(), 0U);
 }
 
+// ---- protocol 2: pacing, feedback, metadata --------------------------------------------------
+
+class PacedProtocolTest : public FrameProtocolTest {
+protected:
+    void SetUp() override {
+        FdLeakTest::SetUp();
+        FrameSender::Options sender;
+        sender.paced = true;
+        make_endpoints(false, {}, sender);
+        a_ = add();
+        b_ = add();
+        pump_receiver();
+        pump_sender();
+    }
+    std::uint64_t a_ = 0, b_ = 0;
+};
+
+// The host's loop: begin_frame from its timer, the producer renders one frame per
+// begin_frame, the host shows it and reports presented; the producer hears which
+// begin_frame each present answered and when it reached the screen.
+TEST_F(PacedProtocolTest, OneFramePerBeginFrameWithFeedbackNamingIt) {
+    using namespace std::chrono_literals;
+    ASSERT_TRUE(sender_->paced());
+    expect_error(sender_->wait_for_begin_frame(1ms).error(), Errc::timed_out, "no begin_frame from the consumer");
+    std::int64_t vsync = 1'000'000'000;
+    for (std::uint64_t n = 1; n <= 4; ++n) {
+        auto sequence = receiver_->begin_frame(vsync, 16'666'667);
+        ASSERT_TRUE(sequence) << sequence.error().message;
+        EXPECT_EQ(*sequence, n);
+        auto begin = sender_->wait_for_begin_frame(1s);
+        ASSERT_TRUE(begin) << begin.error().message;
+        EXPECT_EQ(begin->sequence, n);
+        EXPECT_EQ(begin->target_time_ns, vsync);
+        EXPECT_EQ(begin->interval_ns, 16'666'667U);
+        auto image = sender_->wait_for_free_image(1s);
+        ASSERT_TRUE(image) << image.error().message;
+        ASSERT_TRUE(sender_->present(image->id));
+        auto frame = receiver_->wait_for_frame(n - 1, 1s);
+        ASSERT_TRUE(frame) << frame.error().message;
+        EXPECT_EQ(frame->metadata.begin_frame_sequence, n);
+        ASSERT_TRUE(receiver_->presented(vsync + 5, presented_flag_copied));
+        expect_error(receiver_->presented(vsync + 6).error(), Errc::invalid_argument, "was reported already");
+        pump_sender();
+        auto feedback = sender_->take_feedback();
+        ASSERT_TRUE(feedback);
+        EXPECT_TRUE(feedback->presented);
+        EXPECT_EQ(feedback->image_id, image->id);
+        EXPECT_EQ(feedback->frame_number, frame->frame_number);
+        EXPECT_EQ(feedback->begin_frame_sequence, n);
+        EXPECT_EQ(feedback->time_ns, vsync + 5);
+        EXPECT_EQ(feedback->flags, presented_flag_copied);
+        EXPECT_FALSE(sender_->take_feedback());
+        vsync += 16'666'667;
+    }
+    EXPECT_EQ(receiver_->presented_count(), 4U);
+    EXPECT_EQ(receiver_->discarded_count(), 0U);
+}
+
+// Mailbox: a paced producer that presents twice before the host shows anything is no
+// error; the older frame is discarded and released with its untaken acquire fence as its
+// release fence (nothing read it), and only the newer is shown. Exactly one feedback per present.
+TEST_F(PacedProtocolTest, APresentWithoutABeginFrameReplacesTheUnshownOne) {
+    ASSERT_TRUE(receiver_->begin_frame(5'000, 1));
+    pump_sender();
+    Fence fence;
+    ASSERT_TRUE(sender_->present(a_, fence.read_end.borrow()));  // answers begin_frame 1
+    ASSERT_TRUE(sender_->present(b_));  // no begin_frame pending: 0
+    EXPECT_EQ(pump_receiver(), 2U);
+    EXPECT_EQ(receiver_->current()->image_id, b_);
+    EXPECT_EQ(receiver_->current()->metadata.begin_frame_sequence, 0U);
+    EXPECT_EQ(receiver_->discarded_count(), 1U);
+    EXPECT_EQ(pump_sender(), 2U) << "discarded, then the release of a";
+    auto discarded = sender_->take_feedback();
+    ASSERT_TRUE(discarded);
+    EXPECT_FALSE(discarded->presented);
+    EXPECT_EQ(discarded->image_id, a_);
+    EXPECT_EQ(discarded->begin_frame_sequence, 1U);
+    EXPECT_EQ(sender_->state(a_), FrameImageState::free);
+    ASSERT_EQ(sender_->release_fence_kind(a_), FenceKind::sync_file) << "its untaken acquire fence came back";
+    EXPECT_TRUE(same_file(sender_->take_release_fence(a_).borrow(), fence.read_end.borrow()));
+    // A release of the shown-never frame b by the host: discarded too, once.
+    ASSERT_TRUE(receiver_->release(b_));
+    pump_sender();
+    auto second = sender_->take_feedback();
+    ASSERT_TRUE(second);
+    EXPECT_FALSE(second->presented);
+    EXPECT_EQ(second->image_id, b_);
+    EXPECT_FALSE(sender_->take_feedback());
+}
+
+// Several begin_frames before the producer renders: after a dispatch it answers only the newest.
+TEST_F(PacedProtocolTest, ASlowProducerAnswersOnlyTheNewestBeginFrame) {
+    using namespace std::chrono_literals;
+    for (int n = 0; n < 3; ++n) ASSERT_TRUE(receiver_->begin_frame(1'000 + n, 1));
+    auto first = sender_->wait_for_begin_frame(1s);  // returns at the first one it reads
+    ASSERT_TRUE(first);
+    EXPECT_EQ(first->sequence, 1U);
+    EXPECT_EQ(pump_sender(), 2U) << "a producer that fell behind dispatches to skip to the newest";
+    auto begin = sender_->wait_for_begin_frame(1s);
+    ASSERT_TRUE(begin);
+    EXPECT_EQ(begin->sequence, 3U);
+    EXPECT_EQ(sender_->skipped_begin_frames(), 2U);
+    EXPECT_EQ(sender_->begin_frame_count(), 3U);
+    ASSERT_TRUE(sender_->present(a_));
+    pump_receiver();
+    EXPECT_EQ(receiver_->current()->metadata.begin_frame_sequence, 3U);
+}
+
+TEST_F(PacedProtocolTest, CallsOutsideTheRulesAreRefused) {
+    expect_error(receiver_->begin_frame(0, 1).error(), Errc::invalid_argument, "target time 0 ns");
+    expect_error(receiver_->presented(5).error(), Errc::invalid_argument, "no frame of a live producer");
+    ASSERT_TRUE(sender_->present(a_));
+    pump_receiver();
+    expect_error(receiver_->presented(0).error(), Errc::invalid_argument, "time 0 ns");
+    expect_error(receiver_->presented(5, 3).error(), Errc::invalid_argument, "flags 0x3");
+    const DamageRect outside{0, 0, 33, 1};
+    PresentInfo info;
+    info.damage = {&outside, 1};
+    expect_error(sender_->present(b_, info).error(), Errc::invalid_argument, "outside the 32x16 image");
+    make_endpoints(false);
+    pump_receiver();
+    expect_error(sender_->wait_for_begin_frame(std::chrono::milliseconds(1)).error(), Errc::invalid_argument,
+                 "this producer runs free");
+    expect_error(receiver_->begin_frame(5, 1).error(), Errc::invalid_argument, "the producer runs free");
+}
+
+// Damage, content time and flags reach the host as sent; more than 8 rectangles as their
+// bounding box. The damaged share is what the example prints.
+TEST_F(FrameProtocolTest, MetadataReachesTheHost) {
+    const std::uint64_t a = add(), b = add();
+    pump_receiver();
+    const DamageRect rects[] = {{0, 0, 8, 4}, {4, 2, 8, 4}};
+    PresentInfo info;
+    info.damage = rects;
+    info.content_time_ns = 42;
+    info.flags = present_flag_opaque;
+    ASSERT_TRUE(sender_->present(a, info));
+    pump_receiver();
+    const auto frame = receiver_->current();
+    ASSERT_TRUE(frame);
+    const PresentMetadata& shown = frame->metadata;
+    EXPECT_EQ(shown.damage_count, 2U);
+    EXPECT_EQ(shown.damage[1], rects[1]);
+    EXPECT_EQ(shown.content_time_ns, 42);
+    EXPECT_EQ(shown.flags, present_flag_opaque);
+    EXPECT_EQ(damaged_pixel_count(shown, 32, 16), 32U + 32U - 8U);
+    std::vector<DamageRect> many;
+    for (std::uint32_t i = 0; i < 10; ++i) many.push_back({i, i, 1, 1});
+    info.damage = many;
+    ASSERT_TRUE(sender_->present(b, info));
+    pump_receiver();
+    EXPECT_EQ(receiver_->current()->metadata.damage_count, 1U);
+    EXPECT_EQ(receiver_->current()->metadata.damage[0], (DamageRect{0, 0, 10, 10}));
+    // A present without metadata after one with it: the kept outgoing message is clean.
+    pump_sender();
+    ASSERT_TRUE(sender_->present(a));
+    pump_receiver();
+    EXPECT_EQ(receiver_->current()->metadata.damage_count, 0U);
+    EXPECT_EQ(receiver_->current()->metadata.content_time_ns, 0);
+}
+
+// A present made before the producer read the consumer's hello expects feedback (the
+// producer asked for it); the hello saying "no feedback" ends that expectation, so the
+// release that follows is no protocol error.
+TEST_F(FrameProtocolTest, APresentBeforeTheConsumersHelloAwaitsNoFeedbackItDoesNotOffer) {
+    make_endpoints(false, {.feedback = false});
+    const std::uint64_t a = add();
+    ASSERT_TRUE(sender_->present(a));
+    pump_receiver();
+    ASSERT_TRUE(receiver_->release(a));
+    EXPECT_EQ(pump_sender(), 1U) << "the release (the hello is not counted)";
+    EXPECT_EQ(sender_->state(a), FrameImageState::free);
+}
+
+// Feedback off on either side: none is sent, and a release needs none.
+TEST_F(FrameProtocolTest, WithoutFeedbackNoneIsSent) {
+    make_endpoints(false, {.feedback = false});
+    const std::uint64_t a = add(), b = add();
+    pump_receiver();
+    pump_sender();
+    ASSERT_TRUE(sender_->present(a));
+    ASSERT_TRUE(sender_->present(b));
+    EXPECT_EQ(pump_receiver(), 2U);
+    ASSERT_TRUE(receiver_->presented(10));
+    EXPECT_EQ(pump_sender(), 1U) << "the release of a only";
+    EXPECT_FALSE(sender_->take_feedback());
+}
+
 #if !defined(TEXSHARE_SANITIZED)
 TEST_F(FrameProtocolTest, PerFramePathDoesNotAllocate) {
     accept_both_kinds();
@@ -223,6 +412,47 @@ TEST_F(FrameProtocolTest, PerFramePathDoesNotAllocate) {
         ok = ok && sender_->dispatch().has_value();
         ok = ok && sender_->release_fence_kind(id) == kind;
         ok = ok && sender_->take_release_fence(id).valid();
+    }
+    counting = false;
+    EXPECT_TRUE(ok);
+    EXPECT_EQ(allocations.load(), 0U);
+}
+
+// Protocol 2's frame: begin_frame, a present with damage, presented (or discarded), the
+// release, the feedback read back. Still no allocation.
+bool paced_frame(FrameSender& sender, FrameReceiver& receiver, std::uint64_t id, std::int64_t vsync,
+                 BorrowedFd fence, bool shown) {
+    using namespace std::chrono_literals;
+    static constexpr DamageRect damage[] = {{0, 0, 4, 4}, {8, 8, 2, 2}};
+    PresentInfo info;
+    info.damage = damage;
+    info.content_time_ns = vsync;
+    bool ok = receiver.begin_frame(vsync, 16'666'667).has_value();
+    auto begin = sender.wait_for_begin_frame(1s);
+    ok = ok && begin && begin->target_time_ns == vsync;
+    auto frame = sender.present(id, fence, FenceKind::sync_file, info);
+    ok = ok && frame.has_value();
+    auto shown_frame = receiver.wait_for_frame(frame ? *frame - 1 : 0, 1s);
+    ok = ok && shown_frame && shown_frame->metadata.damage_count == 2;
+    UniqueFd acquire = receiver.take_acquire_fence();
+    if (shown) ok = ok && receiver.presented(vsync + 1, presented_flag_zero_copy).has_value();
+    ok = ok && receiver.release(id, fence).has_value();  // discarded first when not shown
+    ok = ok && sender.dispatch().has_value();
+    ok = ok && sender.state(id) == FrameImageState::free && sender.take_release_fence(id).valid();
+    auto feedback = sender.take_feedback();
+    ok = ok && feedback && feedback->presented == shown && feedback->begin_frame_sequence == begin->sequence;
+    return ok && acquire.valid();
+}
+
+TEST_F(PacedProtocolTest, PacedFramesWithMetadataAndFeedbackDoNotAllocate) {
+    Fence fence;
+    ASSERT_TRUE(paced_frame(*sender_, *receiver_, a_, 1'000, fence.read_end.borrow(), true));  // warm
+    allocations = 0;
+    counting = true;
+    bool ok = true;
+    for (int frame = 0; frame < 8; ++frame) {
+        ok = ok && paced_frame(*sender_, *receiver_, frame % 2 == 0 ? a_ : b_, 2'000 + frame,
+                               fence.read_end.borrow(), frame % 3 != 0);
     }
     counting = false;
     EXPECT_TRUE(ok);
@@ -265,6 +495,24 @@ TEST_F(FrameProtocolTest, PerFramePathMakesOnlySendmsgRecvmsgCloseAndAStatxPerFe
             ok = ok && sender_->release_fence_kind(id) == kind;
             UniqueFd release = sender_->take_release_fence(id);
             ok = ok && release.valid() && acquire.valid();
+        }
+        return ok;
+    });
+}
+
+// Protocol 2's frame (begin_frame, a present with damage, presented or discarded, release,
+// feedback), waited for the way a paced producer and its host do: one sendmsg per message,
+// received in the recvmsg that waits, a statx per fence, nothing else.
+TEST_F(PacedProtocolTest, PacedFramesMakeOnlySendmsgRecvmsgCloseAndAStatxPerFence) {
+    Fence fence;
+    ASSERT_TRUE(detail::require_fence_kind(fence.read_end.borrow()));
+    ASSERT_TRUE(paced_frame(*sender_, *receiver_, a_, 1'000, fence.read_end.borrow(), true));  // arms SO_RCVTIMEO
+    testing::expect_only_syscalls({__NR_sendmsg, __NR_recvmsg, __NR_close, __NR_statx},
+                                  "sendmsg, recvmsg, close or a fence's statx", [&] {
+        bool ok = true;
+        for (int frame = 0; frame < 100 && ok; ++frame) {
+            ok = paced_frame(*sender_, *receiver_, frame % 2 == 0 ? a_ : b_, 2'000 + frame, fence.read_end.borrow(),
+                             frame % 3 != 0);
         }
         return ok;
     });
