@@ -320,6 +320,7 @@ std::vector<double> raw_round_trips_us(std::uint32_t rounds) {
         ADD_FAILURE() << "socketpair";
         return times;
     }
+    std::fflush(stdout);  // else the child repeats this process's unwritten output
     const pid_t child = ::fork();
     if (child == 0) {
         ::close(sockets[0]);
@@ -365,6 +366,7 @@ double percentile(std::vector<double> values, double p) {
 double host_vulkan_work_us(std::uint32_t rounds) {
     int pipe_fds[2];
     if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return 0;
+    std::fflush(stdout);  // else the child repeats this process's unwritten output
     const pid_t child = ::fork();
     if (child == 0) {
         ::close(pipe_fds[0]);

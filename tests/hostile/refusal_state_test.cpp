@@ -794,8 +794,8 @@ const ConsumerCase consumer_cases_2[] = {
     {"DiscardedSentToAConsumer", FrameKind::discarded, {},
      message<C>(presented_message(3, 6, 0, nullptr, FrameKind::discarded)), Errc::protocol,
      "discarded of image 3 sent to a consumer"},
-    {"TimelineSentToAConsumer", FrameKind::timeline, {}, message<C>(make_frame_message(FrameKind::timeline, 0)),
-     Errc::protocol, "timeline of image 0 sent to a consumer"},
+    {"TimelineWithoutItsFenceKind", FrameKind::timeline, {}, message<C>(make_frame_message(FrameKind::timeline, 0)),
+     Errc::protocol, "timeline with fence kind none, not drm_syncobj_timeline"},
     // the consumer's own protocol 2 calls
     {"CallBeginFrameWithTheSocketFull", FrameKind::begin_frame, {},
      with_full_buffer<C>(call_c([](C& f) { return f.victim_->begin_frame(3'000, 1); })), Errc::protocol,
@@ -914,8 +914,8 @@ const ProducerCase producer_cases_2[] = {
     {"ReleaseWithAFencePoint", FrameKind::release, {},
      [](P& f) { return message<P>(with_fence_point(make_frame_message(FrameKind::release, f.local_b_)))(f); },
      Errc::protocol, "fence point 5"},
-    {"TimelineSentToAProducer", FrameKind::timeline, {}, message<P>(make_frame_message(FrameKind::timeline, 0)),
-     Errc::protocol, "timeline of image 0 sent to a producer"},
+    {"TimelineWithoutItsFenceKind", FrameKind::timeline, {}, message<P>(make_frame_message(FrameKind::timeline, 0)),
+     Errc::protocol, "timeline with fence kind none, not drm_syncobj_timeline"},
     // the producer's own protocol 2 calls
     {"CallPresentWithDamageOutsideTheImage", FrameKind::present, {},
      call([](P& f) {

@@ -67,6 +67,7 @@ inline void run_pair(const Role& producer, const Role& consumer) {
     };
     std::array<pid_t, 2> children{-1, -1};
     for (std::size_t side = 0; side < 2; ++side) {
+        std::fflush(stdout);  // or the child repeats what this process printed but had not written yet
         children[side] = ::fork();
         ASSERT_GE(children[side], 0);
         if (children[side] == 0) {
