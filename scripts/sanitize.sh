@@ -49,7 +49,7 @@ if [[ "$kind" == asan ]]; then
     # lavapipe, the GL test helpers, texshare-info and the example's udmabuf run (it opens EGL)
     # on this host. Those run under ASan + UBSan without leak checking
     # (texshare-info, a child of its test, inherits ASAN_OPTIONS); all others with it.
-    mesa_driver_tests="^Egl|^GlHelpers|^TexshareInfoHost|^VulkanDevice|^VulkanImporter|^VulkanImportListener|^VulkanExporter|/VulkanExporterDriverTest\.|^VulkanFences|^VulkanPattern\.|^example\.host_renderer_udmabuf$|^example\.host_renderer_vulkan$"
+    mesa_driver_tests="^Egl|^GlHelpers|^TexshareInfoHost|^VulkanDevice|^VulkanImporter|^VulkanOpaque|^VulkanFormatTable|^VulkanMultiPlane|/VulkanFormatTableAgreement\.|^VulkanYcbcr|^VulkanImportListener|^VulkanExporter|/VulkanExporterDriverTest\.|^VulkanFences|^VulkanPattern\.|^example\.host_renderer_udmabuf$|^example\.host_renderer_vulkan$"
     ctest --output-on-failure --parallel "$(nproc)" "${tests[@]}" -E "$mesa_driver_tests"
     ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0" ctest --output-on-failure --parallel "$(nproc)" -R "$mesa_driver_tests"
 else
