@@ -93,7 +93,8 @@ TEST_F(OpaqueFdAttack, OpaqueFdIsADmaBuf) {
     // lavapipe's DMA-BUF export labelled opaque_fd and asserts the same refusal).
     UniqueFd device(::open("/dev/udmabuf", O_RDWR | O_CLOEXEC));
     if (!device.valid())
-        GTEST_SKIP() << "no /dev/udmabuf here to make a DMA-BUF (tested in the backports guest)";
+        GTEST_SKIP() << "no /dev/udmabuf here to make a DMA-BUF (the backports guest's vulkan_opaque_vm_test "
+                        "asserts the same refusal with lavapipe's DMA-BUF)";
     UniqueFd memory = sealed_memfd(16 * 16 * 4);
     struct {
         std::uint32_t memfd, flags;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "hostile/hostile_peer.hpp"
+#include "support/lane_skip.hpp"
 #include "support/frame_state.hpp"
 #include "texshare/drm_syncobj.hpp"
 
@@ -56,8 +57,8 @@ std::optional<DrmSyncobj> real_syncobj() {
 #define REQUIRE_SYNCOBJ(var)                                                                               \
     auto var = real_syncobj();                                                                             \
     if (!var) {                                                                                            \
-        GTEST_SKIP() << "no DRM device with DRM_CAP_SYNCOBJ_TIMELINE here (the VM lane's 6.12 guest runs " \
-                        "this with virtio_gpu)";                                                           \
+        TEXSHARE_SKIP_OUTSIDE_BACKPORTS_GUEST("no DRM device with DRM_CAP_SYNCOBJ_TIMELINE here (the VM "   \
+                                              "lane's 6.12 guest runs this with virtio_gpu)");             \
     }
 
 UniqueFd an_eventfd() {

@@ -23,21 +23,12 @@
 #include <utility>
 #include <vector>
 
+#include "support/lane_skip.hpp"
 #include "texshare/result.hpp"
 #include "texshare/vulkan/device.hpp"
 #include "texshare/vulkan/importer.hpp"
 
 namespace texshare::testing {
-
-// Skips a test whose driver lacks an extension (the host's lavapipe) everywhere but in the
-// VM lane's backports guest, whose lavapipe has them all: a skip there would hide a
-// regression, so it fails instead.
-#define TEXSHARE_SKIP_OUTSIDE_BACKPORTS_GUEST(why)                                                      \
-    do {                                                                                            \
-        const char* stack = std::getenv("TEXSHARE_VM_STACK");                                       \
-        if (stack != nullptr && std::string_view(stack) == "backports") FAIL() << "in the backports guest: " << why; \
-        GTEST_SKIP() << why;                                                                        \
-    } while (false)
 
 class TestVulkan {
 public:

@@ -77,7 +77,8 @@ std::uint32_t pixel_of(std::uint32_t frame) {
 }
 
 TEST(VulkanOpaqueFenceVmTest, OpaqueSemaphoresCarryAcquireAndReleaseAcrossTwoProcesses) {
-    if (!driver_has_opaque_fd()) GTEST_SKIP() << "the driver has no OPAQUE_FD binary semaphores (see above)";
+    if (!driver_has_opaque_fd()) GTEST_SKIP() << "the driver has no OPAQUE_FD binary semaphores (see above; no lavapipe has them: the "
+                                                 "GPU lane runs this on NVIDIA, docs/gpu-lane.log)";
     const FenceKindSet accepted = FenceKind::sync_file | FenceKind::vulkan_opaque_semaphore;
     run_pair(
         [accepted](Peer& peer) {
