@@ -18,76 +18,34 @@ std::string_view to_string(ImagePath path) noexcept {
     return "unknown";
 }
 
-ImportListener::ImportListener(Importer& importer, Options options)
-    : importer_(&importer), options_(std::move(options)) {
-    if (options_.convert_shared_memory) cache_.emplace(std::move(options_.conversion));
-}
+ImportListener::ImportListener(Importer& importer, Options options) : importer_(&importer), paths_(options) {}
 
 Result<void> ImportListener::image_added(std::uint64_t id, const DmaBufImage& image, bool /*added_by_peer*/) {
-    if (image.backing() == Backing::shared_memory && cache_) return add_shared_memory(id, image);
+    if (image.backing() == Backing::shared_memory && paths_.converts()) {
+        return paths_.add_converted(id, image, [&](const DmaBufImage& converted) -> Result<void> {
+            auto imported = importer_->import(id, converted);
+            if (!imported) return std::move(imported).error();
+            return {};
+        });
+    }
     if (image.backing() == Backing::shared_memory || image.backing() == Backing::cpu_only) {
-        entries_[id] = Entry{ImagePath::cpu, ""};  // the caller's CPU path
+        paths_.set(id, ImagePath::cpu);  // the caller's CPU path
         return {};
     }
     auto imported = importer_->import(id, image);  // the GPU backings; the Importer names what it refuses
     if (!imported) return std::move(imported).error();
-    entries_[id] = Entry{ImagePath::imported, ""};
-    return {};
-}
-
-// Converted once here, at add time, never per frame. A failed import closes the conversion
-// at once: nothing is kept for an image the GPU cannot use.
-Result<void> ImportListener::add_shared_memory(std::uint64_t id, const DmaBufImage& image) {
-    // Before the cache: it would hand back the live image's conversion, and a failed import
-    // of that must not close it.
-    if (auto known = entries_.find(id); known != entries_.end()) {
-        return make_error(Errc::invalid_argument, "image {} is already imported (path {}); release it first", id,
-                          to_string(known->second.path));
-    }
-    auto converted = cache_->get_or_convert(id, image);
-    Error why;
-    if (converted) {
-        auto imported = importer_->import(id, **converted);
-        if (imported) {
-            entries_[id] = Entry{ImagePath::udmabuf, ""};
-            return {};
-        }
-        cache_->release(id);
-        why = std::move(imported).error();
-        why.message = fmt::format("image {}: converted to a DMA-BUF, but the import failed: {}", id, why.message);
-    } else {
-        why = std::move(converted).error();
-        why.message = fmt::format("image {}: no DMA-BUF for this shared-memory image: {}", id, why.message);
-    }
-    if (options_.require_conversion) return why;
-    entries_[id] = Entry{ImagePath::cpu, std::move(why.message)};
+    paths_.set(id, ImagePath::imported);
     return {};
 }
 
 void ImportListener::image_removed(std::uint64_t id) noexcept {
     if (importer_->find(id) != nullptr) (void)importer_->release(id);
-    if (cache_) cache_->release(id);
-    entries_.erase(id);
+    paths_.removed(id);
 }
 
 void ImportListener::image_renamed(std::uint64_t from, std::uint64_t to) noexcept {
     if (importer_->find(from) != nullptr) (void)importer_->rename(from, to);
-    if (cache_) cache_->rename(from, to);
-    auto node = entries_.extract(from);
-    if (node.empty()) return;
-    entries_.erase(to);
-    node.key() = to;
-    entries_.insert(std::move(node));
-}
-
-ImagePath ImportListener::path(std::uint64_t id) const {
-    auto found = entries_.find(id);
-    return found != entries_.end() ? found->second.path : ImagePath::unknown;
-}
-
-std::string_view ImportListener::cpu_reason(std::uint64_t id) const {
-    auto found = entries_.find(id);
-    return found != entries_.end() ? std::string_view(found->second.cpu_reason) : std::string_view();
+    paths_.renamed(from, to);
 }
 
 }  // namespace texshare::vulkan

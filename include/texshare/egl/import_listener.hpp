@@ -28,6 +28,7 @@
 
 #include "texshare/egl/importer.hpp"
 #include "texshare/frame/image_listener.hpp"
+#include "texshare/detail/import_paths.hpp"
 #include "texshare/udmabuf_cache.hpp"
 
 namespace texshare::egl {
@@ -44,15 +45,7 @@ std::string_view to_string(ImagePath path) noexcept;
 
 class ImportListener final : public FrameImageListener {
 public:
-    struct Options {
-        // Import shared-memory images through udmabuf (off: they are the caller's, as always).
-        bool convert_shared_memory = false;
-        // When the conversion or its import fails: false leaves the image to the caller's CPU
-        // path (cpu_reason() says why); true refuses the image (add_image() / dispatch() fail).
-        bool require_conversion = false;
-        // How an image becomes a DMA-BUF; empty: udmabuf_conversion() on /dev/udmabuf.
-        SharedMemoryConversion conversion;
-    };
+    using Options = SharedMemoryImportOptions;  // detail/import_paths.hpp
 
     // `importer` must outlive this listener (and the listener the endpoint using it).
     explicit ImportListener(Importer& importer) noexcept : importer_(&importer) {}
@@ -64,25 +57,17 @@ public:
 
     // The texture of image id; nullptr for unknown ids and images on the CPU path.
     const ImportedTexture* texture(std::uint64_t id) const { return importer_->find(id); }
-    ImagePath path(std::uint64_t id) const;
+    ImagePath path(std::uint64_t id) const { return paths_.path(id); }
     // Why a shared-memory image is on the CPU path although convert_shared_memory is on (the
     // conversion's or the import's error); empty otherwise.
-    std::string_view cpu_reason(std::uint64_t id) const;
+    std::string_view cpu_reason(std::uint64_t id) const { return paths_.cpu_reason(id); }
     // The shared-memory conversions: how many were made, which are kept. Null when
     // convert_shared_memory is off.
-    const UdmabufCache* conversions() const noexcept { return cache_ ? &*cache_ : nullptr; }
+    const UdmabufCache* conversions() const noexcept { return paths_.conversions(); }
 
 private:
-    struct Entry {
-        ImagePath path = ImagePath::unknown;
-        std::string cpu_reason;
-    };
-    Result<void> add_shared_memory(std::uint64_t id, const DmaBufImage& image);
-
     Importer* importer_;
-    Options options_;
-    std::optional<UdmabufCache> cache_;  // only with convert_shared_memory
-    std::map<std::uint64_t, Entry> entries_;
+    texshare::detail::ImportPaths<ImagePath> paths_;
 };
 
 }  // namespace texshare::egl
