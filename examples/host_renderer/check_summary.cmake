@@ -28,7 +28,8 @@ if(summary STREQUAL "")
   message(FATAL_ERROR "no summary line")
 endif()
 foreach(key frames presented received skipped shown verified lost in_flight_at_kill images_added images_retired
-            images_reclaimed mismatched_pixels renderers fds_before fds_after)
+            images_reclaimed mismatched_pixels renderers rate_hz begin_frames latency_samples latency_p50_us
+            latency_p99_us feedback_presented feedback_discarded fds_before fds_after)
   if(NOT summary MATCHES " ${key}=(-?[0-9]+)")
     message(FATAL_ERROR "the summary has no ${key}=<number>")
   endif()
@@ -50,6 +51,18 @@ expect("${renderers} EQUAL 2" "one renderer killed, one respawned")
 expect("${images_added} EQUAL 6 AND ${images_retired} EQUAL 3" "3 images, resized once")
 expect("${images_reclaimed} EQUAL 3" "the killed renderer's images all came back")
 expect("${fds_before} EQUAL ${fds_after}" "the host's open-fd count is unchanged")
+# Pacing (the default 60 Hz begin_frame timer), feedback and damage.
+expect("${rate_hz} EQUAL 60 AND ${begin_frames} GREATER 0" "the host paced its renderers at 60 Hz")
+expect("${latency_samples} GREATER 0 AND ${latency_p50_us} GREATER 0 AND ${latency_p99_us} GREATER_EQUAL ${latency_p50_us}"
+       "shown frames answered begin_frames and their latency was measured")
+expect("${feedback_presented} GREATER 0 AND ${feedback_presented} LESS_EQUAL ${shown}"
+       "the renderers heard 'presented' for frames shown, and no more")
+math(EXPR feedback_total "${feedback_presented} + ${feedback_discarded}")
+expect("${feedback_total} LESS_EQUAL ${presented}" "at most one feedback per present")
+if(NOT summary MATCHES " damaged_share=0\\.([0-9]+)")
+  message(FATAL_ERROR "the summary has no damaged_share=0.<digits> (damage must cover less than every pixel)")
+endif()
+expect("${CMAKE_MATCH_1} GREATER 0" "the renderer's damage covered some of the pixels")
 if(NOT out MATCHES "its death seen ([0-9]+)\\.[0-9]+ ms later \\(by ([a-z ]+)\\)")
   message(FATAL_ERROR "no 'its death seen ... ms later (by ...)' in the killed renderer's line")
 endif()

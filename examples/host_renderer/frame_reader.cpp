@@ -142,6 +142,14 @@ void FrameReader::image_added([[maybe_unused]] std::uint64_t id) {
 #endif
 }
 
+bool FrameReader::samples_in_place([[maybe_unused]] std::uint64_t id) const {
+#if TEXSHARE_EXAMPLE_HAVE_EGL
+    return gpu_ && gpu_->listener.path(id) != texshare::egl::ImagePath::cpu;
+#else
+    return false;
+#endif
+}
+
 void FrameReader::fall_back_to_cpu(const texshare::Error& why) {
     gpu_.reset();
     method_ = fmt::format("CPU mapping (EGL could not import an image: {})", why.message);

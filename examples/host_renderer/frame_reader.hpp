@@ -47,6 +47,10 @@ public:
     // path could not import goes to the CPU, and method() says so (once, for the first).
     void image_added(std::uint64_t id);
 
+    // Whether image `id`'s frames are sampled in place (EGL import: presented_flag_zero_copy)
+    // rather than read through a CPU mapping into the host's memory (presented_flag_copied).
+    bool samples_in_place(std::uint64_t id) const;
+
     // Waits for the renderer's acquire fence (empty: nothing to wait for) before reading:
     // through EGL (egl::wait_for_peer) or on the CPU (wait_fence).
     texshare::Result<void> wait_for_renderer(texshare::UniqueFd fence, const texshare::DmaBufImage& image);

@@ -8,6 +8,7 @@
 #include "host.hpp"
 #include "modes.hpp"
 #include "open_fds.hpp"
+#include "pacing.hpp"
 #include "png_writer.hpp"
 
 namespace host_renderer {
@@ -59,6 +60,16 @@ std::vector<std::string> check(const Options& options, const Report& report, std
     expect(!report.killed || report.images_reclaimed == swapchain_length,
            "the killed renderer's images did not all come back");
     expect(fds_equal, "the host leaked fds");
+    // Pacing and feedback: the renderer drew to the host's clock and heard about its frames.
+    const bool paced = options.rate_hz != 0;
+    expect(!paced || (report.begin_frames > 0 && !report.latencies_ns.empty()),
+           "no frame answered a begin_frame (the renderer was not paced)");
+    expect(report.feedback_presented > 0 && report.feedback_presented <= report.shown,
+           "the renderers got no presented feedback, or more than the frames shown");
+    expect(report.feedback_presented + report.feedback_discarded <= report.presented,
+           "the renderers got more feedback than they made presents");
+    expect(report.damaged_pixels > 0 && report.damaged_pixels < report.shown_pixels,
+           "the damage covered nothing, or every pixel (the renderer sends only what changed)");
     return failed;
 }
 
@@ -89,6 +100,15 @@ int run_host(const Options& options, const std::string& program) {
         fmt::print("host_renderer: images: {}; frames read through {}\n", report.images, report.method);
     }
     for (const std::string& event : report.events) fmt::print("host_renderer: {}\n", event);
+    const double damaged_share =
+        report.shown_pixels == 0 ? 0.0 : static_cast<double>(report.damaged_pixels) / static_cast<double>(report.shown_pixels);
+    if (options.rate_hz != 0) {
+        fmt::print("host_renderer: paced at {} Hz: {} begin_frames sent; begin_frame -> presented over {} frames: "
+                   "p50 {:.2f} ms, p99 {:.2f} ms; damage covered {:.1f} % of the pixels shown\n",
+                   options.rate_hz, report.begin_frames, report.latencies_ns.size(),
+                   static_cast<double>(percentile(report.latencies_ns, 50)) / 1e6,
+                   static_cast<double>(percentile(report.latencies_ns, 99)) / 1e6, 100 * damaged_share);
+    }
     if (png_ok) {
         fmt::print("host_renderer: wrote {} ({}x{}, frame {} of renderer {})\n", options.output,
                    report.screen_size.width, report.screen_size.height, report.screen_frame,
@@ -105,11 +125,14 @@ int run_host(const Options& options, const std::string& program) {
         "summary: frames={} presented={} received={} skipped={} shown={} verified={} acquire_fences={} "
         "released={} lost={} in_flight_at_kill={} images_added={} images_retired={} images_reclaimed={} "
         "mismatched_pixels={} "
-        "renderers={} fds_before={} fds_after={} result={}\n",
+        "renderers={} rate_hz={} begin_frames={} latency_samples={} latency_p50_us={} latency_p99_us={} "
+        "feedback_presented={} feedback_discarded={} damaged_share={:.3f} fds_before={} fds_after={} result={}\n",
         options.frames, report.presented, report.received, report.skipped, report.shown, report.verified,
         report.acquire_fences, report.released, lost, report.in_flight_at_kill, report.images_added,
         report.images_retired, report.images_reclaimed, report.mismatched_pixels, report.renderers,
-        fds_before->size(), fds_after ? fmt::format("{}", after) : "unknown", failed.empty() ? "ok" : "fail");
+        options.rate_hz, report.begin_frames, report.latencies_ns.size(), percentile(report.latencies_ns, 50) / 1000,
+        percentile(report.latencies_ns, 99) / 1000, report.feedback_presented, report.feedback_discarded,
+        damaged_share, fds_before->size(), fds_after ? fmt::format("{}", after) : "unknown", failed.empty() ? "ok" : "fail");
     return failed.empty() ? 0 : 1;
 }
 

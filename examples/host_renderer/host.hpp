@@ -30,6 +30,15 @@ struct Report {
     std::uint64_t images_retired = 0;
     std::uint64_t images_reclaimed = 0;  // the host's images back from the killed renderer
     std::uint64_t renderers = 0;
+    // Pacing (pacing.hpp): begin_frames sent, and for each shown frame that answered one, the
+    // time from its begin_frame to its presented (ns). The renderers' feedback counts (tally).
+    std::uint64_t begin_frames = 0;
+    std::vector<std::int64_t> latencies_ns;
+    std::uint64_t feedback_presented = 0;
+    std::uint64_t feedback_discarded = 0;
+    // Damage: pixels the shown frames said changed, against all their pixels.
+    std::uint64_t damaged_pixels = 0;
+    std::uint64_t shown_pixels = 0;
     bool resized = false;
     bool killed = false;
     bool renderers_as_planned = true;  // the killed one died of SIGKILL, every other exited 0

@@ -1,15 +1,20 @@
-// One renderer's life as the host sees it: spawn it on a fresh channel, show its frames as
-// they come (a wait on the channel and the renderer's pidfd: the pidfd tells its death at
-// once, the channel only when every copy of its end is closed), resize or kill it on cue,
-// and account for every present it made.
+// One renderer's life as the host sees it: spawn it on a fresh channel, pace it with
+// begin_frame from the frame clock, show its frames as they come (a wait on the channel, the
+// renderer's pidfd and the clock: the pidfd tells its death at once, the channel only when
+// every copy of its end is closed), report each shown frame as presented, resize or kill it
+// on cue, and account for every present it made.
+#include <poll.h>
 #include <signal.h>
 
+#include <array>
+#include <cerrno>
 #include <chrono>
 #include <span>
 
 #include <fmt/format.h>
 
 #include "host.hpp"
+#include "pacing.hpp"
 #include "pattern.hpp"
 #include "tally.hpp"
 #include "texshare/child_process.hpp"
@@ -23,8 +28,9 @@ using texshare::Result;
 using Clock = std::chrono::steady_clock;
 
 // Waits for the renderer's writes, reads the frame and checks every pixel against the
-// picture it must be; the copy becomes the host's screen.
-Result<void> show(Host& host, const texshare::FrameReceiver::Frame& frame) {
+// picture it must be; the copy becomes the host's screen. A live renderer is then told the
+// frame was presented, which gives its latency from the begin_frame it answered.
+Result<void> show(Host& host, const texshare::FrameReceiver::Frame& frame, const BeginFrameLog& begin_frames) {
     const texshare::DmaBufImage& image = *frame.image;
     texshare::UniqueFd fence = host.receiver->take_acquire_fence();
     host.report.acquire_fences += fence ? 1 : 0;
@@ -42,6 +48,58 @@ Result<void> show(Host& host, const texshare::FrameReceiver::Frame& frame) {
     report.screen = std::move(*rgba);
     report.screen_size = {image.width(), image.height()};
     report.screen_frame = frame.frame_number;
+    report.damaged_pixels += texshare::damaged_pixel_count(frame.metadata, image.width(), image.height());
+    report.shown_pixels += std::uint64_t{image.width()} * image.height();
+    if (frame.producer_gone) return {};  // a dead renderer's kept frame: nobody to tell
+    const std::int64_t shown_at = monotonic_ns();
+    const std::uint32_t how = host.reader.samples_in_place(frame.image_id) ? texshare::presented_flag_zero_copy
+                                                                             : texshare::presented_flag_copied;
+    if (auto told = host.receiver->presented(shown_at, how); !told && told.error().code != Errc::peer_closed) {
+        return told;
+    }
+    if (const auto latency = begin_frames.latency(frame.metadata.begin_frame_sequence, shown_at)) {
+        report.latencies_ns.push_back(*latency);
+    }
+    return {};
+}
+
+// What woke the host: the renderer (a message, its channel closed, its exit) or the clock.
+struct Wake {
+    bool channel = false;
+    bool exited = false;
+    bool tick = false;
+};
+
+// ChildProcess::wait_for_event() with the frame clock beside the channel and the pidfd:
+// until one is readable, or Errc::timed_out at `deadline` (a renderer silent that long).
+Result<Wake> wait(const texshare::ChildProcess& child, texshare::BorrowedFd channel, const FrameClock& clock,
+                  Clock::time_point deadline) {
+    while (true) {
+        const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+        if (left.count() <= 0) return make_error(Errc::timed_out, "the renderer sent nothing for 10 s");
+        // An empty clock fd is -1, which poll skips.
+        std::array<pollfd, 3> entries{{{channel.get(), POLLIN, 0}, {child.pidfd().get(), POLLIN, 0},
+                                       {clock.fd().get(), POLLIN, 0}}};
+        const int ready = ::poll(entries.data(), entries.size(), static_cast<int>(left.count()));
+        if (ready < 0 && errno == EINTR) continue;
+        if (ready < 0) return texshare::make_sys_error(errno, "poll of the channel, pidfd and frame clock");
+        if (ready == 0) continue;
+        return Wake{entries[0].revents != 0, entries[1].revents != 0, entries[2].revents != 0};
+    }
+}
+
+// A tick of the frame clock: begin_frame for the next vsync, once the renderer's hello said
+// it wants pacing (a renderer gone meanwhile is the channel's news, not the clock's).
+Result<void> tick(Host& host, FrameClock& clock, BeginFrameLog& begin_frames) {
+    auto ticks = clock.take_ticks();
+    if (!ticks) return std::move(ticks).error();
+    if (*ticks == 0 || !host.receiver->producer_paced()) return {};
+    const std::int64_t now = monotonic_ns();
+    auto sequence =
+        host.receiver->begin_frame(now + static_cast<std::int64_t>(clock.interval_ns()), clock.interval_ns());
+    if (!sequence) return sequence.error().code == Errc::peer_closed ? Result<void>() : std::move(sequence).error();
+    begin_frames.sent(*sequence, now);
+    ++host.report.begin_frames;
     return {};
 }
 
@@ -78,9 +136,18 @@ struct Kill {
 Result<std::optional<Kill>> serve(Host& host, texshare::ChildProcess& child) {
     std::optional<Kill> kill;
     std::uint64_t shown_frame = 0;  // frame numbers start at 1 with every renderer
+    auto clock = FrameClock::start(host.options.rate_hz);
+    if (!clock) return std::move(clock).error();
+    BeginFrameLog begin_frames;  // sequences start at 1 with every renderer too
+    auto heard = Clock::now();
     while (true) {
-        auto ready = child.wait_for_event(host.receiver->native_handle(), std::chrono::seconds(10));
+        auto ready = wait(child, host.receiver->native_handle(), *clock, heard + std::chrono::seconds(10));
         if (!ready) return std::move(ready).error();  // timed_out: a stuck renderer (the caller kills it)
+        if (ready->tick) {
+            if (auto ticked = tick(host, *clock, begin_frames); !ticked) return std::move(ticked).error();
+        }
+        if (!ready->channel && !ready->exited) continue;
+        heard = Clock::now();
         auto handled = host.receiver->dispatch();  // its messages, its last ones too
         const bool closed = !handled && handled.error().code == Errc::peer_closed;
         if (!handled && !closed) return std::move(handled).error();  // a broken protocol: the caller kills it
@@ -95,7 +162,7 @@ Result<std::optional<Kill>> serve(Host& host, texshare::ChildProcess& child) {
         // renderer's last frame stays current (keep_last_frame): it is shown like any other.
         auto frame = host.receiver->current();
         if (frame && frame->frame_number > shown_frame && (gone || !frame->producer_gone)) {
-            if (auto shown = show(host, *frame); !shown) return std::move(shown).error();
+            if (auto shown = show(host, *frame, begin_frames); !shown) return std::move(shown).error();
             shown_frame = frame->frame_number;
         }
         if (gone) return kill;
@@ -158,7 +225,7 @@ Result<void> serve_renderer(Host& host, std::uint64_t frames, SwapchainImages& f
     std::vector<texshare::UniqueFd> inherited;
     inherited.push_back(channel->take_socket());
     inherited.push_back(std::move(*tally_copy));
-    auto child = texshare::ChildProcess::spawn("/proc/self/exe", renderer_arguments(frames, host.options.helper_hold_s), inherited,
+    auto child = texshare::ChildProcess::spawn("/proc/self/exe", renderer_arguments(frames, host.options), inherited,
                                                {.argv0 = host.program});
     if (!child) return std::move(child).error();
     const std::size_t number = ++host.report.renderers;
@@ -172,6 +239,8 @@ Result<void> serve_renderer(Host& host, std::uint64_t frames, SwapchainImages& f
     const TallyCounts counts = tally->read();  // final: the renderer is reaped
     host.report.presented += counts.presented;
     host.report.released += counts.released;
+    host.report.feedback_presented += counts.feedback_presented;
+    host.report.feedback_discarded += counts.feedback_discarded;
     std::string what = fmt::format("renderer {} (pid {}): {}, {} frames presented, {} released", number, pid,
                                    status->describe(), counts.presented, counts.released);
     if (*kill) {

@@ -71,10 +71,10 @@ Result<Api> parse_api(std::string_view text) {
 
 // Applies one --key[=value] to options; `has_value` tells "--frames" from "--frames=".
 Result<void> apply(Options& options, std::string_view key, std::string_view value, bool has_value) {
-    constexpr std::array<std::string_view, 3> flags{"--help", "-h", "--renderer"};
-    constexpr std::array<std::string_view, 10> keys{"--frames",  "--size",      "--resize-at", "--resize-to",
+    constexpr std::array<std::string_view, 4> flags{"--help", "-h", "--renderer", "--paced"};
+    constexpr std::array<std::string_view, 11> keys{"--frames",  "--size",      "--resize-at", "--resize-to",
                                                     "--kill-at", "--allocator", "--output",    "--helper-hold",
-                                                    "--api",     "--fences"};
+                                                    "--api",     "--fences",    "--rate"};
     const bool is_flag = std::ranges::find(flags, key) != flags.end();
     if (!is_flag && std::ranges::find(keys, key) == keys.end()) {
         return make_error(Errc::invalid_argument, "unknown argument \"{}\"", key);
@@ -84,6 +84,7 @@ Result<void> apply(Options& options, std::string_view key, std::string_view valu
         return make_error(Errc::invalid_argument, "{} needs a value ({}=...)", key, key);
     if (key == "--help" || key == "-h") options.help = true;
     if (key == "--renderer") options.renderer = true;
+    if (key == "--paced") options.paced = true;
     if (key == "--output" && value.empty())
         return make_error(Errc::invalid_argument, "--output: the path is empty");
     if (key == "--output") options.output = std::string(value);
@@ -102,6 +103,14 @@ Result<void> apply(Options& options, std::string_view key, std::string_view valu
     if (key == "--allocator") store(parse_allocator(value), options.allocator);
     if (key == "--helper-hold") store(parse_count(key, value, true), options.helper_hold_s);
     if (key == "--api") store(parse_api(value), options.api);
+    if (key == "--rate") {
+        const auto rate = parse_number<std::uint32_t>(value);
+        // Up to 1000 Hz: a timerfd tick of 1 ms at most; 0 lets the renderer run free.
+        if (!rate || *rate > 1000) {
+            return make_error(Errc::invalid_argument, "--rate: \"{}\" is not a rate in Hz, 0..1000", value);
+        }
+        options.rate_hz = *rate;
+    }
     if (key == "--fences" && value != "auto" && value != "cpu_wait") {
         return make_error(Errc::invalid_argument, "--fences: \"{}\" is not auto or cpu_wait", value);
     }
@@ -145,6 +154,9 @@ Result<Options> parse_options(std::span<char* const> arguments) {
         if (auto applied = apply(options, key, value, has_value); !applied) return std::move(applied).error();
     }
     if (options.help) return options;
+    if (seen.contains("--paced") && !options.renderer) {
+        return make_error(Errc::invalid_argument, "--paced is for the renderer (the host paces it with --rate)");
+    }
     if (seen.contains("--fences") && options.api != Api::vulkan) {
         return make_error(Errc::invalid_argument, "--fences is for --api=vulkan");
     }
@@ -152,26 +164,29 @@ Result<Options> parse_options(std::span<char* const> arguments) {
         const bool vulkan = options.api == Api::vulkan;
         for (const std::string& key : seen) {
             const bool allowed = key == "--renderer" || key == "--frames" || key == "--api" ||
-                                 (vulkan ? key == "--size" || key == "--fences" : key == "--helper-hold");
+                                 (vulkan ? key == "--size" || key == "--fences"
+                                         : key == "--helper-hold" || key == "--paced");
             if (!allowed) {
                 return make_error(Errc::invalid_argument, "{} is for the host; a renderer takes only {}", key,
-                                  vulkan ? "--api, --frames, --size and --fences" : "--api, --frames and --helper-hold");
+                                  vulkan ? "--api, --frames, --size and --fences"
+                                         : "--api, --frames, --helper-hold and --paced");
             }
         }
         return options;
     }
     if (options.api == Api::vulkan) {
         // The renderer allocates the images: the host has none to choose, resize or take back.
-        for (const char* key : {"--allocator", "--resize-at", "--resize-to", "--kill-at", "--helper-hold"}) {
+        for (const char* key : {"--allocator", "--resize-at", "--resize-to", "--kill-at", "--helper-hold", "--rate"}) {
             if (seen.contains(key)) {
                 return make_error(Errc::invalid_argument,
                                   "{} is not available with --api=vulkan (the renderer allocates its own images: "
-                                  "no allocator, resize or kill)",
+                                  "no allocator, resize or kill; it runs free: no begin_frame)",
                                   key);
             }
         }
         options.resize_at = 0;
         options.kill_at = 0;
+        options.rate_hz = 0;
         return options;
     }
     // The renderer runs a few presents ahead of what the host has received (as many as it
@@ -190,7 +205,7 @@ Result<Options> parse_options(std::span<char* const> arguments) {
 
 std::string usage(std::string_view program) {
     return fmt::format(
-        "usage: {0} [--frames=N] [--size=WxH] [--resize-at=N] [--resize-to=WxH] [--kill-at=N]\n"
+        "usage: {0} [--frames=N] [--size=WxH] [--resize-at=N] [--resize-to=WxH] [--kill-at=N] [--rate=HZ]\n"
         "          [--allocator=auto|gbm|memfd|heap|udmabuf] [--output=PATH] [--helper-hold=S] [--api=cpu]\n"
         "The host allocates a 3-image swapchain (GBM DMA-BUFs where a DRM device allocates,\n"
         "else sealed memfds; --allocator forces one, gbm fails without a device; heap: the\n"
@@ -206,6 +221,9 @@ std::string usage(std::string_view program) {
         "at the kill, every pixel matched and no fd leaked. With --helper-hold, each renderer\n"
         "forks a helper that holds its channel end S seconds longer than the renderer lives\n"
         "(as a crash reporter might): the host still sees the renderer's death at once.\n"
+        "The host paces the renderer with begin_frame from a timer at --rate Hz (default 60; 0: the\n"
+        "renderer runs free), reports each frame it shows as presented, and prints the latency from\n"
+        "begin_frame to presented (p50, p99) and the share of pixels the renderer's damage covered.\n"
         "       {0} --api=vulkan [--frames=N] [--size=WxH] [--output=PATH] [--fences=auto|cpu_wait]\n"
         "The renderer allocates 3 WxH images with Vulkan (texshare::vulkan::Exporter: DMA-BUF where\n"
         "the driver exports them), draws each frame with a compute shader and presents it with a\n"
@@ -215,7 +233,7 @@ std::string usage(std::string_view program) {
         "No resize or kill in this mode. Without a Vulkan driver that can share images\n"
         "(Debian 12's lavapipe) it says what is missing and exits 3.\n"
         "       {0} --renderer [--api=vulkan] [--frames=N] [--helper-hold=S | --size=WxH --fences=F]\n"
-        "          (the child's mode; the host starts it)\n",
+        "          [--paced] (the child's mode; the host starts it)\n",
         program);
 }
 
@@ -225,9 +243,10 @@ std::vector<std::string> renderer_arguments(const Options& options) {
             options.vulkan_cpu_wait ? "--fences=cpu_wait" : "--fences=auto"};
 }
 
-std::vector<std::string> renderer_arguments(std::uint64_t frames, std::uint64_t helper_hold_s) {
+std::vector<std::string> renderer_arguments(std::uint64_t frames, const Options& options) {
     std::vector<std::string> arguments{"--renderer", fmt::format("--frames={}", frames)};
-    if (helper_hold_s != 0) arguments.push_back(fmt::format("--helper-hold={}", helper_hold_s));
+    if (options.helper_hold_s != 0) arguments.push_back(fmt::format("--helper-hold={}", options.helper_hold_s));
+    if (options.rate_hz != 0) arguments.emplace_back("--paced");
     return arguments;
 }
 

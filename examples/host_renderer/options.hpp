@@ -54,6 +54,11 @@ struct Options {
     // Both modes: each renderer forks a helper that keeps its channel end open this many
     // seconds after the renderer is gone (0: none), so only the pidfd tells its death.
     std::uint64_t helper_hold_s = 0;
+    // Host: the rate of its begin_frame timer (a timerfd), the vsync of its screen; the
+    // renderer is paced by it, one frame per begin_frame. 0: no timer, the renderer runs free.
+    std::uint32_t rate_hz = 60;
+    // Renderer: ask the host to pace it (FrameSenderOptions::paced); the host sets it.
+    bool paced = false;
 };
 
 // Parses the arguments after argv[0]. Any argument that is unknown, repeated, malformed,
@@ -63,7 +68,8 @@ texshare::Result<Options> parse_options(std::span<char* const> arguments);
 std::string usage(std::string_view program);
 
 // The arguments the host gives a renderer that is to present `frames` frames (after argv[0]).
-std::vector<std::string> renderer_arguments(std::uint64_t frames, std::uint64_t helper_hold_s);
+// --paced when the host runs its begin_frame timer (options.rate_hz > 0).
+std::vector<std::string> renderer_arguments(std::uint64_t frames, const Options& options);
 // The arguments of an --api=vulkan renderer: --frames, --size and --fences of `options`.
 std::vector<std::string> renderer_arguments(const Options& options);
 

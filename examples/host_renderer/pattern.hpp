@@ -13,6 +13,8 @@
 
 #include <drm_fourcc.h>
 
+#include "texshare/frame/payloads.hpp"
+
 namespace host_renderer {
 
 // Where R, G, B and A sit among a pixel's 4 bytes in memory. A DRM fourcc names a
@@ -35,8 +37,11 @@ constexpr std::uint32_t bounce(std::uint64_t t, std::uint32_t range) noexcept {
     return static_cast<std::uint32_t>(phase <= range ? phase : period - phase);
 }
 
-// A red/green gradient, a blue band sliding diagonally, and a square with inverted colours
-// moving on its own path, so a stale, torn or shifted frame shows up as mismatches.
+// A still background (red/green gradient, blue diagonal stripes) with two moving parts: a
+// ticker strip along the bottom whose blue runs with the frame, and a square with inverted
+// colours on its own path. A stale frame shows up in the strip and the square, a torn or
+// shifted one wherever it tears. Only those two parts change from frame to frame, so a
+// renderer redraws (and reports as damage, PresentInfo::damage) only them: changed_since().
 class Pattern {
 public:
     constexpr Pattern(std::uint64_t frame, std::uint32_t width, std::uint32_t height) noexcept
@@ -45,14 +50,19 @@ public:
         side_ = shorter / 4 == 0 ? 1 : shorter / 4;
         square_x_ = bounce(frame * 3, width - side_);
         square_y_ = bounce(frame * 2, height - side_);
+        strip_height_ = height / 8 == 0 ? 1 : height / 8;
     }
+
+    std::uint32_t width() const noexcept { return width_; }
+    std::uint32_t height() const noexcept { return height_; }
 
     // The colour at (x, y) as R, G, B, A. Alpha is always opaque, so no premultiplication
     // or blending anywhere (GL included) can change a pixel.
     constexpr std::array<std::uint8_t, 4> rgba(std::uint32_t x, std::uint32_t y) const noexcept {
         const std::uint64_t red = std::uint64_t{x} * 255 / (width_ > 1 ? width_ - 1 : 1);
         const std::uint64_t green = std::uint64_t{y} * 255 / (height_ > 1 ? height_ - 1 : 1);
-        const std::uint64_t blue = (frame_ * 4 + (std::uint64_t{x} + y) / 2) & 0xff;
+        const std::uint64_t moving = y >= strip().y ? frame_ * 4 : 0;
+        const std::uint64_t blue = (moving + (std::uint64_t{x} + y) / 2) & 0xff;
         std::array<std::uint8_t, 4> pixel{static_cast<std::uint8_t>(red), static_cast<std::uint8_t>(green),
                                           static_cast<std::uint8_t>(blue), 0xff};
         if (x >= square_x_ && x - square_x_ < side_ && y >= square_y_ && y - square_y_ < side_) {
@@ -61,6 +71,14 @@ public:
         return pixel;
     }
 
+    // Every pixel that differs between `earlier`'s picture and this one, as rectangles in
+    // buffer coordinates (they may overlap): the strip, and the square where it was and where
+    // it is. Both must be of the same size; another size changes everything (whole_image()).
+    std::array<texshare::DamageRect, 3> changed_since(const Pattern& earlier) const noexcept {
+        return {strip(), earlier.square(), square()};
+    }
+    texshare::DamageRect whole_image() const noexcept { return {0, 0, width_, height_}; }
+
     // Whether a plane of plane_bytes with this stride holds every row; checked before any
     // pixel is touched, since the plane came from another process.
     constexpr bool fits(std::size_t plane_bytes, std::uint32_t stride) const noexcept {
@@ -68,10 +86,13 @@ public:
         return stride >= row && plane_bytes >= std::uint64_t{stride} * (height_ - 1) + row;
     }
 
-    void render(std::span<std::byte> plane, std::uint32_t stride, const ByteOrder& order) const noexcept {
-        for (std::uint32_t y = 0; y < height_; ++y) {
+    // Draws the part of the picture inside `area` (which must lie inside the image; fits()
+    // first), leaving the rest of the plane as it is.
+    void render(std::span<std::byte> plane, std::uint32_t stride, const ByteOrder& order,
+                const texshare::DamageRect& area) const noexcept {
+        for (std::uint32_t y = area.y; y < area.y + area.height; ++y) {
             std::byte* row = plane.data() + std::size_t{stride} * y;
-            for (std::uint32_t x = 0; x < width_; ++x) {
+            for (std::uint32_t x = area.x; x < area.x + area.width; ++x) {
                 const auto pixel = rgba(x, y);
                 for (std::size_t c = 0; c < 4; ++c) row[std::size_t{x} * 4 + order[c]] = std::byte{pixel[c]};
             }
@@ -105,6 +126,12 @@ private:
     std::uint32_t side_ = 1;
     std::uint32_t square_x_ = 0;
     std::uint32_t square_y_ = 0;
+    std::uint32_t strip_height_ = 1;
+
+    constexpr texshare::DamageRect strip() const noexcept {
+        return {0, height_ - strip_height_, width_, strip_height_};
+    }
+    constexpr texshare::DamageRect square() const noexcept { return {square_x_, square_y_, side_, side_}; }
 };
 
 }  // namespace host_renderer

@@ -63,8 +63,9 @@ Result<Tally> Tally::adopt(int fd) {
 Result<UniqueFd> Tally::dup() const { return fd_.dup(); }
 
 TallyCounts Tally::read() const noexcept {
-    return {page_->presented.load(std::memory_order_acquire),
-            page_->released.load(std::memory_order_acquire)};
+    return {page_->presented.load(std::memory_order_acquire), page_->released.load(std::memory_order_acquire),
+            page_->feedback_presented.load(std::memory_order_acquire),
+            page_->feedback_discarded.load(std::memory_order_acquire)};
 }
 
 void Tally::set_presented(std::uint64_t count) noexcept {
@@ -72,6 +73,10 @@ void Tally::set_presented(std::uint64_t count) noexcept {
 }
 void Tally::set_released(std::uint64_t count) noexcept {
     page_->released.store(count, std::memory_order_release);
+}
+void Tally::set_feedback(std::uint64_t presented, std::uint64_t discarded) noexcept {
+    page_->feedback_presented.store(presented, std::memory_order_release);
+    page_->feedback_discarded.store(discarded, std::memory_order_release);
 }
 
 }  // namespace host_renderer

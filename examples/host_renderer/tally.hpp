@@ -15,6 +15,10 @@ namespace host_renderer {
 struct TallyCounts {
     std::uint64_t presented = 0;  // present() calls about to be made (counted just before)
     std::uint64_t released = 0;   // releases the renderer got back
+    // Presentation feedback the renderer got (FrameSender::take_feedback()): presents the
+    // host reported shown, and presents it replaced or released unshown.
+    std::uint64_t feedback_presented = 0;
+    std::uint64_t feedback_discarded = 0;
 };
 
 class Tally {
@@ -28,11 +32,14 @@ public:
     TallyCounts read() const noexcept;
     void set_presented(std::uint64_t count) noexcept;
     void set_released(std::uint64_t count) noexcept;
+    void set_feedback(std::uint64_t presented, std::uint64_t discarded) noexcept;
 
 private:
     struct Page {
         std::atomic<std::uint64_t> presented;
         std::atomic<std::uint64_t> released;
+        std::atomic<std::uint64_t> feedback_presented;
+        std::atomic<std::uint64_t> feedback_discarded;
     };
     struct Unmap {
         void operator()(Page* page) const noexcept;

@@ -106,6 +106,40 @@ inline Result<void> check_present_metadata(const PresentMetadata& m, std::uint32
     return {};
 }
 
+// The damage of two presents in a row, for a consumer that shows only the second: what
+// changed since the frame before the first. Both checked, for images of the same size;
+// same_size false (another size, an image the consumer does not have) damages the whole
+// image. Whole (count 0) if either is whole; the rectangles of both where they fit in
+// max_damage_rects, else their bounding box, so the result only grows (a consumer that
+// redraws it misses no change). Only `into`'s damage changes.
+inline void merge_damage(PresentMetadata& into, const PresentMetadata& later, bool same_size) noexcept {
+    if (!same_size || into.damage_count == 0 || later.damage_count == 0) {
+        into.damage = {};
+        into.damage_count = 0;
+        return;
+    }
+    const std::size_t total = std::size_t{into.damage_count} + later.damage_count;
+    if (total <= max_damage_rects) {
+        std::copy_n(later.damage.begin(), later.damage_count, into.damage.begin() + into.damage_count);
+        into.damage_count = static_cast<std::uint32_t>(total);
+        return;
+    }
+    std::uint64_t left = UINT64_MAX, top = UINT64_MAX, right = 0, bottom = 0;
+    for (const PresentMetadata* m : std::array<const PresentMetadata*, 2>{&into, &later}) {
+        for (std::size_t i = 0; i < m->damage_count && i < max_damage_rects; ++i) {
+            const DamageRect& r = m->damage[i];
+            left = std::min<std::uint64_t>(left, r.x);
+            top = std::min<std::uint64_t>(top, r.y);
+            right = std::max<std::uint64_t>(right, std::uint64_t{r.x} + r.width);
+            bottom = std::max<std::uint64_t>(bottom, std::uint64_t{r.y} + r.height);
+        }
+    }
+    into.damage = {};
+    into.damage[0] = DamageRect{static_cast<std::uint32_t>(left), static_cast<std::uint32_t>(top),
+                                static_cast<std::uint32_t>(right - left), static_cast<std::uint32_t>(bottom - top)};
+    into.damage_count = 1;
+}
+
 // How many pixels of a width x height image the damage covers, overlaps counted once
 // (exact: the rectangles' edges cut it into at most 15 x 15 cells). For checked
 // metadata; no damage is the whole image.

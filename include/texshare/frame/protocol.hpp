@@ -49,7 +49,11 @@
 //   The consumer checks it against the image before anything changes: known flags, a
 //   content time >= 0, at most 8 rectangles, each non-empty and inside the image (in 64
 //   bits: no wrap), unused entries zero; anything else is Errc::protocol. The host reads it
-//   from Frame::metadata (damaged_pixel_count() measures the damaged share).
+//   from Frame::metadata (damaged_pixel_count() measures the damaged share). The producer's
+//   damage is relative to its previous present; the consumer's Frame::metadata damage is
+//   relative to the last frame it reported presented(): presents replaced, released or
+//   skipped unshown in between have their damage merged in (merge_damage: both lists, or
+//   their bounding box beyond 8; another image size or an unknown image: the whole image).
 // - Every message's header and payload are checked before the endpoint looks at them
 //   (messages.hpp): a field a kind does not use (frame number, image id, fence point, the
 //   payload after its data) must be zero.

@@ -105,7 +105,10 @@ public:
         FrameImage image;
         bool producer_gone = false;  // a kept last frame of a dead producer (keep_last_frame)
         // What the producer said about it: the begin_frame it answers, damage (checked to be
-        // inside the image; damaged_pixel_count() measures it), content time, flags.
+        // inside the image; damaged_pixel_count() measures it), content time, flags. The
+        // damage is what changed since the last frame this side reported presented(): the
+        // damage of presents replaced, released or skipped unshown in between is merged in
+        // (merge_damage), so a host that composes only the damage never misses a change.
         PresentMetadata metadata{};
     };
 
@@ -170,6 +173,7 @@ public:
             }
         }
         current_answered_ = true;
+        unshown_pending_ = false;  // the next frame's damage starts from this one
         ++presented_;
         return {};
     }
@@ -561,7 +565,7 @@ private:
         if (slot != nullptr && slot->state == FrameImageState::retiring) {  // ours, retired before it crossed
             // No feedback: the retire ends this present for both sides (protocol.hpp).
             last_frame_ = m.frame_number;
-            answered(metadata);
+            answered(metadata, slot);
             ++skipped_;
             return {};
         }
@@ -579,7 +583,7 @@ private:
             }
             if (auto released = link_.answer(FrameKind::release, m.image_id); !released) return released;
             last_frame_ = m.frame_number;
-            answered(metadata);
+            answered(metadata, slot);
             ++skipped_;
             if (refused) return {};
             return make_error(Errc::truncated,
@@ -619,7 +623,7 @@ private:
             }
         }
         last_frame_ = m.frame_number;
-        answered(metadata);
+        answered(metadata, slot);
         current_ = table_.index_of(*slot);
         slot->state = FrameImageState::presented;
         current_frame_ = m.frame_number;
@@ -627,6 +631,8 @@ private:
         acquire_point_ = m.fence_point;
         if (m.fence_point != 0) timelines_.took(m.fence_point);
         current_metadata_ = metadata;
+        current_metadata_.damage = unshown_.damage;
+        current_metadata_.damage_count = unshown_.damage_count;
         current_answered_ = false;
         if (in.fds[frame_fence_slot].valid()) {
             if (acquire_fence_.valid()) drop_acquire_fence();  // an untaken fence of an earlier frame
@@ -637,8 +643,25 @@ private:
         return {};
     }
 
-    void answered(const PresentMetadata& metadata) noexcept {
+    // A present taken in (shown or not): its begin_frame is answered, and its damage joins
+    // what changed since the last frame reported presented (slot: nullptr for an image this
+    // side refused, whose size it does not know: the whole image).
+    void answered(const PresentMetadata& metadata, const detail::FrameSlot* slot) noexcept {
         if (metadata.begin_frame_sequence != 0) begin_answered_ = metadata.begin_frame_sequence;
+        const std::uint32_t width = slot != nullptr ? slot->image.width() : 0;
+        const std::uint32_t height = slot != nullptr ? slot->image.height() : 0;
+        if (slot == nullptr) {
+            unshown_.damage = {};
+            unshown_.damage_count = 0;
+        } else if (!unshown_pending_) {
+            unshown_.damage = metadata.damage;
+            unshown_.damage_count = metadata.damage_count;
+        } else {
+            merge_damage(unshown_, metadata, width == unshown_width_ && height == unshown_height_);
+        }
+        unshown_pending_ = true;
+        unshown_width_ = width;
+        unshown_height_ = height;
     }
 
     Result<void> vet_peer_image(std::uint64_t id, const DmaBufImage& image) const {
@@ -692,7 +715,12 @@ private:
     std::size_t received_ = 0;
     std::size_t skipped_ = 0;
     std::optional<FormatTable> advertised_;
-    PresentMetadata current_metadata_{};  // what the current frame's present said
+    PresentMetadata current_metadata_{};  // what the current frame's present said (damage: since the last shown)
+    // Damage of the presents since the last presented() (answered()), and their image's size.
+    PresentMetadata unshown_{};
+    std::uint32_t unshown_width_ = 0;
+    std::uint32_t unshown_height_ = 0;
+    bool unshown_pending_ = false;
     bool current_answered_ = false;       // presented or discarded was said for the current frame
     std::uint64_t begin_sent_ = 0;        // the last begin_frame sequence sent this session
     std::uint64_t begin_answered_ = 0;    // the last begin_frame sequence a present answered

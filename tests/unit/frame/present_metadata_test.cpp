@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <tuple>
 #include <vector>
 
 #include "support/frame_pair.hpp"
@@ -49,6 +50,42 @@ TEST(PresentMetadata, MoreThanEightCollapseIntoTheirBoundingBox) {
     EXPECT_EQ(m->damage[0], (DamageRect{10, 5, 9, 17}));
     for (std::size_t i = 1; i < max_damage_rects; ++i) EXPECT_EQ(m->damage[i], DamageRect{});
     EXPECT_TRUE(check_present_metadata(*m, 64, 32));
+}
+
+// Two presents' damage for a consumer that shows only the second (merge_damage).
+TEST(PresentMetadata, MergedDamageKeepsBothOrTheirBoundingBox) {
+    PresentMetadata into, later;
+    into.damage_count = 2;
+    into.damage[0] = {0, 0, 2, 2};
+    into.damage[1] = {4, 4, 2, 2};
+    later.damage_count = 3;
+    later.damage[0] = {10, 1, 1, 1};
+    later.damage[1] = {1, 20, 3, 1};
+    later.damage[2] = {6, 6, 1, 1};
+    PresentMetadata merged = into;
+    merge_damage(merged, later, true);
+    ASSERT_EQ(merged.damage_count, 5U);
+    EXPECT_EQ(merged.damage[4], (DamageRect{6, 6, 1, 1}));
+    EXPECT_TRUE(check_present_metadata(merged, 64, 32));
+    // Nine in all: their bounding box, the rest zero (a checked message again).
+    later.damage_count = 7;
+    for (std::uint32_t i = 3; i < 7; ++i) later.damage[i] = {30 + i, 2, 1, 1};
+    merged = into;
+    merge_damage(merged, later, true);
+    ASSERT_EQ(merged.damage_count, 1U);
+    EXPECT_EQ(merged.damage[0], (DamageRect{0, 0, 37, 21}));
+    for (std::size_t i = 1; i < max_damage_rects; ++i) EXPECT_EQ(merged.damage[i], DamageRect{});
+    EXPECT_TRUE(check_present_metadata(merged, 64, 32));
+    // Whole if either is whole, or the sizes differ.
+    for (const auto& [whole_first, whole_later, same_size] :
+         {std::tuple{true, false, true}, std::tuple{false, true, true}, std::tuple{false, false, false}}) {
+        PresentMetadata a = into, b = later;
+        if (whole_first) a.damage_count = 0, a.damage = {};
+        if (whole_later) b.damage_count = 0, b.damage = {};
+        merge_damage(a, b, same_size);
+        EXPECT_EQ(a.damage_count, 0U);
+        EXPECT_EQ(a.damage[0], DamageRect{});
+    }
 }
 
 TEST(PresentMetadata, OverlapsAreCountedOnce) {

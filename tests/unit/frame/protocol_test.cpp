@@ -343,6 +343,7 @@ TEST_F(FrameProtocolTest, MetadataReachesTheHost) {
     EXPECT_EQ(shown.content_time_ns, 42);
     EXPECT_EQ(shown.flags, present_flag_opaque);
     EXPECT_EQ(damaged_pixel_count(shown, 32, 16), 32U + 32U - 8U);
+    ASSERT_TRUE(receiver_->presented(1));  // shown: the next frame's damage starts from it
     std::vector<DamageRect> many;
     for (std::uint32_t i = 0; i < 10; ++i) many.push_back({i, i, 1, 1});
     info.damage = many;
@@ -356,6 +357,53 @@ TEST_F(FrameProtocolTest, MetadataReachesTheHost) {
     pump_receiver();
     EXPECT_EQ(receiver_->current()->metadata.damage_count, 0U);
     EXPECT_EQ(receiver_->current()->metadata.content_time_ns, 0);
+}
+
+// The damage of a frame the host never showed (replaced, released or skipped unshown) joins
+// the next frame's, so that a host composing only the damage misses nothing; presented()
+// starts afresh; an image of another size damages everything.
+TEST_F(FrameProtocolTest, DamageOfFramesNotShownJoinsTheNextFrame) {
+    const std::uint64_t a = add(), b = add();
+    auto small = sender_->add_image(allocate(16, 16));
+    ASSERT_TRUE(small) << small.error().message;
+    pump_receiver();
+    const DamageRect first{0, 0, 4, 4}, second{8, 8, 2, 2}, third{20, 10, 3, 3};
+    ASSERT_TRUE(sender_->present(a, PresentInfo{.damage = {&first, 1}}));
+    ASSERT_TRUE(sender_->present(b, PresentInfo{.damage = {&second, 1}}));
+    pump_receiver();  // b replaced a unshown (mailbox)
+    PresentMetadata shown = receiver_->current()->metadata;
+    ASSERT_EQ(shown.damage_count, 2U);
+    EXPECT_EQ(shown.damage[0], first);
+    EXPECT_EQ(shown.damage[1], second);
+    ASSERT_TRUE(receiver_->presented(1));
+    pump_sender();
+    // Released unshown: its damage still joins the next one's.
+    ASSERT_TRUE(sender_->present(a, PresentInfo{.damage = {&third, 1}}));
+    pump_receiver();
+    ASSERT_TRUE(receiver_->release(a));
+    pump_sender();
+    ASSERT_TRUE(sender_->present(b, PresentInfo{.damage = {&second, 1}}));
+    pump_receiver();
+    shown = receiver_->current()->metadata;
+    ASSERT_EQ(shown.damage_count, 2U);
+    EXPECT_EQ(shown.damage[0], third);
+    EXPECT_EQ(shown.damage[1], second);
+    // Another size, unshown in between: the whole image.
+    ASSERT_TRUE(receiver_->presented(2));
+    pump_sender();
+    ASSERT_TRUE(sender_->present(*small, PresentInfo{.damage = {&first, 1}}));
+    ASSERT_TRUE(sender_->present(a, PresentInfo{.damage = {&second, 1}}));
+    pump_receiver();
+    EXPECT_EQ(receiver_->current()->metadata.damage_count, 0U);
+    EXPECT_EQ(damaged_pixel_count(receiver_->current()->metadata, 32, 16), 32U * 16U);
+    // Shown, then one frame: only its own damage.
+    ASSERT_TRUE(receiver_->presented(3));
+    pump_sender();
+    ASSERT_TRUE(sender_->present(b, PresentInfo{.damage = {&third, 1}}));
+    pump_receiver();
+    shown = receiver_->current()->metadata;
+    ASSERT_EQ(shown.damage_count, 1U);
+    EXPECT_EQ(shown.damage[0], third);
 }
 
 // A present made before the producer read the consumer's hello expects feedback (the
@@ -419,9 +467,10 @@ TEST_F(FrameProtocolTest, PerFramePathDoesNotAllocate) {
 }
 
 // Protocol 2's frame: begin_frame, a present with damage, presented (or discarded), the
-// release, the feedback read back. Still no allocation.
+// release, the feedback read back. Still no allocation. The damage the host sees includes
+// the previous frame's when that one was not shown (2 rectangles each).
 bool paced_frame(FrameSender& sender, FrameReceiver& receiver, std::uint64_t id, std::int64_t vsync,
-                 BorrowedFd fence, bool shown) {
+                 BorrowedFd fence, bool shown, bool previous_shown = true) {
     using namespace std::chrono_literals;
     static constexpr DamageRect damage[] = {{0, 0, 4, 4}, {8, 8, 2, 2}};
     PresentInfo info;
@@ -433,7 +482,7 @@ bool paced_frame(FrameSender& sender, FrameReceiver& receiver, std::uint64_t id,
     auto frame = sender.present(id, fence, FenceKind::sync_file, info);
     ok = ok && frame.has_value();
     auto shown_frame = receiver.wait_for_frame(frame ? *frame - 1 : 0, 1s);
-    ok = ok && shown_frame && shown_frame->metadata.damage_count == 2;
+    ok = ok && shown_frame && shown_frame->metadata.damage_count == (previous_shown ? 2U : 4U);
     UniqueFd acquire = receiver.take_acquire_fence();
     if (shown) ok = ok && receiver.presented(vsync + 1, presented_flag_zero_copy).has_value();
     ok = ok && receiver.release(id, fence).has_value();  // discarded first when not shown
@@ -452,7 +501,7 @@ TEST_F(PacedProtocolTest, PacedFramesWithMetadataAndFeedbackDoNotAllocate) {
     bool ok = true;
     for (int frame = 0; frame < 8; ++frame) {
         ok = ok && paced_frame(*sender_, *receiver_, frame % 2 == 0 ? a_ : b_, 2'000 + frame,
-                               fence.read_end.borrow(), frame % 3 != 0);
+                               fence.read_end.borrow(), frame % 3 != 0, frame == 0 || (frame - 1) % 3 != 0);
     }
     counting = false;
     EXPECT_TRUE(ok);
@@ -512,7 +561,7 @@ TEST_F(PacedProtocolTest, PacedFramesMakeOnlySendmsgRecvmsgCloseAndAStatxPerFenc
         bool ok = true;
         for (int frame = 0; frame < 100 && ok; ++frame) {
             ok = paced_frame(*sender_, *receiver_, frame % 2 == 0 ? a_ : b_, 2'000 + frame, fence.read_end.borrow(),
-                             frame % 3 != 0);
+                             frame % 3 != 0, frame == 0 || (frame - 1) % 3 != 0);
         }
         return ok;
     });
