@@ -70,8 +70,12 @@ Table round_trip_section(double scale, bool pinned) {
     row(fmt::format("raw: a paced frame's 4 messages (begin_frame, present, presented, release), {} B each "
                     "(the limit)", frame_wire_bytes),
         6, 6, "");
+    // 1.10x, not the 1.05x above: per frame the producer's wait makes one recvmsg more than
+    // raw (it drains after the presented it woke for, and finds nothing: EAGAIN), a syscall
+    // worth ~6 % of a frame where syscalls trap to a hypervisor (1.2 us each).
     row("texshare paced frame: begin_frame -> present with damage -> presented + release -> feedback taken", 7, 6,
-        "of raw 4 messages");
+        "of raw 4 messages", Target{1.10, true});
+    // No target: 4 messages against 2, so about 1.7x is the floor here, not a cost.
     row("texshare paced frame against the raw ping-pong (row 1)", 7, 0, "of raw");
     table.notes.push_back(fmt::format(
         "Medians of {} interleaved repetitions of {} round trips each; a ratio is the median of the "
