@@ -100,8 +100,12 @@ std::unique_ptr<RoundTrip> make_paced_frame_round_trip() { return std::make_uniq
             latency_ns += feedback->time_ns - answered_at;
             ++taken;
         }
-        if (taken != (answered != 0 ? 1U : 0U)) [[unlikely]] fail(fmt::format("paced: {} feedbacks in one frame", taken));
-        if (sender.state(id) != FrameImageState::free) [[unlikely]] fail("paced: the image is not free at begin_frame");
+        if (taken != (answered != 0 ? 1U : 0U)) [[unlikely]] {
+            fail(fmt::format("paced: {} feedbacks in one frame", taken));
+        }
+        if (sender.state(id) != FrameImageState::free) [[unlikely]] {
+            fail("paced: the image is not free at begin_frame");
+        }
         check(sender.present(id, info), "present");
         answered = begin->sequence;
         answered_at = begin->target_time_ns;

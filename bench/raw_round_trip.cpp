@@ -97,7 +97,8 @@ std::unique_ptr<RoundTrip> make_raw_paced_round_trip() { return std::make_unique
     std::array<std::byte, frame_wire_bytes> bytes{};
     while (raw_receive(socket.get(), bytes) > 0) {  // begin_frame
         raw_send(socket.get(), bytes);              // present
-        if (raw_receive(socket.get(), bytes) == 0 || raw_receive(socket.get(), bytes) == 0) {  // presented, release
+        // presented, then release
+        if (raw_receive(socket.get(), bytes) == 0 || raw_receive(socket.get(), bytes) == 0) {
             fail("the raw_paced parent hung up mid-frame");
         }
     }

@@ -64,8 +64,9 @@ void measure_one_channel(Table& table, double scale) {
 
 // The consumer: handles whatever arrived and gives the newest frame back, until bye.
 int consumer_child(const ChildArgs&) {
-    auto receiver = must(FrameReceiver::create(must(FrameChannel::adopt(inherited_fd(0)), "adopt"), {.feedback = false}),
-                         "FrameReceiver::create");
+    auto receiver = must(
+        FrameReceiver::create(must(FrameChannel::adopt(inherited_fd(0)), "adopt"), {.feedback = false}),
+        "FrameReceiver::create");
     const UniqueFd report = inherited_fd(1);
     const double cpu_before = cpu_seconds();
     do {
