@@ -5,15 +5,16 @@
 # difference, so setup and teardown cancel out.
 #   bench/count_instructions.sh [BENCH_BINARY] [MODES...]
 # BENCH_BINARY defaults to build-bench/bench/texshare_bench (scripts/bench.sh builds it);
-# MODES to raw raw_fd texshare texshare_fd. Needs valgrind. LOW and HIGH (default 200 and
-# 2200) are the two iteration counts: the guest section's rows (guest_copy, guest_udmabuf:
-# a 1920x1080 frame each) want fewer, e.g. LOW=5 HIGH=25.
+# MODES to raw raw_fd texshare texshare_fd raw_paced paced (the last two: a paced frame's 4
+# messages sent raw, and texshare's begin_frame -> present -> presented + release). Needs
+# valgrind. LOW and HIGH (default 200 and 2200) are the two iteration counts: the guest
+# section's rows (guest_copy, guest_udmabuf: a 1920x1080 frame each) want fewer, e.g. LOW=5 HIGH=25.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin="$(realpath "${1:-$repo/build-bench/bench/texshare_bench}")"
 shift || true
 modes=("$@")
-[[ ${#modes[@]} -gt 0 ]] || modes=(raw raw_fd texshare texshare_fd)
+[[ ${#modes[@]} -gt 0 ]] || modes=(raw raw_fd texshare texshare_fd raw_paced paced)
 low=${LOW:-200}
 high=${HIGH:-2200}
 work="$(mktemp -d)"

@@ -5,7 +5,7 @@
 //
 //   texshare_bench [--sections=1234] [--scale=F]
 //   texshare_bench --sections=guest [--scale=F] [--require-guest]   (the 6.12 guest: scripts/bench.sh --guest)
-//   texshare_bench --cost=raw|raw_fd|texshare|texshare_fd|guest_copy|guest_udmabuf --iterations=N
+//   texshare_bench --cost=raw|raw_fd|texshare|texshare_fd|raw_paced|paced|guest_copy|guest_udmabuf --iterations=N
 //   texshare_bench --child=MODE ARGS...   (how it runs its own other processes)
 //
 // --require-guest makes a skipped guest section (no /dev/udmabuf, no Vulkan DMA-BUF import)
@@ -13,7 +13,8 @@
 // --scale multiplies iteration counts and durations (default 1; 0.1 to try it quickly).
 // --cost runs one round trip N times, pinned, and nothing else: for counting instructions
 // (bench/count_instructions.sh runs it under valgrind --tool=callgrind --trace-children=yes
-// at two N and divides the difference, so setup cancels out).
+// at two N and divides the difference, so setup cancels out). raw_paced and paced are
+// section 1's paced-frame rows: N frames of begin_frame -> present -> presented + release.
 #include <cstdlib>
 #include <string>
 #include <string_view>
@@ -29,6 +30,8 @@ using namespace bench;
 int run_child(std::string_view mode, const ChildArgs& args) {
     if (mode == "raw") return raw_round_trip_child(args);
     if (mode == "texshare") return texshare_round_trip_child(args);
+    if (mode == "raw_paced") return raw_paced_round_trip_child(args);
+    if (mode == "paced") return paced_frame_round_trip_child(args);
     if (mode == "wayland") return wayland_server_child(args);
     if (mode == "copy") return copy_round_trip_child(args);
     if (mode == "consumer") return consumer_child(args);
@@ -61,6 +64,8 @@ int main(int argc, char** argv) {
                           : cost == "raw_fd"      ? make_raw_round_trip(true)
                           : cost == "texshare"    ? make_texshare_round_trip(false, 64, 64)
                           : cost == "texshare_fd" ? make_texshare_round_trip(true, 64, 64)
+                          : cost == "raw_paced"   ? make_raw_paced_round_trip()
+                          : cost == "paced"       ? make_paced_frame_round_trip()
                                                   : nullptr;
         if (!round_trip) fail(fmt::format("unknown --cost={}", cost));
         round_trip->run(iterations);

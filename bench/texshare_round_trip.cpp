@@ -6,6 +6,10 @@
 // recvmsg that returns with the answer (no poll, and no SO_RCVTIMEO timer since the wait
 // has no limit; the answer is handled as it arrives, later messages wait for the next
 // call). Results are checked where they lie (check()), as a frame loop would.
+// Feedback is off on both ends (it is on by default): a consumer that never says
+// presented() would send `discarded` before every release, one more message than the raw
+// ping-pong this row is compared with. The paced frame (paced_frame_round_trip.cpp) is the
+// per-frame path with pacing and feedback on.
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 
@@ -30,7 +34,7 @@ public:
         std::vector<UniqueFd> fds;
         fds.push_back(pair.second.take_socket());
         child_ = spawn_child("texshare", std::move(fds));
-        sender_ = must(FrameSender::create(std::move(pair.first)), "FrameSender::create");
+        sender_ = must(FrameSender::create(std::move(pair.first), {.feedback = false}), "FrameSender::create");
         id_ = must(sender_->add_image(must(MemfdAllocator().allocate(width, height, DRM_FORMAT_ARGB8888), "allocate")),
                    "add_image");
         if (with_fence) fence_.reset(::eventfd(0, EFD_CLOEXEC));
@@ -64,7 +68,7 @@ std::unique_ptr<RoundTrip> make_texshare_round_trip(bool with_fence, std::uint32
 
 [[gnu::hot]] int texshare_round_trip_child(const ChildArgs&) {
     auto channel = must(FrameChannel::adopt(inherited_fd(0)), "FrameChannel::adopt");
-    auto receiver = must(FrameReceiver::create(std::move(channel)), "FrameReceiver::create");
+    auto receiver = must(FrameReceiver::create(std::move(channel), {.feedback = false}), "FrameReceiver::create");
     std::uint64_t last = 0;
     while (true) {
         auto frame = receiver.wait_for_frame(last, forever());

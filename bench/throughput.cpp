@@ -2,6 +2,8 @@
 // across two processes with a 3-image swapchain, pipelined (the producer presents whenever
 // an image is free, the consumer gives each newest frame back at once), and the CPU time
 // both processes spend per frame. No pixels are written: this is the protocol's cost.
+// Feedback off (on by default), as before it existed: this consumer never says presented(),
+// so each release would bring a `discarded` with it.
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -29,7 +31,7 @@ Sample run_once(double seconds) {
     fds.push_back(pair.second.take_socket());
     fds.push_back(std::move(child_report));
     ChildProcess child = spawn_child("consumer", std::move(fds));
-    auto sender = must(FrameSender::create(std::move(pair.first)), "FrameSender::create");
+    auto sender = must(FrameSender::create(std::move(pair.first), {.feedback = false}), "FrameSender::create");
     for (int i = 0; i < 3; ++i) {
         (void)must(sender.add_image(must(MemfdAllocator().allocate(256, 256, DRM_FORMAT_ARGB8888), "allocate")),
                    "add_image");
@@ -62,7 +64,9 @@ void measure_one_channel(Table& table, double scale) {
 
 // The consumer: handles whatever arrived and gives the newest frame back, until bye.
 int consumer_child(const ChildArgs&) {
-    auto receiver = must(FrameReceiver::create(must(FrameChannel::adopt(inherited_fd(0)), "adopt")), "FrameReceiver::create");
+    auto receiver = must(
+        FrameReceiver::create(must(FrameChannel::adopt(inherited_fd(0)), "adopt"), {.feedback = false}),
+        "FrameReceiver::create");
     const UniqueFd report = inherited_fd(1);
     const double cpu_before = cpu_seconds();
     do {
