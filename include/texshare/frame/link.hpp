@@ -182,14 +182,11 @@ public:
         return received;
     }
 
-    // One message within `timeout` (> 0), waited for inside the recvmsg. nothing: none came
-    // in time; interrupted: a signal cut the wait (wait what is left another way).
-    [[gnu::always_inline]] Result<ReceiveStatus> receive_within(std::chrono::milliseconds timeout) {
-        // Beyond about 12 days (poll()'s own clamp) a wait has no limit: no kernel timer is
-        // armed per wait then, and the microseconds cannot overflow.
-        auto received = channel_.receive_into_within(
-            incoming_, timeout >= std::chrono::milliseconds(1 << 30) ? std::chrono::microseconds::max()
-                                                                    : std::chrono::microseconds(timeout));
+    // One message within `timeout` (> 0; microseconds::max(): no limit, no kernel timer),
+    // waited for inside the recvmsg. nothing: none came in time; interrupted: a signal cut
+    // the wait (wait what is left another way).
+    [[gnu::always_inline]] Result<ReceiveStatus> receive_within(std::chrono::microseconds timeout) {
+        auto received = channel_.receive_into_within(incoming_, timeout);
         if (!received && !greeted_) [[unlikely]] return before_hello(std::move(received).error());
         return received;
     }

@@ -224,20 +224,46 @@ constexpr bool fence_kind_has_point(std::uint8_t kind) noexcept {
     return kind < 32 && ((fence_kinds_with_point >> kind) & 1U) != 0;
 }
 
-// Whether any payload word from `used` on is not zero: an OR over every word, each masked
-// by a compare (no branch, no loop: -O2 does not unroll loops and this runs per frame).
-template <std::size_t... Word>
-bool payload_tail_set(const std::array<std::byte, frame_payload_bytes>& payload, std::uint32_t used,
-                      std::index_sequence<Word...>) noexcept {
+// Whether any payload word from `used` on is not zero. A jump into an unrolled chain of
+// ORs (Duff's device): a kind checks only the words it leaves unused (a release all 21, a
+// present its last 2), one load and one OR each, no compare per word. -O2 unrolls no loop.
+inline bool payload_tail_set(const std::array<std::byte, frame_payload_bytes>& payload, std::uint32_t used) noexcept {
+    static_assert(frame_payload_bytes / 8 == 21, "one case per payload word below");
     const auto word = [&payload](std::size_t at) {
         std::uint64_t w = 0;
         std::memcpy(&w, payload.data() + at * sizeof w, sizeof w);
         return w;
     };
-    return ((Word >= used ? word(Word) : std::uint64_t{0}) | ...) != 0;
+    std::uint64_t acc = 0;
+    switch (used) {
+        case 0: acc |= word(0); [[fallthrough]];
+        case 1: acc |= word(1); [[fallthrough]];
+        case 2: acc |= word(2); [[fallthrough]];
+        case 3: acc |= word(3); [[fallthrough]];
+        case 4: acc |= word(4); [[fallthrough]];
+        case 5: acc |= word(5); [[fallthrough]];
+        case 6: acc |= word(6); [[fallthrough]];
+        case 7: acc |= word(7); [[fallthrough]];
+        case 8: acc |= word(8); [[fallthrough]];
+        case 9: acc |= word(9); [[fallthrough]];
+        case 10: acc |= word(10); [[fallthrough]];
+        case 11: acc |= word(11); [[fallthrough]];
+        case 12: acc |= word(12); [[fallthrough]];
+        case 13: acc |= word(13); [[fallthrough]];
+        case 14: acc |= word(14); [[fallthrough]];
+        case 15: acc |= word(15); [[fallthrough]];
+        case 16: acc |= word(16); [[fallthrough]];
+        case 17: acc |= word(17); [[fallthrough]];
+        case 18: acc |= word(18); [[fallthrough]];
+        case 19: acc |= word(19); [[fallthrough]];
+        case 20: acc |= word(20); [[fallthrough]];
+        default:
+            break;
+    }
+    return acc != 0;
 }
 inline bool payload_tail_set(const FrameMessage& m, std::uint32_t used_words) noexcept {
-    return payload_tail_set(m.payload, used_words, std::make_index_sequence<frame_payload_words>());
+    return payload_tail_set(m.payload, used_words);
 }
 inline std::uint64_t descriptor_image_id(const FrameMessage& m) noexcept {
     std::uint64_t id = 0;

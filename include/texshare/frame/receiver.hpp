@@ -565,7 +565,8 @@ private:
         if (slot != nullptr && slot->state == FrameImageState::retiring) {  // ours, retired before it crossed
             // No feedback: the retire ends this present for both sides (protocol.hpp).
             last_frame_ = m.frame_number;
-            answered(metadata, slot);
+            answered(metadata);
+            damage_whole_next_ = true;  // its damage is lost to the host: the next frame's is whole
             ++skipped_;
             return {};
         }
@@ -583,7 +584,8 @@ private:
             }
             if (auto released = link_.answer(FrameKind::release, m.image_id); !released) return released;
             last_frame_ = m.frame_number;
-            answered(metadata, slot);
+            answered(metadata);
+            damage_whole_next_ = true;
             ++skipped_;
             if (refused) return {};
             return make_error(Errc::truncated,
@@ -623,16 +625,14 @@ private:
             }
         }
         last_frame_ = m.frame_number;
-        answered(metadata, slot);
+        answered(metadata);
+        take_metadata(metadata, *slot);
         current_ = table_.index_of(*slot);
         slot->state = FrameImageState::presented;
         current_frame_ = m.frame_number;
         current_live_ = true;
         acquire_point_ = m.fence_point;
         if (m.fence_point != 0) timelines_.took(m.fence_point);
-        current_metadata_ = metadata;
-        current_metadata_.damage = unshown_.damage;
-        current_metadata_.damage_count = unshown_.damage_count;
         current_answered_ = false;
         if (in.fds[frame_fence_slot].valid()) {
             if (acquire_fence_.valid()) drop_acquire_fence();  // an untaken fence of an earlier frame
@@ -643,21 +643,27 @@ private:
         return {};
     }
 
-    // A present taken in (shown or not): its begin_frame is answered, and its damage joins
-    // what changed since the last frame reported presented (slot: nullptr for an image this
-    // side refused, whose size it does not know: the whole image).
-    void answered(const PresentMetadata& metadata, const detail::FrameSlot* slot) noexcept {
+    // A present taken in (shown or not): the begin_frame it answers is answered.
+    void answered(const PresentMetadata& metadata) noexcept {
         if (metadata.begin_frame_sequence != 0) begin_answered_ = metadata.begin_frame_sequence;
-        const std::uint32_t width = slot != nullptr ? slot->image.width() : 0;
-        const std::uint32_t height = slot != nullptr ? slot->image.height() : 0;
-        if (slot == nullptr) {
-            unshown_.damage = {};
-            unshown_.damage_count = 0;
-        } else if (!unshown_pending_) {
-            unshown_.damage = metadata.damage;
-            unshown_.damage_count = metadata.damage_count;
+    }
+    // The new current frame's metadata. Its damage joins that of the frames since the last
+    // one reported presented() (merge_damage; another image size: the whole image), and is
+    // whole after a present that was skipped or refused (its damage never reached the host).
+    void take_metadata(const PresentMetadata& metadata, const detail::FrameSlot& slot) noexcept {
+        const std::uint32_t width = slot.image.width(), height = slot.image.height();
+        if (!unshown_pending_) {
+            current_metadata_ = metadata;
         } else {
-            merge_damage(unshown_, metadata, width == unshown_width_ && height == unshown_height_);
+            merge_damage(current_metadata_, metadata, width == unshown_width_ && height == unshown_height_);
+            current_metadata_.begin_frame_sequence = metadata.begin_frame_sequence;
+            current_metadata_.content_time_ns = metadata.content_time_ns;
+            current_metadata_.flags = metadata.flags;
+        }
+        if (damage_whole_next_) [[unlikely]] {
+            current_metadata_.damage = {};
+            current_metadata_.damage_count = 0;
+            damage_whole_next_ = false;
         }
         unshown_pending_ = true;
         unshown_width_ = width;
@@ -715,12 +721,13 @@ private:
     std::size_t received_ = 0;
     std::size_t skipped_ = 0;
     std::optional<FormatTable> advertised_;
-    PresentMetadata current_metadata_{};  // what the current frame's present said (damage: since the last shown)
-    // Damage of the presents since the last presented() (answered()), and their image's size.
-    PresentMetadata unshown_{};
-    std::uint32_t unshown_width_ = 0;
+    // What the current frame's present said; its damage since the last frame presented()
+    // (take_metadata). Kept after the frame leaves: the next one's damage merges into it.
+    PresentMetadata current_metadata_{};
+    std::uint32_t unshown_width_ = 0;   // the size of the image current_metadata_'s damage is in
     std::uint32_t unshown_height_ = 0;
-    bool unshown_pending_ = false;
+    bool unshown_pending_ = false;      // its damage is not shown yet: the next frame's merges into it
+    bool damage_whole_next_ = false;    // a present was skipped or refused: the next frame's damage is whole
     bool current_answered_ = false;       // presented or discarded was said for the current frame
     std::uint64_t begin_sent_ = 0;        // the last begin_frame sequence sent this session
     std::uint64_t begin_answered_ = 0;    // the last begin_frame sequence a present answered

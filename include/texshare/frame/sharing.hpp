@@ -116,17 +116,20 @@ inline Result<void> peer_refused(FrameImageTable& table, std::uint64_t id) {
     return {};
 }
 
-// The wait both endpoints make (wait_for_free_image, wait_for_frame): handles messages
-// until `ready()` or the timeout (the one rule: > 0 waits, 0 only looks, < 0 is an error).
-// The first wait happens in the recvmsg itself (no poll): in a frame loop the answer is
-// usually the very next message, and the wait returns as soon as `ready()` holds, leaving
-// later messages for the next dispatch or wait. Should that first message not be enough
-// (or a signal cut it short), it polls and drains with whatever time is left. A timeout of
-// 2^30 ms (about 12 days) or more waits without limit (std::chrono::milliseconds::max()
-// for "forever"), and arms no kernel timer per wait.
-// wait_until() once the first message did not make `ready()` hold: poll and drain until
-// the deadline. Out of line, so that the per-frame part of wait_until() stays small and
-// its code together (a frame loop rarely gets here).
+// The wait both endpoints make (wait_for_free_image, wait_for_frame, wait_for_begin_frame):
+// handles messages until `ready()` or the timeout (the one rule: > 0 waits, 0 only looks,
+// < 0 is an error). Each message is waited for in its own blocking recvmsg (no poll, no
+// read that finds nothing): one recvmsg per message, as a paced producer reading
+// presented, release and begin_frame in one wait shows. It returns as soon as `ready()`
+// holds, leaving later messages for the next dispatch or wait. Each recvmsg waits at most
+// half the timeout (SO_RCVTIMEO, set once for a frame loop's constant timeout), and the
+// next begins only while a whole half fits before the deadline (one clock read per message
+// beyond the first); otherwise, or after a signal, it polls and drains with whatever time
+// is left. A timeout of 2^30 ms (about 12 days) or more waits without limit
+// (std::chrono::milliseconds::max() for "forever"): no clock read and no kernel timer.
+// wait_until() once its receives ran out of time: poll and drain until the deadline. Out
+// of line, so that the per-frame part of wait_until() stays small and its code together
+// (a frame loop rarely gets here).
 template <typename Ready, typename Dispatch>
 [[gnu::noinline]] Result<void> wait_on(FrameLink& link, std::chrono::milliseconds timeout, const char* waiting_for,
                                        Clock::time_point deadline, Ready& ready, Dispatch& dispatch) {
@@ -150,19 +153,25 @@ template <typename Ready, typename HandleIncoming, typename Dispatch, typename P
     // forever pays no clock read per frame (under a hypervisor that is a paravirtual clock read).
     const bool unbounded = timeout >= std::chrono::milliseconds(1 << 30);
     const auto start = unbounded ? Clock::time_point() : Clock::now();
+    const auto deadline = unbounded ? Clock::time_point::max() : start + timeout;  // no overflow either way
+    const auto step = unbounded ? std::chrono::microseconds::max()
+                                : std::max(std::chrono::microseconds(timeout) / 2, std::chrono::microseconds(1));
     if (timeout.count() > 0) {
-        auto received = link.receive_within(timeout);
-        if (!received) [[unlikely]] {
-            if (received.error().code == Errc::peer_closed) peer_gone();
-            return std::move(received).error();
-        }
-        if (*received == ReceiveStatus::nothing) [[unlikely]] return link.timed_out(timeout, waiting_for);
-        if (*received == ReceiveStatus::message) [[likely]] {
-            if (auto done = handle_incoming(); !done) return done;
-            if (ready()) [[likely]] return {};
+        while (true) {
+            auto received = link.receive_within(step);
+            if (!received) [[unlikely]] {
+                if (received.error().code == Errc::peer_closed) peer_gone();
+                return std::move(received).error();
+            }
+            if (*received == ReceiveStatus::message) [[likely]] {
+                if (auto done = handle_incoming(); !done) return done;
+                if (ready()) [[likely]] return {};
+            } else if (*received == ReceiveStatus::interrupted) [[unlikely]] {
+                break;
+            }
+            if (!unbounded && Clock::now() + step > deadline) break;
         }
     }
-    const auto deadline = unbounded ? Clock::time_point::max() : start + timeout;  // no overflow either way
     return wait_on(link, timeout, waiting_for, deadline, ready, dispatch);
 }
 

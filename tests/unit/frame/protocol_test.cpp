@@ -406,6 +406,37 @@ TEST_F(FrameProtocolTest, DamageOfFramesNotShownJoinsTheNextFrame) {
     EXPECT_EQ(shown.damage[0], third);
 }
 
+// A present the host never got to see (of an image it refused, here) leaves a hole in the
+// chain of damage: the next frame's damage is the whole image, even after presented().
+TEST_F(FrameProtocolTest, AfterAPresentTheHostRefusedTheNextDamageIsWhole) {
+    make_endpoints(false, {.max_producer_images = 1});
+    const std::uint64_t a = add(), b = add();
+    const DamageRect first{0, 0, 4, 4}, second{8, 8, 2, 2}, third{20, 10, 3, 3};
+    ASSERT_TRUE(sender_->present(a, PresentInfo{.damage = {&first, 1}}));
+    ASSERT_TRUE(sender_->present(b, PresentInfo{.damage = {&second, 1}}));  // before it hears b was refused
+    auto refused = receiver_->dispatch();
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code, Errc::rejected);
+    pump_receiver();  // a shown; b's present refused and released back
+    ASSERT_EQ(receiver_->current()->image_id, a);
+    ASSERT_EQ(receiver_->current()->metadata.damage_count, 1U);
+    ASSERT_TRUE(receiver_->presented(1));
+    auto own = receiver_->add_image(allocate());
+    ASSERT_TRUE(own) << own.error().message;
+    pump_sender();
+    ASSERT_TRUE(sender_->present(*own, PresentInfo{.damage = {&third, 1}}));
+    pump_receiver();
+    ASSERT_EQ(receiver_->current()->image_id, *own);
+    EXPECT_EQ(receiver_->current()->metadata.damage_count, 0U) << "b's damage never reached the host";
+    // Shown, then the next frame: its own damage again.
+    ASSERT_TRUE(receiver_->presented(2));
+    pump_sender();
+    ASSERT_TRUE(sender_->present(a, PresentInfo{.damage = {&third, 1}}));
+    pump_receiver();
+    ASSERT_EQ(receiver_->current()->metadata.damage_count, 1U);
+    EXPECT_EQ(receiver_->current()->metadata.damage[0], third);
+}
+
 // A present made before the producer read the consumer's hello expects feedback (the
 // producer asked for it); the hello saying "no feedback" ends that expectation, so the
 // release that follows is no protocol error.
