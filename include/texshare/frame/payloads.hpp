@@ -76,6 +76,14 @@ struct PresentMetadata {
     std::array<DamageRect, max_damage_rects> damage{};  // entries from damage_count on are zero
 };
 
+// The first word of a PresentMetadata alone: a present that says nothing but the
+// begin_frame it answers sends this (the rest of the payload zero, which reads back as a
+// PresentMetadata with no damage, content time or flags).
+struct BeginFrameAnswer {
+    std::uint64_t begin_frame_sequence = 0;
+};
+static_assert(offsetof(PresentMetadata, begin_frame_sequence) == 0, "BeginFrameAnswer is its prefix");
+
 // PresentMetadata::flags. Every pixel's alpha is 1 (or to be ignored): the host may draw
 // the image without blending.
 inline constexpr std::uint32_t present_flag_opaque = 1U << 0;

@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <span>
@@ -76,6 +77,24 @@ inline Result<PresentMetadata> make_present_metadata(const PresentInfo& info, st
 }
 
 namespace detail {
+// A present's first three payload words (PresentMetadata up to its damage), read without
+// copying the rest: a present with no damage, flags or content time is told apart by them
+// and payload_tail_set(m, present_head_words).
+struct PresentHead {
+    std::uint64_t begin_frame_sequence = 0;
+    std::int64_t content_time_ns = 0;
+    std::uint32_t flags = 0;
+    std::uint32_t damage_count = 0;
+};
+static_assert(offsetof(PresentMetadata, damage) == sizeof(PresentHead), "PresentHead is PresentMetadata's prefix");
+inline constexpr std::uint32_t present_head_words = sizeof(PresentHead) / 8;
+template <typename Message>
+PresentHead present_head(const Message& m) noexcept {
+    PresentHead head;
+    std::memcpy(&head, m.payload.data(), sizeof head);
+    return head;
+}
+
 // Whether any damage entry from `from` on is not zero: a jump into an unrolled chain (as
 // payload_tail_set in messages.hpp), 2 loads and 2 ORs per unused entry, per present.
 inline bool damage_set_from(const PresentMetadata& m, std::uint32_t from) noexcept {

@@ -546,26 +546,34 @@ private:
         }
         // Its metadata, against the image (an image this side refused has no size here: only
         // the rules that need none). The begin_frame it answers was sent and not answered yet.
-        const PresentMetadata metadata = m.payload_as<PresentMetadata>();
-        if (auto checked = check_present_metadata(metadata, slot != nullptr ? slot->image.width() : UINT32_MAX,
-                                                  slot != nullptr ? slot->image.height() : UINT32_MAX);
-            !checked) [[unlikely]] {
-            return make_error(Errc::protocol, "present of image {} as frame {}: {}", m.image_id, m.frame_number,
-                              checked.error().message);
+        // Most presents say only the begin_frame they answer (the whole image changed, no
+        // content time, no flags): three words read and the rest checked zero, no 152-byte
+        // copy. Anything else is copied and checked field by field.
+        const detail::PresentHead head = detail::present_head(m);
+        const bool plain = (head.flags | head.damage_count) == 0 && head.content_time_ns == 0 &&
+                           !detail::payload_tail_set(m, detail::present_head_words);
+        if (!plain) [[unlikely]] {
+            const PresentMetadata metadata = m.payload_as<PresentMetadata>();
+            if (auto checked = check_present_metadata(metadata, slot != nullptr ? slot->image.width() : UINT32_MAX,
+                                                      slot != nullptr ? slot->image.height() : UINT32_MAX);
+                !checked) [[unlikely]] {
+                return make_error(Errc::protocol, "present of image {} as frame {}: {}", m.image_id, m.frame_number,
+                                  checked.error().message);
+            }
         }
-        if (metadata.begin_frame_sequence != 0 &&
-            (metadata.begin_frame_sequence <= begin_answered_ || metadata.begin_frame_sequence > begin_sent_))
+        if (head.begin_frame_sequence != 0 &&
+            (head.begin_frame_sequence <= begin_answered_ || head.begin_frame_sequence > begin_sent_))
             [[unlikely]] {
             return make_error(Errc::protocol, "present of image {} as frame {} answers begin_frame {}, which {}",
-                              m.image_id, m.frame_number, metadata.begin_frame_sequence,
-                              metadata.begin_frame_sequence > begin_sent_
+                              m.image_id, m.frame_number, head.begin_frame_sequence,
+                              head.begin_frame_sequence > begin_sent_
                                   ? fmt::format("this side never sent (the last is {})", begin_sent_)
                                   : fmt::format("is answered already (up to {})", begin_answered_));
         }
         if (slot != nullptr && slot->state == FrameImageState::retiring) {  // ours, retired before it crossed
             // No feedback: the retire ends this present for both sides (protocol.hpp).
             last_frame_ = m.frame_number;
-            answered(metadata);
+            answered(head.begin_frame_sequence);
             damage_whole_next_ = true;  // its damage is lost to the host: the next frame's is whole
             ++skipped_;
             return {};
@@ -575,7 +583,7 @@ private:
             // (showing it unfenced could show a half-rendered frame). Given back at once,
             // so it keeps circulating: discarded first where feedback was agreed.
             if (link_.has(hello_feature_feedback)) {
-                const PresentationFeedback discarded{0, metadata.begin_frame_sequence, 0, 0};
+                const PresentationFeedback discarded{0, head.begin_frame_sequence, 0, 0};
                 if (auto told = link_.answer_feedback(FrameKind::discarded, m.image_id, m.frame_number, discarded);
                     !told) {
                     return told;
@@ -584,7 +592,7 @@ private:
             }
             if (auto released = link_.answer(FrameKind::release, m.image_id); !released) return released;
             last_frame_ = m.frame_number;
-            answered(metadata);
+            answered(head.begin_frame_sequence);
             damage_whole_next_ = true;
             ++skipped_;
             if (refused) return {};
@@ -625,8 +633,8 @@ private:
             }
         }
         last_frame_ = m.frame_number;
-        answered(metadata);
-        take_metadata(metadata, *slot);
+        answered(head.begin_frame_sequence);
+        take_metadata(m, plain, *slot);
         current_ = table_.index_of(*slot);
         slot->state = FrameImageState::presented;
         current_frame_ = m.frame_number;
@@ -644,26 +652,37 @@ private:
     }
 
     // A present taken in (shown or not): the begin_frame it answers is answered.
-    void answered(const PresentMetadata& metadata) noexcept {
-        if (metadata.begin_frame_sequence != 0) begin_answered_ = metadata.begin_frame_sequence;
+    void answered(std::uint64_t begin_frame_sequence) noexcept {
+        if (begin_frame_sequence != 0) begin_answered_ = begin_frame_sequence;
     }
-    // The new current frame's metadata. Its damage joins that of the frames since the last
+    // The new current frame's metadata (checked; plain: nothing but the begin_frame it
+    // answers, the whole image changed). Its damage joins that of the frames since the last
     // one reported presented() (merge_damage; another image size: the whole image), and is
     // whole after a present that was skipped or refused (its damage never reached the host).
-    void take_metadata(const PresentMetadata& metadata, const detail::FrameSlot& slot) noexcept {
+    // A present that is not plain is read again here rather than kept from its check: the
+    // plain one, nearly every present, then copies nothing.
+    void take_metadata(const FrameMessage& m, bool plain, const detail::FrameSlot& slot) noexcept {
         const std::uint32_t width = slot.image.width(), height = slot.image.height();
-        if (!unshown_pending_) {
-            current_metadata_ = metadata;
+        if (plain || damage_whole_next_) [[likely]] {
+            // The whole image changed: whatever was pending merges into that. A whole
+            // damage's entries are zero already (checked, or zeroed here).
+            const detail::PresentHead head = detail::present_head(m);
+            current_metadata_.begin_frame_sequence = head.begin_frame_sequence;
+            current_metadata_.content_time_ns = head.content_time_ns;
+            current_metadata_.flags = head.flags;
+            if (current_metadata_.damage_count != 0) {
+                current_metadata_.damage = {};
+                current_metadata_.damage_count = 0;
+            }
+            damage_whole_next_ = false;
+        } else if (!unshown_pending_) {
+            current_metadata_ = m.payload_as<PresentMetadata>();
         } else {
+            const PresentMetadata metadata = m.payload_as<PresentMetadata>();
             merge_damage(current_metadata_, metadata, width == unshown_width_ && height == unshown_height_);
             current_metadata_.begin_frame_sequence = metadata.begin_frame_sequence;
             current_metadata_.content_time_ns = metadata.content_time_ns;
             current_metadata_.flags = metadata.flags;
-        }
-        if (damage_whole_next_) [[unlikely]] {
-            current_metadata_.damage = {};
-            current_metadata_.damage_count = 0;
-            damage_whole_next_ = false;
         }
         unshown_pending_ = true;
         unshown_width_ = width;

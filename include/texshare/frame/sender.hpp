@@ -174,17 +174,20 @@ private:
                                   ? "the consumer refused it (fds cut off, or beyond its quota); retire it"
                                   : "no consumer to present to");
         }
-        PresentMetadata metadata;
+        const std::uint64_t frame = next_frame_;
+        const std::uint64_t begin_frame_sequence = begin_pending_;
         if (!info.damage.empty() || info.flags != 0 || info.content_time_ns != 0) {
             auto made = make_present_metadata(info, slot->image.width(), slot->image.height());
             if (!made) return std::move(made).error();
-            metadata = *made;
-        }
-        metadata.begin_frame_sequence = begin_pending_;
-        const std::uint64_t frame = next_frame_;
-        if (auto sent = link_.send(FrameKind::present, id, frame, acquire_fence, fence_kind, metadata, point);
-            !sent) {
-            return std::move(sent).error();
+            made->begin_frame_sequence = begin_frame_sequence;
+            if (auto sent = link_.send(FrameKind::present, id, frame, acquire_fence, fence_kind, *made, point); !sent)
+                return std::move(sent).error();
+        } else {
+            // Nothing but the begin_frame it answers: the metadata's first word, the rest zero
+            // (the link zeroes what a longer earlier payload left), not 152 bytes built and copied.
+            const BeginFrameAnswer answer{begin_frame_sequence};
+            if (auto sent = link_.send(FrameKind::present, id, frame, acquire_fence, fence_kind, answer, point); !sent)
+                return std::move(sent).error();
         }
         ++next_frame_;
         ++presented_;
@@ -195,7 +198,7 @@ private:
         // expects it if it asked, and forgets that when the hello says no (take_hello).
         slot->awaiting_feedback = (offered_ & hello_feature_feedback) != 0 &&
                                   (!link_.greeted() || link_.has(hello_feature_feedback));
-        slot->begin_frame_sequence = metadata.begin_frame_sequence;
+        slot->begin_frame_sequence = begin_frame_sequence;
         return frame;
     }
 
