@@ -54,8 +54,8 @@ Result<void> show(Host& host, const texshare::FrameReceiver::Frame& frame, const
     const std::int64_t shown_at = monotonic_ns();
     const std::uint32_t how = host.reader.samples_in_place(frame.image_id) ? texshare::presented_flag_zero_copy
                                                                              : texshare::presented_flag_copied;
-    if (auto told = host.receiver->presented(shown_at, how); !told && told.error().code != Errc::peer_closed) {
-        return told;
+    if (auto told = host.receiver->presented(shown_at, how); !told) {
+        return told.error().code == Errc::peer_closed ? Result<void>() : told;  // gone: nothing was reported
     }
     if (const auto latency = begin_frames.latency(frame.metadata.begin_frame_sequence, shown_at)) {
         report.latencies_ns.push_back(*latency);

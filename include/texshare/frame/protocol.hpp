@@ -54,6 +54,8 @@
 //   relative to the last frame it reported presented(): presents replaced, released or
 //   skipped unshown in between have their damage merged in (merge_damage: both lists, or
 //   their bounding box beyond 8; another image size or an unknown image: the whole image).
+//   A session's first frame, and the frame after a present the consumer skipped or refused,
+//   damage the whole image whatever the producer said (nothing older is on the host's screen).
 // - Every message's header and payload are checked before the endpoint looks at them
 //   (messages.hpp): a field a kind does not use (frame number, image id, fence point, the
 //   payload after its data) must be zero.

@@ -657,8 +657,9 @@ private:
     }
     // The new current frame's metadata (checked; plain: nothing but the begin_frame it
     // answers, the whole image changed). Its damage joins that of the frames since the last
-    // one reported presented() (merge_damage; another image size: the whole image), and is
-    // whole after a present that was skipped or refused (its damage never reached the host).
+    // one reported presented() (merge_damage; another image size than that frame's: the whole
+    // image), and is whole for a session's first frame and after a present that was skipped
+    // or refused (its damage never reached the host).
     // A present that is not plain is read again here rather than kept from its check: the
     // plain one, nearly every present, then copies nothing.
     void take_metadata(const FrameMessage& m, bool plain, const detail::FrameSlot& slot) noexcept {
@@ -677,6 +678,10 @@ private:
             damage_whole_next_ = false;
         } else if (!unshown_pending_) {
             current_metadata_ = m.payload_as<PresentMetadata>();
+            if (width != unshown_width_ || height != unshown_height_) {  // another size, or the first frame
+                current_metadata_.damage = {};
+                current_metadata_.damage_count = 0;
+            }
         } else {
             const PresentMetadata metadata = m.payload_as<PresentMetadata>();
             merge_damage(current_metadata_, metadata, width == unshown_width_ && height == unshown_height_);
@@ -710,6 +715,11 @@ private:
         timelines_.forget_peer();
         begin_sent_ = 0;
         begin_answered_ = 0;
+        // The next producer's damage is relative to frames this side never had: its first
+        // frame's damage is the whole image (take_metadata: no size to compare with).
+        unshown_pending_ = false;
+        unshown_width_ = 0;
+        unshown_height_ = 0;
         (void)table_.forget_peer(keep ? current_ : no_slot);
         if (!keep) {
             current_ = no_slot;
@@ -743,7 +753,9 @@ private:
     // What the current frame's present said; its damage since the last frame presented()
     // (take_metadata). Kept after the frame leaves: the next one's damage merges into it.
     PresentMetadata current_metadata_{};
-    std::uint32_t unshown_width_ = 0;   // the size of the image current_metadata_'s damage is in
+    // The size of the image current_metadata_'s damage is in (0 x 0 before a session's first
+    // frame: the first frame's damage is then the whole image, whatever the producer said).
+    std::uint32_t unshown_width_ = 0;
     std::uint32_t unshown_height_ = 0;
     bool unshown_pending_ = false;      // its damage is not shown yet: the next frame's merges into it
     bool damage_whole_next_ = false;    // a present was skipped or refused: the next frame's damage is whole

@@ -121,11 +121,12 @@ inline Result<void> peer_refused(FrameImageTable& table, std::uint64_t id) {
 // < 0 is an error). Each message is waited for in its own blocking recvmsg (no poll, no
 // read that finds nothing): one recvmsg per message, as a paced producer reading
 // presented, release and begin_frame in one wait shows. It returns as soon as `ready()`
-// holds, leaving later messages for the next dispatch or wait. Each recvmsg waits at most
-// half the timeout (SO_RCVTIMEO, set once for a frame loop's constant timeout), and the
-// next begins only while a whole half fits before the deadline (one clock read per message
-// beyond the first); otherwise, or after a signal, it polls and drains with whatever time
-// is left. A timeout of 2^30 ms (about 12 days) or more waits without limit
+// holds, leaving later messages for the next dispatch or wait. Each recvmsg is limited to
+// half the timeout (SO_RCVTIMEO, set once for a frame loop's constant timeout; the kernel
+// rounds it up to its tick), and the next begins only while a whole half fits before the
+// deadline (one clock read per message beyond the first); otherwise, after a signal, or
+// when a receive found nothing, it polls and drains with whatever time is left, so a wait
+// never ends early and overruns its timeout by at most the kernel's rounding of the last step. A timeout of 2^30 ms (about 12 days) or more waits without limit
 // (std::chrono::milliseconds::max() for "forever"): no clock read and no kernel timer.
 // wait_until() once its receives ran out of time: poll and drain until the deadline. Out
 // of line, so that the per-frame part of wait_until() stays small and its code together
@@ -163,12 +164,13 @@ template <typename Ready, typename HandleIncoming, typename Dispatch, typename P
                 if (received.error().code == Errc::peer_closed) peer_gone();
                 return std::move(received).error();
             }
-            if (*received == ReceiveStatus::message) [[likely]] {
-                if (auto done = handle_incoming(); !done) return done;
-                if (ready()) [[likely]] return {};
-            } else if (*received == ReceiveStatus::interrupted) [[unlikely]] {
+            if (*received != ReceiveStatus::message) [[unlikely]] {
+                // A signal, or the step ran out: poll out what is left. Also what a socket
+                // someone set O_NONBLOCK on gives at once, so that never spins here.
                 break;
             }
+            if (auto done = handle_incoming(); !done) return done;
+            if (ready()) [[likely]] return {};
             if (!unbounded && Clock::now() + step > deadline) break;
         }
     }

@@ -323,11 +323,23 @@ TEST_F(PacedProtocolTest, CallsOutsideTheRulesAreRefused) {
     expect_error(receiver_->begin_frame(5, 1).error(), Errc::invalid_argument, "the producer runs free");
 }
 
+// Shows one frame of image `id` and reports it presented: the damage of later frames is
+// relative to it (a session's first frame damages the whole image whatever it says).
+void show_first_frame(FrameSender& sender, FrameReceiver& receiver, std::uint64_t id) {
+    const DamageRect part{0, 0, 2, 2};
+    ASSERT_TRUE(sender.present(id, PresentInfo{.damage = {&part, 1}}));
+    ASSERT_TRUE(receiver.dispatch());
+    ASSERT_EQ(receiver.current()->image_id, id);
+    EXPECT_EQ(receiver.current()->metadata.damage_count, 0U) << "a session's first frame damages the whole image";
+    ASSERT_TRUE(receiver.presented(1));
+}
+
 // Damage, content time and flags reach the host as sent; more than 8 rectangles as their
 // bounding box. The damaged share is what the example prints.
 TEST_F(FrameProtocolTest, MetadataReachesTheHost) {
-    const std::uint64_t a = add(), b = add();
+    const std::uint64_t a = add(), b = add(), first = add();
     pump_receiver();
+    show_first_frame(*sender_, *receiver_, first);
     const DamageRect rects[] = {{0, 0, 8, 4}, {4, 2, 8, 4}};
     PresentInfo info;
     info.damage = rects;
@@ -363,10 +375,11 @@ TEST_F(FrameProtocolTest, MetadataReachesTheHost) {
 // the next frame's, so that a host composing only the damage misses nothing; presented()
 // starts afresh; an image of another size damages everything.
 TEST_F(FrameProtocolTest, DamageOfFramesNotShownJoinsTheNextFrame) {
-    const std::uint64_t a = add(), b = add();
+    const std::uint64_t a = add(), b = add(), shown_first = add();
     auto small = sender_->add_image(allocate(16, 16));
     ASSERT_TRUE(small) << small.error().message;
     pump_receiver();
+    show_first_frame(*sender_, *receiver_, shown_first);
     const DamageRect first{0, 0, 4, 4}, second{8, 8, 2, 2}, third{20, 10, 3, 3};
     ASSERT_TRUE(sender_->present(a, PresentInfo{.damage = {&first, 1}}));
     ASSERT_TRUE(sender_->present(b, PresentInfo{.damage = {&second, 1}}));
@@ -410,6 +423,10 @@ TEST_F(FrameProtocolTest, DamageOfFramesNotShownJoinsTheNextFrame) {
 // chain of damage: the next frame's damage is the whole image, even after presented().
 TEST_F(FrameProtocolTest, AfterAPresentTheHostRefusedTheNextDamageIsWhole) {
     make_endpoints(false, {.max_producer_images = 1});
+    auto own = receiver_->add_image(allocate());
+    ASSERT_TRUE(own) << own.error().message;
+    pump_sender();
+    show_first_frame(*sender_, *receiver_, *own);
     const std::uint64_t a = add(), b = add();
     const DamageRect first{0, 0, 4, 4}, second{8, 8, 2, 2}, third{20, 10, 3, 3};
     ASSERT_TRUE(sender_->present(a, PresentInfo{.damage = {&first, 1}}));
@@ -420,16 +437,14 @@ TEST_F(FrameProtocolTest, AfterAPresentTheHostRefusedTheNextDamageIsWhole) {
     pump_receiver();  // a shown; b's present refused and released back
     ASSERT_EQ(receiver_->current()->image_id, a);
     ASSERT_EQ(receiver_->current()->metadata.damage_count, 1U);
-    ASSERT_TRUE(receiver_->presented(1));
-    auto own = receiver_->add_image(allocate());
-    ASSERT_TRUE(own) << own.error().message;
+    ASSERT_TRUE(receiver_->presented(2));
     pump_sender();
     ASSERT_TRUE(sender_->present(*own, PresentInfo{.damage = {&third, 1}}));
     pump_receiver();
     ASSERT_EQ(receiver_->current()->image_id, *own);
     EXPECT_EQ(receiver_->current()->metadata.damage_count, 0U) << "b's damage never reached the host";
     // Shown, then the next frame: its own damage again.
-    ASSERT_TRUE(receiver_->presented(2));
+    ASSERT_TRUE(receiver_->presented(3));
     pump_sender();
     ASSERT_TRUE(sender_->present(a, PresentInfo{.damage = {&third, 1}}));
     pump_receiver();
@@ -501,7 +516,7 @@ TEST_F(FrameProtocolTest, PerFramePathDoesNotAllocate) {
 // release, the feedback read back. Still no allocation. The damage the host sees includes
 // the previous frame's when that one was not shown (2 rectangles each).
 bool paced_frame(FrameSender& sender, FrameReceiver& receiver, std::uint64_t id, std::int64_t vsync,
-                 BorrowedFd fence, bool shown, bool previous_shown = true) {
+                 BorrowedFd fence, bool shown, bool previous_shown = true, bool first = false) {
     using namespace std::chrono_literals;
     static constexpr DamageRect damage[] = {{0, 0, 4, 4}, {8, 8, 2, 2}};
     PresentInfo info;
@@ -513,7 +528,7 @@ bool paced_frame(FrameSender& sender, FrameReceiver& receiver, std::uint64_t id,
     auto frame = sender.present(id, fence, FenceKind::sync_file, info);
     ok = ok && frame.has_value();
     auto shown_frame = receiver.wait_for_frame(frame ? *frame - 1 : 0, 1s);
-    ok = ok && shown_frame && shown_frame->metadata.damage_count == (previous_shown ? 2U : 4U);
+    ok = ok && shown_frame && shown_frame->metadata.damage_count == (first ? 0U : previous_shown ? 2U : 4U);
     UniqueFd acquire = receiver.take_acquire_fence();
     if (shown) ok = ok && receiver.presented(vsync + 1, presented_flag_zero_copy).has_value();
     ok = ok && receiver.release(id, fence).has_value();  // discarded first when not shown
@@ -526,7 +541,7 @@ bool paced_frame(FrameSender& sender, FrameReceiver& receiver, std::uint64_t id,
 
 TEST_F(PacedProtocolTest, PacedFramesWithMetadataAndFeedbackDoNotAllocate) {
     Fence fence;
-    ASSERT_TRUE(paced_frame(*sender_, *receiver_, a_, 1'000, fence.read_end.borrow(), true));  // warm
+    ASSERT_TRUE(paced_frame(*sender_, *receiver_, a_, 1'000, fence.read_end.borrow(), true, true, true));  // warm
     allocations = 0;
     counting = true;
     bool ok = true;
@@ -586,7 +601,7 @@ TEST_F(FrameProtocolTest, PerFramePathMakesOnlySendmsgRecvmsgCloseAndAStatxPerFe
 TEST_F(PacedProtocolTest, PacedFramesMakeOnlySendmsgRecvmsgCloseAndAStatxPerFence) {
     Fence fence;
     ASSERT_TRUE(detail::require_fence_kind(fence.read_end.borrow()));
-    ASSERT_TRUE(paced_frame(*sender_, *receiver_, a_, 1'000, fence.read_end.borrow(), true));  // arms SO_RCVTIMEO
+    ASSERT_TRUE(paced_frame(*sender_, *receiver_, a_, 1'000, fence.read_end.borrow(), true, true, true));  // arms SO_RCVTIMEO
     testing::expect_only_syscalls({__NR_sendmsg, __NR_recvmsg, __NR_close, __NR_statx},
                                   "sendmsg, recvmsg, close or a fence's statx", [&] {
         bool ok = true;
