@@ -58,14 +58,14 @@ struct FrameStateProbe {
                    "consumer: current slot {}, current frame {}, live {}, last frame {}, acquire fence {} ({}) "
                    "point {}, received {}, skipped {}, advertised {}\n"
                    "current metadata: begin {} time {} flags {:x} damage {}; answered {}; begin sent {} answered {}; "
-                   "presented {} discarded {}; damage of {}x{} pending {} whole next {}\n",
+                   "presented {} discarded {}; damage of {}x{} pending {}\n",
                    r.current_, r.current_frame_, r.current_live_, r.last_frame_,
                    r.acquire_fence_.valid() ? r.acquire_fence_.get() : -1, to_string(r.acquire_fence_kind_),
                    r.acquire_point_, r.received_, r.skipped_, r.advertised_.has_value(),
                    r.current_metadata_.begin_frame_sequence, r.current_metadata_.content_time_ns,
                    r.current_metadata_.flags, r.current_metadata_.damage_count, r.current_answered_, r.begin_sent_,
                    r.begin_answered_, r.presented_, r.discarded_, r.unshown_width_, r.unshown_height_,
-                   r.unshown_pending_, r.damage_whole_next_) +
+                   r.unshown_pending_) +
                link(r.link_) + timelines(r.timelines_) + table(r.table_);
     }
     // Whether the link thinks its peer hung up (a failed send records that: it is a fact

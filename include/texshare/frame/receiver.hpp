@@ -574,7 +574,7 @@ private:
             // No feedback: the retire ends this present for both sides (protocol.hpp).
             last_frame_ = m.frame_number;
             answered(head.begin_frame_sequence);
-            damage_whole_next_ = true;  // its damage is lost to the host: the next frame's is whole
+            damage_chain_broken();  // its damage never reaches the host
             ++skipped_;
             return {};
         }
@@ -593,7 +593,7 @@ private:
             if (auto released = link_.answer(FrameKind::release, m.image_id); !released) return released;
             last_frame_ = m.frame_number;
             answered(head.begin_frame_sequence);
-            damage_whole_next_ = true;
+            damage_chain_broken();
             ++skipped_;
             if (refused) return {};
             return make_error(Errc::truncated,
@@ -664,7 +664,7 @@ private:
     // plain one, nearly every present, then copies nothing.
     void take_metadata(const FrameMessage& m, bool plain, const detail::FrameSlot& slot) noexcept {
         const std::uint32_t width = slot.image.width(), height = slot.image.height();
-        if (plain || damage_whole_next_) [[likely]] {
+        if (plain) [[likely]] {
             // The whole image changed: whatever was pending merges into that. A whole
             // damage's entries are zero already (checked, or zeroed here).
             const detail::PresentHead head = detail::present_head(m);
@@ -675,7 +675,6 @@ private:
                 current_metadata_.damage = {};
                 current_metadata_.damage_count = 0;
             }
-            damage_whole_next_ = false;
         } else if (!unshown_pending_) {
             current_metadata_ = m.payload_as<PresentMetadata>();
             if (width != unshown_width_ || height != unshown_height_) {  // another size, or the first frame
@@ -692,6 +691,15 @@ private:
         unshown_pending_ = true;
         unshown_width_ = width;
         unshown_height_ = height;
+    }
+
+    // The next frame's damage cannot be related to anything on the host's screen (a new
+    // session, a present skipped or refused): with no size to compare with, take_metadata
+    // makes it the whole image.
+    void damage_chain_broken() noexcept {
+        unshown_pending_ = false;
+        unshown_width_ = 0;
+        unshown_height_ = 0;
     }
 
     Result<void> vet_peer_image(std::uint64_t id, const DmaBufImage& image) const {
@@ -715,11 +723,7 @@ private:
         timelines_.forget_peer();
         begin_sent_ = 0;
         begin_answered_ = 0;
-        // The next producer's damage is relative to frames this side never had: its first
-        // frame's damage is the whole image (take_metadata: no size to compare with).
-        unshown_pending_ = false;
-        unshown_width_ = 0;
-        unshown_height_ = 0;
+        damage_chain_broken();  // the next producer's damage is relative to frames this side never had
         (void)table_.forget_peer(keep ? current_ : no_slot);
         if (!keep) {
             current_ = no_slot;
@@ -754,11 +758,11 @@ private:
     // (take_metadata). Kept after the frame leaves: the next one's damage merges into it.
     PresentMetadata current_metadata_{};
     // The size of the image current_metadata_'s damage is in (0 x 0 before a session's first
-    // frame: the first frame's damage is then the whole image, whatever the producer said).
+    // frame and after a present skipped or refused: the next frame's damage is then the
+    // whole image, whatever the producer said).
     std::uint32_t unshown_width_ = 0;
     std::uint32_t unshown_height_ = 0;
     bool unshown_pending_ = false;      // its damage is not shown yet: the next frame's merges into it
-    bool damage_whole_next_ = false;    // a present was skipped or refused: the next frame's damage is whole
     bool current_answered_ = false;       // presented or discarded was said for the current frame
     std::uint64_t begin_sent_ = 0;        // the last begin_frame sequence sent this session
     std::uint64_t begin_answered_ = 0;    // the last begin_frame sequence a present answered
